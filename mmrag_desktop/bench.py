@@ -1,0 +1,185 @@
+"""``mmrag bench``: throughput, latency and ANN recall, printed as numbers.
+
+Measured in one run on the same photos: model-only image throughput (preprocessed tensors
+straight into the model), end-to-end indexing throughput (files to stored vectors) and
+their ratio — for the given photos and for 12 MP JPEGs generated from them; warm text-query
+latency end to end; HNSW search latency and recall@10 against exact search for synthetic
+embedding sets; peak resident memory.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import home_dir, load_config
+from .engine import Engine
+from .imaging import decode, is_image_name, read_file
+from .models import ModelMissingError, find_weights
+from .search import Term
+from .vector_index import VectorIndex
+
+LARGE_SIZE = (4000, 3000)  # 12 MP, a phone camera's photo
+QUERIES = ("a dog on a beach", "two people eating pizza", "a red car in the city",
+           "a cat sleeping on a sofa", "a plane in the sky")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process, MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def make_large_jpegs(photos: list[Path], out: Path, count: int) -> list[Path]:
+    """Upscale the first *count* photos to 12 MP JPEGs (quality 90) in *out*."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i, photo in enumerate(photos[:count]):
+        target = out / f"large_{i:03d}.jpg"
+        with Image.open(photo) as img:
+            img.convert("RGB").resize(LARGE_SIZE, Image.BICUBIC).save(target, quality=90)
+        made.append(target)
+    return made
+
+
+def synthetic_embeddings(n: int, dim: int, seed: int) -> np.ndarray:
+    """(n, dim) float32 L2-normalised vectors in clusters, like real photo embeddings
+    (one cluster per ~1000 photos, each point its centre plus isotropic noise of equal
+    norm) rather than uniform on the sphere, where nearest neighbours are meaningless."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(10, n // 1000), dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    out = np.empty((n, dim), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        noise = rng.standard_normal((m, dim)).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        block = centres[rng.integers(0, len(centres), m)] + noise
+        out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Brute-force cosine top-k row indices: (q, k) int64."""
+    best_scores = np.full((len(queries), k), -np.inf, np.float32)
+    best_ids = np.zeros((len(queries), k), np.int64)
+    for start in range(0, len(data), 200_000):
+        scores = queries @ data[start:start + 200_000].T
+        ids = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        all_scores = np.concatenate([best_scores, scores], axis=1)
+        all_ids = np.concatenate([best_ids, ids], axis=1)
+        keep = np.argpartition(-all_scores, k, axis=1)[:, :k]
+        best_scores = np.take_along_axis(all_scores, keep, 1)
+        best_ids = np.take_along_axis(all_ids, keep, 1)
+    return best_ids
+
+
+def _percentiles(seconds: list[float]) -> str:
+    ms = sorted(s * 1000 for s in seconds)
+    p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+    return f"p50 {statistics.median(ms):.2f} ms, p95 {p95:.2f} ms"
+
+
+def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Path) -> None:
+    """Model-only vs end-to-end images per second on *files*."""
+    embedder = engine.embedder
+    tensors = [embedder.to_tensor(decode(read_file(f), embedder.image_size)[0]) for f in files]
+    batch = engine.config.batch_size
+    embedder.encode_images(torch.stack(tensors[:batch]))  # warm-up
+    started = time.perf_counter()
+    for start in range(0, len(tensors), batch):
+        embedder.encode_images(torch.stack(tensors[start:start + batch]))
+    model_rate = len(tensors) / (time.perf_counter() - started)
+
+    # The same loaded model: loading it is not indexing time.
+    library = Engine(home=engine.home, library=scratch / f"lib-{label}", config=engine.config,
+                     embedder=embedder)
+    library.vectors
+    started = time.perf_counter()
+    report = library.index([str(files[0].parent)])
+    e2e_rate = report.embedded / (time.perf_counter() - started)
+    library.close()
+    _say(f"[{label}] {len(files)} photos: model-only {model_rate:.1f} img/s, "
+         f"end-to-end {e2e_rate:.1f} img/s, ratio {e2e_rate / model_rate:.2f}")
+
+
+def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: int,
+              scratch: Path) -> None:
+    """HNSW build time, search latency and recall@10 vs exact on *n* synthetic vectors."""
+    data = synthetic_embeddings(n, dim, seed=1)
+    probe = synthetic_embeddings(queries, dim, seed=2)
+    index = VectorIndex(scratch / f"ann-{n}.hnsw", dim, "bench", m, ef_construction, ef)
+    index.start_empty(n)
+    started = time.perf_counter()
+    for start in range(0, n, 50_000):
+        index.add(np.arange(start, min(n, start + 50_000)), data[start:start + 50_000])
+    build = time.perf_counter() - started
+    index.search(probe[0], 10)
+    latencies, found = [], []
+    for q in probe:
+        t = time.perf_counter()
+        ids, _ = index.search(q, 10)
+        latencies.append(time.perf_counter() - t)
+        found.append(ids)
+    truth = exact_top_k(data, probe, 10)
+    recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / 10 for f, t in zip(found, truth)])
+    _say(f"[ANN n={n:,} d={dim} M={m} ef_construction={ef_construction} ef={ef}] "
+         f"build {build:.1f} s ({n / build:,.0f} vectors/s), search {_percentiles(latencies)}, "
+         f"recall@10 vs exact {recall:.4f}, peak RSS {peak_rss_mb():,.0f} MiB")
+
+
+def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (100_000,),
+              queries: int = 1000, random_weights: bool = False) -> None:
+    """Run every benchmark and print one line of numbers per measurement."""
+    home = home_dir()
+    config = load_config(home)
+    if not random_weights:
+        try:
+            find_weights(config, home)
+        except ModelMissingError:
+            _say("no model weights found: timing the architecture with random weights")
+            random_weights = True
+    photos = sorted(p for p in photos_dir.iterdir() if is_image_name(p))
+    if not photos:
+        raise SystemExit(f"mmrag bench: no photos in {photos_dir}")
+    with tempfile.TemporaryDirectory(prefix="mmrag-bench-") as tmp:
+        scratch = Path(tmp)
+        engine = Engine(home=home, library=scratch / "main", config=config,
+                        random_weights=random_weights)
+        started = time.perf_counter()
+        embedder = engine.embedder
+        _say(f"model {embedder.model_id} on {embedder.device}, batch {config.batch_size}, "
+             f"{torch.get_num_threads()} torch threads; loaded in "
+             f"{time.perf_counter() - started:.1f} s")
+        bench_throughput(engine, photos, "photos", scratch)
+        if large:
+            big = make_large_jpegs(photos, scratch / "large", large)
+            bench_throughput(engine, big, "12MP", scratch)
+
+        engine.index([str(photos_dir)])
+        for text in QUERIES:  # warm-up
+            engine.search([Term(text=text)], 10)
+        latencies = []
+        for _ in range(10):
+            for text in QUERIES:
+                t = time.perf_counter()
+                engine.search([Term(text=text)], 10)
+                latencies.append(time.perf_counter() - t)
+        _say(f"[text query, warm, end to end, {len(photos)} photos] {_percentiles(latencies)}")
+        engine.close()
+        for n in ann_sizes:
+            bench_ann(embedder.dim, n, queries, config.hnsw_m, config.hnsw_ef_construction,
+                      config.hnsw_ef, scratch)
+    _say(f"peak RSS {peak_rss_mb():,.0f} MiB")

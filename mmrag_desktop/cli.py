@@ -1,0 +1,311 @@
+"""The ``mmrag`` command line: a thin layer over :class:`~mmrag_desktop.engine.Engine`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import __version__
+from .config import ConfigError, home_dir, load_config, save_config
+from .engine import Engine
+from .indexer import IndexReport, Progress
+from .models import (HubSource, ModelFileError, ModelMissingError, download_weights,
+                     find_weights, import_weights)
+from .search import Filters, QueryError, Term
+from .store import display_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``mmrag``. Returns the process exit status."""
+    args = _parser().parse_args(argv)
+    if args.home:
+        os.environ["MMRAG_HOME"] = str(Path(args.home).resolve())
+    try:
+        return args.func(args)
+    except (ModelMissingError, ModelFileError, ConfigError, QueryError,
+            NotADirectoryError) as exc:
+        print(f"mmrag: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        print(f"mmrag: the library database is unreadable: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nmmrag: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmrag", description="Search your photos offline.")
+    p.add_argument("--version", action="version", version=f"mmrag {__version__}")
+    p.add_argument("--home", help="app folder (default: $MMRAG_HOME or the user data folder)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="use the model architecture with random weights (testing, benchmarks)")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    s = sub.add_parser("index", help="add folders (if given) and index the library")
+    s.add_argument("folders", nargs="*", help="photo folders to add; default: all library folders")
+    s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("search", help="search by text and/or photo")
+    s.add_argument("query", nargs="*", help="text (or a photo file path)")
+    s.add_argument("--photo", action="append", default=[], help="a query photo (repeatable)")
+    s.add_argument("--add", action="append", default=[], metavar="[W*]TERM",
+                   help="add a text or photo, optionally weighted: '0.5*snow'")
+    s.add_argument("--subtract", action="append", default=[], metavar="[W*]TERM",
+                   help="subtract a text or photo")
+    s.add_argument("-k", "--top-k", type=int, default=10, help="number of results (top-k)")
+    s.add_argument("--min-score", type=float, help="minimum cosine similarity")
+    s.add_argument("--folder", action="append", default=[], help="only photos under FOLDER")
+    s.add_argument("--after", help="taken on or after DATE (YYYY-MM-DD)")
+    s.add_argument("--before", help="taken on or before DATE (YYYY-MM-DD)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("folders", help="list, add or remove library folders")
+    s.add_argument("action", choices=["list", "add", "remove"], nargs="?", default="list")
+    s.add_argument("paths", nargs="*")
+    s.set_defaults(func=cmd_folders)
+
+    s = sub.add_parser("status", help="library counts, folders and model")
+    s.add_argument("--errors", action="store_true", help="list files that could not be indexed")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("models", help="show, download or import CLIP weights")
+    s.add_argument("action", choices=["status", "download", "import"], nargs="?",
+                   default="status")
+    s.add_argument("file", nargs="?", help="weights file to import")
+    s.add_argument("--yes", action="store_true", help="download without asking")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("config", help="show or change settings")
+    s.add_argument("key", nargs="?")
+    s.add_argument("value", nargs="?")
+    s.set_defaults(func=cmd_config)
+
+    s = sub.add_parser("eval", help="text→image Recall@K on a captioned photo set")
+    s.add_argument("captions", help="JSONL: {\"file\": ..., \"captions\": [...]} per line")
+    s.add_argument("images", help="folder holding the files")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("bench", help="indexing throughput, search latency, ANN recall")
+    s.add_argument("photos", help="a folder of photos to benchmark with")
+    s.add_argument("--large", type=int, default=24, help="12 MP JPEGs to generate (0: none)")
+    s.add_argument("--sizes", default="100000,1000000", help="synthetic ANN set sizes")
+    s.add_argument("--queries", type=int, default=1000, help="ANN queries per size")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def _engine(args, **kwargs) -> Engine:
+    return Engine(random_weights=args.random_weights, **kwargs)
+
+
+def _print_repairs(engine: Engine) -> None:
+    for repair in engine.repairs:
+        print(f"mmrag: repaired: {repair}", file=sys.stderr)
+    engine.repairs.clear()
+
+
+class _ProgressBar:
+    """Shows indexing progress events as a tqdm bar (count, rate, ETA)."""
+
+    def __init__(self):
+        self.bar: tqdm | None = None
+
+    def __call__(self, event: Progress) -> None:
+        if event.phase == "scan":
+            print(f"\rscanning… {event.done} files", end="", file=sys.stderr)
+        elif event.phase == "index":
+            if self.bar is None:
+                print(file=sys.stderr)
+                self.bar = tqdm(total=event.total, unit="photo", file=sys.stderr)
+            self.bar.update(event.done - self.bar.n)
+        elif self.bar is not None:
+            self.bar.close()
+
+
+def print_report(report: IndexReport, out=sys.stdout) -> None:
+    """The end-of-run summary, with the reason for each file not indexed."""
+    state = "interrupted" if report.cancelled else "done"
+    print(f"{state} in {report.seconds:.1f} s: {report.found} photos found, "
+          f"{report.embedded} embedded, {report.moved} moved, {report.copied} identical copies, "
+          f"{report.touched} touched, {report.deleted} removed, {report.unchanged} unchanged, "
+          f"{len(report.errors)} unreadable, {len(report.skipped)} skipped", file=out)
+    for root in report.offline_roots:
+        print(f"  offline (not found, photos kept): {root}", file=out)
+    for label, items in (("unreadable", report.errors), ("skipped", report.skipped)):
+        for path, reason in items[:50]:
+            print(f"  {label}: {display_path(path)}: {reason}", file=out)
+        if len(items) > 50:
+            print(f"  … and {len(items) - 50} more {label} (mmrag status --errors)", file=out)
+    if report.cancelled:
+        print("Run `mmrag index` again to continue where it stopped.", file=out)
+
+
+def cmd_index(args) -> int:
+    engine = _engine(args)
+    roots = [engine.add_folder(f) for f in args.folders] or None
+    if roots is None and not engine.config.roots:
+        print("mmrag: no folders yet; add one with: mmrag index FOLDER", file=sys.stderr)
+        return 2
+    engine.vectors  # load the model and the index before the progress bar starts
+    _print_repairs(engine)
+    report = engine.index(roots, on_progress=_ProgressBar())
+    print_report(report)
+    return 130 if report.cancelled else 0
+
+
+def cmd_search(args) -> int:
+    terms = [Term.parse(q) for q in args.query] if len(args.query) <= 1 else \
+        [Term.parse(" ".join(args.query))]
+    terms += [Term(photo=p) for p in args.photo]
+    terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
+    filters = Filters(args.folder, args.after, args.before)
+    engine = _engine(args)
+    results = engine.search(terms, args.top_k, args.min_score, filters)
+    _print_repairs(engine)
+    if args.json:
+        print(json.dumps([{"path": display_path(r.path), "score": round(r.score, 6),
+                           **{k: v for k, v in r.meta.items() if k != "path"}}
+                          for r in results], indent=1))
+    else:
+        for r in results:
+            taken = f"  {r.meta['taken_at'][:10]}" if r.meta.get("taken_at") else ""
+            print(f"{r.score:.3f}{taken}  {display_path(r.path)}")
+        if not results:
+            print("no results", file=sys.stderr)
+    return 0
+
+
+def cmd_folders(args) -> int:
+    engine = _engine(args)
+    if args.action == "add":
+        for p in args.paths:
+            print(f"added {engine.add_folder(p)} (run `mmrag index` to index it)")
+    elif args.action == "remove":
+        for p in args.paths:
+            print(f"removed {os.path.abspath(p)}: {engine.remove_folder(p)} photos left the library")
+    else:
+        for root in engine.config.roots:
+            state = "" if os.path.isdir(root) else "  (offline)"
+            print(f"{root}{state}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    engine = _engine(args)
+    status = engine.status()
+    if args.errors:
+        status["errors"] = [{"path": display_path(p), "reason": r}
+                            for p, r in engine.store.errors()]
+    if args.json:
+        print(json.dumps(status, indent=1))
+        return 0
+    print(f"library: {status['library']}\nmodel:   {status['model']}")
+    print(f"photos:  {status['photos']} " + json.dumps(status["by_status"]))
+    for root in status["roots"]:
+        print(f"folder:  {root}")
+    for item in status.get("errors", []):
+        print(f"error:   {item['path']}: {item['reason']}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    home = home_dir()
+    config = load_config(home)
+    if args.action == "import":
+        if not args.file:
+            print("mmrag: models import needs a FILE", file=sys.stderr)
+            return 2
+        target = import_weights(Path(args.file), config, home)
+        print(f"imported {args.file} → {target} ({config.model}, {config.pretrained})")
+    elif args.action == "download":
+        def confirm(source: HubSource) -> bool:
+            size = f"{source.size / 1e6:.0f} MB" if source.size else "unknown size"
+            print(f"{config.model} ({config.pretrained}): {source.filename}, {size}, "
+                  f"from {source.repo_id} on the Hugging Face hub")
+            if args.yes:
+                return True
+            if not sys.stdin.isatty():
+                print("mmrag: not downloading without confirmation (pass --yes)", file=sys.stderr)
+                return False
+            return input("Download now? [y/N] ").strip().lower() in ("y", "yes")
+
+        try:
+            target = download_weights(config, home, confirm)
+        except OSError as exc:
+            print(f"mmrag: {exc}\nWithout network access, import a file instead: "
+                  "mmrag models import FILE", file=sys.stderr)
+            return 2
+        if target is None:
+            return 1
+        print(f"saved {target}")
+    else:
+        print(f"model: {config.model} ({config.pretrained})")
+        print(f"weights: {find_weights(config, home)}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    home = home_dir()
+    config = load_config(home)
+    if args.key is None:
+        for key, value in vars(config).items():
+            print(f"{key} = {json.dumps(value)}")
+        return 0
+    if not hasattr(config, args.key):
+        raise ConfigError(f"unknown setting: {args.key}")
+    if args.value is None:
+        print(json.dumps(getattr(config, args.key)))
+        return 0
+    current = getattr(config, args.key)
+    try:
+        value = json.loads(args.value) if not isinstance(current, str) else args.value
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{args.key}: expected a JSON value, got {args.value!r}") from exc
+    if type(value) is not type(current):
+        raise ConfigError(f"{args.key}: expected {type(current).__name__}, got {args.value!r}")
+    setattr(config, args.key, value)
+    save_config(home, config)
+    print(f"{args.key} = {json.dumps(value)}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate
+
+    home = home_dir()
+    images = Path(args.images).resolve()
+    slug = "".join(c if c.isalnum() else "_" for c in str(images))[-80:]
+    engine = _engine(args, library=home / "eval" / slug)
+    result = evaluate(engine, Path(args.captions), images, on_progress=_ProgressBar())
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{result['queries']} caption queries over {result['photos']} photos "
+              f"({result['model']}):")
+        for k in (1, 5, 10):
+            print(f"  Recall@{k}: {result[f'recall@{k}']:.4f}")
+        print(f"  ANN top-10 overlap with exact top-10: {result['ann_overlap@10']:.4f}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    run_bench(Path(args.photos), large=args.large, ann_sizes=sizes, queries=args.queries,
+              random_weights=args.random_weights)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

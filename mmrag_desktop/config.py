@@ -1,0 +1,130 @@
+"""Where the library lives on disk and the user's settings (``config.toml``).
+
+Everything the app writes lives in one private home folder (mode 0700):
+``config.toml``, ``library.db`` (SQLite: metadata and embeddings, the source of truth),
+``index/`` (the HNSW cache) and ``models/`` (imported or downloaded weights). The folder is
+``$MMRAG_HOME`` when set, else the platform's user data folder (platformdirs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+APP_NAME = "mmrag-desktop"
+
+DEFAULT_EXCLUDES = (
+    # Junk and system folders that never hold a person's photos, and thumbnail caches that
+    # would duplicate every photo at low resolution.
+    "node_modules",
+    "__pycache__",
+    "$RECYCLE.BIN",
+    "System Volume Information",
+    "@eaDir",
+    "#recycle",
+    ".thumbnails",
+    "Thumbs.db",
+    "lost+found",
+)
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be read or holds an invalid value."""
+
+
+@dataclass
+class Config:
+    """User settings, persisted as TOML in the home folder.
+
+    Attributes:
+        roots: photo folders to index (absolute paths).
+        excludes: folder or file names (``fnmatch`` patterns) skipped while scanning.
+        include_hidden: index dot-files and dot-folders too.
+        model: open_clip architecture name, e.g. ``ViT-B-32-256``.
+        pretrained: open_clip pretrained tag, e.g. ``datacomp_s34b_b86k``.
+        weights: explicit local weights file; overrides the models folder and the HF cache.
+        model_config: optional open_clip model-config JSON for an architecture open_clip
+            does not ship (registered with ``open_clip.add_model_config``).
+        device: ``auto`` (CUDA, then Apple MPS, then CPU), or a torch device string.
+        batch_size: images per forward pass.
+        decode_workers: decoding threads; 0 means one per CPU core.
+        hnsw_m, hnsw_ef_construction, hnsw_ef: HNSW graph parameters (Malkov & Yashunin,
+            2018, arXiv:1603.09320): links per node, build-time and query-time beam width.
+        thumbnail_size: thumbnail edge in pixels (GUI).
+        rescan_interval: seconds between periodic rescans while watching; 0 disables.
+    """
+
+    roots: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDES))
+    include_hidden: bool = False
+    model: str = "ViT-B-32-256"
+    pretrained: str = "datacomp_s34b_b86k"
+    weights: str = ""
+    model_config: str = ""
+    device: str = "auto"
+    batch_size: int = 32
+    decode_workers: int = 0
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef: int = 128
+    thumbnail_size: int = 256
+    rescan_interval: int = 600
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` when a value is out of range."""
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        if self.decode_workers < 0:
+            raise ConfigError(f"decode_workers must be ≥ 0, got {self.decode_workers}")
+        if self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef < 1:
+            raise ConfigError("hnsw_m must be ≥ 2 and hnsw_ef_construction, hnsw_ef ≥ 1")
+        if self.weights and not Path(self.weights).is_file():
+            raise ConfigError(f"weights file not found: {self.weights}")
+
+
+def home_dir() -> Path:
+    """The app's private home folder, created with mode 0700 if missing."""
+    home = Path(os.environ.get("MMRAG_HOME") or platformdirs.user_data_dir(APP_NAME))
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return home
+
+
+def config_path(home: Path) -> Path:
+    return home / "config.toml"
+
+
+def load_config(home: Path) -> Config:
+    """Read ``config.toml`` from *home*; defaults when it does not exist.
+
+    Raises:
+        ConfigError: the file is not valid TOML, names an unknown setting or a bad value.
+    """
+    path = config_path(home)
+    if not path.exists():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
+    config = Config(**data)
+    config.validate()
+    return config
+
+
+def save_config(home: Path, config: Config) -> None:
+    """Write *config* to ``config.toml`` atomically (temp file + rename)."""
+    config.validate()
+    path = config_path(home)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(dataclasses.asdict(config)), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,206 @@
+"""Reading photo files: content hash, fast decoding, EXIF orientation and metadata.
+
+Every failure becomes a :class:`BadImage` with a short, human-readable reason, so the indexer
+can record it and carry on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+try:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
+    HEIF_SUPPORTED = False
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+)
+
+MAX_PIXELS = 180_000_000
+"""Images above this many pixels are refused as possible decompression bombs (a 180 MP
+photo decodes to ~540 MB of RGB)."""
+
+# The explicit check in decode() enforces MAX_PIXELS; Pillow's own warning below its error
+# threshold would only repeat it, from whichever thread decodes.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+_EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+_TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
+_TAG_DATETIME_ORIGINAL = 36867
+
+
+class BadImage(Exception):
+    """A file that cannot be indexed; ``str(exc)`` is the reason shown to the user."""
+
+
+@dataclass
+class PhotoMeta:
+    """Metadata of one photo. Sizes in pixels after EXIF orientation; GPS in degrees."""
+
+    width: int
+    height: int
+    taken_at: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    gps_lat: float | None = None
+    gps_lon: float | None = None
+
+
+def content_hash(data: bytes) -> str:
+    """BLAKE2b-128 of the file's bytes, hex: identifies a photo across renames and moves."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_file(path: Path) -> bytes:
+    """Read a whole file.
+
+    Raises:
+        BadImage: the file is empty, unreadable, vanished, or is not a regular file.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BadImage("vanished before it could be read") from exc
+    except PermissionError as exc:
+        raise BadImage("permission denied") from exc
+    except IsADirectoryError as exc:
+        raise BadImage("is a directory") from exc
+    except OSError as exc:
+        raise BadImage(f"unreadable: {exc.strerror or exc}") from exc
+    if not data:
+        raise BadImage("empty file (0 bytes)")
+    return data
+
+
+def decode(data: bytes, min_side: int = 0) -> tuple[Image.Image, PhotoMeta]:
+    """Decode image bytes into an RGB image with EXIF orientation applied.
+
+    Args:
+        data: the encoded file.
+        min_side: the shortest side (pixels) the caller needs. JPEGs are decoded in draft
+            mode (DCT scaling) to the smallest size that keeps at least ``2 * min_side``
+            pixels on the shortest side, which keeps a later antialiased resize faithful
+            while decoding a 12 MP photo several times faster. 0 decodes at full size.
+
+    Returns:
+        The RGB image (transparent areas composited on white) and its metadata, whose
+        width and height are those of the full-size oriented photo.
+
+    Raises:
+        BadImage: not an image, truncated or corrupt, or above :data:`MAX_PIXELS`.
+    """
+    try:
+        img = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise BadImage(
+                f"{width}×{height} is {width * height / 1e6:.0f} megapixels, above the "
+                f"{MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb guard)"
+            )
+        meta = _metadata(img)
+        if min_side and img.format == "JPEG":
+            scale = 2 * min_side / min(width, height)
+            if scale < 1:
+                img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb(img)
+    except BadImage:
+        raise
+    except UnidentifiedImageError as exc:
+        raise BadImage("not an image (unrecognised format)") from exc
+    except Image.DecompressionBombError as exc:
+        raise BadImage(f"decompression bomb guard: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as exc:
+        # Pillow reports truncation and corrupt data through several exception types.
+        raise BadImage(f"truncated or corrupt: {exc}") from exc
+    if meta.width != rgb.width or meta.height != rgb.height:
+        # Draft mode decodes smaller; orientation may swap the axes.
+        if (rgb.width > rgb.height) != (meta.width > meta.height):
+            meta.width, meta.height = meta.height, meta.width
+    return rgb, meta
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale (PNG, TIFF): scale to 8 bits rather than clip.
+        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    return img.convert("RGB")
+
+
+def _metadata(img: Image.Image) -> PhotoMeta:
+    width, height = img.size
+    try:
+        exif = img.getexif()
+        orientation = exif.get(0x0112, 1)
+        if orientation in (5, 6, 7, 8):
+            width, height = height, width
+        sub = exif.get_ifd(_EXIF_IFD)
+        gps = exif.get_ifd(_GPS_IFD)
+    except Exception:  # noqa: BLE001 - malformed EXIF must not cost the photo itself
+        return PhotoMeta(width, height)
+    return PhotoMeta(
+        width,
+        height,
+        taken_at=_exif_datetime(sub.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
+        camera_make=_clean_text(exif.get(_TAG_MAKE)),
+        camera_model=_clean_text(exif.get(_TAG_MODEL)),
+        gps_lat=_gps_degrees(gps.get(2), gps.get(1), "S"),
+        gps_lon=_gps_degrees(gps.get(4), gps.get(3), "W"),
+    )
+
+
+def _clean_text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "").strip()
+    return value or None
+
+
+def _exif_datetime(value: object) -> str | None:
+    """EXIF ``YYYY:MM:DD HH:MM:SS`` as ISO 8601, or None when absent or malformed."""
+    text = _clean_text(value)
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+    except ValueError:
+        return None
+
+
+def _gps_degrees(dms: object, ref: object, negative_ref: str) -> float | None:
+    try:
+        d, m, s = (float(x) for x in dms)  # type: ignore[union-attr]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    degrees = d + m / 60 + s / 3600
+    if not math.isfinite(degrees):
+        return None
+    return -degrees if _clean_text(ref) == negative_ref else degrees
+
+
+def is_image_name(path: Path) -> bool:
+    """True when the file name has a supported image extension (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,315 @@
+"""Incremental indexing: folders → scan → decode → embed in batches → SQLite → HNSW.
+
+A file is re-read only when its size or mtime changed, and re-embedded only when its
+content hash changed too. A file whose hash the library already holds is not decoded at
+all: a missing row with that hash means a move or rename (the path is updated), a present
+one an identical copy (its embedding is copied). Decoding runs on a thread pool that keeps
+a few batches in flight, so the model never waits on the disk or the JPEG decoder.
+Every batch is one SQLite transaction, so an interrupted run loses at most the batch in
+progress and a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .embedder import Embedder
+from .imaging import BadImage, content_hash, decode, read_file
+from .scanner import Excluder, FileStat, scan
+from .store import ERROR, OFFLINE, OK, PENDING, Row, Store, meta_fields
+from .vector_index import VectorIndex
+
+SAVE_INTERVAL = 120.0
+"""Seconds between saves of the HNSW file during a long run (a crash replays the rest)."""
+
+
+@dataclass
+class Progress:
+    """A progress event. ``phase`` is ``scan`` (``done`` files found so far, ``total`` 0),
+    ``index`` (``done`` of ``total`` files processed) or ``done``. ``rate`` in files per
+    second, ``eta`` in seconds (None while unknown)."""
+
+    phase: str
+    done: int = 0
+    total: int = 0
+    rate: float = 0.0
+    eta: float | None = None
+    path: str = ""
+
+
+@dataclass
+class IndexReport:
+    """What a run did. ``errors`` and ``skipped`` are (path, reason) pairs: errors are
+    files recorded in the library as unreadable, skipped are ones that vanished or lay in
+    unreadable folders. ``seconds`` is wall-clock time of the whole run."""
+
+    found: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    moved: int = 0
+    copied: int = 0
+    touched: int = 0
+    deleted: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    offline_roots: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+@dataclass
+class _Job:
+    file: FileStat
+    row: Row | None  # the existing row at this path, if any
+
+
+@dataclass
+class _Result:
+    job: _Job
+    hash: str | None = None
+    tensor: torch.Tensor | None = None  # preprocessed image, to embed
+    vector: np.ndarray | None = None  # an embedding reused from identical content
+    fields: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+class Indexer:
+    """Brings a library's rows and vectors in line with its folders.
+
+    Args:
+        store: the library database.
+        vectors: the HNSW cache (open).
+        embedder: the model; only called when something needs embedding.
+        excluder: which names the scan skips.
+        batch_size: images per forward pass.
+        workers: decoding threads (≥ 1).
+    """
+
+    def __init__(self, store: Store, vectors: VectorIndex, embedder: Callable[[], Embedder],
+                 excluder: Excluder, batch_size: int = 32, workers: int = 2):
+        self.store, self.vectors = store, vectors
+        self._embedder_factory = embedder
+        self.excluder = excluder
+        self.batch_size, self.workers = batch_size, max(1, workers)
+
+    def run(self, roots: list[str], on_progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None) -> IndexReport:
+        """Index *roots* (absolute folder paths) incrementally.
+
+        A root that does not exist (unplugged drive) has its rows marked offline, not
+        deleted. Ctrl-C (KeyboardInterrupt) or *cancel* stop the run after committing what
+        was embedded so far; ``report.cancelled`` is then True.
+        """
+        started = time.monotonic()
+        report = IndexReport()
+        cancel = cancel or threading.Event()
+        emit = on_progress or (lambda _p: None)
+        present = [r for r in roots if os.path.isdir(r)]
+        for root in roots:
+            if root not in present:
+                self.store.set_status(root, OFFLINE, only=OK)
+                report.offline_roots.append(root)
+        for root in present:
+            self.store.set_status(root, OK, only=OFFLINE)
+        try:
+            files = self._scan(present, report, emit, cancel)
+            if not cancel.is_set():
+                self._process(present, files, report, emit, cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+        finally:
+            self.vectors.save(self.store.seq(), self.store)
+        report.cancelled = cancel.is_set()
+        report.seconds = time.monotonic() - started
+        emit(Progress("done", report.found, report.found))
+        return report
+
+    def _scan(self, roots, report, emit, cancel) -> list[FileStat]:
+        files: list[FileStat] = []
+        for item in scan(roots, self.excluder, lambda p, why: report.skipped.append((p, why))):
+            files.append(item)
+            if len(files) % 500 == 0:
+                emit(Progress("scan", len(files)))
+                if cancel.is_set():
+                    break
+        report.found = len(files)
+        return files
+
+    def _process(self, roots, files, report, emit, cancel) -> None:
+        rows = self.store.rows_under(roots)
+        jobs: list[_Job] = []
+        for f in files:
+            row = rows.pop(f.path, None)
+            if row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
+                report.unchanged += 1
+            else:
+                jobs.append(_Job(f, row))
+        missing = rows  # rows whose files were not found: moved away or deleted
+        by_hash = self.store.hashes_with_vectors()
+        missing_by_hash: dict[str, list[int]] = {}
+        for row in missing.values():
+            if row.hash:
+                missing_by_hash.setdefault(row.hash, []).append(row.id)
+        run = _Run(self, report, emit, cancel, len(jobs), by_hash, missing_by_hash)
+        run.process(jobs)
+        if not cancel.is_set():
+            gone = [r.id for r in missing.values() if r.id not in run.claimed]
+            if gone:
+                self.store.write_batch([], [], gone)
+                self.vectors.delete(gone)
+                report.deleted = len(gone)
+            if self.vectors.needs_compaction():
+                self.vectors.rebuild(self.store)
+
+
+class _Run:
+    """State of one pass over the files that need work."""
+
+    def __init__(self, indexer: Indexer, report: IndexReport, emit, cancel, total: int,
+                 by_hash: dict[str, int], missing_by_hash: dict[str, list[int]]):
+        self.ix, self.report, self.emit, self.cancel = indexer, report, emit, cancel
+        self.total, self.done = total, 0
+        self.by_hash, self.missing_by_hash = by_hash, missing_by_hash
+        # Embeddings of rows that lost them during this run (content changed, file gone),
+        # by hash: the same content may turn up at another path later in the run.
+        self.orphans: dict[str, tuple[dict, np.ndarray]] = {}
+        self.claimed: set[int] = set()
+        self.started = self.last_save = time.monotonic()
+        self.embedder: Embedder | None = None
+        self.batch: list[_Result] = []
+        self.others: list[tuple[int | None, dict]] = []
+        self.deleted: list[int] = []
+
+    def process(self, jobs: list[_Job]) -> None:
+        if not jobs:
+            return
+        self.embedder = self.ix._embedder_factory()
+        window = self.ix.batch_size * 3  # a few batches decoded ahead of the model
+        with ThreadPoolExecutor(self.ix.workers, thread_name_prefix="decode") as pool:
+            pending: deque[Future[_Result]] = deque()
+            queue = iter(jobs)
+            try:
+                while True:
+                    while len(pending) < window and not self.cancel.is_set():
+                        job = next(queue, None)
+                        if job is None:
+                            break
+                        pending.append(pool.submit(self._load, job))
+                    if not pending:
+                        break
+                    self._accept(pending.popleft().result())
+                if not self.cancel.is_set():
+                    self._flush()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _known(self, digest: str, row: Row | None) -> bool:
+        return (digest in self.by_hash or digest in self.orphans
+                or bool(row and row.status == OK and row.hash == digest))
+
+    def _load(self, job: _Job, skip_known: bool = True) -> _Result:
+        """Runs on a decoding thread: read, hash, and decode unless the hash is known."""
+        try:
+            data = read_file(Path(job.file.path))
+            digest = content_hash(data)
+            if skip_known and self._known(digest, job.row):
+                return _Result(job, hash=digest)
+            image, meta = decode(data, min_side=self.embedder.image_size)
+            return _Result(job, digest, self.embedder.to_tensor(image), fields=meta_fields(meta))
+        except BadImage as exc:
+            return _Result(job, error=str(exc))
+
+    def _accept(self, result: _Result) -> None:
+        job, report = result.job, self.report
+        row_id = job.row.id if job.row else None
+        base = {"path": job.file.path, "root": job.file.root, "size": job.file.size,
+                "mtime_ns": job.file.mtime_ns}
+        if job.row and job.row.status == OK and job.row.hash == result.hash:
+            self.others.append((row_id, base))  # touched: same content, new mtime
+            report.touched += 1
+        elif result.error and result.error.startswith("vanished"):
+            report.skipped.append((job.file.path, result.error))
+            if row_id is not None:
+                self._retire(job.row)
+                self.deleted.append(row_id)
+        elif result.error:
+            report.errors.append((job.file.path, result.error))
+            fields = base | {"status": ERROR, "error": result.error, "hash": None}
+            if self._retire(job.row):
+                fields["vector"] = None  # the old embedding no longer matches the file
+            self.others.append((row_id, fields))
+        elif result.tensor is not None:
+            self._retire(job.row)
+            result.fields = base | result.fields | {"hash": result.hash}
+            self.batch.append(result)
+        elif row_id is None and self.missing_by_hash.get(result.hash):
+            source = self.missing_by_hash[result.hash].pop()
+            self.claimed.add(source)
+            self.others.append((source, base | {"status": OK, "error": None}))
+            report.moved += 1
+        else:
+            self._retire(job.row)
+            reused = self._embedding(result.hash)
+            if reused is None:  # its source went away since the decoding thread looked
+                self._accept(self._load(job, skip_known=False))
+                return
+            fields, result.vector = reused
+            result.fields = base | fields | {"hash": result.hash}
+            self.batch.append(result)
+            report.copied += 1
+        self.done += 1
+        if len(self.batch) >= self.ix.batch_size:
+            self._flush()
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        self.emit(Progress("index", self.done, self.total, rate, eta, job.file.path))
+
+    def _retire(self, row: Row | None) -> bool:
+        """Keep the embedding of a row about to lose it; True when it had one."""
+        if row is None or row.status not in (OK, OFFLINE) or not row.hash:
+            return False
+        if self.by_hash.get(row.hash) == row.id:
+            del self.by_hash[row.hash]
+        self.orphans[row.hash] = self.ix.store.copy_embedding(row.id)
+        return True
+
+    def _embedding(self, digest: str) -> tuple[dict, np.ndarray] | None:
+        if digest in self.orphans:
+            return self.orphans[digest]
+        source = self.by_hash.get(digest)
+        return None if source is None else self.ix.store.copy_embedding(source)
+
+    def _flush(self) -> None:
+        """Embed the pending batch and commit it with the other pending changes."""
+        images = [r for r in self.batch if r.tensor is not None]
+        if images:
+            encoded = self.embedder.encode_images(torch.stack([r.tensor for r in images]))
+            for r, vector in zip(images, encoded):
+                r.vector = vector
+        embedded = [(r.job.row.id if r.job.row else None, r.fields, r.vector) for r in self.batch]
+        if not (embedded or self.others or self.deleted):
+            return
+        ids = self.ix.store.write_batch(embedded, self.others, self.deleted)
+        self.report.embedded += len(images)
+        for r, row_id in zip(self.batch, ids):
+            self.by_hash.setdefault(r.hash, row_id)
+        if ids:
+            self.ix.vectors.add(np.asarray(ids), np.stack([r.vector for r in self.batch]))
+        dropped = [row_id for row_id, f in self.others if row_id is not None and "vector" in f]
+        self.ix.vectors.delete(dropped + self.deleted)
+        self.batch, self.others, self.deleted = [], [], []
+        if time.monotonic() - self.last_save > SAVE_INTERVAL:
+            self.ix.vectors.save(self.ix.store.seq(), self.ix.store)
+            self.last_save = time.monotonic()

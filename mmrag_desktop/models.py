@@ -1,0 +1,197 @@
+"""CLIP weights on disk: finding them, importing a local file, and the one explicit download.
+
+Nothing here touches the network except :func:`download_weights`, which the user starts on
+purpose after seeing the size and source (``mmrag models download``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+
+from .config import Config
+
+# open_clip's file names on the Hugging Face hub, safetensors first (no pickle code on load).
+HF_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+class ModelMissingError(RuntimeError):
+    """No weights for the configured model were found; the message says how to get them."""
+
+
+class ModelFileError(ValueError):
+    """A weights file does not exist or does not fit the configured architecture."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where the weights for a (model, pretrained) pair are published."""
+
+    repo_id: str
+    filename: str
+    size: int | None  # bytes; None when the hub could not be asked
+
+
+def register_model_config(config: Config) -> None:
+    """Make a custom architecture from ``config.model_config`` known to open_clip.
+
+    Raises:
+        ModelFileError: the JSON file does not exist.
+    """
+    if not config.model_config:
+        return
+    path = Path(config.model_config)
+    if not path.is_file():
+        raise ModelFileError(f"model config not found: {path}")
+    open_clip.add_model_config(path)
+
+
+def models_dir(home: Path) -> Path:
+    path = home / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def model_slug(model: str, pretrained: str) -> str:
+    """A file-name-safe name for a (model, pretrained) pair."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}__{pretrained or 'custom'}")
+
+
+def model_id(config: Config) -> str:
+    """Identifies the weights that made a library's embeddings; vectors from two different
+    ids are never mixed in one index."""
+    if config.weights:
+        path = Path(config.weights)
+        return f"{config.model}/file:{path.name}:{path.stat().st_size}"
+    return f"{config.model}/{config.pretrained}"
+
+
+def hub_repo(config: Config) -> str | None:
+    """The Hugging Face repository open_clip lists for the configured pair, if any."""
+    cfg = open_clip.get_pretrained_cfg(config.model, config.pretrained) or {}
+    repo = (cfg.get("hf_hub") or "").strip("/")
+    return repo or None
+
+
+def find_weights(config: Config, home: Path) -> Path:
+    """Locate the weights file, in order: ``config.weights``, the app's models folder,
+    the Hugging Face cache (read offline, never downloaded here).
+
+    Raises:
+        ModelMissingError: nothing was found; the message names both ways to get weights.
+    """
+    if config.weights:
+        path = Path(config.weights)
+        if not path.is_file():
+            raise ModelMissingError(f"weights file not found: {path}")
+        return path
+    slug = model_slug(config.model, config.pretrained)
+    for suffix in WEIGHT_SUFFIXES:
+        candidate = models_dir(home) / f"{slug}{suffix}"
+        if candidate.is_file():
+            return candidate
+    repo = hub_repo(config)
+    if repo:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in HF_FILENAMES:
+            cached = try_to_load_from_cache(repo, filename)
+            if isinstance(cached, str):
+                return Path(cached)
+    source = f" ({repo} on the Hugging Face hub)" if repo else ""
+    raise ModelMissingError(
+        f"No weights found for {config.model} ({config.pretrained}).\n"
+        f"  • Download them{source}: mmrag models download\n"
+        f"  • Or import a file you already have: mmrag models import FILE\n"
+        f"Looked in: {models_dir(home)} and the Hugging Face cache."
+    )
+
+
+def import_weights(source: Path, config: Config, home: Path) -> Path:
+    """Check that *source* loads into the configured architecture, then copy it into the
+    models folder, where :func:`find_weights` finds it.
+
+    Raises:
+        ModelFileError: the file is missing, of an unknown type, or its tensors do not fit.
+    """
+    if not source.is_file():
+        raise ModelFileError(f"no such file: {source}")
+    suffix = source.suffix.lower()
+    if suffix not in WEIGHT_SUFFIXES:
+        raise ModelFileError(f"{source.name}: expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    register_model_config(config)
+    model = open_clip.create_model(config.model, pretrained=None)
+    try:
+        open_clip.load_checkpoint(model, str(source))
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        raise ModelFileError(
+            f"{source.name} does not fit {config.model}: {str(exc).splitlines()[0][:300]}"
+        ) from exc
+    target = models_dir(home) / f"{model_slug(config.model, config.pretrained)}{suffix}"
+    tmp = target.with_suffix(target.suffix + ".part")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
+
+
+def hub_source(config: Config) -> HubSource:
+    """Ask the hub which file would be downloaded and its size (network).
+
+    Raises:
+        ModelMissingError: open_clip lists no hub source for this pair.
+        OSError: the hub cannot be reached.
+    """
+    repo = hub_repo(config)
+    if not repo:
+        raise ModelMissingError(
+            f"open_clip lists no download for {config.model} ({config.pretrained}); "
+            "import a local file with: mmrag models import FILE"
+        )
+    from huggingface_hub import HfApi
+
+    try:
+        infos = {i.path: i for i in HfApi().get_paths_info(repo, list(HF_FILENAMES))}
+    except Exception as exc:  # noqa: BLE001 - network errors come in many types
+        raise OSError(f"cannot reach the Hugging Face hub for {repo}: {exc}") from exc
+    for filename in HF_FILENAMES:
+        if filename in infos:
+            return HubSource(repo, filename, getattr(infos[filename], "size", None))
+    raise ModelMissingError(f"{repo} holds none of {', '.join(HF_FILENAMES)}")
+
+
+def download_weights(
+    config: Config, home: Path, confirm: Callable[[HubSource], bool]
+) -> Path | None:
+    """Download the configured weights into the models folder after ``confirm(source)``
+    returns True (the caller shows size and source). Progress is shown by huggingface_hub.
+
+    Returns:
+        The weights path, or None when the user declined.
+
+    Raises:
+        ModelMissingError, OSError: see :func:`hub_source`; OSError also when the download
+            fails part-way (nothing is left in the models folder then).
+    """
+    source = hub_source(config)
+    if not confirm(source):
+        return None
+    from huggingface_hub import hf_hub_download
+
+    staging = models_dir(home) / ".download"
+    try:
+        fetched = Path(hf_hub_download(source.repo_id, source.filename, local_dir=staging))
+        target = models_dir(home) / (
+            model_slug(config.model, config.pretrained) + Path(source.filename).suffix
+        )
+        fetched.replace(target)
+        return target
+    except Exception as exc:  # noqa: BLE001
+        raise OSError(f"download from {source.repo_id} failed: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

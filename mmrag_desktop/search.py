@@ -1,0 +1,113 @@
+"""Search queries: texts and photos combined with weights, and result filters."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .embedder import Embedder
+from .imaging import BadImage, decode, read_file
+
+_WEIGHTED = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*\*\s*(.+)$", re.S)
+
+
+@dataclass
+class Term:
+    """One part of a query: a text, or a photo file, with a weight (negative subtracts)."""
+
+    text: str | None = None
+    photo: str | None = None
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, spec: str, sign: float = 1.0) -> Term:
+        """``[WEIGHT*]TEXT_OR_PHOTO``: an existing file is a photo, anything else text.
+        ``"0.5*snow"`` is the text "snow" at half weight."""
+        weight = 1.0
+        match = _WEIGHTED.match(spec)
+        if match:
+            weight, spec = float(match.group(1)), match.group(2)
+        if os.path.isfile(spec):
+            return cls(photo=spec, weight=sign * weight)
+        return cls(text=spec, weight=sign * weight)
+
+
+@dataclass
+class Filters:
+    """Restrict results to photos under some folders and/or taken in a date range
+    (ISO 8601 strings, inclusive; a bare date ``YYYY-MM-DD`` covers the whole day)."""
+
+    folders: list[str] = field(default_factory=list)
+    taken_after: str | None = None
+    taken_before: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.folders or self.taken_after or self.taken_before)
+
+    def sql(self) -> tuple[str, list]:
+        """An SQL condition on the ``photos`` table, and its parameters."""
+        parts, params = [], []
+        if self.folders:
+            ors = []
+            for folder in self.folders:
+                prefix = os.path.join(os.path.abspath(folder), "")
+                ors.append("substr(path, 1, ?) = ?")
+                params += [len(prefix), prefix]
+            parts.append("(" + " OR ".join(ors) + ")")
+        if self.taken_after:
+            parts.append("taken_at >= ?")
+            params.append(self.taken_after)
+        if self.taken_before:
+            before = self.taken_before
+            if len(before) == 10:  # a date: include the whole day
+                before += "T23:59:59.999999"
+            parts.append("taken_at <= ?")
+            params.append(before)
+        return " AND ".join(parts) or "1", params
+
+
+@dataclass
+class Result:
+    """A search hit: row id, path, cosine similarity in [-1, 1], and the photo's metadata."""
+
+    id: int
+    path: str
+    score: float
+    meta: dict
+
+
+class QueryError(ValueError):
+    """A query is empty, or names a photo that cannot be read."""
+
+
+def query_vector(embedder: Embedder, terms: list[Term]) -> np.ndarray:
+    """The weighted sum of the terms' embeddings, L2-normalised: (d,) float32.
+
+    Composing queries by adding and subtracting embeddings follows rclip's ``--add`` /
+    ``--subtract``.
+
+    Raises:
+        QueryError: no terms, a zero result, or an unreadable photo.
+    """
+    if not terms:
+        raise QueryError("empty query")
+    total = np.zeros(embedder.dim, dtype=np.float32)
+    texts = [t for t in terms if t.text is not None]
+    if texts:
+        for term, vector in zip(texts, embedder.encode_texts([t.text for t in texts])):
+            total += term.weight * vector
+    for term in (t for t in terms if t.photo is not None):
+        try:
+            image, _ = decode(read_file(Path(term.photo)), min_side=embedder.image_size)
+        except BadImage as exc:
+            raise QueryError(f"query photo {term.photo}: {exc}") from exc
+        tensor = embedder.to_tensor(image).unsqueeze(0)
+        total += term.weight * embedder.encode_images(tensor)[0]
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-6:
+        raise QueryError("the query terms cancel out")
+    return total / norm

@@ -1,0 +1,93 @@
+"""Shared fixtures: real photos from ../shared/data and a tiny random-weight CLIP model.
+
+As in open_clip's own tests, a tiny model config makes the real code path fast: the
+architecture is registered from a JSON file and its random weights are saved to a
+checkpoint file, which the app loads exactly as it loads downloaded weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+COCO = DATA / "coco-mini"
+FLICKR = DATA / "flickr8k-dev1k"
+
+TINY_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32,
+                   "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
+                 "layers": 2},
+}
+
+
+def coco_photos() -> list[Path]:
+    if not COCO.is_dir():
+        pytest.skip(f"shared photo data not found at {COCO} (see shared/README.md)")
+    return sorted((COCO / "images").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(model config JSON, checkpoint) of a tiny random-weight open_clip model."""
+    import open_clip
+    import torch
+
+    folder = tmp_path_factory.mktemp("model")
+    config = folder / "mmrag-tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(1234)
+    model = open_clip.create_model("mmrag-tiny")
+    weights = folder / "mmrag-tiny.pt"
+    torch.save(model.state_dict(), weights)
+    return config, weights
+
+
+@pytest.fixture
+def config(tiny_model):
+    from mmrag_desktop.config import Config
+
+    model_config, weights = tiny_model
+    return Config(model="mmrag-tiny", pretrained="", weights=str(weights),
+                  model_config=str(model_config), batch_size=8, decode_workers=2)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("MMRAG_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def engine(home, config):
+    from mmrag_desktop.config import save_config
+    from mmrag_desktop.engine import Engine
+
+    home.mkdir(parents=True, exist_ok=True)
+    save_config(home, config)
+    eng = Engine(home=home)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A writable folder with 40 real coco-mini photos, for tests that change files."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in coco_photos()[:40]:
+        shutil.copy2(photo, folder / photo.name)
+    return folder
+
+
+def cli_env(home: Path) -> dict:
+    return os.environ | {"MMRAG_HOME": str(home), "PYTHONPATH": str(REPO)}

@@ -1,0 +1,238 @@
+"""Indexing on real photos: fidelity, near-duplicates, incremental runs, interruption."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+
+from mmrag_desktop.search import Term
+from conftest import COCO, coco_photos, cli_env
+
+
+def stored_vectors(engine) -> dict[str, np.ndarray]:
+    out = {}
+    for ids, vectors in engine.store.vectors():
+        details = engine.store.details([int(i) for i in ids])
+        for i, v in zip(ids, vectors):
+            out[details[int(i)]["path"]] = v
+    return out
+
+
+def test_embeddings_match_open_clip_reference(engine):
+    """Each stored embedding equals open_clip's own preprocess + encode_image (cos ≥ 0.999)."""
+    photos = coco_photos()
+    report = engine.index([str(COCO / "images")])
+    assert report.embedded == len(photos) and not report.errors
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        engine.config.model, pretrained=engine.config.weights)
+    model.eval()
+    stored = stored_vectors(engine)
+    assert len(stored) == len(photos)
+    worst = 1.0
+    with torch.no_grad():
+        for start in range(0, len(photos), 32):
+            chunk = photos[start:start + 32]
+            batch = torch.stack([preprocess(Image.open(p)) for p in chunk])
+            ref = model.encode_image(batch)
+            ref = (ref / ref.norm(dim=-1, keepdim=True)).numpy()
+            for path, r in zip(chunk, ref):
+                worst = min(worst, float(stored[str(path)] @ r))
+    assert worst >= 0.999, worst
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-4 for v in stored.values())
+
+
+def test_half_size_recompressed_copy_finds_its_original_first(engine, tmp_path):
+    photos = coco_photos()
+    engine.index([str(COCO / "images")])
+    query = tmp_path / "query.jpg"
+    misses = []
+    for photo in photos:
+        with Image.open(photo) as img:
+            img.convert("RGB").resize((img.width // 2, img.height // 2)).save(query, quality=80)
+        results = engine.search([Term(photo=str(query))], k=1)
+        if results[0].path != str(photo):
+            misses.append(photo.name)
+    assert misses == []
+
+
+def test_incremental_add_move_delete_unchanged(engine, photos, tmp_path):
+    first = engine.index([str(photos)])
+    assert (first.embedded, first.found) == (40, 40)
+    assert engine.index([str(photos)]).embedded == 0  # unchanged tree
+
+    extra = coco_photos()[40]
+    shutil.copy2(extra, photos / extra.name)
+    added = engine.index([str(photos)])
+    assert (added.embedded, added.unchanged) == (1, 40)
+
+    (photos / "sub").mkdir()
+    moved_to = photos / "sub" / "renamed ✓.jpg"
+    os.rename(photos / extra.name, moved_to)
+    moved = engine.index([str(photos)])
+    assert (moved.embedded, moved.moved, moved.deleted) == (0, 1, 0)
+    hit = engine.search([Term(photo=str(moved_to))], k=1)[0]
+    assert hit.path == str(moved_to) and hit.score > 0.999
+
+    os.utime(moved_to, (time.time() + 5, time.time() + 5))  # touched, same bytes
+    touched = engine.index([str(photos)])
+    assert (touched.embedded, touched.touched) == (0, 1)
+
+    copy = photos / "copy.jpg"
+    shutil.copy2(moved_to, copy)
+    copied = engine.index([str(photos)])
+    assert (copied.embedded, copied.copied) == (0, 1)
+
+    outside = tmp_path / "kept.jpg"
+    shutil.copy2(moved_to, outside)
+    moved_to.unlink()
+    copy.unlink()
+    deleted = engine.index([str(photos)])
+    assert (deleted.embedded, deleted.deleted) == (0, 2)
+    paths = [r.path for r in engine.search([Term(photo=str(outside))], k=50)]
+    assert str(moved_to) not in paths and str(copy) not in paths
+    assert engine.store.counts() == {"ok": 40} and engine.vectors.count() == 40
+
+
+def test_changed_content_is_re_embedded_in_place(engine, photos):
+    engine.index([str(photos)])
+    target = sorted(photos.iterdir())[0]
+    before = engine.search([Term(photo=str(target))], k=1)[0]
+    with Image.open(target) as img:
+        img.rotate(90, expand=True).save(target, quality=90)
+    report = engine.index([str(photos)])
+    assert report.embedded == 1
+    after = engine.search([Term(photo=str(target))], k=1)[0]
+    assert after.id == before.id and after.path == str(target) and after.score > 0.999
+    assert engine.vectors.count() == engine.store.vector_count() == 40
+
+
+def test_swapped_file_contents_reuse_embeddings(engine, photos):
+    engine.index([str(photos)])
+    a, b = sorted(photos.iterdir())[:2]
+    tmp = photos / "swap.tmp"
+    os.rename(a, tmp)
+    os.rename(b, a)
+    os.rename(tmp, b)
+    os.utime(a)  # make sure sizes/mtimes do not hide the swap
+    os.utime(b)
+    report = engine.index([str(photos)])
+    assert report.embedded == 0
+    for path in (a, b):
+        assert engine.search([Term(photo=str(path))], k=1)[0].path == str(path)
+
+
+def test_missing_root_goes_offline_and_returns_without_re_embedding(engine, photos, tmp_path):
+    engine.add_folder(photos)
+    engine.index()
+    unplugged = tmp_path / "unplugged"
+    os.rename(photos, unplugged)
+    report = engine.index()
+    assert report.offline_roots == [str(photos)] and report.deleted == 0
+    assert engine.store.counts() == {"offline": 40}
+    shutil.copy2(next(unplugged.iterdir()), tmp_path / "query.jpg")
+    query = Term(photo=str(tmp_path / "query.jpg"))
+    assert engine.search([query], k=5) == []
+    os.rename(unplugged, photos)
+    back = engine.index()
+    assert (back.embedded, back.unchanged) == (0, 40)
+    assert len(engine.search([query], k=5)) == 5
+
+
+def test_killed_run_resumes_without_duplicates(engine, photos):
+    """SIGKILL an indexing process mid-run, then rerun: every photo present exactly once."""
+    for photo in coco_photos()[40:160]:
+        shutil.copy2(photo, photos / photo.name)
+    total = len(list(photos.iterdir()))
+    proc = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", "index", str(photos)],
+                            env=cli_env(engine.home), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    db = engine.home / "library.db"
+    committed = 0
+    deadline = time.monotonic() + 120
+    while committed < 24 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+        try:
+            with sqlite3.connect(db, timeout=1) as conn:
+                committed = conn.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+        except sqlite3.OperationalError:
+            pass
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < committed < total, "the run was not caught mid-way"
+
+    resumed = engine.index([str(photos)])
+    assert resumed.embedded + resumed.unchanged == total and resumed.embedded < total
+    rows = engine.store.db.execute("SELECT path, COUNT(*) FROM photos GROUP BY path").fetchall()
+    assert len(rows) == total and all(n == 1 for _, n in rows)
+    assert engine.vectors.count() == engine.store.vector_count() == total
+    for photo in sorted(photos.iterdir())[::20]:
+        assert engine.search([Term(photo=str(photo))], k=1)[0].path == str(photo)
+
+
+def test_new_model_re_embeds_instead_of_mixing(engine, photos, tiny_model, home, tmp_path):
+    import open_clip
+
+    from mmrag_desktop.engine import Engine
+
+    engine.index([str(photos)])
+    torch.manual_seed(99)
+    other = tmp_path / "other.pt"
+    torch.save(open_clip.create_model("mmrag-tiny").state_dict(), other)
+    engine.config.weights = str(other)
+    reopened = Engine(home=home, config=engine.config)
+    reopened.vectors
+    assert any("model changed" in r for r in reopened.repairs)
+    report = reopened.index([str(photos)])
+    assert report.embedded == 40
+    assert reopened.store.vector_count() == reopened.vectors.count() == 40
+    assert reopened.store.get_meta("model_id").endswith(f"other.pt:{other.stat().st_size}")
+
+
+def test_exif_orientation_and_metadata(engine, tmp_path):
+    folder = tmp_path / "exif"
+    folder.mkdir()
+    source = coco_photos()[0]
+    with Image.open(source) as img:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # rotate 90° clockwise on display
+        exif[271], exif[272] = "Canon", "EOS 5D"
+        exif.get_ifd(0x8769)[36867] = "2021:07:14 18:30:05"
+        gps = exif.get_ifd(0x8825)
+        gps[1], gps[2], gps[3], gps[4] = "S", (33.0, 51.0, 36.0), "E", (151.0, 12.0, 36.0)
+        img.save(folder / "rotated.jpg", exif=exif, quality=92)
+        width, height = img.size
+    engine.index([str(folder)])
+    row = next(iter(engine.store.details([1]).values()))
+    assert (row["width"], row["height"]) == (height, width)
+    assert row["taken_at"] == "2021-07-14T18:30:05"
+    assert (row["camera_make"], row["camera_model"]) == ("Canon", "EOS 5D")
+    assert abs(row["gps_lat"] + 33.86) < 1e-6 and abs(row["gps_lon"] - 151.21) < 1e-6
+    # The stored embedding is of the upright photo: the rotated original matches it.
+    upright = tmp_path / "upright.jpg"
+    with Image.open(source) as img:
+        img.transpose(Image.Transpose.ROTATE_270).save(upright, quality=92)
+    assert engine.search([Term(photo=str(upright))], k=1)[0].score > 0.99
+
+
+def test_recompressed_large_photo_decodes_in_draft_mode_faithfully(engine, tmp_path):
+    """A 12 MP JPEG decoded in draft mode embeds like the full decode (cos ≥ 0.99)."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    with Image.open(coco_photos()[3]) as img:
+        big = img.convert("RGB").resize((4000, 3000), Image.BICUBIC)
+    big.save(folder / "big.jpg", quality=90)
+    engine.index([str(folder)])
+    full = engine.embedder.encode_images(engine.embedder.to_tensor(big).unsqueeze(0))[0]
+    stored = next(iter(stored_vectors(engine).values()))
+    assert float(full @ stored) >= 0.99
