@@ -132,8 +132,9 @@ class _ProgressBar:
             self.bar.close()
 
 
-def print_report(report: IndexReport, out=sys.stdout) -> None:
+def print_report(report: IndexReport, out=None) -> None:
     """The end-of-run summary, with the reason for each file not indexed."""
+    out = out or sys.stdout
     state = "interrupted" if report.cancelled else "done"
     print(f"{state} in {report.seconds:.1f} s: {report.found} photos found, "
           f"{report.embedded} embedded, {report.moved} moved, {report.copied} identical copies, "

@@ -1,0 +1,141 @@
+"""Bad and unusual input, generated from real photos: every case is recorded with its
+reason or indexed correctly; nothing crashes; the good photos are all indexed."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import pillow_heif
+import pytest
+from PIL import Image
+
+from mmrag_desktop import indexer as indexer_module
+from mmrag_desktop.search import Term
+from conftest import coco_photos
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """(folder, {name: expected reason fragment or None for 'indexes fine'})."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    photos = coco_photos()
+    data = photos[0].read_bytes()
+    expected: dict[str, str | None] = {}
+
+    def put(name: str, content: bytes, reason: str | None) -> None:
+        (folder / name).write_bytes(content)
+        expected[name] = reason
+
+    put("zero.jpg", b"", "empty file")
+    put("text.jpg", b"this is not a photo\n" * 20, "not an image")
+    for cut in (0.1, 0.5, 0.9):
+        put(f"truncated_{int(cut * 100)}.jpg", data[: int(len(data) * cut)], "truncated")
+    with Image.open(photos[1]) as img:
+        png = io.BytesIO()
+        img.save(png, "PNG")
+        put("truncated.png", png.getvalue()[: len(png.getvalue()) // 2], "truncated")
+        put("alpha.png", _encode(img.convert("RGBA"), "PNG"), None)
+        put("grey16.png", _encode(img.convert("L").point(lambda v: v * 256).convert("I;16"),
+                                  "PNG"), None)
+        put("photo.webp", _encode(img, "WEBP"), None)
+        put("photo.bmp", _encode(img, "BMP"), None)
+        put("photo.tiff", _encode(img, "TIFF"), None)
+        heic = pillow_heif.from_pillow(img.convert("RGB")).save
+        buf = io.BytesIO()
+        heic(buf, quality=80)
+        put("photo.heic", buf.getvalue(), None)
+        put("truncated.heic", buf.getvalue()[: len(buf.getvalue()) // 3], "truncated")
+        frames = [img.convert("P"), img.rotate(180).convert("P")]
+        gif = io.BytesIO()
+        frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+        put("animated.gif", gif.getvalue(), None)
+    bomb = io.BytesIO()
+    Image.new("1", (15000, 15000)).save(bomb, "PNG")  # 225 MP in a few kB
+    put("bomb.png", bomb.getvalue(), "decompression bomb")
+    put("bad_exif.jpg", _with_broken_exif(photos[2]), None)
+    for name in ("ünïcödé 写真.jpg", "emoji 🐕🐕.jpg", "rtl שלום.jpg", "spaces  and\ttab.jpg"):
+        shutil.copy2(photos[3 + len(expected) % 5], folder / name)
+        expected[name] = None
+    nfd = "cafe\u0301.jpg"
+    shutil.copy2(photos[9], folder / nfd)
+    expected[nfd] = None
+    try:
+        raw = os.fsdecode(b"bad-\xff\xfe-utf8.jpg")
+        shutil.copy2(photos[10], os.path.join(folder, raw))
+        expected[raw] = None
+    except (OSError, UnicodeError):
+        pass  # the file system refuses such names: nothing to test here
+    (folder / "loop").mkdir()
+    os.symlink("..", folder / "loop" / "back_to_parent")
+    os.symlink(folder / "nowhere.jpg", folder / "dangling.jpg")
+    os.symlink(folder / "zero.jpg", folder / "link_to_file.jpg")
+    expected["link_to_file.jpg"] = "empty file"
+    good = folder / "good"
+    good.mkdir()
+    for photo in photos[20:30]:
+        shutil.copy2(photo, good / photo.name)
+        expected[f"good/{photo.name}"] = None
+    return folder, expected
+
+
+def _encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def _with_broken_exif(photo) -> bytes:
+    """The photo with an EXIF block whose offsets point past its end."""
+    exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00" + b"\xff" * 40
+    segment = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
+    data = photo.read_bytes()
+    return data[:2] + segment + data[2:]
+
+
+def test_every_bad_input_is_recorded_and_good_photos_indexed(engine, corpus):
+    folder, expected = corpus
+    report = engine.index([str(folder)])
+    errors = {os.path.relpath(p, folder): reason for p, reason in report.errors}
+    for name, reason in expected.items():
+        if reason is None:
+            assert name not in errors, (name, errors.get(name))
+        else:
+            assert reason in errors.get(name, ""), (name, errors.get(name))
+    skipped = {os.path.relpath(p, folder): reason for p, reason in report.skipped}
+    assert skipped == {"dangling.jpg": "broken symbolic link"}
+    good = [n for n, r in expected.items() if r is None]
+    assert engine.store.counts()["ok"] == len(good)
+    assert engine.store.counts()["error"] == len(expected) - len(good)
+    stored = {os.path.relpath(p, folder): reason for p, reason in engine.store.errors()}
+    assert stored == errors  # reasons are kept in the library, not only printed
+    for photo in coco_photos()[20:30]:  # the good ones are searchable
+        hit = engine.search([Term(photo=str(photo))], k=1)[0]
+        assert hit.path == str(folder / "good" / photo.name)
+    rerun = engine.index([str(folder)])
+    assert rerun.embedded == 0 and rerun.errors == []  # unchanged bad files are not retried
+
+
+def test_file_vanishing_between_scan_and_read_is_skipped(engine, photos, monkeypatch):
+    victim = sorted(photos.iterdir())[5]
+    real_read = indexer_module.read_file
+
+    def read_after_delete(path):
+        if path == victim:
+            victim.unlink()
+        return real_read(path)
+
+    monkeypatch.setattr(indexer_module, "read_file", read_after_delete)
+    report = engine.index([str(photos)])
+    assert report.skipped == [(str(victim), "vanished before it could be read")]
+    assert report.embedded == 39 and engine.store.vector_count() == 39
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file_is_recorded(engine, photos):
+    victim = sorted(photos.iterdir())[0]
+    victim.chmod(0)
+    report = engine.index([str(photos)])
+    assert (str(victim), "permission denied") in report.errors

@@ -1,0 +1,184 @@
+"""The ``mmrag`` CLI on real photos, search filters and query composition, and weights
+management (import, the consented download with a local file standing in, missing)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from mmrag_desktop import models
+from mmrag_desktop.cli import main
+from mmrag_desktop.config import Config, load_config, save_config
+from mmrag_desktop.engine import Engine
+from mmrag_desktop.models import HubSource, ModelFileError, ModelMissingError
+from mmrag_desktop.search import Filters, Term, query_vector
+from conftest import COCO, coco_photos
+
+
+def _dated_library(root: Path) -> dict[str, list[Path]]:
+    """Photos in two folders with EXIF dates in 2019, 2020 and 2021."""
+    made: dict[str, list[Path]] = {"2019": [], "2020": [], "2021": []}
+    for i, photo in enumerate(coco_photos()[:30]):
+        year = ("2019", "2020", "2021")[i % 3]
+        folder = root / ("trips" if i % 2 else "home")
+        folder.mkdir(parents=True, exist_ok=True)
+        with Image.open(photo) as img:
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[36867] = f"{year}:05:0{1 + i % 9} 12:00:00"
+            img.save(folder / photo.name, exif=exif, quality=92)
+        made[year].append(folder / photo.name)
+    return made
+
+
+def test_filters_by_date_and_folder(engine, tmp_path):
+    made = _dated_library(tmp_path / "lib")
+    engine.index([str(tmp_path / "lib")])
+    query = [Term(text="a photo")]
+    in_2020 = engine.search(query, 50, filters=Filters(taken_after="2020-01-01",
+                                                       taken_before="2020-12-31"))
+    assert {r.path for r in in_2020} == {str(p) for p in made["2020"]}
+    trips = engine.search(query, 50, filters=Filters(folders=[str(tmp_path / "lib" / "trips")]))
+    assert len(trips) == 15 and all("/trips/" in r.path for r in trips)
+    both = engine.search(query, 50, filters=Filters([str(tmp_path / "lib" / "home")],
+                                                    taken_before="2019-12-31"))
+    assert {r.path for r in both} == {str(p) for p in made["2019"] if p.parent.name == "home"}
+    assert [r.score for r in trips] == sorted((r.score for r in trips), reverse=True)
+
+
+def test_combined_weighted_query(engine):
+    photos = coco_photos()
+    engine.index([str(COCO / "images")])
+    a, b = str(photos[0]), str(photos[1])
+    emb = engine.embedder
+    ea, eb = (emb.encode_images(emb.to_tensor(Image.open(p).convert("RGB")).unsqueeze(0))[0]
+              for p in (a, b))
+    et = emb.encode_texts(["snow"])[0]
+    expected = ea + 0.5 * eb - 2 * et
+    expected /= np.linalg.norm(expected)
+    composed = query_vector(emb, [Term(photo=a), Term(photo=b, weight=0.5),
+                                  Term(text="snow", weight=-2)])
+    assert np.allclose(composed, expected, atol=1e-5)
+    cancelled = engine.search([Term(photo=a), Term(photo=b), Term(photo=b, weight=-1)], k=1)
+    assert cancelled[0].path == a and cancelled[0].score > 0.999
+    assert Term.parse("0.5*snow") == Term(text="snow", weight=0.5)
+    assert Term.parse(a, -1) == Term(photo=a, weight=-1)
+    floor = engine.search([Term(text="a dog")], k=50, min_score=0.1)
+    assert all(r.score >= 0.1 for r in floor)
+
+
+def test_cli_index_search_status(engine, tmp_path, capsys):
+    made = _dated_library(tmp_path / "lib")
+    (tmp_path / "lib" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    assert main(["index", str(tmp_path / "lib")]) == 0
+    out = capsys.readouterr()
+    assert "30 embedded" in out.out and "broken.jpg: not an image" in out.out
+
+    query = made["2021"][0]
+    assert main(["search", "--photo", str(query), "-k", "3", "--after", "2021-01-01",
+                 "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results[0]["path"] == str(query) and results[0]["score"] > 0.999
+    assert len(results) == 3 and all(r["taken_at"].startswith("2021") for r in results)
+
+    assert main(["search", "dogs", "--add", "0.5*snow", "--subtract", "cat", "-k", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+    assert main(["status", "--errors", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["by_status"] == {"ok": 30, "error": 1}
+    assert status["errors"][0]["path"].endswith("broken.jpg")
+
+    assert main(["index"]) == 0  # all library folders, nothing new
+    assert "0 embedded" in capsys.readouterr().out
+    assert main(["folders", "remove", str(tmp_path / "lib")]) == 0
+    assert "31 photos left" in capsys.readouterr().out
+    assert main(["search", "a photo"]) == 0
+    assert "no results" in capsys.readouterr().err
+
+
+def test_cli_errors_are_messages_not_tracebacks(engine, tmp_path, capsys):
+    assert main(["index", str(tmp_path / "nope")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["search", "--photo", str(tmp_path / "missing.jpg")]) == 2
+    assert "missing.jpg: vanished" in capsys.readouterr().err
+    assert main(["config", "batch_size", "0"]) == 2
+    assert "batch_size" in capsys.readouterr().err
+    assert main(["config", "batch_size", "16"]) == 0
+    assert load_config(engine.home).batch_size == 16
+
+
+def test_missing_weights_say_how_to_get_them(home, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    with pytest.raises(ModelMissingError) as err:
+        models.find_weights(Config(), home)
+    assert "mmrag models download" in str(err.value)
+    assert "mmrag models import FILE" in str(err.value)
+    assert main(["search", "a dog"]) == 2
+    assert "mmrag models import FILE" in capsys.readouterr().err
+
+
+def test_import_weights_then_load_them(home, tiny_model, tmp_path, capsys):
+    model_config, weights = tiny_model
+    config = Config(model="mmrag-tiny", pretrained="my-tag", model_config=str(model_config))
+    home.mkdir(parents=True)
+    save_config(home, config)
+    assert main(["models", "import", str(weights)]) == 0
+    imported = models.find_weights(config, home)
+    assert imported.parent == home / "models" and imported.read_bytes() == weights.read_bytes()
+
+    engine = Engine(home=home)
+    reference = open_clip.create_model("mmrag-tiny", pretrained=str(weights)).eval()
+    with torch.no_grad():
+        tokens = open_clip.get_tokenizer("mmrag-tiny")(["a dog"])
+        expected = reference.encode_text(tokens)[0].numpy()
+    expected /= np.linalg.norm(expected)
+    assert np.allclose(engine.embedder.encode_texts(["a dog"])[0], expected, atol=1e-5)
+
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"visual.proj": torch.zeros(3, 3)}, wrong)
+    with pytest.raises(ModelFileError, match="does not fit"):
+        models.import_weights(wrong, config, home)
+    assert main(["models", "import", str(tmp_path / "absent.pt")]) == 2
+
+
+def test_download_asks_first_and_stores_the_file(home, tiny_model, monkeypatch):
+    """The consented download, with a local file standing in for the hub."""
+    model_config, weights = tiny_model
+    config = Config(model="mmrag-tiny", pretrained="hub-tag", model_config=str(model_config))
+    source = HubSource("example/repo", "open_clip_model.safetensors", weights.stat().st_size)
+    monkeypatch.setattr(models, "hub_source", lambda _config: source)
+    fetched = []
+
+    def fake_download(repo_id, filename, local_dir):
+        fetched.append((repo_id, filename))
+        Path(local_dir).mkdir(parents=True, exist_ok=True)
+        return shutil.copy(weights, Path(local_dir) / filename)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
+    asked = []
+    assert models.download_weights(config, home, lambda s: asked.append(s) or False) is None
+    assert asked == [source] and fetched == []
+    with pytest.raises(ModelMissingError):
+        models.find_weights(config, home)
+    path = models.download_weights(config, home, lambda s: True)
+    assert fetched == [("example/repo", "open_clip_model.safetensors")]
+    assert models.find_weights(config, home) == path
+    assert not (home / "models" / ".download").exists()
+
+
+def test_eval_prints_recall_at_k(engine, capsys):
+    assert main(["eval", str(COCO / "captions.jsonl"), str(COCO / "images"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["photos"] == len(coco_photos())
+    lines = (COCO / "captions.jsonl").read_text().splitlines()
+    assert result["queries"] == sum(len(json.loads(l)["captions"]) for l in lines)
+    assert 0 <= result["recall@1"] <= result["recall@5"] <= result["recall@10"] <= 1
+    assert result["ann_overlap@10"] >= 0.95
+    assert engine.store.counts() == {}  # evaluation uses its own library

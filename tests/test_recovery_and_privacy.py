@@ -1,0 +1,104 @@
+"""The HNSW file is a rebuildable cache; the app opens no network connection."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from mmrag_desktop.engine import Engine
+from mmrag_desktop.search import Term
+from conftest import COCO, coco_photos
+
+QUERIES = ["a dog", "people at the beach", "a plate of food", "a train"]
+
+
+def _results(engine: Engine) -> list[list[tuple[str, float]]]:
+    out = [[(r.path, round(r.score, 5)) for r in engine.search([Term(text=q)], k=10)]
+           for q in QUERIES]
+    out += [[(r.path, round(r.score, 5)) for r in engine.search([Term(photo=str(p))], k=10)]
+            for p in coco_photos()[:5]]
+    return out
+
+
+def _damage(path, how: str) -> None:
+    if how == "deleted":
+        path.unlink()
+    elif how == "truncated":
+        with path.open("r+b") as f:
+            f.truncate(path.stat().st_size // 2)
+    elif how == "random bytes":
+        with path.open("r+b") as f:
+            f.seek(path.stat().st_size // 3)
+            f.write(os.urandom(4096))
+    elif how == "sidecar deleted":
+        path.with_suffix(".json").unlink()
+
+
+@pytest.mark.parametrize("how", ["deleted", "truncated", "random bytes", "sidecar deleted"])
+def test_damaged_hnsw_file_is_rebuilt_with_identical_results(home, config, how):
+    engine = Engine(home=home, config=config)
+    engine.index([str(COCO / "images")])
+    before = _results(engine)
+    index_file = engine.vectors.path
+    engine.close()
+    _damage(index_file, how)
+
+    reopened = Engine(home=home, config=config)
+    assert reopened.vectors.count() == len(coco_photos())
+    assert len(reopened.repairs) == 1 and "rebuilt" in reopened.repairs[0]
+    assert _results(reopened) == before
+    assert index_file.exists()
+    again = Engine(home=home, config=config)  # the rebuilt file is sound: no second repair
+    again.vectors
+    assert again.repairs == []
+
+
+def test_stale_hnsw_file_catches_up_from_the_database(home, config, photos, monkeypatch):
+    """Changes committed after the HNSW file was saved (a crash) are replayed on open."""
+    engine = Engine(home=home, config=config)
+    engine.index([str(photos)])
+    victims = sorted(photos.iterdir())[:3]
+    for v in victims:
+        v.unlink()
+    new = coco_photos()[50]
+    (photos / new.name).write_bytes(new.read_bytes())
+    # The process dies after committing to SQLite, before the HNSW file is saved.
+    monkeypatch.setattr(engine.vectors, "save", lambda *args, **kwargs: None)
+    report = engine.index([str(photos)])
+    assert (report.deleted, report.embedded) == (3, 1)
+    engine.close()
+
+    reopened = Engine(home=home, config=config)
+    assert reopened.vectors.count() == 38 and reopened.repairs == []
+    paths = {r.path for r in reopened.search([Term(text="a photo")], k=40)}
+    assert len(paths) == 38 and not paths & {str(v) for v in victims}
+    assert reopened.search([Term(photo=str(new))], k=1)[0].path == str(photos / new.name)
+
+
+def test_no_socket_is_opened_during_index_and_search(home, config, photos, monkeypatch):
+    attempts = []
+
+    class NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            attempts.append(args)
+            raise AssertionError("network access attempted")
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "socket", NoSocket)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    engine = Engine(home=home, config=config)
+    report = engine.index([str(photos)])
+    assert report.embedded == 40
+    assert engine.search([Term(text="a dog"), Term(photo=str(next(photos.iterdir())))], k=5)
+    assert attempts == []
+
+
+def test_home_folder_is_private(home, config):
+    Engine(home=None, config=config)  # home_dir() creates $MMRAG_HOME
+    assert (home.stat().st_mode & 0o777) == 0o700
