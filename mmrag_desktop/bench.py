@@ -54,19 +54,24 @@ def make_large_jpegs(photos: list[Path], out: Path, count: int) -> list[Path]:
     return made
 
 
+LATENT_DIM = 32
+
+
 def synthetic_embeddings(n: int, dim: int, seed: int) -> np.ndarray:
-    """(n, dim) float32 L2-normalised vectors in clusters, like real photo embeddings
-    (one cluster per ~1000 photos, each point its centre plus isotropic noise of equal
-    norm) rather than uniform on the sphere, where nearest neighbours are meaningless."""
+    """(n, dim) float32 L2-normalised vectors with a low intrinsic dimension, like real
+    image embeddings: a 32-d Gaussian latent mapped into *dim* dimensions by a fixed random
+    projection, plus 10 % isotropic noise. (Vectors uniform on a 512-d sphere would make
+    nearest neighbours meaningless: all distances nearly equal.) The projection is the same
+    for every *seed*, so data and queries drawn with different seeds share one space."""
+    projection = np.random.default_rng(0).standard_normal((LATENT_DIM, dim)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((max(10, n // 1000), dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
+        block = rng.standard_normal((m, LATENT_DIM)).astype(np.float32) @ projection
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
         noise = rng.standard_normal((m, dim)).astype(np.float32)
-        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-        block = centres[rng.integers(0, len(centres), m)] + noise
+        block += 0.1 * noise / np.linalg.norm(noise, axis=1, keepdims=True)
         out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
@@ -75,8 +80,8 @@ def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """Brute-force cosine top-k row indices: (q, k) int64."""
     best_scores = np.full((len(queries), k), -np.inf, np.float32)
     best_ids = np.zeros((len(queries), k), np.int64)
-    for start in range(0, len(data), 200_000):
-        scores = queries @ data[start:start + 200_000].T
+    for start in range(0, len(data), 50_000):
+        scores = queries @ data[start:start + 50_000].T
         ids = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
         all_scores = np.concatenate([best_scores, scores], axis=1)
         all_ids = np.concatenate([best_ids, ids], axis=1)
