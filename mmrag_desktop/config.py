@@ -72,7 +72,7 @@ class Config:
     decode_workers: int = 0
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
-    hnsw_ef: int = 128
+    hnsw_ef: int = 192
     thumbnail_size: int = 256
     rescan_interval: int = 600
 

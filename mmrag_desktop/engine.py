@@ -84,9 +84,9 @@ class Engine:
                             f"{dropped} photos will be re-embedded on the next index run")
                     self.store.set_meta("model_id", embedder.model_id)
                 path = self.library / "index" / (model_slug(embedder.model_id, "") + ".hnsw")
-                for stale in path.parent.glob("*.hnsw*"):
-                    if not stale.name.startswith(path.stem):
-                        stale.unlink()  # caches of other models
+                for stale in path.parent.glob("*"):
+                    if not stale.name.startswith(path.stem + "."):
+                        stale.unlink()  # caches of other models, leftover temp files
                 vectors = VectorIndex(path, embedder.dim, embedder.model_id, self.config.hnsw_m,
                                       self.config.hnsw_ef_construction, self.config.hnsw_ef)
                 repair = vectors.open(self.store)

@@ -49,7 +49,7 @@ class VectorIndex:
     """
 
     def __init__(self, path: Path, dim: int, model_id: str, m: int = 16,
-                 ef_construction: int = 200, ef: int = 128):
+                 ef_construction: int = 200, ef: int = 192):
         self.path = path
         self.sidecar = path.with_suffix(".json")
         self.dim, self.model_id = dim, model_id
@@ -196,12 +196,6 @@ class VectorIndex:
             self.saved_seq = seq
         if store is not None:
             store.prune_tombstones(seq)
-
-    def remove_files(self) -> None:
-        with self._lock:
-            self._index = None
-            for path in (self.path, self.sidecar):
-                path.unlink(missing_ok=True)
 
     # --- queries --------------------------------------------------------------------------
 

@@ -149,26 +149,46 @@ def test_missing_root_goes_offline_and_returns_without_re_embedding(engine, phot
     assert len(engine.search([query], k=5)) == 5
 
 
-def test_killed_run_resumes_without_duplicates(engine, photos):
-    """SIGKILL an indexing process mid-run, then rerun: every photo present exactly once."""
-    for photo in coco_photos()[40:160]:
-        shutil.copy2(photo, photos / photo.name)
-    total = len(list(photos.iterdir()))
+def _interrupt_cli_index(home, photos, sig) -> tuple[subprocess.Popen, int]:
+    """Start `mmrag index` in a child process and send it *sig* once a few batches are
+    committed. Returns the finished process and the rows it had committed by then."""
     proc = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", "index", str(photos)],
-                            env=cli_env(engine.home), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    db = engine.home / "library.db"
+                            env=cli_env(home), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
     committed = 0
     deadline = time.monotonic() + 120
     while committed < 24 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
         try:
-            with sqlite3.connect(db, timeout=1) as conn:
+            with sqlite3.connect(home / "library.db", timeout=1) as conn:
                 committed = conn.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
         except sqlite3.OperationalError:
-            pass
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+            pass  # the child is still creating the database
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    return proc, committed
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_continues(engine, photos):
+    for photo in coco_photos()[40:160]:
+        shutil.copy2(photo, photos / photo.name)
+    proc, committed = _interrupt_cli_index(engine.home, photos, signal.SIGINT)
+    assert proc.returncode == 130 and 0 < committed < 160
+    assert "interrupted" in proc.stdout.read()
+    engine.vectors  # the HNSW file was saved on the way out: nothing to repair
+    done = engine.store.vector_count()
+    assert engine.repairs == [] and engine.vectors.count() == done >= committed
+    rest = engine.index([str(photos)])
+    assert (rest.embedded, rest.unchanged) == (160 - done, done)
+    assert engine.store.vector_count() == engine.vectors.count() == 160
+
+
+def test_killed_run_resumes_without_duplicates(engine, photos):
+    """SIGKILL an indexing process mid-run, then rerun: every photo present exactly once."""
+    for photo in coco_photos()[40:160]:
+        shutil.copy2(photo, photos / photo.name)
+    total = len(list(photos.iterdir()))
+    proc, committed = _interrupt_cli_index(engine.home, photos, signal.SIGKILL)
     assert 0 < committed < total, "the run was not caught mid-way"
 
     resumed = engine.index([str(photos)])
