@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 from tqdm import tqdm
@@ -51,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("index", help="add folders (if given) and index the library")
     s.add_argument("folders", nargs="*", help="photo folders to add; default: all library folders")
     s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("watch", help="index, then keep the library up to date as folders change")
+    s.add_argument("--settle", type=float, default=1.0,
+                   help="seconds of quiet before indexing changes (default 1)")
+    s.set_defaults(func=cmd_watch)
 
     s = sub.add_parser("search", help="search by text and/or photo")
     s.add_argument("query", nargs="*", help="text (or a photo file path)")
@@ -162,6 +169,37 @@ def cmd_index(args) -> int:
     report = engine.index(roots, on_progress=_ProgressBar())
     print_report(report)
     return 130 if report.cancelled else 0
+
+
+def cmd_watch(args) -> int:
+    from .watcher import Watcher
+
+    engine = _engine(args)
+    if not engine.config.roots:
+        print("mmrag: no folders yet; add one with: mmrag folders add FOLDER", file=sys.stderr)
+        return 2
+    engine.vectors
+    _print_repairs(engine)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def report(result: IndexReport, roots: list[str]) -> None:
+        changed = (result.embedded + result.moved + result.copied + result.deleted
+                   + len(result.errors) + len(result.offline_roots))
+        if changed or watcher.runs == 1:
+            print_report(result)
+        sys.stdout.flush()
+
+    watcher = Watcher(engine, settle=args.settle, on_report=report,
+                      on_message=lambda text: print(f"mmrag: {text}", file=sys.stderr))
+    watcher.start()
+    print(f"watching {len(engine.config.roots)} folder(s); Ctrl-C to stop", file=sys.stderr)
+    while not stop.wait(0.5):
+        pass
+    print("mmrag: stopping…", file=sys.stderr)
+    watcher.stop()
+    return 0
 
 
 def cmd_search(args) -> int:

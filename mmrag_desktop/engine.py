@@ -57,6 +57,7 @@ class Engine:
         self._embedder = embedder
         self._vectors: VectorIndex | None = None
         self._lock = threading.RLock()
+        self._index_lock = threading.Lock()
 
     # --- lazily loaded parts --------------------------------------------------------------
 
@@ -129,17 +130,19 @@ class Engine:
 
     def index(self, roots: list[str] | None = None,
               on_progress: Callable[[Progress], None] | None = None,
-              cancel: threading.Event | None = None) -> IndexReport:
+              cancel: threading.Event | None = None, stable_after: float = 0.0) -> IndexReport:
         """Bring the library in line with *roots* (default: all configured roots).
-        See :meth:`Indexer.run` for interruption and offline roots."""
+        See :meth:`Indexer.run` for interruption, offline roots and *stable_after*."""
         roots = [os.path.abspath(r) for r in (roots if roots is not None else self.config.roots)]
         vectors = self.vectors
         excluder = Excluder(self.config.excludes, self.config.include_hidden)
         workers = self.config.decode_workers or os.cpu_count() or 2
         indexer = Indexer(self.store, vectors, lambda: self.embedder, excluder,
                           self.config.batch_size, workers)
-        with self._lock:
-            return indexer.run(roots, on_progress, cancel)
+        # Runs are serialised; searches are not blocked by them (SQLite WAL readers, and the
+        # HNSW index locks only around each batch's insert).
+        with self._index_lock:
+            return indexer.run(roots, on_progress, cancel, stable_after)
 
     # --- search ---------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class Engine:
         """Top-k photos for a query embedding: (d,) float32, L2-normalised."""
         filters = filters or Filters()
         vectors = self.vectors
-        if filters.is_empty() and not self.store.counts().get(OFFLINE):
+        if filters.is_empty() and not self.store.any_with_status(OFFLINE):
             ids, scores = vectors.search(query, k)
         else:
             where, params = filters.sql()

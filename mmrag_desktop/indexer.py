@@ -63,6 +63,7 @@ class IndexReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     offline_roots: list[str] = field(default_factory=list)
+    deferred: int = 0
     seconds: float = 0.0
     cancelled: bool = False
 
@@ -103,12 +104,14 @@ class Indexer:
         self.batch_size, self.workers = batch_size, max(1, workers)
 
     def run(self, roots: list[str], on_progress: Callable[[Progress], None] | None = None,
-            cancel: threading.Event | None = None) -> IndexReport:
+            cancel: threading.Event | None = None, stable_after: float = 0.0) -> IndexReport:
         """Index *roots* (absolute folder paths) incrementally.
 
         A root that does not exist (unplugged drive) has its rows marked offline, not
         deleted. Ctrl-C (KeyboardInterrupt) or *cancel* stop the run after committing what
-        was embedded so far; ``report.cancelled`` is then True.
+        was embedded so far; ``report.cancelled`` is then True. Files modified less than
+        *stable_after* seconds ago may still be being written: they are left as they are
+        (counted in ``report.deferred``) for a later run.
         """
         started = time.monotonic()
         report = IndexReport()
@@ -124,7 +127,7 @@ class Indexer:
         try:
             files = self._scan(present, report, emit, cancel)
             if not cancel.is_set():
-                self._process(present, files, report, emit, cancel)
+                self._process(present, files, report, emit, cancel, stable_after)
         except KeyboardInterrupt:
             cancel.set()
         finally:
@@ -145,12 +148,15 @@ class Indexer:
         report.found = len(files)
         return files
 
-    def _process(self, roots, files, report, emit, cancel) -> None:
+    def _process(self, roots, files, report, emit, cancel, stable_after) -> None:
         rows = self.store.rows_under(roots)
         jobs: list[_Job] = []
+        settled = time.time_ns() - int(stable_after * 1e9)
         for f in files:
             row = rows.pop(f.path, None)
-            if row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
+            if f.mtime_ns > settled:
+                report.deferred += 1
+            elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
                 report.unchanged += 1
             else:
                 jobs.append(_Job(f, row))

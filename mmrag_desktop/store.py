@@ -113,7 +113,7 @@ class Store:
             db["tombstones"].create({"id": int, "seq": int}, pk="id", if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["photos"].create_index(["path"], unique=True, if_not_exists=True)
-            for column in ("hash", "seq", "root", "taken_at"):
+            for column in ("hash", "seq", "root", "taken_at", "status"):
                 db["photos"].create_index([column], if_not_exists=True)
             db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('seq', '0'), ('schema', ?)",
@@ -196,6 +196,11 @@ class Store:
 
     def vector_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM photos WHERE vector IS NOT NULL").fetchone()[0]
+
+    def any_with_status(self, status: str) -> bool:
+        """True when at least one row is in *status* (an index lookup)."""
+        return self.db.execute(
+            "SELECT EXISTS(SELECT 1 FROM photos WHERE status = ?)", [status]).fetchone()[0] == 1
 
     def counts(self) -> dict[str, int]:
         """Number of rows per status."""

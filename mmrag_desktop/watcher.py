@@ -1,0 +1,222 @@
+"""Keeping the library in line with its folders while the app runs (watchdog).
+
+File-system events only say *where* something changed; what changed is worked out by the
+same incremental indexer as a manual run (size + mtime, then content hash), so creates,
+edits, moves of files and whole folders, and deletes all take one path, and a move never
+re-embeds. Events are coalesced per root: a run starts once a root has been quiet for
+``settle`` seconds (or ``max_delay`` after its first event during a long burst), and files
+written in the last ``settle`` seconds wait for the next run. A reconciliation run on start
+finds what changed while the app was closed; a periodic rescan covers file systems that
+deliver no events (network shares).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_MODIFIED, EVENT_TYPE_OPENED,
+                             FileSystemEvent, FileSystemEventHandler)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from .engine import Engine
+from .imaging import is_image_name
+from .indexer import IndexReport
+from .scanner import Excluder
+
+log = logging.getLogger(__name__)
+
+# Reading a photo to index it produces these events; they change nothing.
+_IGNORED_EVENTS = {EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE}
+
+WATCH_LIMIT_HELP = (
+    "the system's limit on watched folders is reached (inotify); watching {root} by polling "
+    "instead (slower to notice changes). To raise the limit: "
+    "sudo sysctl fs.inotify.max_user_watches=524288 (add it to /etc/sysctl.conf to keep it)"
+)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: Watcher, root: str):
+        self.watcher, self.root = watcher, root
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED_EVENTS:
+            return
+        if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
+            return  # a folder's mtime changes with each file event, which comes on its own
+        paths = [os.fsdecode(event.src_path)]
+        if getattr(event, "dest_path", ""):
+            paths.append(os.fsdecode(event.dest_path))
+        if any(self.watcher.relevant(p, self.root, event.is_directory) for p in paths):
+            self.watcher.mark_dirty(self.root)
+
+
+class Watcher:
+    """Watches every root folder of *engine* and indexes what changes, on a thread of its own.
+
+    Args:
+        engine: the library.
+        settle: seconds a root must be quiet, and a file unmodified, before indexing.
+        max_delay: seconds after a root's first event by which a run starts even if
+            events keep coming (a long copy).
+        rescan_interval: seconds between full rescans of every root; 0 disables.
+        on_report: called with each run's report and the roots it covered.
+        on_message: called with messages for the user (fallback to polling, errors).
+    """
+
+    def __init__(self, engine: Engine, settle: float = 1.0, max_delay: float = 10.0,
+                 rescan_interval: float | None = None,
+                 on_report: Callable[[IndexReport, list[str]], None] | None = None,
+                 on_message: Callable[[str], None] | None = None):
+        self.engine = engine
+        self.settle, self.max_delay = settle, max_delay
+        self.rescan_interval = (engine.config.rescan_interval if rescan_interval is None
+                                else rescan_interval)
+        self.on_report = on_report or (lambda report, roots: None)
+        self.on_message = on_message or (lambda text: log.warning("%s", text))
+        self.excluder = Excluder(engine.config.excludes, engine.config.include_hidden)
+        self.private = (os.path.abspath(engine.home), os.path.abspath(engine.library))
+        self._observers: dict[str, BaseObserver] = {}
+        self._dirty: dict[str, tuple[float, float]] = {}  # root → (first, last event time)
+        self._online: dict[str, bool] = {}
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+
+    # --- events ---------------------------------------------------------------------------
+
+    def relevant(self, path: str, root: str, is_directory: bool) -> bool:
+        """Whether a change at *path* can matter to the library."""
+        if any(path == p or path.startswith(p + os.sep) for p in self.private):
+            return False  # the app's own files, if a library folder holds them
+        if path != root and self.excluder.skips_path(path, root):
+            return False  # hidden, temporary (dot-files), or excluded
+        return is_directory or path == root or is_image_name(Path(path))
+
+    def mark_dirty(self, root: str) -> None:
+        """Note a change under *root*; a run follows once it settles."""
+        now = time.monotonic()
+        with self._wake:
+            first, _ = self._dirty.get(root, (now, now))
+            self._dirty[root] = (first, now)
+            self._wake.notify()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start watching; a reconciliation run over every root comes first."""
+        self._stop.clear()
+        for root in self.engine.config.roots:
+            self._dirty[root] = (0.0, 0.0)  # due at once
+        self._thread = threading.Thread(target=self._loop, name="mmrag-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop watching; a run in progress stops after its current batch (nothing lost)."""
+        self._stop.set()
+        self._cancel.set()
+        with self._wake:
+            self._wake.notify()
+        if self._thread:
+            self._thread.join(timeout)
+        for observer in self._observers.values():
+            observer.stop()
+        for observer in self._observers.values():
+            observer.join(timeout)
+        self._observers.clear()
+
+    def idle(self) -> bool:
+        """True when no change is waiting to be indexed."""
+        with self._wake:
+            return not self._dirty
+
+    # --- the worker thread ----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        next_rescan = time.monotonic() + (self.rescan_interval or float("inf"))
+        while not self._stop.is_set():
+            self._sync_observers()
+            due = self._take_due()
+            if due:
+                self._run(due)
+                continue
+            if time.monotonic() >= next_rescan:
+                next_rescan = time.monotonic() + self.rescan_interval
+                self._run(list(self.engine.config.roots))
+                continue
+            with self._wake:
+                self._wake.wait(timeout=min(self.settle, 1.0))
+
+    def _take_due(self) -> list[str]:
+        now = time.monotonic()
+        with self._wake:
+            due = [root for root, (first, last) in self._dirty.items()
+                   if now - last >= self.settle or now - first >= self.max_delay]
+            for root in due:
+                del self._dirty[root]
+        return due
+
+    def _run(self, roots: list[str]) -> None:
+        self._cancel.clear()
+        try:
+            report = self.engine.index(roots, cancel=self._cancel, stable_after=self.settle)
+        except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
+            self.on_message(f"indexing {', '.join(roots)} failed: {exc}")
+            log.exception("watch run failed")
+            return
+        self.runs += 1
+        if report.deferred:
+            for root in roots:
+                self.mark_dirty(root)  # files still being written: look again shortly
+        self.on_report(report, roots)
+
+    def _sync_observers(self) -> None:
+        """Watch roots that are reachable; a root that appears or disappears is re-indexed
+        (its photos go offline, or come back)."""
+        for root in list(self.engine.config.roots):
+            online = os.path.isdir(root)
+            if self._online.get(root, online) != online:
+                self.mark_dirty(root)
+            self._online[root] = online
+            observer = self._observers.get(root)
+            if online and (observer is None or not observer.is_alive()):
+                watching = self._watch(root)
+                if watching is not None:
+                    self._observers[root] = watching
+            elif not online and observer is not None:
+                observer.stop()
+                del self._observers[root]
+        for root in set(self._observers) - set(self.engine.config.roots):
+            self._observers.pop(root).stop()
+
+    def _watch(self, root: str) -> BaseObserver | None:
+        """An event observer on *root*; a polling one when the OS watch limit is reached;
+        None when the root cannot be watched now (tried again on the next pass)."""
+        try:
+            observer = Observer()
+            observer.schedule(_Handler(self, root), root, recursive=True)
+            observer.start()
+            return observer
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                self.on_message(f"cannot watch {root}: {exc.strerror or exc}")
+                return None
+            self.on_message(WATCH_LIMIT_HELP.format(root=root))
+        try:
+            polling = PollingObserver(timeout=max(1.0, self.settle))
+            polling.schedule(_Handler(self, root), root, recursive=True)
+            polling.start()
+            return polling
+        except OSError as exc:
+            self.on_message(f"cannot watch {root}: {exc.strerror or exc}")
+            return None
