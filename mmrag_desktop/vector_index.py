@@ -203,6 +203,11 @@ class VectorIndex:
         """Number of live (not deleted) vectors."""
         return len(self._live)
 
+    def ids(self) -> set[int]:
+        """Labels (row ids) of the live vectors."""
+        with self._lock:
+            return set(self._live)
+
     def search(self, query: np.ndarray, k: int,
                allowed: Callable[[int], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Approximate top-k by cosine similarity.
