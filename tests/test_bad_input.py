@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -32,12 +33,20 @@ def corpus(tmp_path):
 
     put("zero.jpg", b"", "empty file")
     put("text.jpg", b"this is not a photo\n" * 20, "not an image")
-    for cut in (0.1, 0.5, 0.9):
-        put(f"truncated_{int(cut * 100)}.jpg", data[: int(len(data) * cut)], "truncated")
+    put("random.jpg", random.Random(0).randbytes(5000), "not an image")
+    put("page.png", b"<html><body>not a png</body></html>", "not an image")
+    put("header_only.jpg", data[:2], "not an image")
+    for cut in (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
+                0.7, 0.75, 0.8, 0.85, 0.9, 0.97):
+        put(f"truncated_{int(cut * 100):02d}.jpg", data[: int(len(data) * cut)], "truncated")
+    put("giant_header.jpg", _claim_size(data, 65535, 65535), "decompression bomb")
     with Image.open(photos[1]) as img:
-        png = io.BytesIO()
-        img.save(png, "PNG")
-        put("truncated.png", png.getvalue()[: len(png.getvalue()) // 2], "truncated")
+        for fmt, ext, cuts in (("PNG", "png", 8), ("WEBP", "webp", 4), ("GIF", "gif", 3),
+                               ("TIFF", "tiff", 3)):
+            encoded = _encode(img.convert("P") if fmt == "GIF" else img, fmt)
+            for i in range(cuts):
+                cut = int(len(encoded) * (i + 1) / (cuts + 1))
+                put(f"truncated_{i}.{ext}", encoded[:cut], "")
         put("alpha.png", _encode(img.convert("RGBA"), "PNG"), None)
         put("grey16.png", _encode(img.convert("L").point(lambda v: v * 256).convert("I;16"),
                                   "PNG"), None)
@@ -48,7 +57,8 @@ def corpus(tmp_path):
         buf = io.BytesIO()
         heic(buf, quality=80)
         put("photo.heic", buf.getvalue(), None)
-        put("truncated.heic", buf.getvalue()[: len(buf.getvalue()) // 3], "truncated")
+        for i, cut in enumerate((0.1, 0.3, 0.5, 0.7, 0.9)):
+            put(f"truncated_{i}.heic", buf.getvalue()[: int(len(buf.getvalue()) * cut)], "")
         frames = [img.convert("P"), img.rotate(180).convert("P")]
         gif = io.BytesIO()
         frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
@@ -57,6 +67,10 @@ def corpus(tmp_path):
     Image.new("1", (15000, 15000)).save(bomb, "PNG")  # 225 MP in a few kB
     put("bomb.png", bomb.getvalue(), "decompression bomb")
     put("bad_exif.jpg", _with_broken_exif(photos[2]), None)
+    exif = Image.Exif()
+    exif[0x0112] = 9  # an orientation value that does not exist
+    exif[306] = "not a date"
+    put("odd_exif.jpg", _encode_with_exif(photos[4], exif), None)
     for name in ("ünïcödé 写真.jpg", "emoji 🐕🐕.jpg", "rtl שלום.jpg", "spaces  and\ttab.jpg"):
         shutil.copy2(photos[3 + len(expected) % 5], folder / name)
         expected[name] = None
@@ -82,6 +96,21 @@ def corpus(tmp_path):
     return folder, expected
 
 
+def _claim_size(jpeg: bytes, height: int, width: int) -> bytes:
+    """The JPEG with its frame header (SOF0) claiming another size."""
+    at = jpeg.find(b"\xff\xc0")
+    assert at > 0
+    return (jpeg[:at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big")
+            + jpeg[at + 9:])
+
+
+def _encode_with_exif(photo, exif: Image.Exif) -> bytes:
+    buf = io.BytesIO()
+    with Image.open(photo) as img:
+        img.save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
 def _encode(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt)
@@ -98,15 +127,18 @@ def _with_broken_exif(photo) -> bytes:
 
 def test_every_bad_input_is_recorded_and_good_photos_indexed(engine, corpus):
     folder, expected = corpus
+    skipped_expected = {"dangling.jpg": "broken symbolic link"}
     report = engine.index([str(folder)])
     errors = {os.path.relpath(p, folder): reason for p, reason in report.errors}
     for name, reason in expected.items():
         if reason is None:
             assert name not in errors, (name, errors.get(name))
         else:
-            assert reason in errors.get(name, ""), (name, errors.get(name))
+            assert name in errors and reason in errors[name], (name, errors.get(name))
+    bad_cases = [n for n, r in expected.items() if r is not None] + list(skipped_expected)
+    assert len(bad_cases) >= 50
     skipped = {os.path.relpath(p, folder): reason for p, reason in report.skipped}
-    assert skipped == {"dangling.jpg": "broken symbolic link"}
+    assert skipped == skipped_expected
     good = [n for n, r in expected.items() if r is None]
     assert engine.store.counts()["ok"] == len(good)
     assert engine.store.counts()["error"] == len(expected) - len(good)
