@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import time
 
 import pytest
 
 from mmrag_desktop.engine import Engine
 from mmrag_desktop.search import Term
+from mmrag_desktop.watcher import Watcher
 from conftest import COCO, coco_photos
 
 QUERIES = ["a dog", "people at the beach", "a plate of food", "a train"]
@@ -77,7 +80,7 @@ def test_stale_hnsw_file_catches_up_from_the_database(home, config, photos, monk
     assert reopened.search([Term(photo=str(new))], k=1)[0].path == str(photos / new.name)
 
 
-def test_no_socket_is_opened_during_index_and_search(home, config, photos, monkeypatch):
+def test_no_socket_is_opened_during_index_search_and_watch(home, config, photos, monkeypatch):
     attempts = []
 
     class NoSocket(socket.socket):
@@ -96,6 +99,16 @@ def test_no_socket_is_opened_during_index_and_search(home, config, photos, monke
     report = engine.index([str(photos)])
     assert report.embedded == 40
     assert engine.search([Term(text="a dog"), Term(photo=str(next(photos.iterdir())))], k=5)
+    engine.add_folder(photos)
+    watcher = Watcher(engine, settle=0.2, rescan_interval=0)
+    watcher.start()
+    new = coco_photos()[60]
+    shutil.copy2(new, photos / new.name)
+    deadline = time.monotonic() + 30
+    while engine.store.vector_count() < 41 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    watcher.stop()
+    assert engine.store.vector_count() == 41
     assert attempts == []
 
 

@@ -165,3 +165,23 @@ def test_watch_command_indexes_changes_and_stops_on_sigterm(engine, photos):
     assert proc.returncode == 0, err
     assert "stopping" in err and "1 embedded" in out
     assert engine.vectors.count() == 41 and engine.repairs == []
+
+
+def test_periodic_rescan_finds_changes_without_events(engine, photos, monkeypatch):
+    """A network share delivers no events: the periodic rescan still finds its changes."""
+    class Deaf(watcher_module.Observer):
+        def schedule(self, *args, **kwargs):  # an observer that never reports anything
+            return None
+
+    monkeypatch.setattr(watcher_module, "Observer", Deaf)
+    engine.add_folder(photos)
+    w = Watcher(engine, settle=0.3, rescan_interval=1.0)
+    w.start()
+    try:
+        wait_for(lambda: w.runs >= 1, what="the reconciliation run")
+        new = coco_photos()[105]
+        shutil.copy2(new, photos / "unnoticed.jpg")
+        wait_for(lambda: top_path(engine, new) == str(photos / "unnoticed.jpg"),
+                 what="the periodic rescan")
+    finally:
+        w.stop()
