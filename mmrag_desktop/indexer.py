@@ -151,10 +151,11 @@ class Indexer:
     def _process(self, roots, files, report, emit, cancel, stable_after) -> None:
         rows = self.store.rows_under(roots)
         jobs: list[_Job] = []
-        settled = time.time_ns() - int(stable_after * 1e9)
+        now = time.time_ns()
         for f in files:
             row = rows.pop(f.path, None)
-            if f.mtime_ns > settled:
+            # A future mtime (clock skew, some imports) says nothing about being written now.
+            if 0 <= now - f.mtime_ns < stable_after * 1e9:
                 report.deferred += 1
             elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
                 report.unchanged += 1

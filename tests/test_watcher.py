@@ -185,3 +185,12 @@ def test_periodic_rescan_finds_changes_without_events(engine, photos, monkeypatc
                  what="the periodic rescan")
     finally:
         w.stop()
+
+
+def test_photo_with_future_mtime_is_not_deferred_forever(engine, photos, watching):
+    new = coco_photos()[106]
+    target = photos / "from the future.jpg"
+    shutil.copy2(new, target)
+    tomorrow = time.time() + 86400
+    os.utime(target, (tomorrow, tomorrow))  # a camera with a wrong clock
+    wait_for(lambda: top_path(engine, new) == str(target), what="the future-dated photo")
