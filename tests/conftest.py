@@ -34,21 +34,25 @@ def coco_photos() -> list[Path]:
     return sorted((COCO / "images").glob("*.jpg"))
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
-    """(model config JSON, checkpoint) of a tiny random-weight open_clip model."""
+def write_tiny_model(folder: Path) -> tuple[Path, Path]:
+    """Write the tiny model's open_clip config and a random-weight checkpoint into *folder*;
+    returns (config JSON, checkpoint). The architecture is registered as ``mmrag-tiny``."""
     import open_clip
     import torch
 
-    folder = tmp_path_factory.mktemp("model")
     config = folder / "mmrag-tiny.json"
     config.write_text(json.dumps(TINY_CONFIG))
     open_clip.add_model_config(config)
     torch.manual_seed(1234)
-    model = open_clip.create_model("mmrag-tiny")
     weights = folder / "mmrag-tiny.pt"
-    torch.save(model.state_dict(), weights)
+    torch.save(open_clip.create_model("mmrag-tiny").state_dict(), weights)
     return config, weights
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(model config JSON, checkpoint) of a tiny random-weight open_clip model."""
+    return write_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import REPO, coco_photos, cli_env  # noqa: E402
+from conftest import coco_photos, cli_env, write_tiny_model  # noqa: E402
 from mmrag_desktop.engine import Engine  # noqa: E402
 from mmrag_desktop.imaging import content_hash  # noqa: E402
 
@@ -141,22 +141,13 @@ def prepare(root: Path, model_config: Path, weights: Path) -> tuple[Path, Path]:
 def main() -> None:
     import json
 
-    import open_clip
-    import torch
-
-    from conftest import TINY_CONFIG
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mmrag-faults-") as tmp:
         root = Path(tmp)
-        model_config = root / "mmrag-tiny.json"
-        model_config.write_text(json.dumps(TINY_CONFIG))
-        open_clip.add_model_config(model_config)
-        torch.save(open_clip.create_model("mmrag-tiny").state_dict(), root / "tiny.pt")
-        home, folder = prepare(root, model_config, root / "tiny.pt")
+        home, folder = prepare(root, *write_tiny_model(root))
         started = time.monotonic()
         result = campaign(home, folder, coco_photos()[30:], args.kills, args.seed)
         result["seconds"] = round(time.monotonic() - started, 1)

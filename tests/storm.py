@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import FLICKR, TINY_CONFIG  # noqa: E402
+from conftest import FLICKR, write_tiny_model  # noqa: E402
 from mmrag_desktop.config import Config  # noqa: E402
 from mmrag_desktop.engine import Engine  # noqa: E402
 from mmrag_desktop.watcher import Watcher  # noqa: E402
@@ -80,21 +80,15 @@ def storm(engine: Engine, staging: Path, watched: Path, timeout: float = 3600) -
 
 
 def main() -> None:
-    import open_clip
-    import torch
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10_000)
     args = parser.parse_args()
     sources = sorted((FLICKR / "images").glob("*.jpg"))
     with tempfile.TemporaryDirectory(prefix="mmrag-storm-") as tmp:
         root = Path(tmp)
-        model_config = root / "mmrag-tiny.json"
-        model_config.write_text(json.dumps(TINY_CONFIG))
-        open_clip.add_model_config(model_config)
-        torch.save(open_clip.create_model("mmrag-tiny").state_dict(), root / "tiny.pt")
+        model_config, weights = write_tiny_model(root)
         make_variants(sources, args.files, root / "staging")
-        config = Config(model="mmrag-tiny", pretrained="", weights=str(root / "tiny.pt"),
+        config = Config(model="mmrag-tiny", pretrained="", weights=str(weights),
                         model_config=str(model_config))
         engine = Engine(home=root / "home", config=config)
         (root / "watched").mkdir()
