@@ -287,9 +287,11 @@ class _Run:
         """Keep the embedding of a row about to lose it; True when it had one."""
         if row is None or row.status not in (OK, OFFLINE) or not row.hash:
             return False
+        # Stash before forgetting: a decoding thread checks both maps without a lock, and must
+        # never find the hash in neither.
+        self.orphans[row.hash] = self.ix.store.copy_embedding(row.id)
         if self.by_hash.get(row.hash) == row.id:
             del self.by_hash[row.hash]
-        self.orphans[row.hash] = self.ix.store.copy_embedding(row.id)
         return True
 
     def _embedding(self, digest: str) -> tuple[dict, np.ndarray] | None:
