@@ -203,8 +203,7 @@ def cmd_watch(args) -> int:
 
 
 def cmd_search(args) -> int:
-    terms = [Term.parse(q) for q in args.query] if len(args.query) <= 1 else \
-        [Term.parse(" ".join(args.query))]
+    terms = [Term.parse(" ".join(args.query))] if args.query else []
     terms += [Term(photo=p) for p in args.photo]
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
     filters = Filters(args.folder, args.after, args.before)

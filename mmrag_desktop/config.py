@@ -84,8 +84,6 @@ class Config:
             raise ConfigError(f"decode_workers must be ≥ 0, got {self.decode_workers}")
         if self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef < 1:
             raise ConfigError("hnsw_m must be ≥ 2 and hnsw_ef_construction, hnsw_ef ≥ 1")
-        if self.weights and not Path(self.weights).is_file():
-            raise ConfigError(f"weights file not found: {self.weights}")
 
 
 def home_dir() -> Path:

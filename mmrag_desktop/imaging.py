@@ -125,10 +125,6 @@ def decode(data: bytes, min_side: int = 0) -> tuple[Image.Image, PhotoMeta]:
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as exc:
         # Pillow reports truncation and corrupt data through several exception types.
         raise BadImage(f"truncated or corrupt: {exc}") from exc
-    if meta.width != rgb.width or meta.height != rgb.height:
-        # Draft mode decodes smaller; orientation may swap the axes.
-        if (rgb.width > rgb.height) != (meta.width > meta.height):
-            meta.width, meta.height = meta.height, meta.width
     return rgb, meta
 
 

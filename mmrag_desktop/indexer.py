@@ -26,7 +26,7 @@ import torch
 from .embedder import Embedder
 from .imaging import BadImage, content_hash, decode, read_file
 from .scanner import Excluder, FileStat, scan
-from .store import ERROR, OFFLINE, OK, PENDING, Row, Store, meta_fields
+from .store import ERROR, OFFLINE, OK, Row, Store, meta_fields
 from .vector_index import VectorIndex
 
 SAVE_INTERVAL = 120.0
@@ -131,7 +131,8 @@ class Indexer:
         except KeyboardInterrupt:
             cancel.set()
         finally:
-            self.vectors.save(self.store.seq(), self.store)
+            if self.store.seq() != self.vectors.saved_seq:  # a watch run often changes nothing
+                self.vectors.save(self.store.seq(), self.store)
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - started
         emit(Progress("done", report.found, report.found))

@@ -129,7 +129,7 @@ class VectorIndex:
         for ids, vectors in store.vectors(after_seq=after_seq):
             self.add(ids, vectors)
 
-    def rebuild(self, store: Store, progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(self, store: Store) -> int:
         """Build a new index from every vector in *store* and save it. Returns its size."""
         with self._lock:
             self.start_empty(max(_MIN_CAPACITY, store.vector_count()))
@@ -138,8 +138,6 @@ class VectorIndex:
             for ids, vectors in store.vectors():
                 self.add(ids, vectors)
                 done += len(ids)
-                if progress:
-                    progress(done)
             self.save(seq, store)
             return done
 
@@ -189,7 +187,7 @@ class VectorIndex:
             os.replace(tmp, self.path)
             info = {"model_id": self.model_id, "dim": self.dim, "seq": seq,
                     "size": self.path.stat().st_size, "hash": _file_hash(self.path),
-                    "count": self.count(), "deleted": sorted(self._dead)}
+                    "deleted": sorted(self._dead)}
             side_tmp = self.sidecar.with_suffix(".json.tmp")
             side_tmp.write_text(json.dumps(info))
             os.replace(side_tmp, self.sidecar)

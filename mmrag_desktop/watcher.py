@@ -88,8 +88,7 @@ class Watcher:
         self._dirty: dict[str, tuple[float, float]] = {}  # root → (first, last event time)
         self._online: dict[str, bool] = {}
         self._wake = threading.Condition()
-        self._stop = threading.Event()
-        self._cancel = threading.Event()
+        self._stop = threading.Event()  # also cancels a run in progress
         self._thread: threading.Thread | None = None
         self.runs = 0
 
@@ -124,7 +123,6 @@ class Watcher:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop watching; a run in progress stops after its current batch (nothing lost)."""
         self._stop.set()
-        self._cancel.set()
         with self._wake:
             self._wake.notify()
         if self._thread:
@@ -167,9 +165,8 @@ class Watcher:
         return due
 
     def _run(self, roots: list[str]) -> None:
-        self._cancel.clear()
         try:
-            report = self.engine.index(roots, cancel=self._cancel, stable_after=self.settle)
+            report = self.engine.index(roots, cancel=self._stop, stable_after=self.settle)
         except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
             self.on_message(f"indexing {', '.join(roots)} failed: {exc}")
             log.exception("watch run failed")
