@@ -102,8 +102,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
 
+    s = sub.add_parser("gui", help="open the desktop app (same as mmrag-desktop)")
+    s.add_argument("photo", nargs="?", help="open searching for photos similar to this one")
+    s.add_argument("--quit-when-shown", action="store_true",
+                   help="print 'shown' once the window is painted, then quit (launch timing)")
+    s.set_defaults(func=cmd_gui)
+
     s = sub.add_parser("bench", help="indexing throughput, search latency, ANN recall")
     s.add_argument("photos", help="a folder of photos to benchmark with")
+    s.add_argument("--gui", action="store_true",
+                   help="benchmark the GUI instead: launch time and the longest event-loop "
+                        "stall while indexing, searching and scrolling")
     s.add_argument("--large", type=int, default=24, help="12 MP JPEGs to generate (0: none)")
     s.add_argument("--sizes", default="100000,1000000", help="synthetic ANN set sizes")
     s.add_argument("--queries", type=int, default=1000, help="ANN queries per size")
@@ -336,7 +345,19 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_gui(args) -> int:
+    from .gui import main as gui_main
+
+    return gui_main([args.photo] if args.photo else [], args.random_weights,
+                    args.quit_when_shown)
+
+
 def cmd_bench(args) -> int:
+    if args.gui:
+        from .gui.bench import run_gui_bench
+
+        run_gui_bench(Path(args.photos), random_weights=args.random_weights)
+        return 0
     from .bench import run_bench
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

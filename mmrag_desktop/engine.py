@@ -11,17 +11,20 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import Config, home_dir, load_config, save_config
-from .embedder import Embedder
 from .indexer import Indexer, IndexReport, Progress
 from .models import model_slug
 from .scanner import Excluder
 from .search import Filters, Result, Term, query_vector
 from .store import OFFLINE, Store
 from .vector_index import VectorIndex
+
+if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
+    from .embedder import Embedder
 
 EXACT_SEARCH_LIMIT = 20_000
 """With a filter that leaves at most this many photos, search them exactly (one matrix
@@ -66,6 +69,8 @@ class Engine:
         """The model (loaded on first use). Raises ModelMissingError without weights."""
         with self._lock:
             if self._embedder is None:
+                from .embedder import Embedder
+
                 self._embedder = Embedder(self.config, self.home, self.random_weights)
             return self._embedder
 
@@ -114,12 +119,13 @@ class Engine:
 
     def remove_folder(self, folder: str | os.PathLike) -> int:
         """Remove a root and its photos from the library (the files are not touched).
+        Waits for an index run in progress to finish (see :meth:`Watcher.remove_folder`).
         Returns the number of photos removed."""
         path = os.path.abspath(folder)
         if path in self.config.roots:
             self.config.roots.remove(path)
             save_config(self.home, self.config)
-        with self._lock:
+        with self._index_lock, self._lock:
             removed = self.store.delete_root(path)
             if self._vectors is not None:
                 self._vectors.delete(removed)

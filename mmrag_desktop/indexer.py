@@ -19,15 +19,19 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .embedder import Embedder
 from .imaging import BadImage, content_hash, decode, read_file
 from .scanner import Excluder, FileStat, scan
 from .store import ERROR, OFFLINE, OK, Row, Store, meta_fields
 from .vector_index import VectorIndex
+
+if TYPE_CHECKING:  # torch loads with the model, not with this module (fast GUI launch)
+    import torch
+
+    from .embedder import Embedder
 
 SAVE_INTERVAL = 120.0
 """Seconds between saves of the HNSW file during a long run (a crash replays the rest)."""
@@ -305,6 +309,8 @@ class _Run:
         """Embed the pending batch and commit it with the other pending changes."""
         images = [r for r in self.batch if r.tensor is not None]
         if images:
+            import torch  # already loaded with the model
+
             encoded = self.embedder.encode_images(torch.stack([r.tensor for r in images]))
             for r, vector in zip(images, encoded):
                 r.vector = vector

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import open_clip
-
 from .config import Config
+
+# open_clip is imported inside the functions that need it: it imports torch (seconds), and
+# the GUI and `mmrag status` must start without waiting for that.
 
 # open_clip's file names on the Hugging Face hub, safetensors first (no pickle code on load).
 HF_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -49,6 +50,8 @@ def register_model_config(config: Config) -> None:
     path = Path(config.model_config)
     if not path.is_file():
         raise ModelFileError(f"model config not found: {path}")
+    import open_clip
+
     open_clip.add_model_config(path)
 
 
@@ -74,6 +77,8 @@ def model_id(config: Config) -> str:
 
 def hub_repo(config: Config) -> str | None:
     """The Hugging Face repository open_clip lists for the configured pair, if any."""
+    import open_clip
+
     cfg = open_clip.get_pretrained_cfg(config.model, config.pretrained) or {}
     repo = (cfg.get("hf_hub") or "").strip("/")
     return repo or None
@@ -126,6 +131,8 @@ def import_weights(source: Path, config: Config, home: Path) -> Path:
     if suffix not in WEIGHT_SUFFIXES:
         raise ModelFileError(f"{source.name}: expected one of {', '.join(WEIGHT_SUFFIXES)}")
     register_model_config(config)
+    import open_clip
+
     model = open_clip.create_model(config.model, pretrained=None)
     try:
         open_clip.load_checkpoint(model, str(source))

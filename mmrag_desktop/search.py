@@ -6,11 +6,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .embedder import Embedder
 from .imaging import BadImage, decode, read_file
+
+if TYPE_CHECKING:
+    from .embedder import Embedder
 
 _WEIGHTED = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*\*\s*(.+)$", re.S)
 

@@ -206,10 +206,20 @@ class Store:
         """Number of rows per status."""
         return dict(self.db.execute("SELECT status, COUNT(*) FROM photos GROUP BY status"))
 
-    def errors(self, limit: int = 1000) -> list[tuple[str, str]]:
-        """(path, reason) of photos that could not be indexed."""
+    def root_counts(self) -> dict[str, dict[str, int]]:
+        """Number of rows per root folder and status: ``{root: {status: n}}``."""
+        out: dict[str, dict[str, int]] = {}
+        cursor = self.db.execute("SELECT root, status, COUNT(*) FROM photos GROUP BY root, status")
+        for root, status, n in cursor:
+            out.setdefault(root, {})[status] = n
+        return out
+
+    def errors(self, limit: int = 1000, root: str | None = None) -> list[tuple[str, str]]:
+        """(path, reason) of photos that could not be indexed, optionally under one root."""
+        where = "status = ?" + (" AND root = ?" if root is not None else "")
+        params = [ERROR] + ([root] if root is not None else [])
         cursor = self.db.execute(
-            "SELECT path, error FROM photos WHERE status = ? ORDER BY path LIMIT ?", [ERROR, limit]
+            f"SELECT path, error FROM photos WHERE {where} ORDER BY path LIMIT ?", params + [limit]
         )
         return [(path_from_db(p), e) for p, e in cursor]
 
@@ -220,7 +230,7 @@ class Store:
             part = ids[start:start + 900]
             marks = ",".join("?" * len(part))
             cursor = self.db.execute(
-                "SELECT id, path, root, size, mtime_ns, width, height, taken_at, camera_make, "
+                "SELECT id, path, root, hash, size, mtime_ns, width, height, taken_at, camera_make, "
                 f"camera_model, gps_lat, gps_lon, status FROM photos WHERE id IN ({marks})",
                 part,
             )

@@ -28,7 +28,7 @@ from watchdog.observers.polling import PollingObserver
 
 from .engine import Engine
 from .imaging import is_image_name
-from .indexer import IndexReport
+from .indexer import IndexReport, Progress
 from .scanner import Excluder
 
 log = logging.getLogger(__name__)
@@ -70,27 +70,33 @@ class Watcher:
         rescan_interval: seconds between full rescans of every root; 0 disables.
         on_report: called with each run's report and the roots it covered.
         on_message: called with messages for the user (fallback to polling, errors).
+        on_progress: called with the progress events of each run (from its thread).
     """
 
     def __init__(self, engine: Engine, settle: float = 1.0, max_delay: float = 10.0,
                  rescan_interval: float | None = None,
                  on_report: Callable[[IndexReport, list[str]], None] | None = None,
-                 on_message: Callable[[str], None] | None = None):
+                 on_message: Callable[[str], None] | None = None,
+                 on_progress: Callable[[Progress], None] | None = None):
         self.engine = engine
         self.settle, self.max_delay = settle, max_delay
         self.rescan_interval = (engine.config.rescan_interval if rescan_interval is None
                                 else rescan_interval)
         self.on_report = on_report or (lambda report, roots: None)
         self.on_message = on_message or (lambda text: log.warning("%s", text))
+        self.on_progress = on_progress
         self.excluder = Excluder(engine.config.excludes, engine.config.include_hidden)
         self.private = (os.path.abspath(engine.home), os.path.abspath(engine.library))
         self._observers: dict[str, BaseObserver] = {}
         self._dirty: dict[str, tuple[float, float]] = {}  # root → (first, last event time)
         self._online: dict[str, bool] = {}
         self._wake = threading.Condition()
-        self._stop = threading.Event()  # also cancels a run in progress
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._interrupt = threading.Event()  # cancels the run in progress (stop, pause, removal)
         self._thread: threading.Thread | None = None
         self.runs = 0
+        self.active_roots: list[str] = []  # the roots of the run in progress, if any
 
     # --- events ---------------------------------------------------------------------------
 
@@ -124,6 +130,7 @@ class Watcher:
         """Stop watching; a run in progress stops after its current batch (nothing lost)."""
         self._stop.set()
         with self._wake:
+            self._interrupt.set()
             self._wake.notify()
         if self._thread:
             self._thread.join(timeout)
@@ -132,6 +139,36 @@ class Watcher:
         for observer in self._observers.values():
             observer.join(timeout)
         self._observers.clear()
+
+    def pause(self) -> None:
+        """Stop indexing after the current batch; changes are still collected."""
+        with self._wake:
+            self._paused.set()
+            self._interrupt.set()
+
+    def resume(self) -> None:
+        """Index again, continuing where the paused run stopped."""
+        with self._wake:
+            self._paused.clear()
+            self._wake.notify()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def remove_folder(self, folder: str) -> int:
+        """:meth:`Engine.remove_folder` while watching: a run in progress stops after its
+        current batch (other roots continue in the next run). Returns photos removed."""
+        path = os.path.abspath(folder)
+        with self._wake:
+            self._dirty.pop(path, None)
+            self._interrupt.set()
+        return self.engine.remove_folder(path)
+
+    def pending(self) -> set[str]:
+        """Roots being indexed or waiting to be."""
+        with self._wake:
+            return set(self._dirty) | set(self.active_roots)
 
     def idle(self) -> bool:
         """True when no change is waiting to be indexed."""
@@ -143,6 +180,10 @@ class Watcher:
     def _loop(self) -> None:
         next_rescan = time.monotonic() + (self.rescan_interval or float("inf"))
         while not self._stop.is_set():
+            if self._paused.is_set():
+                with self._wake:
+                    self._wake.wait(timeout=1.0)
+                continue
             self._sync_observers()
             due = self._take_due()
             if due:
@@ -162,19 +203,29 @@ class Watcher:
                    if now - last >= self.settle or now - first >= self.max_delay]
             for root in due:
                 del self._dirty[root]
-        return due
+        roots = self.engine.config.roots
+        return [root for root in due if root in roots]  # not folders removed meanwhile
 
     def _run(self, roots: list[str]) -> None:
+        with self._wake:
+            if self._paused.is_set() or self._stop.is_set():
+                for root in roots:
+                    self._dirty[root] = (0.0, 0.0)
+                return
+            self._interrupt.clear()
+        self.active_roots = roots
         try:
-            report = self.engine.index(roots, cancel=self._stop, stable_after=self.settle)
+            report = self.engine.index(roots, self.on_progress, self._interrupt, self.settle)
         except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
             self.on_message(f"indexing {', '.join(roots)} failed: {exc}")
             log.exception("watch run failed")
             return
+        finally:
+            self.active_roots = []
         self.runs += 1
-        if report.deferred:
-            for root in roots:
-                self.mark_dirty(root)  # files still being written: look again shortly
+        if report.deferred or report.cancelled:
+            for root in roots:  # files still being written, or an interrupted run: go on later
+                self.mark_dirty(root)
         self.on_report(report, roots)
 
     def _sync_observers(self) -> None:

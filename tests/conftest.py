@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests run headless
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -95,3 +98,23 @@ def photos(tmp_path) -> Path:
 
 def cli_env(home: Path) -> dict:
     return os.environ | {"MMRAG_HOME": str(home), "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture
+def no_network(monkeypatch) -> list:
+    """Make every attempt to open a socket or resolve a name fail; returns the attempts."""
+    attempts = []
+
+    class NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            attempts.append(args)
+            raise AssertionError("network access attempted")
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "socket", NoSocket)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 
 import pytest
@@ -80,21 +79,7 @@ def test_stale_hnsw_file_catches_up_from_the_database(home, config, photos, monk
     assert reopened.search([Term(photo=str(new))], k=1)[0].path == str(photos / new.name)
 
 
-def test_no_socket_is_opened_during_index_search_and_watch(home, config, photos, monkeypatch):
-    attempts = []
-
-    class NoSocket(socket.socket):
-        def __init__(self, *args, **kwargs):
-            attempts.append(args)
-            raise AssertionError("network access attempted")
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket, "socket", NoSocket)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+def test_no_socket_is_opened_during_index_search_and_watch(home, config, photos, no_network):
     engine = Engine(home=home, config=config)
     report = engine.index([str(photos)])
     assert report.embedded == 40
@@ -109,7 +94,7 @@ def test_no_socket_is_opened_during_index_search_and_watch(home, config, photos,
         time.sleep(0.05)
     watcher.stop()
     assert engine.store.vector_count() == 41
-    assert attempts == []
+    assert no_network == []
 
 
 def test_home_folder_is_private(home, config):

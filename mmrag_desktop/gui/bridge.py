@@ -1,0 +1,217 @@
+"""The GUI's only door to the engine: every engine call runs on a worker thread, and every
+answer comes back as a Qt signal, delivered on the GUI thread (napari / Anki style).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from ..config import Config, save_config
+from ..engine import Engine
+from ..indexer import IndexReport, Progress
+from ..models import ModelMissingError
+from ..search import Filters, Term
+from ..store import ERROR, OFFLINE, OK
+from ..watcher import Watcher
+
+PROGRESS_INTERVAL = 0.1
+"""Seconds between progress signals: more would only repaint the same label."""
+
+
+@dataclass
+class FolderState:
+    """One root as the folders panel shows it. ``state`` is ``indexing``, ``up to date``,
+    ``offline`` or ``paused``; ``errors`` counts files that could not be indexed."""
+
+    path: str
+    photos: int
+    errors: int
+    state: str
+
+
+class EngineBridge(QObject):
+    """Runs an :class:`Engine` and its :class:`Watcher` for the GUI.
+
+    Signals carry plain engine objects. ``searched(generation, results)`` answers
+    :meth:`search`; an answer older than the latest request is not emitted.
+    """
+
+    model_ready = Signal(str)        # device
+    model_missing = Signal(str)      # what to do
+    progress = Signal(object)        # Progress
+    indexed = Signal(object, list)   # IndexReport, roots
+    message = Signal(str)
+    searched = Signal(int, list)     # generation, list[Result]
+    search_failed = Signal(int, str)
+    folders = Signal(list)           # list[FolderState]
+    status = Signal(dict)            # Engine.status()
+    errors = Signal(str, list)       # root, [(path, reason)]
+    paused_changed = Signal(bool)
+
+    def __init__(self, engine: Engine, settle: float = 1.0, parent: QObject | None = None):
+        super().__init__(parent)
+        self.engine = engine
+        self.settle = settle
+        self._jobs = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-job")
+        self._searches = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-search")
+        self._generation = 0
+        self._last_progress = 0.0
+        self._last_phase = ""
+        self.watcher = self._new_watcher()
+        self.started = False
+
+    def _new_watcher(self) -> Watcher:
+        return Watcher(self.engine, settle=self.settle, on_report=self._on_report,
+                       on_message=self.message.emit, on_progress=self._on_progress)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the model in the background, then start watching (which indexes first).
+        Emits ``model_ready`` or ``model_missing``."""
+        self._jobs.submit(self._start)
+
+    def _start(self) -> None:
+        try:
+            device = str(self.engine.embedder.device)
+            self.engine.vectors  # noqa: B018 - opens (and repairs) the HNSW cache now
+        except ModelMissingError as exc:
+            self.model_missing.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a broken model file, shown to the user
+            self.model_missing.emit(f"The model could not be loaded: {exc}")
+            return
+        for repair in self.engine.repairs:
+            self.message.emit(repair)
+        self.model_ready.emit(device)
+        if not self.started:
+            self.started = True
+            self.watcher.start()
+        self._refresh()
+
+    def apply_config(self, config: Config) -> None:
+        """Save new settings and restart on them (the model reloads when it changed)."""
+        self._jobs.submit(self._apply_config, config)
+
+    def _apply_config(self, config: Config) -> None:
+        self.watcher.stop()
+        home, library, random_weights = self.engine.home, self.engine.library, \
+            self.engine.random_weights
+        same_model = all(getattr(config, k) == getattr(self.engine.config, k)
+                         for k in ("model", "pretrained", "weights", "model_config", "device"))
+        embedder = self.engine._embedder if same_model else None
+        save_config(home, config)
+        self.engine.close()
+        self.engine = Engine(home, library, config, random_weights, embedder)
+        self.watcher = self._new_watcher()
+        self.started = False
+        self._start()
+
+    def close(self) -> None:
+        """Stop watching (a run stops after its batch) and close the library."""
+        self.watcher.stop()
+        self._jobs.shutdown(wait=True, cancel_futures=True)
+        self._searches.shutdown(wait=True, cancel_futures=True)
+        self.engine.close()
+
+    # --- indexing ---------------------------------------------------------------------------
+
+    def _on_progress(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if progress.phase != self._last_phase:
+            self._last_phase = progress.phase
+            self._jobs.submit(self._refresh)  # a run started or ended: folder states change
+        if progress.phase == "index" and now - self._last_progress < PROGRESS_INTERVAL \
+                and progress.done < progress.total:
+            return
+        self._last_progress = now
+        self.progress.emit(progress)
+
+    def _on_report(self, report: IndexReport, roots: list[str]) -> None:
+        self.indexed.emit(report, roots)
+        self._refresh()
+
+    def pause(self) -> None:
+        """Pause indexing after the current batch; changes are still collected."""
+        self.watcher.pause()
+        self.paused_changed.emit(True)
+        self._jobs.submit(self._refresh)
+
+    def resume(self) -> None:
+        self.watcher.resume()
+        self.paused_changed.emit(False)
+        self._jobs.submit(self._refresh)
+
+    # --- folders ----------------------------------------------------------------------------
+
+    def add_folder(self, folder: str) -> None:
+        """Add a root; the watcher indexes it. Emits ``message`` if it is not a folder."""
+        try:
+            path = self.engine.add_folder(folder)
+        except NotADirectoryError as exc:
+            self.message.emit(str(exc))
+            return
+        self.watcher.mark_dirty(path)
+        self._jobs.submit(self._refresh)
+
+    def remove_folder(self, folder: str) -> None:
+        """Remove a root and its photos from the library (never from disk)."""
+        self._jobs.submit(self._remove_folder, folder)
+
+    def _remove_folder(self, folder: str) -> None:
+        removed = self.watcher.remove_folder(folder)
+        self.message.emit(f"Removed {folder} from the library ({removed} photos; "
+                          "the files were not touched)")
+        self._refresh()
+
+    def refresh(self) -> None:
+        """Ask for ``folders`` and ``status`` again."""
+        self._jobs.submit(self._refresh)
+
+    def _refresh(self) -> None:
+        counts = self.engine.store.root_counts()
+        busy = self.watcher.pending()
+        states = []
+        for root in self.engine.config.roots:
+            by_status = counts.get(root, {})
+            if not os.path.isdir(root):
+                state = "offline"
+            elif root in busy and self.watcher.paused:
+                state = "paused"
+            elif root in busy:
+                state = "indexing"
+            else:
+                state = "up to date" if self.started else "waiting for the model"
+            states.append(FolderState(root, by_status.get(OK, 0) + by_status.get(OFFLINE, 0),
+                                      by_status.get(ERROR, 0), state))
+        self.folders.emit(states)
+        self.status.emit(self.engine.status())
+
+    def list_errors(self, root: str) -> None:
+        """Emit ``errors(root, [(path, reason)])``."""
+        self._jobs.submit(lambda: self.errors.emit(root, self.engine.store.errors(root=root)))
+
+    # --- search -----------------------------------------------------------------------------
+
+    def search(self, terms: list[Term], filters: Filters, k: int) -> int:
+        """Start a search; returns its generation number (see ``searched``)."""
+        self._generation += 1
+        generation = self._generation
+        self._searches.submit(self._search, generation, terms, filters, k)
+        return generation
+
+    def _search(self, generation: int, terms: list[Term], filters: Filters, k: int) -> None:
+        if generation != self._generation:
+            return  # superseded while queued
+        try:
+            results = self.engine.search(terms, k, filters=filters)
+        except Exception as exc:  # noqa: BLE001 - QueryError, a missing model, a bad photo
+            self.search_failed.emit(generation, str(exc))
+            return
+        if generation == self._generation:
+            self.searched.emit(generation, results)

@@ -1,0 +1,44 @@
+"""Handing a photo to the rest of the desktop: the default app, the file manager, the
+clipboard."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+
+def open_with_default_app(path: str) -> bool:
+    """Open *path* with the desktop's default application. Returns False if none did."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+def reveal_in_file_manager(path: str) -> bool:
+    """Show *path* selected in the file manager (Finder, Explorer, or the freedesktop
+    ``org.freedesktop.FileManager1`` D-Bus service); else open its folder.
+    Returns False if nothing could be started."""
+    try:
+        if sys.platform == "darwin":
+            subprocess.Popen(["open", "-R", path])
+            return True
+        if sys.platform == "win32":
+            subprocess.Popen(["explorer", "/select,", os.path.normpath(path)])
+            return True
+        subprocess.Popen(
+            ["dbus-send", "--session", "--dest=org.freedesktop.FileManager1",
+             "--type=method_call", "/org/freedesktop/FileManager1",
+             "org.freedesktop.FileManager1.ShowItems",
+             f"array:string:{QUrl.fromLocalFile(path).toString()}", "string:"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # not waited for: the GUI thread must not block on another process
+        return True
+    except (OSError, subprocess.SubprocessError):
+        return open_with_default_app(os.path.dirname(path))
+
+
+def copy_paths(paths: list[str]) -> None:
+    """Put the paths on the clipboard, one a line."""
+    QGuiApplication.clipboard().setText("\n".join(paths))

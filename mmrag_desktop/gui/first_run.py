@@ -1,0 +1,201 @@
+"""The first-run assistant: choose photo folders, then set up the model (download it after
+seeing its size and source, or import a local file). Afterwards everything is offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QMessageBox,
+                               QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
+
+from ..config import Config
+from ..models import (HubSource, download_weights, find_weights, hub_source, import_weights,
+                      models_dir)
+from .tasks import Task
+
+
+def _size_text(size: int | None) -> str:
+    return f"{size / 1e6:,.0f} MB" if size else "size not given by the hub"
+
+
+class FoldersPage(QWizardPage):
+    """Pick the folders to index; complete with at least one."""
+
+    def __init__(self, folders: list[str]):
+        super().__init__()
+        self.setTitle("Your photo folders")
+        self.setSubTitle("Choose the folders that hold your photos. They are indexed on this "
+                         "computer and watched for new, changed and deleted photos.")
+        self.list = QListWidget()
+        self.list.addItems(folders)
+        add, remove = QPushButton("Add folder…"), QPushButton("Remove")
+        add.clicked.connect(self._choose)
+        remove.clicked.connect(self._remove)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+
+    def folders(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def add_folder(self, folder: str) -> None:
+        path = os.path.abspath(folder)
+        if os.path.isdir(path) and path not in self.folders():
+            self.list.addItem(path)
+            self.completeChanged.emit()
+
+    def _choose(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a photo folder",
+                                                  str(Path.home() / "Pictures"))
+        if folder:
+            self.add_folder(folder)
+
+    def _remove(self) -> None:
+        for item in self.list.selectedItems():
+            self.list.takeItem(self.list.row(item))
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.list.count() > 0
+
+
+class ModelPage(QWizardPage):
+    """Find the model's weights, or get them: complete once they are on this computer."""
+
+    def __init__(self, config: Config, home: Path):
+        super().__init__()
+        self.config, self.home = config, home
+        self.setTitle("The search model")
+        self.setSubTitle(
+            f"Photos are found with the CLIP model {config.model} "
+            f"({config.pretrained or 'custom weights'}). Its weights are not part of the app: "
+            "download them once, or import a file you already have. After that, nothing "
+            "leaves this computer.")
+        self.state = QLabel("Looking for the model on this computer…")
+        self.state.setWordWrap(True)
+        self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.download_button = QPushButton("Download…")
+        self.import_button = QPushButton("Import a file…")
+        self.download_button.clicked.connect(self.ask_download)
+        self.import_button.clicked.connect(self._choose_file)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.download_button)
+        buttons.addWidget(self.import_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.state)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addStretch(1)
+        self.weights: Path | None = None
+        self._task: Task | None = None
+        self._source: HubSource | None = None
+        self._poll = QTimer(self, interval=500)
+        self._poll.timeout.connect(self._show_download_progress)
+        self._run(find_weights, self._found, self._not_found, self.config, self.home)
+
+    def isComplete(self) -> bool:
+        return self.weights is not None
+
+    def _run(self, fn, on_done, on_failed, *args) -> None:
+        self._task = Task(fn, *args, parent=self)
+        self._task.done.connect(on_done)
+        self._task.failed.connect(on_failed)
+        self._task.start()
+
+    def _busy(self, busy: bool) -> None:
+        self.download_button.setEnabled(not busy)
+        self.import_button.setEnabled(not busy)
+
+    def _found(self, path: Path) -> None:
+        self.weights = path
+        self.state.setText(f"✔ The model is ready: {path}")
+        self._busy(False)
+        self.download_button.hide()
+        self.import_button.setText("Import another file…")
+        self.progress.hide()
+        self._poll.stop()
+        self.completeChanged.emit()
+
+    def _not_found(self, message: str) -> None:
+        self.state.setText("The model's weights are not on this computer yet.")
+        self._busy(False)
+
+    def _failed(self, message: str) -> None:
+        self._poll.stop()
+        self.progress.hide()
+        self._busy(False)
+        self.state.setText(message)
+        QMessageBox.warning(self, "Model", message)
+
+    # --- download ---------------------------------------------------------------------------
+
+    def ask_download(self) -> None:
+        """Ask the hub what would be downloaded (the only network access), then ask the user."""
+        self._busy(True)
+        self.state.setText("Asking the Hugging Face hub for the file's size…")
+        self._run(hub_source, self._confirm_download, self._failed, self.config)
+
+    def _confirm_download(self, source: HubSource) -> None:
+        self._source = source
+        answer = QMessageBox.question(
+            self, "Download the model?",
+            f"Download {source.filename} ({_size_text(source.size)})\n"
+            f"from https://huggingface.co/{source.repo_id}\ninto {models_dir(self.home)}?\n\n"
+            "This is the only time the app uses the network.")
+        if answer != QMessageBox.StandardButton.Yes:
+            self._not_found("")
+            return
+        self.state.setText(f"Downloading {source.filename} from {source.repo_id}…")
+        self.progress.setRange(0, (source.size or 0) // 1_000_000)
+        self.progress.setFormat("%v of %m MB")
+        self.progress.show()
+        self._poll.start()
+        self._run(download_weights, self._found, self._failed, self.config, self.home,
+                  lambda _source: True)
+
+    def _show_download_progress(self) -> None:
+        staging = models_dir(self.home) / ".download"
+        done = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file()) \
+            if staging.is_dir() else 0
+        self.progress.setValue(done // 1_000_000)
+
+    # --- import -----------------------------------------------------------------------------
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import model weights", str(Path.home()),
+            "Weights (*.safetensors *.bin *.pt *.pth)")
+        if path:
+            self.import_file(path)
+
+    def import_file(self, path: str) -> None:
+        """Check that the file fits the model and copy it into the models folder."""
+        self._busy(True)
+        self.state.setText(f"Checking {path}…")
+        self._run(import_weights, self._found, self._failed, Path(path), self.config, self.home)
+
+
+class FirstRunWizard(QWizard):
+    """Folders, then model. ``folders()`` gives the chosen folders after ``accept``."""
+
+    def __init__(self, config: Config, home: Path, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Welcome to mmrag-desktop")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.folders_page = FoldersPage(list(config.roots))
+        self.model_page = ModelPage(config, home)
+        self.addPage(self.folders_page)
+        self.addPage(self.model_page)
+        self.resize(720, 480)
+
+    def folders(self) -> list[str]:
+        return self.folders_page.folders()

@@ -1,0 +1,477 @@
+"""The main window: search field (text, a dropped or pasted photo, or both), filters, the
+thumbnail grid, the folders panel, indexing progress and the status bar."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QDate, QMimeData, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication,
+                           QIcon, QImage, QImageReader, QKeyEvent, QKeySequence, QPixmap)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHBoxLayout,
+                               QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QProgressBar,
+                               QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+
+from ..imaging import is_image_name
+from ..indexer import IndexReport, Progress
+from ..search import Filters, Result, Term
+from ..thumbnails import cache_dir
+from . import desktop
+from .bridge import EngineBridge, FolderState
+from .first_run import FirstRunWizard
+from .folders import ErrorsDialog, FoldersPanel
+from .preview import PreviewDialog
+from .results import RESULT_ROLE, ResultsModel, ResultsView
+from .settings import SettingsDialog
+from .thumbnail_loader import ThumbnailLoader
+
+TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
+TYPING_PAUSE_MS = 350  # search once typing pauses this long
+
+
+def photo_paths(mime: QMimeData) -> list[str]:
+    """Local image files in a drop or a paste."""
+    return [url.toLocalFile() for url in mime.urls()
+            if url.isLocalFile() and is_image_name(Path(url.toLocalFile()))]
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+class QueryEdit(QLineEdit):
+    """The search field. A photo dropped on it or pasted into it emits ``photo(path)``;
+    pasted image data (a screenshot) is saved to *paste_dir* first."""
+
+    photo = Signal(str)
+
+    def __init__(self, paste_dir: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.paste_dir = paste_dir
+        self.setAcceptDrops(True)
+        self.setClearButtonEnabled(True)
+        self.setPlaceholderText("Describe a photo — or drop or paste a photo here")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if photo_paths(event.mimeData()) or event.mimeData().hasImage():
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self.take_photo(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            super().dropEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Paste) and \
+                self.take_photo(QGuiApplication.clipboard().mimeData()):
+            return
+        super().keyPressEvent(event)
+
+    def take_photo(self, mime: QMimeData) -> bool:
+        """Emit ``photo`` for a photo file or image data in *mime*; False if it holds none."""
+        paths = photo_paths(mime)
+        if paths:
+            self.photo.emit(paths[0])
+            return True
+        if mime.hasImage():
+            image = QImage(mime.imageData())
+            if not image.isNull():
+                self.paste_dir.mkdir(parents=True, exist_ok=True)
+                path = self.paste_dir / f"pasted-{time.strftime('%Y%m%d-%H%M%S')}.png"
+                image.save(str(path))
+                self.photo.emit(str(path))
+                return True
+        return False
+
+
+class MainWindow(QMainWindow):
+    """The app's window over an :class:`EngineBridge`. Call :meth:`start` once shown."""
+
+    def __init__(self, bridge: EngineBridge, icon: QIcon | None = None):
+        super().__init__()
+        self.bridge = bridge
+        engine = bridge.engine
+        self.setWindowTitle("mmrag-desktop")
+        if icon is not None:
+            self.setWindowIcon(icon)
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self.generation = 0
+        self.results: list[Result] = []
+        self.query_photo: str | None = None
+        self.searches_done = 0  # answers shown (tests wait on it)
+        self.last_report: IndexReport | None = None
+
+        size = engine.config.thumbnail_size
+        self.loader = ThumbnailLoader(cache_dir(engine.home), size, parent=self)
+        self.model = ResultsModel(self.loader, self)
+        self.view = ResultsView(size)
+        self.view.setModel(self.model)
+        self.view.opened.connect(self.open_preview)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+
+        # search row
+        self.query = QueryEdit(engine.home / "pasted")
+        self.query.returnPressed.connect(self.search)
+        self.query.textEdited.connect(lambda _: self._typing.start())
+        self.query.photo.connect(self.set_query_photo)
+        self._typing = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS)
+        self._typing.timeout.connect(self.search)
+        self.photo_chip = QToolButton()
+        self.photo_chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.photo_chip.setToolTip("The photo in the query — click to remove it")
+        self.photo_chip.clicked.connect(lambda: self.set_query_photo(None))
+        self.photo_chip.hide()
+        search_button = QPushButton("Search")
+        search_button.clicked.connect(self.search)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.query, 1)
+        search_row.addWidget(self.photo_chip)
+        search_row.addWidget(search_button)
+
+        # filter row
+        self.folder_filter = QComboBox()
+        self.folder_filter.addItem("All folders", None)
+        self.folder_filter.currentIndexChanged.connect(self._filters_changed)
+        self.after_check, self.after = QCheckBox("Taken after"), QDateEdit(calendarPopup=True)
+        self.before_check, self.before = QCheckBox("before"), QDateEdit(calendarPopup=True)
+        today = QDate.currentDate()
+        self.after.setDate(today.addYears(-1))
+        self.before.setDate(today)
+        for check, edit in ((self.after_check, self.after), (self.before_check, self.before)):
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setEnabled(False)
+            check.toggled.connect(edit.setEnabled)
+            check.toggled.connect(self._filters_changed)
+            edit.dateChanged.connect(self._filters_changed)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(QLabel("Folder"))
+        filter_row.addWidget(self.folder_filter)
+        filter_row.addSpacing(16)
+        for widget in (self.after_check, self.after, self.before_check, self.before):
+            filter_row.addWidget(widget)
+        filter_row.addStretch(1)
+        self.result_count = QLabel()
+        filter_row.addWidget(self.result_count)
+
+        self.placeholder = QLabel("Type a description of a photo, or drop a photo on the "
+                                  "search field.", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.view)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(search_row)
+        layout.addLayout(filter_row)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        # folders panel
+        self.folders_panel = FoldersPanel()
+        self.folders_panel.add_requested.connect(bridge.add_folder)
+        self.folders_panel.remove_requested.connect(bridge.remove_folder)
+        self.folders_panel.errors_requested.connect(bridge.list_errors)
+        self.folders_dock = QDockWidget("Folders", self)
+        self.folders_dock.setObjectName("folders")
+        self.folders_dock.setWidget(self.folders_panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.folders_dock)
+        self.resizeDocks([self.folders_dock], [360], Qt.Orientation.Horizontal)
+
+        # status bar: indexing progress with pause / resume, then library facts
+        self.progress_label = QLabel()
+        self.progress_bar = QProgressBar(maximumWidth=220, textVisible=False)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.library_label = QLabel("Loading the model…")
+        status = self.statusBar()
+        for widget in (self.progress_label, self.progress_bar, self.pause_button):
+            status.addPermanentWidget(widget)
+            widget.hide()
+        status.addPermanentWidget(self.library_label)
+
+        self._menus()
+        bridge.model_ready.connect(self._model_ready)
+        bridge.model_missing.connect(self._model_missing)
+        bridge.progress.connect(self._progress)
+        bridge.indexed.connect(self._indexed)
+        bridge.message.connect(self.show_message)
+        bridge.searched.connect(self._searched)
+        bridge.search_failed.connect(self._search_failed)
+        bridge.folders.connect(self._folders)
+        bridge.status.connect(self._status)
+        bridge.errors.connect(self._errors)
+        bridge.paused_changed.connect(self._paused)
+        self.device = ""
+        self.wizard: FirstRunWizard | None = None
+        self.preview: PreviewDialog | None = None
+        self.errors_dialog: ErrorsDialog | None = None
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, slot, shortcut in (
+                ("Add folder…", self.folders_panel.choose_folder, None),
+                ("Set up the model…", lambda: self.show_first_run(model_only=True), None),
+                ("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences),
+                ("Quit", self.close, QKeySequence.StandardKey.Quit)):
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            file_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.folders_dock.toggleViewAction())
+        find = QAction("Search field", self, shortcut=QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: self.query.setFocus())
+        view_menu.addAction(find)
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """First run (no folders yet) opens the assistant; otherwise the model loads in the
+        background and watching starts."""
+        if not self.bridge.engine.config.roots:
+            self.show_first_run()
+        else:
+            self.bridge.start()
+            self.bridge.refresh()
+
+    def show_first_run(self, model_only: bool = False) -> FirstRunWizard:
+        wizard = FirstRunWizard(self.bridge.engine.config, self.bridge.engine.home, self)
+        if model_only:
+            wizard.setStartId(wizard.pageIds()[1])
+        wizard.accepted.connect(lambda: self._first_run_done(wizard))
+        wizard.rejected.connect(lambda: self.show_message(
+            "The model is not set up: File → Set up the model… when you are ready."))
+        self.wizard = wizard
+        wizard.open()
+        return wizard
+
+    def _first_run_done(self, wizard: FirstRunWizard) -> None:
+        for folder in wizard.folders():
+            self.bridge.add_folder(folder)
+        self.bridge.start()
+
+    def _model_ready(self, device: str) -> None:
+        self.device = device
+        self.bridge.refresh()
+        if self.query.text() or self.query_photo:
+            self.search()
+
+    def _model_missing(self, message: str) -> None:
+        self.library_label.setText("No model")
+        self.show_message(message.splitlines()[0])
+        if self.wizard is None or not self.wizard.isVisible():
+            self.show_first_run(model_only=True)
+
+    # --- search -----------------------------------------------------------------------------
+
+    def filters(self) -> Filters:
+        folder = self.folder_filter.currentData()
+        return Filters(
+            folders=[folder] if folder else [],
+            taken_after=self.after.date().toString("yyyy-MM-dd") if self.after_check.isChecked() else None,
+            taken_before=self.before.date().toString("yyyy-MM-dd") if self.before_check.isChecked() else None)
+
+    def terms(self) -> list[Term]:
+        terms = [Term(text=self.query.text().strip())] if self.query.text().strip() else []
+        if self.query_photo:
+            terms.append(Term(photo=self.query_photo))
+        return terms
+
+    def search(self) -> None:
+        """Search for the text and/or photo in the field, with the filters."""
+        self._typing.stop()
+        terms = self.terms()
+        if not terms:
+            self.model.set_results([])
+            self.stack.setCurrentWidget(self.placeholder)
+            self.result_count.clear()
+            return
+        self.result_count.setText("Searching…")
+        self.generation = self.bridge.search(terms, self.filters(), TOP_K)
+
+    def set_query_photo(self, path: str | None) -> None:
+        """Search by a photo (combined with any text in the field); None removes it."""
+        self.query_photo = path
+        if path:
+            reader = QImageReader(path)  # scaled while decoding: fast even for 12 MP
+            reader.setAutoTransform(True)
+            reader.setScaledSize(reader.size().scaled(48, 48, Qt.AspectRatioMode.KeepAspectRatio))
+            self.photo_chip.setIcon(QIcon(QPixmap.fromImage(reader.read())))
+            self.photo_chip.setText(f"{os.path.basename(path)}  ✕")
+            self.photo_chip.show()
+        else:
+            self.photo_chip.hide()
+        self.search()
+
+    def find_similar(self, path: str) -> None:
+        """Photos like *path*: the query becomes that photo alone."""
+        self.query.clear()
+        self.set_query_photo(path)
+
+    def _filters_changed(self) -> None:
+        if self.terms():
+            self.search()
+
+    def _searched(self, generation: int, results: list[Result]) -> None:
+        if generation != self.generation:
+            return
+        self.results = results
+        self.model.set_results(results)
+        self.stack.setCurrentWidget(self.view if results else self.placeholder)
+        if not results:
+            self.placeholder.setText("No photos match (check the filters).")
+        self.result_count.setText(f"{len(results):,} results")
+        if results:
+            self.view.setCurrentIndex(self.model.index(0))
+        self.searches_done += 1
+
+    def _search_failed(self, generation: int, message: str) -> None:
+        if generation == self.generation:
+            self.result_count.setText("")
+            self.show_message(message.splitlines()[0])
+            self.searches_done += 1
+
+    # --- results ----------------------------------------------------------------------------
+
+    def selected_results(self) -> list[Result]:
+        return [index.data(RESULT_ROLE) for index in self.view.selectionModel().selectedIndexes()]
+
+    def open_preview(self, row: int) -> PreviewDialog:
+        preview = PreviewDialog(self.results, row, self)
+        preview.find_similar.connect(self.find_similar)
+        self.preview = preview
+        preview.open()
+        return preview
+
+    def context_menu(self, result: Result) -> QMenu:
+        """The actions on a result (and on every selected one, where that makes sense)."""
+        menu = QMenu(self)
+        selected = self.selected_results()
+        if result not in selected:
+            selected = [result]
+        menu.addAction("Open", lambda: desktop.open_with_default_app(result.path))
+        menu.addAction("Show in folder", lambda: desktop.reveal_in_file_manager(result.path))
+        menu.addAction("Copy path" if len(selected) == 1 else f"Copy {len(selected)} paths",
+                       lambda: desktop.copy_paths([r.path for r in selected]))
+        menu.addSeparator()
+        menu.addAction("Find similar", lambda: self.find_similar(result.path))
+        menu.addAction("Preview", lambda: self.open_preview(self.results.index(result)))
+        return menu
+
+    def _context_menu(self, point: QPoint) -> None:
+        index = self.view.indexAt(point)
+        if index.isValid():
+            if not self.view.selectionModel().isSelected(index):  # as in file managers
+                self.view.setCurrentIndex(index)
+            self.context_menu(index.data(RESULT_ROLE)).popup(self.view.viewport().mapToGlobal(point))
+
+    # --- indexing, folders, status -------------------------------------------------------------
+
+    def _progress(self, progress: Progress) -> None:
+        for widget in (self.progress_label, self.progress_bar, self.pause_button):
+            widget.show()
+        if progress.phase == "scan":
+            self.progress_bar.setRange(0, 0)
+            self.progress_label.setText(f"Looking for photos… {progress.done:,} found")
+        elif progress.phase == "index":
+            self.progress_bar.setRange(0, max(progress.total, 1))
+            self.progress_bar.setValue(progress.done)
+            text = f"Indexing {progress.done:,} of {progress.total:,}"
+            if progress.rate:
+                text += f" · {progress.rate:.1f} photos/s"
+            if progress.eta is not None:
+                text += f" · {_duration(progress.eta)} left"
+            self.progress_label.setText(text)
+
+    def _indexed(self, report: IndexReport, roots: list[str]) -> None:
+        self.last_report = report
+        if not self.bridge.watcher.paused:
+            for widget in (self.progress_label, self.progress_bar, self.pause_button):
+                widget.hide()
+        changes = report.embedded + report.moved + report.copied + report.deleted
+        if changes or report.errors:
+            self.show_message(
+                f"Indexed: {report.embedded} new or changed, {report.moved} moved, "
+                f"{report.deleted} removed, {len(report.errors)} could not be read "
+                f"({report.seconds:.1f} s)")
+        if changes and self.terms():
+            self.search()  # the results may have changed
+
+    def _toggle_pause(self) -> None:
+        if self.bridge.watcher.paused:
+            self.bridge.resume()
+        else:
+            self.bridge.pause()
+
+    def _paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.progress_label.setText("Indexing paused")
+
+    def _folders(self, states: list[FolderState]) -> None:
+        self.folders_panel.set_folders(states)
+        current = self.folder_filter.currentData()
+        self.folder_filter.blockSignals(True)
+        self.folder_filter.clear()
+        self.folder_filter.addItem("All folders", None)
+        for state in states:
+            self.folder_filter.addItem(os.path.basename(state.path) or state.path, state.path)
+        found = self.folder_filter.findData(current)
+        self.folder_filter.setCurrentIndex(max(found, 0))
+        self.folder_filter.blockSignals(False)
+        if current and found < 0:
+            self._filters_changed()  # the filtered folder was removed
+
+    def _status(self, status: dict) -> None:
+        by_status = status["by_status"]
+        photos = by_status.get("ok", 0) + by_status.get("offline", 0)
+        device = f" · {self.device}" if self.device else ""
+        self.library_label.setText(f"{photos:,} photos · {status['model']}{device}")
+
+    def _errors(self, root: str, errors: list[tuple[str, str]]) -> None:
+        self.errors_dialog = ErrorsDialog(root, errors, self)
+        self.errors_dialog.open()
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.bridge.engine.config, self)
+
+        def save() -> None:
+            config = dialog.config()
+            self.loader.set_size(config.thumbnail_size)
+            self.view.set_thumbnail_size(config.thumbnail_size)
+            self.library_label.setText("Applying the settings…")
+            self.bridge.apply_config(config)
+
+        dialog.accepted.connect(save)
+        dialog.open()
+        return dialog
+
+    # --- window -----------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if photo_paths(event.mimeData()) or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self.query.take_photo(event.mimeData()):
+            event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.statusBar().showMessage("Finishing the current batch…")
+        self.loader.close()
+        self.bridge.close()
+        super().closeEvent(event)

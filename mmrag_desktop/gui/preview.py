@@ -1,0 +1,151 @@
+"""The large preview of one result, with its metadata; ← / → step through the results."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+
+from ..imaging import BadImage, decode, read_file
+from ..search import Result
+from . import desktop
+from .thumbnail_loader import to_qimage
+
+PREVIEW_SIDE = 1600  # pixels: decode JPEGs in draft mode to about this, not to 12 MP
+
+
+class _Decoded(QObject):
+    done = Signal(str, QImage, str)  # path, image (null on failure), error
+
+
+class _Decode(QRunnable):
+    def __init__(self, path: str, signals: _Decoded):
+        super().__init__()
+        self.path, self.signals = path, signals
+
+    def run(self) -> None:
+        try:
+            image, _ = decode(read_file(Path(self.path)), min_side=PREVIEW_SIDE // 2)
+            image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+            self.signals.done.emit(self.path, to_qimage(image), "")
+        except (BadImage, OSError) as exc:
+            self.signals.done.emit(self.path, QImage(), str(exc))
+
+
+def metadata_rows(result: Result) -> list[tuple[str, str]]:
+    """(label, value) pairs describing a result for people: path, date taken, size, camera,
+    place, cosine similarity."""
+    meta = result.meta
+    rows = [("File", os.path.basename(result.path)), ("Folder", os.path.dirname(result.path))]
+    if meta.get("taken_at"):
+        rows.append(("Taken", meta["taken_at"].replace("T", " ")))
+    if meta.get("width"):
+        size = meta.get("size") or 0
+        weight = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
+        rows.append(("Size", f"{meta['width']} × {meta['height']} pixels, {weight}"))
+    if meta.get("mtime_ns"):
+        modified = datetime.fromtimestamp(meta["mtime_ns"] / 1e9)
+        rows.append(("Modified", modified.strftime("%Y-%m-%d %H:%M")))
+    camera = " ".join(filter(None, [meta.get("camera_make"), meta.get("camera_model")]))
+    if camera:
+        rows.append(("Camera", camera))
+    if meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
+        rows.append(("Place", f"{meta['gps_lat']:.5f}, {meta['gps_lon']:.5f}"))
+    rows.append(("Score", f"{result.score:.3f} (cosine similarity)"))
+    return rows
+
+
+class PreviewDialog(QDialog):
+    """Shows ``results[row]`` large. Emits ``find_similar(path)``."""
+
+    find_similar = Signal(str)
+
+    def __init__(self, results: list[Result], row: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.results, self.row = results, row
+        self.setWindowTitle("Preview")
+        self.resize(1100, 760)
+        self.image_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.image_label.setMinimumSize(QSize(320, 240))
+        self.details = QFormLayout()
+        side = QVBoxLayout()
+        side.addLayout(self.details)
+        side.addStretch(1)
+        actions = QHBoxLayout()
+        for text, slot in (("Open", lambda: desktop.open_with_default_app(self.result.path)),
+                           ("Show in folder", lambda: desktop.reveal_in_file_manager(self.result.path)),
+                           ("Find similar", self._find_similar)):
+            button = QPushButton(text)
+            button.setAutoDefault(False)
+            button.clicked.connect(slot)
+            actions.addWidget(button)
+        side.addLayout(actions)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        side.addWidget(close)
+        panel = QWidget()
+        panel.setLayout(side)
+        panel.setFixedWidth(400)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.image_label, 1)
+        layout.addWidget(panel)
+        self._image = QImage()
+        self._signals = _Decoded(self)
+        self._signals.done.connect(self._on_decoded)
+        self.show_row(row)
+
+    @property
+    def result(self) -> Result:
+        return self.results[self.row]
+
+    def show_row(self, row: int) -> None:
+        """Show another result (decoded off the GUI thread)."""
+        self.row = row
+        self.setWindowTitle(f"{os.path.basename(self.result.path)} — {row + 1} of {len(self.results)}")
+        while self.details.rowCount():
+            self.details.removeRow(0)
+        for label, value in metadata_rows(self.result):
+            field = QLabel(value)
+            field.setWordWrap(True)
+            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.details.addRow(label, field)
+        self._image = QImage()
+        self.image_label.setText("Loading…")
+        QThreadPool.globalInstance().start(_Decode(self.result.path, self._signals))
+
+    def _on_decoded(self, path: str, image: QImage, error: str) -> None:
+        if path != self.result.path:
+            return  # the user moved on
+        self._image = image
+        if image.isNull():
+            self.image_label.setText(f"Cannot show this photo: {error}")
+        else:
+            self._fit()
+
+    def _fit(self) -> None:
+        if not self._image.isNull():
+            self.image_label.setPixmap(QPixmap.fromImage(self._image).scaled(
+                self.image_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Right and self.row + 1 < len(self.results):
+            self.show_row(self.row + 1)
+        elif event.key() == Qt.Key.Key_Left and self.row > 0:
+            self.show_row(self.row - 1)
+        else:
+            super().keyPressEvent(event)
+
+    def _find_similar(self) -> None:
+        self.find_similar.emit(self.result.path)
+        self.accept()

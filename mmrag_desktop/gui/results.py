@@ -1,0 +1,123 @@
+"""The result grid: a list model of search results, a delegate that paints thumbnails, and
+a virtualised icon-mode view (only the rows on screen are asked for their thumbnails)."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette
+from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from ..search import Result
+from .thumbnail_loader import ThumbnailLoader
+
+RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
+PADDING = 6  # pixels around each thumbnail
+
+
+class ResultsModel(QAbstractListModel):
+    """Search results, best first. DecorationRole is the thumbnail (a QImage; None while it
+    loads; a null QImage when the photo cannot be read); ToolTipRole the score and path."""
+
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.results: list[Result] = []
+        self._rows: dict[str, list[int]] = {}  # content hash → rows showing it
+        loader.loaded.connect(self._on_loaded)
+
+    def set_results(self, results: list[Result]) -> None:
+        self.beginResetModel()
+        self.results = results
+        self._rows = {}
+        for row, result in enumerate(results):
+            self._rows.setdefault(result.meta.get("hash") or "", []).append(row)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.results)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        result = self.results[index.row()]
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.loader.image(result.path, result.meta["hash"])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"score {result.score:.3f}\n{result.path}"
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return os.path.basename(result.path)
+        if role == RESULT_ROLE:
+            return result
+        return None
+
+    def _on_loaded(self, digest: str) -> None:
+        for row in self._rows.get(digest, ()):
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Paints a thumbnail centred in a square cell, a grey placeholder while it loads."""
+
+    def __init__(self, size: int, parent=None):
+        super().__init__(parent)
+        self.size = size
+
+    def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:
+        return QSize(self.size + 2 * PADDING, self.size + 2 * PADDING)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        painter.save()
+        cell = option.rect.adjusted(PADDING // 2, PADDING // 2, -PADDING // 2, -PADDING // 2)
+        palette = option.palette
+        if option.state & QStyle.StateFlag.State_Selected:
+            tint = palette.color(QPalette.ColorRole.Highlight)
+            tint.setAlpha(90)
+            painter.fillRect(cell, tint)
+        inner = cell.adjusted(PADDING // 2, PADDING // 2, -PADDING // 2, -PADDING // 2)
+        image = index.data(Qt.ItemDataRole.DecorationRole)
+        if image is None or image.isNull():
+            painter.fillRect(inner, QColor(128, 128, 128, 60))
+            if image is not None:  # unreadable photo
+                painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "can't show")
+        else:
+            scaled = image.size().scaled(inner.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(inner.center())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(target, image)
+        if option.state & QStyle.StateFlag.State_HasFocus:
+            painter.setPen(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawRect(cell.adjusted(0, 0, -1, -1))
+        painter.restore()
+
+
+class ResultsView(QListView):
+    """The thumbnail grid. Enter or double-click emits ``opened(row)``."""
+
+    opened = Signal(int)
+
+    def __init__(self, size: int, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)  # what keeps the view from asking every row for data
+        self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.delegate = ThumbnailDelegate(size, self)
+        self.setItemDelegate(self.delegate)
+        self.doubleClicked.connect(lambda index: self.opened.emit(index.row()))
+
+    def set_thumbnail_size(self, size: int) -> None:
+        self.delegate.size = size
+        self.scheduleDelayedItemsLayout()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.opened.emit(self.currentIndex().row())
+            return
+        super().keyPressEvent(event)

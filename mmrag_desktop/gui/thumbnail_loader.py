@@ -1,0 +1,109 @@
+"""Thumbnails for the grid, made on worker threads, newest request first.
+
+The view asks only for the items it paints, so scrolling through 100,000 results loads only
+what comes into view; the newest request is served first, so what the user looks at now
+comes before what scrolled past.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from ..imaging import BadImage
+from ..thumbnails import thumbnail
+
+MEMORY_ITEMS = 3000
+"""Thumbnails kept in memory (about 200 KB each at 256 px: ~600 MB at most)."""
+
+BROKEN = QImage()  # the answer for a photo that cannot be decoded (a null image)
+
+
+def to_qimage(image: Image.Image) -> QImage:
+    """An RGB Pillow image as a QImage that owns its pixels (safe to pass between threads)."""
+    rgb = image.convert("RGB")
+    data = rgb.tobytes()
+    return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails of *size* pixels through the disk cache in *folder*.
+
+    ``image(path, digest)`` answers at once from memory, or returns None and emits
+    ``loaded(digest)`` when the thumbnail is ready. ``requested`` counts the photos sent to
+    the workers (tests check that the grid asks only for what it shows).
+    """
+
+    loaded = Signal(str)
+
+    def __init__(self, folder: Path, size: int, workers: int = 2, parent: QObject | None = None):
+        super().__init__(parent)
+        self.folder, self.size = folder, size
+        self.requested = 0
+        self._images: OrderedDict[str, QImage] = OrderedDict()
+        self._queue: OrderedDict[str, str] = OrderedDict()  # digest → path, newest last
+        self._busy: set[str] = set()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"mmrag-thumbnails-{i}") for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def image(self, path: str, digest: str) -> QImage | None:
+        """The thumbnail if ready (a null QImage for an unreadable photo), else None."""
+        with self._wake:
+            if digest in self._images:
+                self._images.move_to_end(digest)
+                return self._images[digest]
+            if digest in self._queue:
+                self._queue.move_to_end(digest)  # asked again: it is on screen now
+            elif digest not in self._busy:
+                self._queue[digest] = path
+                self.requested += 1
+                self._wake.notify()
+        return None
+
+    def set_size(self, size: int) -> None:
+        """Switch to another thumbnail size (drops what is in memory)."""
+        with self._wake:
+            self.size = size
+            self._images.clear()
+            self._queue.clear()
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._queue.clear()
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                digest, path = self._queue.popitem(last=True)
+                self._busy.add(digest)
+                size = self.size
+            try:
+                with Image.open(thumbnail(Path(path), digest, size, self.folder)) as cached:
+                    result = to_qimage(cached)
+            except (BadImage, OSError):
+                result = BROKEN
+            with self._wake:
+                self._busy.discard(digest)
+                if size != self.size:
+                    continue
+                self._images[digest] = result
+                while len(self._images) > MEMORY_ITEMS:
+                    self._images.popitem(last=False)
+            self.loaded.emit(digest)

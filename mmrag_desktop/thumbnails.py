@@ -1,0 +1,55 @@
+"""Thumbnails on disk: one small JPEG per photo content and size, made once and reused.
+
+Keyed by the photo's content hash (not its path), so a moved or renamed photo keeps its
+thumbnail and an edited one gets a new one. Qt-free: the GUI loads the files on its worker
+threads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .imaging import decode, read_file
+
+QUALITY = 85  # JPEG quality of cached thumbnails: small files, no visible blocking at 256 px
+
+
+def cache_dir(home: Path) -> Path:
+    """The thumbnail cache folder inside the app's home."""
+    return home / "thumbnails"
+
+
+def thumbnail(photo: Path, digest: str, size: int, folder: Path) -> Path:
+    """The cached thumbnail of *photo*, made first if need be.
+
+    Args:
+        photo: the image file.
+        digest: its content hash (the cache key with *size*).
+        size: the longest edge of the thumbnail, pixels.
+        folder: the cache folder (see :func:`cache_dir`).
+
+    Returns:
+        The path of a JPEG at most *size* × *size* pixels, aspect ratio kept.
+
+    Raises:
+        BadImage: the photo cannot be read or decoded.
+    """
+    target = folder / digest[:2] / f"{digest}-{size}.jpg"
+    if target.is_file():
+        return target
+    image, _ = decode(read_file(photo), min_side=size)
+    image.thumbnail((size, size))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written to a temporary name and renamed, so a crash or a second thread never leaves a
+    # half-written thumbnail under the final name.
+    fd, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            image.save(out, "JPEG", quality=QUALITY)
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return target

@@ -1,0 +1,315 @@
+"""The desktop window driven like a user would, headless, against real photos and the real
+engine (tiny random-weight model)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from mmrag_desktop.config import load_config, save_config  # noqa: E402
+from mmrag_desktop.engine import Engine  # noqa: E402
+from mmrag_desktop.gui import first_run  # noqa: E402
+from mmrag_desktop.gui.bridge import EngineBridge  # noqa: E402
+from mmrag_desktop.gui.main_window import MainWindow  # noqa: E402
+from mmrag_desktop.gui.results import ResultsModel, ResultsView  # noqa: E402
+from mmrag_desktop.gui.thumbnail_loader import ThumbnailLoader  # noqa: E402
+from mmrag_desktop.imaging import BadImage  # noqa: E402
+from mmrag_desktop.models import HubSource  # noqa: E402
+from mmrag_desktop.search import Result, Term  # noqa: E402
+from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
+from conftest import coco_photos  # noqa: E402
+
+SUMMER_2019 = 12  # photos dated July 2019; the other 28 are dated March 2023
+
+
+@pytest.fixture
+def dated_photos(tmp_path) -> Path:
+    """40 coco-mini photos with EXIF dates: 12 taken in July 2019, 28 in March 2023."""
+    folder = tmp_path / "holidays"
+    folder.mkdir()
+    for i, photo in enumerate(coco_photos()[:40]):
+        exif = Image.Exif()
+        exif[306] = (f"2019:07:{i + 1:02d} 12:00:00" if i < SUMMER_2019
+                     else f"2023:03:{i - SUMMER_2019 + 1:02d} 09:30:00")
+        with Image.open(photo) as img:
+            img.save(folder / photo.name, "JPEG", quality=92, exif=exif)
+    return folder
+
+
+def _window(qtbot, home: Path, config) -> MainWindow:
+    home.mkdir(parents=True, exist_ok=True)
+    save_config(home, config)
+    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, home, config):
+    window = _window(qtbot, home, config)
+    yield window
+    window.close()
+
+
+def _wait_indexed(qtbot, window: MainWindow, photos: int) -> None:
+    qtbot.waitUntil(lambda: [(s.photos, s.state) for s in window.folders_panel.states]
+                    == [(photos, "up to date")], timeout=60_000)
+
+
+def _search(qtbot, window: MainWindow, action) -> list[Result]:
+    done = window.searches_done
+    action()
+    qtbot.waitUntil(lambda: window.searches_done > done, timeout=30_000)
+    return window.results
+
+
+def _drop(widget, path: Path) -> None:
+    """Drag a file from a file manager and drop it on *widget*: enter, then drop."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    for kind in (QDragEnterEvent, QDropEvent):
+        event = kind(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                     Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+        assert event.isAccepted()
+
+
+def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_network):
+    """First run → add a folder → progress to done → text search → dropped-photo search →
+    preview → date filter → remove the folder; no socket opened on the way."""
+    progress = []
+    window.bridge.progress.connect(progress.append)
+    window.start()
+    qtbot.waitUntil(lambda: window.wizard is not None and window.wizard.isVisible())
+    wizard = window.wizard
+    wizard.folders_page.add_folder(str(dated_photos))
+    wizard.next()
+    qtbot.waitUntil(wizard.model_page.isComplete, timeout=10_000)
+    wizard.accept()
+
+    _wait_indexed(qtbot, window, 40)
+    indexing = [p for p in progress if p.phase == "index"]
+    assert indexing and indexing[-1].done == indexing[-1].total == 40
+    assert "40 photos" in window.library_label.text() and "cpu" in window.library_label.text()
+    assert window.progress_label.isHidden()
+
+    # text search: the grid shows the engine's ranking, best first
+    window.query.setText("a dog on a beach")
+    results = _search(qtbot, window, window.search)
+    expected = window.bridge.engine.search([Term(text="a dog on a beach")], k=500)
+    assert [r.path for r in results] == [r.path for r in expected]
+    assert window.model.rowCount() == 40
+    tooltip = window.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    assert results[0].path in tooltip and f"{results[0].score:.3f}" in tooltip
+
+    # a near-duplicate from outside the library, dropped on the search field, finds its
+    # original first; the text stays part of the query until cleared
+    original = sorted(dated_photos.iterdir())[7]
+    with Image.open(original) as img:
+        small = img.resize((img.width * 3 // 5, img.height * 3 // 5))
+    near_duplicate = tmp_path / "from-phone.jpg"
+    small.save(near_duplicate, "JPEG", quality=60)
+    window.query.clear()
+    results = _search(qtbot, window, lambda: _drop(window.query, near_duplicate))
+    assert window.query_photo == str(near_duplicate) and window.photo_chip.isVisible()
+    assert results[0].path == str(original)
+
+    # Enter opens the preview of the current (first) result, with its metadata
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_Return)
+    preview = window.preview
+    assert preview is not None and preview.isVisible()
+    qtbot.waitUntil(lambda: preview.image_label.pixmap() is not None
+                    and not preview.image_label.pixmap().isNull(), timeout=10_000)
+    labels = [preview.details.itemAt(i).widget().text() for i in range(preview.details.count())]
+    assert original.name in labels and "2019-07-08 12:00:00" in labels
+    qtbot.keyClick(preview, Qt.Key.Key_Right)
+    assert preview.row == 1 and os.path.basename(results[1].path) in preview.windowTitle()
+    preview.accept()
+
+    # date filter: only July 2019 remains
+    window.after.setDate(window.after.date().fromString("2019-07-01", "yyyy-MM-dd"))
+    window.before.setDate(window.before.date().fromString("2019-07-31", "yyyy-MM-dd"))
+    results = _search(qtbot, window, lambda: (window.after_check.setChecked(True),
+                                              window.before_check.setChecked(True)))
+    assert len(results) == SUMMER_2019
+    assert all(r.meta["taken_at"].startswith("2019-07") for r in results)
+
+    # remove the folder (after the confirmation): its photos leave the library, not the disk
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.folders_panel.tree.topLevelItem(0).setSelected(True)
+    window.folders_panel.remove_button.click()
+    qtbot.waitUntil(lambda: window.folders_panel.states == [], timeout=30_000)
+    assert window.bridge.engine.status()["photos"] == 0
+    assert load_config(window.bridge.engine.home).roots == []
+    assert len(list(dated_photos.iterdir())) == 40
+    assert no_network == []
+
+
+def test_context_menu_actions(qtbot, window, photos):
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    window.query.setText("a cat")
+    results = _search(qtbot, window, window.search)
+    target = results[3]
+    menu = window.context_menu(target)
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert list(actions) == ["Open", "Show in folder", "Copy path", "Find similar", "Preview"]
+    actions["Copy path"].trigger()
+    assert QGuiApplication.clipboard().text() == target.path
+    results = _search(qtbot, window, actions["Find similar"].trigger)
+    assert window.query.text() == "" and window.query_photo == target.path
+    assert results[0].path == target.path and results[0].score > 0.99
+
+
+def test_pause_holds_indexing_until_resumed(qtbot, window, photos):
+    window.bridge.start()  # the library has no folder yet: skip the first-run assistant
+    qtbot.waitUntil(lambda: window.device != "", timeout=30_000)
+    window.bridge.pause()
+    window.bridge.add_folder(str(photos))
+    qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states] == ["paused"])
+    qtbot.wait(1500)  # several settle periods: nothing may be indexed meanwhile
+    assert window.bridge.engine.store.vector_count() == 0
+    assert window.pause_button.text() == "Resume"
+    window.bridge.resume()
+    _wait_indexed(qtbot, window, 40)
+    assert window.bridge.engine.store.vector_count() == 40
+
+
+def test_folder_errors_are_listed_with_reasons(qtbot, window, photos):
+    (photos / "truncated.jpg").write_bytes(next(photos.iterdir()).read_bytes()[:2000])
+    (photos / "notes.png").write_text("not a picture")
+    window.bridge.add_folder(str(photos))
+    window.start()
+    qtbot.waitUntil(lambda: [(s.photos, s.errors) for s in window.folders_panel.states]
+                    == [(40, 2)], timeout=60_000)
+    window.folders_panel.tree.topLevelItem(0).setSelected(True)
+    assert "2 errors" in window.folders_panel.tree.topLevelItem(0).text(2)
+    window.folders_panel.errors_button.click()
+    qtbot.waitUntil(lambda: window.errors_dialog is not None, timeout=10_000)
+    dialog = window.errors_dialog
+    assert dialog.isVisible() and str(photos) in dialog.windowTitle()
+    rows = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text()
+            for r in range(dialog.table.rowCount())}
+    assert set(rows) == {str(photos / "truncated.jpg"), str(photos / "notes.png")}
+    assert all(reason for reason in rows.values())
+
+
+def test_settings_are_saved_with_the_engine_config(qtbot, window, photos):
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    dialog = window.open_settings()
+    dialog.thumbnail_size.setValue(160)
+    dialog.excludes.setPlainText("node_modules\nskip-me")
+    dialog.accept()
+    home = window.bridge.engine.home
+    qtbot.waitUntil(lambda: load_config(home).thumbnail_size == 160, timeout=10_000)
+    assert load_config(home).excludes == ["node_modules", "skip-me"]
+    assert window.view.delegate.size == 160 and window.loader.size == 160
+    _wait_indexed(qtbot, window, 40)  # restarted on the new settings, nothing re-embedded
+    assert window.bridge.engine.config.excludes == ["node_modules", "skip-me"]
+
+
+def test_first_run_model_page_imports_a_file_and_explains_a_download(qtbot, home, config,
+                                                                      tiny_model, monkeypatch):
+    config.weights = ""  # nothing on this computer yet
+    page = first_run.ModelPage(config, home)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
+    assert not page.isComplete()
+
+    asked = []
+    monkeypatch.setattr(first_run, "hub_source", lambda cfg: HubSource(
+        "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K", "open_clip_model.safetensors",
+        605_000_000))
+
+    def decline(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", decline)
+    page.ask_download()
+    qtbot.waitUntil(lambda: bool(asked), timeout=10_000)
+    assert "605 MB" in asked[0]
+    assert "https://huggingface.co/laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K" in asked[0]
+    assert not page.isComplete() and not (home / "models" / ".download").exists()
+
+    page.import_file(str(tiny_model[1]))
+    qtbot.waitUntil(page.isComplete, timeout=30_000)
+    assert page.weights.parent == home / "models" and page.weights.is_file()
+
+
+def test_first_run_download_failure_is_explained(qtbot, home, config, monkeypatch):
+    config.weights = ""
+    page = first_run.ModelPage(config, home)
+    qtbot.addWidget(page)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+
+    def unreachable(cfg):
+        raise OSError("cannot reach the Hugging Face hub for laion/x: no network")
+    monkeypatch.setattr(first_run, "hub_source", unreachable)
+    page.ask_download()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert "cannot reach the Hugging Face hub" in shown[0]
+    assert page.download_button.isEnabled() and not page.isComplete()
+
+
+def test_grid_of_100k_results_asks_only_for_visible_thumbnails(qtbot, tmp_path):
+    photos = coco_photos()
+    results = [Result(i, str(photos[i % len(photos)]), 1.0 - i / 200_000,
+                      {"hash": f"{i:032x}"}) for i in range(100_000)]
+    loader = ThumbnailLoader(tmp_path / "thumbnails", 128)
+    asked = []
+    ask = loader.image
+    loader.image = lambda path, digest: (asked.append(int(digest, 16)), ask(path, digest))[1]
+    model = ResultsModel(loader)
+    view = ResultsView(128)
+    view.setModel(model)
+    view.resize(900, 700)
+    qtbot.addWidget(view)
+    model.set_results(results)
+    view.show()
+    qtbot.waitExposed(view)
+    per_screen = (900 // 140 + 1) * (700 // 140 + 2)  # columns × (rows + partial rows)
+    qtbot.waitUntil(lambda: loader.requested > 0)
+    assert loader.requested <= per_screen
+    qtbot.waitUntil(lambda: loader.image(results[0].path, results[0].meta["hash"]) is not None,
+                    timeout=20_000)
+    for fraction in (0.25, 0.5, 0.999):
+        view.verticalScrollBar().setValue(int(view.verticalScrollBar().maximum() * fraction))
+        qtbot.wait(50)
+    assert loader.requested <= 4 * per_screen  # 4 screens seen out of ~16,000
+    assert len(set(asked)) <= 4 * per_screen and max(asked) > 99_000
+    loader.close()
+
+
+def test_thumbnails_are_cached_by_content(tmp_path):
+    photo = coco_photos()[0]
+    folder = tmp_path / "thumbnails"
+    first = thumbnail(photo, "ab" * 16, 128, folder)
+    with Image.open(first) as img:
+        assert max(img.size) == 128 and img.format == "JPEG"
+    stamp = first.stat().st_mtime_ns
+    moved = tmp_path / "renamed.jpg"
+    shutil.copy2(photo, moved)
+    assert thumbnail(moved, "ab" * 16, 128, folder) == first  # same content: reused
+    assert first.stat().st_mtime_ns == stamp
+    assert thumbnail(photo, "ab" * 16, 64, folder) != first
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(photo.read_bytes()[:100])
+    with pytest.raises(BadImage):
+        thumbnail(bad, "cd" * 16, 128, folder)
+    assert not list((folder / "cd").glob("*"))  # no half-written file left
