@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from .config import home_dir, load_config
@@ -99,6 +98,8 @@ def _percentiles(seconds: list[float]) -> str:
 
 def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Path) -> None:
     """Model-only vs end-to-end images per second on *files*."""
+    import torch  # loaded with the model anyway; `bench --gui` must not load it up front
+
     embedder = engine.embedder
     tensors = [embedder.to_tensor(decode(read_file(f), embedder.image_size)[0]) for f in files]
     batch = engine.config.batch_size
@@ -166,7 +167,7 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
         started = time.perf_counter()
         embedder = engine.embedder
         _say(f"model {embedder.model_id} on {embedder.device}, batch {config.batch_size}, "
-             f"{torch.get_num_threads()} torch threads; loaded in "
+             f"{sys.modules['torch'].get_num_threads()} torch threads; loaded in "
              f"{time.perf_counter() - started:.1f} s")
         bench_throughput(engine, photos, "photos", scratch)
         if large:

@@ -196,7 +196,7 @@ def test_folder_errors_are_listed_with_reasons(qtbot, window, photos):
     qtbot.waitUntil(lambda: [(s.photos, s.errors) for s in window.folders_panel.states]
                     == [(40, 2)], timeout=60_000)
     window.folders_panel.tree.topLevelItem(0).setSelected(True)
-    assert "2 errors" in window.folders_panel.tree.topLevelItem(0).text(2)
+    assert "up to date, 2 errors" == window.folders_panel.tree.topLevelItem(0).text(2)
     window.folders_panel.errors_button.click()
     qtbot.waitUntil(lambda: window.errors_dialog is not None, timeout=10_000)
     dialog = window.errors_dialog
@@ -313,3 +313,30 @@ def test_thumbnails_are_cached_by_content(tmp_path):
     with pytest.raises(BadImage):
         thumbnail(bad, "cd" * 16, 128, folder)
     assert not list((folder / "cd").glob("*"))  # no half-written file left
+
+
+def test_entry_points_and_desktop_entry(home, config, tmp_path):
+    import configparser
+    import subprocess
+    import sys
+    import tomllib
+
+    from conftest import REPO, cli_env
+    from mmrag_desktop.gui import resource
+
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(resource("mmrag-desktop.desktop"))
+    desktop = entry["Desktop Entry"]
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["gui-scripts"]
+    assert desktop["Type"] == "Application" and desktop["Exec"].split()[0] in scripts
+    assert resource(desktop["Icon"] + ".svg").is_file()
+    from PySide6.QtGui import QIcon
+    assert not QIcon(str(resource("mmrag-desktop.svg"))).pixmap(64, 64).isNull()
+
+    home.mkdir(parents=True)
+    save_config(home, config)
+    shown = subprocess.run([sys.executable, "-m", "mmrag_desktop", "gui", "--quit-when-shown"],
+                           env=cli_env(home) | {"QT_QPA_PLATFORM": "offscreen"},
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and shown.stdout.strip() == "shown"

@@ -55,7 +55,8 @@ class FoldersPanel(QWidget):
         self.states = states
         self.tree.clear()
         for state in states:
-            text = state.state + (f", {state.errors} errors" if state.errors else "")
+            errors = f"{state.errors} error{'s' if state.errors > 1 else ''}"
+            text = state.state + (f", {errors}" if state.errors else "")
             item = QTreeWidgetItem([state.path, f"{state.photos:,}", text])
             item.setData(0, Qt.ItemDataRole.UserRole, state.path)
             item.setToolTip(0, state.path)

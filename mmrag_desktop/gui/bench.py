@@ -1,0 +1,175 @@
+"""``mmrag bench --gui PHOTOS``: launch time, and how long the GUI's event loop is ever kept
+waiting while the model loads, a folder is indexed, searches run and the grid scrolls.
+
+The event-loop probe is a 5 ms timer on the GUI thread: every tick that comes late by more
+than its interval means the loop could not react for that long (no repaint, no input).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from ..bench import QUERIES, peak_rss_mb
+from ..config import Config, save_config
+from ..engine import Engine
+from .bridge import EngineBridge
+from .main_window import MainWindow
+
+STALL_LIMIT_MS = 50  # the issue's bound on a blocked event loop
+LAUNCHES = 3
+
+
+class LatencyProbe(QObject):
+    """A repeating timer on the GUI thread that records how late each tick fires (ms)."""
+
+    def __init__(self, interval_ms: int = 5):
+        super().__init__()
+        self.interval = interval_ms / 1000
+        self.delays: list[float] = []
+        self._last = 0.0
+        self._timer = QTimer(self, interval=interval_ms)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.delays = []
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def take(self) -> list[float]:
+        """The delays since the last call, ms."""
+        delays, self.delays = self.delays, []
+        return delays
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.delays.append(max(0.0, (now - self._last - self.interval) * 1000))
+        self._last = now
+
+
+def _run_loop(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        _run_loop(20)
+    return True
+
+
+def measure_launch(home: Path, random_weights: bool) -> list[float]:
+    """Seconds from starting ``mmrag gui`` to its first painted window, :data:`LAUNCHES` times."""
+    command = [sys.executable, "-m", "mmrag_desktop", "--home", str(home)]
+    command += ["--random-weights"] if random_weights else []
+    command += ["gui", "--quit-when-shown"]
+    env = os.environ | {"QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    times = []
+    for _ in range(LAUNCHES):
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   env=env, text=True)
+        line = process.stdout.readline()
+        times.append(time.perf_counter() - start)
+        process.wait(30)
+        if line.strip() != "shown":
+            raise RuntimeError("the GUI did not start")
+    return times
+
+
+def _report(name: str, delays: list[float]) -> None:
+    if not delays:
+        print(f"  {name:<34} no samples")
+        return
+    over = sum(d > STALL_LIMIT_MS for d in delays)
+    p99 = statistics.quantiles(delays, n=100)[98] if len(delays) > 1 else delays[0]
+    print(f"  {name:<34} worst {max(delays):6.1f} ms   p99 {p99:5.1f} ms   "
+          f"ticks {len(delays):6d}   over {STALL_LIMIT_MS} ms: {over}", flush=True)
+
+
+def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
+    """Print launch times and event-loop stalls (see module docstring) on *photos*, in a
+    temporary library with the configured model (or its architecture with random weights)."""
+    from ..config import home_dir, load_config
+
+    config = load_config(home_dir())
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        save_config(home, Config(model=config.model, pretrained=config.pretrained,
+                                 weights=config.weights, model_config=config.model_config,
+                                 device=config.device, batch_size=config.batch_size))
+        print(f"GUI benchmark on {photos} ({config.model}, "
+              f"{'random weights' if random_weights else 'configured weights'})", flush=True)
+        probe = LatencyProbe()
+        bridge = EngineBridge(Engine(home=home, random_weights=random_weights), settle=0.5)
+        window = MainWindow(bridge)
+        window.show()
+        probe.start()
+        bridge.add_folder(str(photos))
+        window.start()
+        started = time.perf_counter()
+        _wait_until(lambda: window.device != "", 300)
+        loaded = time.perf_counter()
+        load_delays = probe.take()
+        indexed = _wait_until(lambda: window.last_report is not None and window.folders_panel
+                              .states and window.folders_panel.states[0].state == "up to date",
+                              3600)
+        index_delays = probe.take()
+        photos_indexed = bridge.engine.store.vector_count()
+        print(f"  model load {loaded - started:.1f} s; indexed {photos_indexed} photos in "
+              f"{time.perf_counter() - loaded:.1f} s{'' if indexed else ' (timed out)'}")
+
+        search_times = []
+        for query in QUERIES * 4:
+            done = window.searches_done
+            start = time.perf_counter()
+            window.query.setText(query)
+            window.search()
+            _wait_until(lambda: window.searches_done > done, 60)
+            search_times.append(time.perf_counter() - start)
+            _run_loop(100)  # let the visible thumbnails load
+        search_delays = probe.take()
+
+        bar = window.view.verticalScrollBar()
+        for value in range(0, bar.maximum() + 1, 120):
+            bar.setValue(value)
+            _run_loop(30)
+        _run_loop(500)
+        scroll_delays = probe.take()
+
+        for row in range(min(5, len(window.results))):
+            preview = window.open_preview(row)
+            _run_loop(400)
+            preview.accept()
+        preview_delays = probe.take()
+
+        print("Event loop (a 5 ms timer; delay = how long it could not run):")
+        _report("model load (background)", load_delays)
+        _report("indexing (watcher thread)", index_delays)
+        _report(f"{len(search_times)} searches + thumbnails", search_delays)
+        _report("scrolling the grid", scroll_delays)
+        _report("5 previews", preview_delays)
+        everything = load_delays + index_delays + search_delays + scroll_delays + preview_delays
+        print(f"  worst case overall: {max(everything):.1f} ms")
+        print(f"  search round trip (GUI): p50 {statistics.median(search_times) * 1000:.0f} ms")
+        window.close()
+        app.processEvents()
+
+        launches = measure_launch(home, random_weights)
+        print(f"Launch to a painted window ({LAUNCHES} runs, library of {photos_indexed} "
+              f"photos): " + ", ".join(f"{t:.2f} s" for t in launches))
+        print(f"Peak RSS of the benchmark process: {peak_rss_mb():.0f} MiB")

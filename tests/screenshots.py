@@ -1,0 +1,98 @@
+"""Screenshots of the GUI for the README, made headless from the real window.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/screenshots.py [--out resources/screenshots]
+
+Indexes coco-mini (../shared/data) with the tiny random-weight test model into a temporary
+library, so the rankings shown are not meaningful; everything else is the real app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conftest import COCO, REPO, write_tiny_model  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "resources" / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from mmrag_desktop.config import Config, save_config
+    from mmrag_desktop.engine import Engine
+    from mmrag_desktop.gui import resource
+    from mmrag_desktop.gui.bridge import EngineBridge
+    from mmrag_desktop.gui.main_window import MainWindow
+
+    def pump(seconds: float) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
+
+    def wait(condition, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out")
+            pump(0.05)
+
+    app = QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model_config, weights = write_tiny_model(tmp)
+        photos = tmp / "Pictures" / "Holidays"
+        shutil.copytree(COCO / "images", photos)
+        first = sorted(photos.glob("*.jpg"))[0]
+        (photos / "scan-0042.jpg").write_bytes(first.read_bytes()[:3000])  # a truncated file
+        home = tmp / "home"
+        home.mkdir()
+        save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
+                                 model_config=str(model_config), thumbnail_size=192))
+        window = MainWindow(EngineBridge(Engine(home=home), settle=0.3),
+                            QIcon(str(resource("mmrag-desktop.svg"))))
+        window.resize(1280, 800)
+        window.show()
+        window.start()
+        wait(lambda: window.wizard is not None and window.wizard.isVisible())
+        window.wizard.folders_page.add_folder(str(photos))
+        pump(0.3)
+        window.wizard.grab().save(str(args.out / "first-run.png"))
+        window.wizard.accept()
+        wait(lambda: window.folders_panel.states and
+             window.folders_panel.states[0].state == "up to date")
+        window.folders_panel.tree.topLevelItem(0).setSelected(True)
+        example = sorted(photos.glob("*.jpg"))[20]
+        done = window.searches_done
+        window.query.setText("at the beach")
+        window.set_query_photo(str(example))
+        wait(lambda: window.searches_done > done)
+        pump(2.0)  # thumbnails
+        window.grab().save(str(args.out / "main-window.png"))
+        window.folders_dock.grab().save(str(args.out / "folders.png"))
+        preview = window.open_preview(0)
+        preview.resize(1100, 700)
+        pump(1.5)
+        preview.grab().save(str(args.out / "preview.png"))
+        preview.accept()
+        window.close()
+        app.processEvents()
+    print(f"screenshots written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
