@@ -16,11 +16,13 @@ from tqdm import tqdm
 from . import __version__
 from .config import ConfigError, home_dir, load_config, save_config
 from .engine import Engine
+from .imaging import BadImage
 from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMissingError, download_weights,
                      find_weights, import_weights)
 from .search import Filters, QueryError, Term
 from .store import display_path
+from .vlm import VisionLanguageModel, VLMError, download_recommended, inspect_files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ModelMissingError, ModelFileError, ConfigError, QueryError,
-            NotADirectoryError) as exc:
+            NotADirectoryError, VLMError, BadImage) as exc:
         print(f"mmrag: {exc}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:
@@ -101,6 +103,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("images", help="folder holding the files")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("ask", help="ask the local vision-language model about your photos")
+    s.add_argument("question")
+    s.add_argument("--photo", help="ask about this photo (otherwise: about the library)")
+    s.add_argument("-k", type=int, help="photos the model looks at (default: ask_photos)")
+    s.add_argument("--folder", action="append", help="only photos under this folder")
+    s.add_argument("--after", help="only photos taken on or after this date (YYYY-MM-DD)")
+    s.add_argument("--before", help="only photos taken on or before this date")
+    s.add_argument("--chat", action="store_true", help="then read follow-up questions")
+    s.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("vlm", help="show, set or download the vision-language model")
+    s.add_argument("action", nargs="?", default="status", choices=["status", "set", "download"])
+    s.add_argument("files", nargs="*", help="set: MODEL.gguf [MMPROJ.gguf]")
+    s.add_argument("--yes", action="store_true", help="download without asking")
+    s.set_defaults(func=cmd_vlm)
 
     s = sub.add_parser("gui", help="open the desktop app (same as mmrag-desktop)")
     s.add_argument("photo", nargs="?", help="open searching for photos similar to this one")
@@ -342,6 +361,92 @@ def cmd_eval(args) -> int:
         for k in (1, 5, 10):
             print(f"  Recall@{k}: {result[f'recall@{k}']:.4f}")
         print(f"  ANN top-10 overlap with exact top-10: {result['ann_overlap@10']:.4f}")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from .ask import Conversation, ask_photo
+
+    engine = _engine(args)
+    if args.k:
+        engine.config.ask_photos = args.k
+    vlm = VisionLanguageModel(engine.config)
+    show = None if args.json else (lambda piece: print(piece, end="", flush=True))
+    if args.photo:
+        photo = Path(args.photo).resolve()
+        text = ask_photo(vlm, photo, args.question, show)
+        print(json.dumps({"answer": text, "photo": str(photo)}) if args.json else "")
+        return 0
+    conversation = Conversation(engine, vlm, Filters(args.folder or [], args.after, args.before))
+    question = args.question
+    while True:
+        answer = conversation.ask(question, show)
+        if args.json:
+            print(json.dumps({
+                "answer": answer.body, "cited": [r.path for r in answer.shown],
+                "judgements": [{"photo": answer.candidates[j.number - 1].path,
+                                "relevant": j.relevant, "reason": j.reason}
+                               for j in answer.judgements]}))
+        else:
+            print("\n\nPhotos:" if answer.shown else "\n\n(no photo judged relevant)")
+            for result in answer.shown:
+                number = answer.candidates.index(result) + 1
+                print(f"  [{number}] {display_path(result.path)}")
+        if not args.chat:
+            return 0
+        try:
+            question = input("\nfollow-up> ").strip()
+        except EOFError:
+            return 0
+        if not question:
+            return 0
+
+
+def cmd_vlm(args) -> int:
+    home = home_dir()
+    config = load_config(home)
+    if args.action == "set":
+        if not 1 <= len(args.files) <= 2:
+            raise SystemExit("mmrag vlm set MODEL.gguf [MMPROJ.gguf]")
+        model = Path(args.files[0]).resolve()
+        mmproj = Path(args.files[1]).resolve() if len(args.files) == 2 else None
+        info = inspect_files(model, mmproj)
+        config.vlm_model, config.vlm_mmproj = str(model), str(mmproj or "")
+        save_config(home, config)
+        print(f"vision-language model set: {model.name} ({info.family}"
+              f"{', own chat template' if info.chat_template else ', family chat template'})"
+              f"{f', sees photos through {mmproj.name}' if mmproj else ', text only'}")
+        return 0
+    if args.action == "download":
+        def confirm(repo: str, files: list) -> bool:
+            listing = ", ".join(f"{name} ({size / 1e6:,.0f} MB)" if size else name
+                                for name, size in files)
+            print(f"Download {listing} from https://huggingface.co/{repo} into {home / 'vlm'}?")
+            return args.yes or input("[y/N] ").strip().lower() in ("y", "yes")
+
+        try:
+            pair = download_recommended(home, confirm)
+        except OSError as exc:
+            print(f"mmrag: {exc}\nSet a local pair instead: mmrag vlm set MODEL.gguf "
+                  "MMPROJ.gguf", file=sys.stderr)
+            return 2
+        if pair is None:
+            return 1
+        config.vlm_model, config.vlm_mmproj = str(pair[0]), str(pair[1])
+        save_config(home, config)
+        print(f"downloaded and set: {pair[0]}")
+        return 0
+    if not config.vlm_model:
+        print("no vision-language model set (mmrag vlm set MODEL.gguf MMPROJ.gguf, or "
+              "mmrag vlm download)")
+        return 1
+    mmproj = Path(config.vlm_mmproj) if config.vlm_mmproj else None
+    info = inspect_files(Path(config.vlm_model), mmproj)
+    print(f"model: {config.vlm_model} ({info.family}, embedding width {info.embedding_length}, "
+          f"{'own' if info.chat_template else 'family'} chat template)")
+    print(f"mmproj: {config.vlm_mmproj or 'none (text only)'}")
+    print(f"threads {config.vlm_threads or os.cpu_count()}, context {config.vlm_context}, "
+          f"GPU layers {config.vlm_gpu_layers}, unloaded after {config.vlm_idle_unload:.0f} s idle")
     return 0
 
 

@@ -58,6 +58,14 @@ class Config:
             2018, arXiv:1603.09320): links per node, build-time and query-time beam width.
         thumbnail_size: thumbnail edge in pixels (GUI).
         rescan_interval: seconds between periodic rescans while watching; 0 disables.
+        vlm_model: the vision-language model, a GGUF file (llama.cpp); empty: none set.
+        vlm_mmproj: its vision projector (mmproj GGUF); empty: text only (no photos seen).
+        vlm_threads: CPU threads for the VLM; 0 means one per core.
+        vlm_context: context size in tokens (photos, metadata, question and answer).
+        vlm_gpu_layers: layers offloaded to the GPU (CUDA / Metal builds); -1 all, 0 none.
+        vlm_idle_unload: seconds without a question after which the VLM is unloaded.
+        vlm_max_tokens: the longest answer, tokens.
+        ask_photos: photos the VLM looks at for a question about the library.
     """
 
     roots: list[str] = field(default_factory=list)
@@ -75,6 +83,14 @@ class Config:
     hnsw_ef: int = 192
     thumbnail_size: int = 256
     rescan_interval: int = 600
+    vlm_model: str = ""
+    vlm_mmproj: str = ""
+    vlm_threads: int = 0
+    vlm_context: int = 4096
+    vlm_gpu_layers: int = 0
+    vlm_idle_unload: float = 300.0
+    vlm_max_tokens: int = 512
+    ask_photos: int = 4
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` when a value is out of range."""
@@ -84,6 +100,8 @@ class Config:
             raise ConfigError(f"decode_workers must be ≥ 0, got {self.decode_workers}")
         if self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef < 1:
             raise ConfigError("hnsw_m must be ≥ 2 and hnsw_ef_construction, hnsw_ef ≥ 1")
+        if self.vlm_context < 512 or self.vlm_max_tokens < 1 or self.ask_photos < 1:
+            raise ConfigError("vlm_context must be ≥ 512, vlm_max_tokens and ask_photos ≥ 1")
 
 
 def home_dir() -> Path:

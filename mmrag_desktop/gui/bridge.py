@@ -69,12 +69,18 @@ class EngineBridge(QObject):
         return Watcher(self.engine, settle=self.settle, on_report=self._on_report,
                        on_message=self.message.emit, on_progress=self._on_progress)
 
+    def _submit(self, fn, *args) -> None:
+        try:
+            self._jobs.submit(fn, *args)
+        except RuntimeError:  # closing: there is no window left to answer
+            pass
+
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
         """Load the model in the background, then start watching (which indexes first).
         Emits ``model_ready`` or ``model_missing``."""
-        self._jobs.submit(self._start)
+        self._submit(self._start)
 
     def _start(self) -> None:
         try:
@@ -96,7 +102,7 @@ class EngineBridge(QObject):
 
     def apply_config(self, config: Config) -> None:
         """Save new settings and restart on them (the model reloads when it changed)."""
-        self._jobs.submit(self._apply_config, config)
+        self._submit(self._apply_config, config)
 
     def _apply_config(self, config: Config) -> None:
         self.watcher.stop()
@@ -113,10 +119,11 @@ class EngineBridge(QObject):
         self._start()
 
     def close(self) -> None:
-        """Stop watching (a run stops after its batch) and close the library."""
-        self.watcher.stop()
+        """Stop watching (a run stops after its batch) and close the library. A job in
+        progress (a settings change, a folder removal) finishes first."""
         self._jobs.shutdown(wait=True, cancel_futures=True)
         self._searches.shutdown(wait=True, cancel_futures=True)
+        self.watcher.stop()
         self.engine.close()
 
     # --- indexing ---------------------------------------------------------------------------
@@ -125,7 +132,7 @@ class EngineBridge(QObject):
         now = time.monotonic()
         if progress.phase != self._last_phase:
             self._last_phase = progress.phase
-            self._jobs.submit(self._refresh)  # a run started or ended: folder states change
+            self._submit(self._refresh)  # a run started or ended: folder states change
         if progress.phase == "index" and now - self._last_progress < PROGRESS_INTERVAL \
                 and progress.done < progress.total:
             return
@@ -140,12 +147,12 @@ class EngineBridge(QObject):
         """Pause indexing after the current batch; changes are still collected."""
         self.watcher.pause()
         self.paused_changed.emit(True)
-        self._jobs.submit(self._refresh)
+        self._submit(self._refresh)
 
     def resume(self) -> None:
         self.watcher.resume()
         self.paused_changed.emit(False)
-        self._jobs.submit(self._refresh)
+        self._submit(self._refresh)
 
     # --- folders ----------------------------------------------------------------------------
 
@@ -157,11 +164,11 @@ class EngineBridge(QObject):
             self.message.emit(str(exc))
             return
         self.watcher.mark_dirty(path)
-        self._jobs.submit(self._refresh)
+        self._submit(self._refresh)
 
     def remove_folder(self, folder: str) -> None:
         """Remove a root and its photos from the library (never from disk)."""
-        self._jobs.submit(self._remove_folder, folder)
+        self._submit(self._remove_folder, folder)
 
     def _remove_folder(self, folder: str) -> None:
         removed = self.watcher.remove_folder(folder)
@@ -171,7 +178,7 @@ class EngineBridge(QObject):
 
     def refresh(self) -> None:
         """Ask for ``folders`` and ``status`` again."""
-        self._jobs.submit(self._refresh)
+        self._submit(self._refresh)
 
     def _refresh(self) -> None:
         counts = self.engine.store.root_counts()
@@ -194,7 +201,7 @@ class EngineBridge(QObject):
 
     def list_errors(self, root: str) -> None:
         """Emit ``errors(root, [(path, reason)])``."""
-        self._jobs.submit(lambda: self.errors.emit(root, self.engine.store.errors(root=root)))
+        self._submit(lambda: self.errors.emit(root, self.engine.store.errors(root=root)))
 
     # --- search -----------------------------------------------------------------------------
 

@@ -1,0 +1,218 @@
+"""Questions answered by the local vision-language model: about one photo, or about the whole
+library (multimodal retrieval-augmented generation, RAG).
+
+For a library question the engine's search picks the top-k photos (honouring filters), the
+model sees the best few (downscaled to its input size) with their metadata, says for each
+whether it is relevant and why, and answers citing photos as [1], [2], …; only photos it
+accepted as relevant are shown (or, if it judged none, the ones it cited). Follow-up
+questions continue the same conversation over the same photos. The prompt layout follows the usual RAG recipe (numbered sources,
+answer with citations; Lewis et al., 2020, arXiv:2005.11401), with images as sources.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .engine import Engine
+from .imaging import BadImage, decode, read_file
+from .search import Filters, Result, Term
+from .vlm import VisionLanguageModel, VLMError, image_data_uri
+
+INSTRUCTIONS = (
+    "You answer questions about the user's own photos. Below are {n} numbered photos from "
+    "their library with what is known about each. First judge every photo, one line each, "
+    "exactly like:\n"
+    "[1] relevant: yes - a dog on a beach\n"
+    "[2] relevant: no - an indoor kitchen\n"
+    "Then write 'Answer:' and answer the question using only the relevant photos, citing "
+    "them by number like [1]. If none is relevant, say so."
+)
+PHOTO_INSTRUCTIONS = "Answer the question about this photo. Be brief and concrete."
+
+_JUDGEMENT = re.compile(
+    r"^\W*(?:photo\s*)?\[?(\d{1,3})\]?\W*(?:relevant\W*)?(yes|no|relevant|irrelevant|not relevant)\b"
+    r"\W*(.*)$", re.IGNORECASE)
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_ANSWER = re.compile(r"^\W*answer\W*:", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class Judgement:
+    """The model's verdict on candidate ``number`` (1-based)."""
+
+    number: int
+    relevant: bool
+    reason: str
+
+
+@dataclass
+class Answer:
+    """A finished (or cancelled) answer. ``shown`` are the photos to show the user: those
+    the model accepted as relevant, or, when it judged none, those it cited; in the order
+    they were offered."""
+
+    text: str
+    candidates: list[Result]
+    judgements: list[Judgement] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def shown(self) -> list[Result]:
+        keep = ({j.number for j in self.judgements if j.relevant} if self.judgements
+                else set(self.cited))
+        return [r for i, r in enumerate(self.candidates, 1) if i in keep]
+
+    @property
+    def body(self) -> str:
+        """The answer without the per-photo judgement lines."""
+        match = _ANSWER.search(self.text)
+        return self.text[match.end():].strip() if match else self.text.strip()
+
+
+def describe(number: int, result: Result) -> str:
+    """One photo's line for the prompt: number, file, folder, date taken, camera, place."""
+    meta = result.meta
+    parts = [f"[{number}] file {os.path.basename(result.path)}",
+             f"folder {os.path.basename(os.path.dirname(result.path))}"]
+    if meta.get("taken_at"):
+        parts.append(f"taken {meta['taken_at'].replace('T', ' ')}")
+    camera = " ".join(filter(None, [meta.get("camera_make"), meta.get("camera_model")]))
+    if camera:
+        parts.append(f"camera {camera}")
+    if meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
+        parts.append(f"place {meta['gps_lat']:.4f}, {meta['gps_lon']:.4f}")
+    return ", ".join(parts)
+
+
+def build_messages(question: str, candidates: list[Result], images: list[str | None],
+                   history: list[dict]) -> list[dict]:
+    """The chat for a library question: one user turn with the numbered photos (image
+    parts where *images* has a data URI), their metadata and the instructions, then the
+    earlier turns of this conversation (*history*), then *question*."""
+    if history:
+        return history + [{"role": "user", "content": question}]
+    content: list[dict] = [{"type": "text", "text": INSTRUCTIONS.format(n=len(candidates))}]
+    for number, (result, image) in enumerate(zip(candidates, images), 1):
+        if image is not None:
+            content.append({"type": "image_url", "image_url": {"url": image}})
+        content.append({"type": "text", "text": describe(number, result)})
+    content.append({"type": "text", "text": f"Question: {question}"})
+    return [{"role": "user", "content": content}]
+
+
+def parse_judgements(text: str, count: int) -> list[Judgement]:
+    """The per-photo verdicts in *text* for photos 1..*count*; lines that do not parse, or
+    name a photo out of range, are ignored; the first verdict on a photo wins."""
+    seen: dict[int, Judgement] = {}
+    for line in text.splitlines():
+        match = _JUDGEMENT.match(line.strip())
+        if not match:
+            continue
+        number = int(match.group(1))
+        if 1 <= number <= count and number not in seen:
+            verdict = match.group(2).lower()
+            seen[number] = Judgement(number, verdict in ("yes", "relevant"),
+                                     match.group(3).strip(" -:—"))
+    return [seen[n] for n in sorted(seen)]
+
+
+def parse_citations(text: str, count: int) -> list[int]:
+    """Photo numbers cited as ``[n]`` or ``[n, m]`` in *text*, in order of first citation,
+    within 1..*count*."""
+    cited: list[int] = []
+    for match in _CITATION.finditer(text):
+        for number in (int(n) for n in match.group(1).split(",")):
+            if 1 <= number <= count and number not in cited:
+                cited.append(number)
+    return cited
+
+
+class Conversation:
+    """Questions about the library, with follow-ups over the same photos.
+
+    Args:
+        engine: the library (retrieval).
+        vlm: the model.
+        filters: restrict retrieval (folders, date range).
+        hold_indexing: called around each answer to keep the indexer off the CPU; returns
+            the function that lets it go on (the GUI pauses its watcher).
+    """
+
+    def __init__(self, engine: Engine, vlm: VisionLanguageModel, filters: Filters | None = None,
+                 hold_indexing: Callable[[], Callable[[], None]] | None = None):
+        self.engine, self.vlm = engine, vlm
+        self.filters = filters or Filters()
+        self.hold_indexing = hold_indexing
+        self.candidates: list[Result] = []
+        self.history: list[dict] = []
+
+    def ask(self, question: str, on_text: Callable[[str], None] | None = None,
+            cancel: threading.Event | None = None) -> Answer:
+        """Answer *question* (the first retrieves the photos; later ones follow up),
+        streaming text pieces to *on_text*.
+
+        Raises:
+            VLMError: the model cannot be used. QueryError / ModelMissingError: retrieval.
+        """
+        first = not self.history
+        if first:
+            self.candidates = self.engine.search([Term(text=question)],
+                                                 k=self.engine.config.ask_photos,
+                                                 filters=self.filters)
+        images = [self._image(r) for r in self.candidates] if first else []
+        messages = build_messages(question, self.candidates, images, self.history)
+        release = self.hold_indexing() if self.hold_indexing else None
+        pieces: list[str] = []
+        try:
+            for piece in self.vlm.stream(messages, cancel):
+                pieces.append(piece)
+                if on_text:
+                    on_text(piece)
+        finally:
+            if release:
+                release()
+        text = "".join(pieces)
+        self.history = messages + [{"role": "assistant", "content": text}]
+        answer = Answer(text, self.candidates, cancelled=bool(cancel and cancel.is_set()))
+        answer.judgements = parse_judgements(text, len(self.candidates))
+        answer.cited = parse_citations(answer.body, len(self.candidates))
+        return answer
+
+    def _image(self, result: Result) -> str | None:
+        if not self.vlm.sees_images:
+            return None
+        try:
+            image, _ = decode(read_file(Path(result.path)), min_side=self.vlm.image_side)
+        except (BadImage, OSError):
+            return None  # described by its metadata only
+        return image_data_uri(image, self.vlm.image_side)
+
+
+def ask_photo(vlm: VisionLanguageModel, photo: Path, question: str,
+              on_text: Callable[[str], None] | None = None,
+              cancel: threading.Event | None = None) -> str:
+    """Answer *question* about one photo, streaming text pieces to *on_text*.
+
+    Raises:
+        VLMError: the model cannot be used or sees no images (no mmproj set).
+        BadImage: the photo cannot be read.
+    """
+    if not vlm.sees_images:
+        raise VLMError("the model has no vision projector (mmproj) set, so it cannot see "
+                       "photos: mmrag vlm set MODEL.gguf MMPROJ.gguf")
+    image, _ = decode(read_file(photo), min_side=vlm.image_side)
+    messages = [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": image_data_uri(image, vlm.image_side)}},
+        {"type": "text", "text": f"{PHOTO_INSTRUCTIONS}\nQuestion: {question}"}]}]
+    pieces = []
+    for piece in vlm.stream(messages, cancel):
+        pieces.append(piece)
+        if on_text:
+            on_text(piece)
+    return "".join(pieces)

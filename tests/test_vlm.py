@@ -1,0 +1,222 @@
+"""The local vision-language model and questions about photos: the real llama-cpp-python
+image path (gemma-3-270m with a locally generated random-weight mmproj), the real text
+path (gemma-3-270m alone), and prompt construction and output parsing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mmrag_desktop.ask import (Answer, Conversation, Judgement, ask_photo, build_messages,
+                               describe, parse_citations, parse_judgements)
+from mmrag_desktop.search import Filters, Result, Term
+from mmrag_desktop.vlm import (FAMILY_TEMPLATES, VisionLanguageModel, VLMError, chat_template,
+                               inspect_files)
+from conftest import cli_env, coco_photos
+
+llama_cpp = pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    from vlm_fixture import gemma_gguf
+
+    return gemma_gguf()
+
+
+@pytest.fixture(scope="session")
+def mmproj():
+    from vlm_fixture import tiny_mmproj
+
+    return tiny_mmproj()
+
+
+def _vlm(config, model, mmproj=None, **settings) -> VisionLanguageModel:
+    config.vlm_model, config.vlm_mmproj = str(model), str(mmproj or "")
+    config.vlm_context, config.vlm_max_tokens = 1024, 12
+    for key, value in settings.items():
+        setattr(config, key, value)
+    return VisionLanguageModel(config)
+
+
+def _result(number: int, photo: Path, **meta) -> Result:
+    return Result(number, str(photo), 0.3, {"hash": f"{number:032x}", **meta})
+
+
+# --- files and templates -----------------------------------------------------------------
+
+def test_pair_checks_give_clear_errors(gemma, mmproj, tmp_path):
+    info = inspect_files(gemma, mmproj)
+    assert (info.family, info.embedding_length, info.projector_width) == ("gemma3", 640, 640)
+    assert info.chat_template is None  # a base model: the family template stands in
+    assert chat_template(info) == FAMILY_TEMPLATES["gemma3"]
+
+    from vlm_fixture import tiny_mmproj
+    with pytest.raises(VLMError, match="mmproj does not match the model.*512.*640"):
+        inspect_files(gemma, tiny_mmproj(text_width=512))
+    with pytest.raises(VLMError, match="not found"):
+        inspect_files(tmp_path / "missing.gguf", None)
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"<html>not a model</html>")
+    with pytest.raises(VLMError, match="not a GGUF file"):
+        inspect_files(fake, None)
+    with pytest.raises(VLMError, match="is a vision projector"):
+        inspect_files(mmproj, None)
+    with pytest.raises(VLMError, match="not a vision projector"):
+        inspect_files(gemma, gemma)
+
+
+def test_no_model_set_and_not_enough_memory(config, gemma, monkeypatch):
+    with pytest.raises(VLMError, match="no vision-language model is set"):
+        VisionLanguageModel(config).load()
+    monkeypatch.setattr("mmrag_desktop.vlm._available_memory", lambda: 100_000_000)
+    with pytest.raises(VLMError, match="not enough memory"):
+        _vlm(config, gemma).load()
+
+
+# --- the image path ----------------------------------------------------------------------
+
+def test_ask_about_a_photo_streams_through_the_image_path(config, gemma, mmproj, no_network):
+    vlm = _vlm(config, gemma, mmproj)
+    photo = coco_photos()[3]
+    pieces = []
+    text = ask_photo(vlm, photo, "What is in this photo?", pieces.append)
+    assert vlm.loaded and text == "".join(pieces) and len(pieces) >= 2
+    with_image = vlm._llama.n_tokens
+    # the same chat without the photo is shorter by the projector's 16 image tokens (+ markers)
+    list(vlm.stream([{"role": "user", "content": [{"type": "text", "text":
+                     "Answer the question about this photo. Be brief and concrete.\n"
+                     "Question: What is in this photo?"}]}], max_tokens=len(pieces)))
+    assert with_image - vlm._llama.n_tokens >= 16
+    assert vlm.image_side == 224
+    assert no_network == []
+
+
+def test_cancel_stops_the_stream_and_idle_unload_frees_the_model(config, gemma, mmproj):
+    vlm = _vlm(config, gemma, mmproj, vlm_idle_unload=0.5, vlm_max_tokens=64)
+    cancel = threading.Event()
+    pieces = []
+
+    def take(piece):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.set()
+    ask_photo(vlm, coco_photos()[5], "Describe the colours.", take, cancel)
+    assert len(pieces) == 3
+    assert vlm.loaded
+    deadline = time.monotonic() + 10
+    while vlm.loaded and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not vlm.loaded
+    assert ask_photo(vlm, coco_photos()[5], "And now?")  # loads again on the next question
+    vlm.unload()
+
+
+# --- the library (RAG) with the real text model ------------------------------------------
+
+def test_library_question_retrieves_with_filters_and_follows_up(engine, photos, gemma,
+                                                                 no_network):
+    engine.index([str(photos)])
+    engine.config.ask_photos = 3
+    vlm = _vlm(engine.config, gemma)  # text only: photos are described by their metadata
+    held = []
+
+    def hold():
+        held.append("paused")
+        return lambda: held.append("resumed")
+    conversation = Conversation(engine, vlm, Filters(folders=[str(photos)]), hold)
+    pieces = []
+    answer = conversation.ask("Where was I last at the beach?", pieces.append)
+    expected = engine.search([Term(text="Where was I last at the beach?")], k=3)
+    assert [r.path for r in answer.candidates] == [r.path for r in expected]
+    assert answer.text == "".join(pieces) and pieces
+    assert held == ["paused", "resumed"]
+    first_turn = conversation.history[0]["content"]
+    assert all(p["type"] == "text" for p in first_turn)  # no mmproj: no image parts
+    assert sum(describe(i, r) == p["text"] for i, r in enumerate(answer.candidates, 1)
+               for p in first_turn) == 3
+
+    follow = conversation.ask("And which one is the oldest?")
+    assert follow.candidates == answer.candidates  # the same photos
+    assert conversation.history[-2] == {"role": "user", "content": "And which one is the oldest?"}
+    assert len(conversation.history) == 4
+    assert no_network == []
+
+
+def test_filters_that_match_nothing_leave_no_candidates(engine, photos, gemma):
+    engine.index([str(photos)])
+    conversation = Conversation(engine, _vlm(engine.config, gemma),
+                                Filters(taken_after="2031-01-01"))
+    answer = conversation.ask("Any snow?")
+    assert answer.candidates == [] and answer.shown == []
+
+
+def test_cli_ask_prints_json_and_streams_about_a_photo(home, config, photos, gemma, mmproj):
+    from mmrag_desktop.config import save_config
+
+    home.mkdir(parents=True)
+    config.vlm_model, config.vlm_mmproj, config.vlm_max_tokens = str(gemma), str(mmproj), 8
+    save_config(home, config)
+    env = cli_env(home)
+    run = [sys.executable, "-m", "mmrag_desktop"]
+    subprocess.run(run + ["index", str(photos)], env=env, check=True, capture_output=True)
+    out = subprocess.run(run + ["ask", "a dog?", "-k", "2", "--json"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(reply) == {"answer", "cited", "judgements"}
+    out = subprocess.run(run + ["ask", "--photo", str(next(photos.iterdir())), "Colours?"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip()
+    status = subprocess.run(run + ["vlm"], env=env, capture_output=True, text=True)
+    assert "gemma3" in status.stdout and "family chat template" in status.stdout
+
+
+# --- prompt construction and parsing (no model) -----------------------------------------
+
+def test_prompt_holds_photos_metadata_question_and_history():
+    photos = coco_photos()[:2]
+    candidates = [_result(1, photos[0], taken_at="2019-07-04T12:00:00", camera_make="Canon",
+                          camera_model="EOS 5D", gps_lat=48.85837, gps_lon=2.29448),
+                  _result(2, photos[1])]
+    messages = build_messages("When was I in Paris?", candidates, ["data:image/jpeg;base64,AA",
+                                                                   None], [])
+    parts = messages[0]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url", "text", "text", "text"]
+    assert parts[2]["text"] == (f"[1] file {photos[0].name}, folder images, taken 2019-07-04 "
+                                "12:00:00, camera Canon EOS 5D, place 48.8584, 2.2945")
+    assert parts[3]["text"] == f"[2] file {photos[1].name}, folder images"
+    assert parts[-1]["text"] == "Question: When was I in Paris?"
+    history = messages + [{"role": "assistant", "content": "[1] relevant: yes\nAnswer: 2019 [1]"}]
+    follow = build_messages("Which camera?", candidates, [], history)
+    assert follow[:2] == history and follow[2] == {"role": "user", "content": "Which camera?"}
+
+
+def test_judgements_and_citations_parse_from_messy_output():
+    text = """Sure! Here are my judgements:
+[1] relevant: yes - a dog running on sand
+Photo 2: relevant: NO — it is a kitchen
+3. irrelevant: blurry street
+[4] relevant: maybe
+[9] relevant: yes - out of range
+[1] relevant: no - a second verdict is ignored
+Answer: You were at the beach in July 2019 [1], and maybe [3, 2] or [7]."""
+    judgements = parse_judgements(text, 4)
+    assert judgements == [Judgement(1, True, "a dog running on sand"),
+                          Judgement(2, False, "it is a kitchen"),
+                          Judgement(3, False, "blurry street")]
+    answer = Answer(text, [_result(i, Path(f"/p/{i}.jpg")) for i in range(1, 5)], judgements)
+    answer.cited = parse_citations(answer.body, 4)
+    assert answer.body.startswith("You were at the beach")
+    assert answer.cited == [1, 3, 2]
+    assert [r.id for r in answer.shown] == [1]  # only the accepted photo
+    uncommitted = Answer("Answer: see [2]", answer.candidates, [], [2])
+    assert [r.id for r in uncommitted.shown] == [2]  # no verdicts: the cited ones
+    assert parse_judgements("no structure at all", 3) == []
+    assert parse_citations("[] [x] [0] [12]", 3) == []
