@@ -34,9 +34,11 @@ INSTRUCTIONS = (
 )
 PHOTO_INSTRUCTIONS = "Answer the question about this photo. Be brief and concrete."
 
+# "[2] relevant: no - a kitchen", "Photo 2: relevant: NO — …", "3. irrelevant: …"
 _JUDGEMENT = re.compile(
-    r"^\W*(?:photo\s*)?\[?(\d{1,3})\]?\W*(?:relevant\W*)?(yes|no|relevant|irrelevant|not relevant)\b"
-    r"\W*(.*)$", re.IGNORECASE)
+    r"^\W*(?:photo\s*)?\[?(\d{1,3})\]?[\s.:)\-]*"
+    r"(?:relevant\s*[:=\-]\s*(?P<answer>yes|no)\b|(?P<word>not relevant|irrelevant|relevant(?!\s*[:=\-]))\b)"
+    r"\W*(?P<reason>.*)$", re.IGNORECASE)
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _ANSWER = re.compile(r"^\W*answer\W*:", re.IGNORECASE | re.MULTILINE)
 
@@ -116,9 +118,9 @@ def parse_judgements(text: str, count: int) -> list[Judgement]:
             continue
         number = int(match.group(1))
         if 1 <= number <= count and number not in seen:
-            verdict = match.group(2).lower()
+            verdict = (match.group("answer") or match.group("word")).lower()
             seen[number] = Judgement(number, verdict in ("yes", "relevant"),
-                                     match.group(3).strip(" -:—"))
+                                     match.group("reason").strip(" -:—"))
     return [seen[n] for n in sorted(seen)]
 
 

@@ -9,6 +9,7 @@ embedding sets; peak resident memory.
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -189,3 +190,44 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
             bench_ann(embedder.dim, n, queries, config.hnsw_m, config.hnsw_ef_construction,
                       config.hnsw_ef, scratch)
     _say(f"peak RSS {peak_rss_mb():,.0f} MiB")
+
+
+def run_vlm_bench(photos_dir: Path, model: str = "", mmproj: str = "", runs: int = 3) -> None:
+    """Print the vision-language model's load time, time to first token, tokens per second
+    (generated pieces per second after the first) and peak RSS, for a question about a photo
+    (when an mmproj is set) and a text-only question, *runs* times each."""
+    from .ask import ask_photo
+    from .vlm import VisionLanguageModel
+
+    config = load_config(home_dir())
+    config.vlm_model = model or config.vlm_model
+    if model:
+        config.vlm_mmproj = mmproj
+    config.vlm_idle_unload = 0
+    vlm = VisionLanguageModel(config)
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    vlm.load()
+    projector = Path(config.vlm_mmproj).name if config.vlm_mmproj else "no mmproj"
+    _say(f"VLM {Path(config.vlm_model).name} + {projector}: loaded in {time.perf_counter() - started:.2f} s ({vlm.info.family}, "
+         f"{config.vlm_threads or os.cpu_count()} threads, context {config.vlm_context})")
+    photo = next(p for p in sorted(photos_dir.iterdir()) if is_image_name(p))
+
+    def timed(label: str, ask) -> None:
+        for _ in range(runs):
+            stamps = []
+            start = time.perf_counter()
+            ask(lambda piece: stamps.append(time.perf_counter()))
+            if not stamps:
+                _say(f"  {label}: no tokens")
+                continue
+            rate = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+            _say(f"  {label}: first token {stamps[0] - start:.2f} s, {rate:.1f} tokens/s "
+                 f"({len(stamps)} tokens)")
+
+    if vlm.sees_images:
+        timed("photo question", lambda on: ask_photo(vlm, photo, "What is in this photo?", on))
+    messages = [{"role": "user", "content": "Name three things people photograph on holiday."}]
+    timed("text question", lambda on: [on(p) for p in vlm.stream(messages)])
+    _say(f"peak RSS {peak_rss_mb():.0f} MiB (before loading: {rss_before:.0f} MiB)")
+    vlm.unload()

@@ -129,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="indexing throughput, search latency, ANN recall")
     s.add_argument("photos", help="a folder of photos to benchmark with")
+    s.add_argument("--vlm", action="store_true",
+                   help="benchmark the vision-language model instead: load time, time to "
+                        "first token, tokens/s, peak RSS")
+    s.add_argument("--vlm-model", default="", help="with --vlm: this GGUF instead of vlm_model")
+    s.add_argument("--vlm-mmproj", default="", help="with --vlm-model: its mmproj")
     s.add_argument("--gui", action="store_true",
                    help="benchmark the GUI instead: launch time and the longest event-loop "
                         "stall while indexing, searching and scrolling")
@@ -458,6 +463,11 @@ def cmd_gui(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.vlm:
+        from .bench import run_vlm_bench
+
+        run_vlm_bench(Path(args.photos), args.vlm_model, args.vlm_mmproj)
+        return 0
     if args.gui:
         from .gui.bench import run_gui_bench
 

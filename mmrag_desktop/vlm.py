@@ -29,6 +29,7 @@ _GEMMA = (
     "{{ 'model' if message['role'] == 'assistant' else 'user' }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% if not loop.last %}\n{% endif %}"
     "{% else %}{{ part['image_url']['url'] if part['image_url'] is mapping "
     "else part['image_url'] }}{% endif %}{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}"
     "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
@@ -37,6 +38,7 @@ _CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% if not loop.last %}\n{% endif %}"
     "{% else %}{{ part['image_url']['url'] if part['image_url'] is mapping "
     "else part['image_url'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -45,6 +47,7 @@ _SMOLVLM = (
     "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}:"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% if not loop.last %}\n{% endif %}"
     "{% else %}{{ part['image_url']['url'] if part['image_url'] is mapping "
     "else part['image_url'] }}{% endif %}{% endfor %}{% endif %}<end_of_utterance>\n"
     "{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
@@ -233,9 +236,11 @@ class VisionLanguageModel:
             except (ValueError, RuntimeError) as exc:
                 raise VLMError(f"llama.cpp could not load {model.name}: {exc}") from exc
             if handler is None:
+                # special=True: the tokens' own text ("<eos>"); without it they render as ""
+                # and an empty stop string would end every answer before it starts.
                 llama.chat_handler = Jinja2ChatFormatter(
-                    template, eos_token=llama.detokenize([llama.token_eos()]).decode(),
-                    bos_token=llama.detokenize([llama.token_bos()]).decode(),
+                    template, eos_token=llama.detokenize([llama.token_eos()], special=True).decode(),
+                    bos_token=llama.detokenize([llama.token_bos()], special=True).decode(),
                 ).to_chat_handler()
             self.info, self._llama = info, llama
             self.load_seconds = time.perf_counter() - started

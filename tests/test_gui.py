@@ -166,7 +166,8 @@ def test_context_menu_actions(qtbot, window, photos):
     target = results[3]
     menu = window.context_menu(target)
     actions = {a.text(): a for a in menu.actions() if a.text()}
-    assert list(actions) == ["Open", "Show in folder", "Copy path", "Find similar", "Preview"]
+    assert list(actions) == ["Open", "Show in folder", "Copy path", "Find similar",
+                             "Ask about this photo…", "Preview"]
     actions["Copy path"].trigger()
     assert QGuiApplication.clipboard().text() == target.path
     results = _search(qtbot, window, actions["Find similar"].trigger)

@@ -220,3 +220,51 @@ Answer: You were at the beach in July 2019 [1], and maybe [3, 2] or [7]."""
     assert [r.id for r in uncommitted.shown] == [2]  # no verdicts: the cited ones
     assert parse_judgements("no structure at all", 3) == []
     assert parse_citations("[] [x] [0] [12]", 3) == []
+
+
+def test_gui_ask_panel_streams_cites_and_pauses_indexing(qtbot, home, config, photos, gemma,
+                                                          mmproj):
+    from mmrag_desktop.config import save_config
+    from mmrag_desktop.engine import Engine
+    from mmrag_desktop.gui.bridge import EngineBridge
+    from mmrag_desktop.gui.main_window import MainWindow
+
+    home.mkdir(parents=True)
+    config.roots = [str(photos)]
+    config.vlm_model, config.vlm_mmproj, config.vlm_max_tokens = str(gemma), str(mmproj), 24
+    config.ask_photos = 2
+    save_config(home, config)
+    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states] == ["up to date"],
+                    timeout=60_000)
+    paused_while_answering = []
+    window.bridge.answer_text.connect(
+        lambda piece: paused_while_answering.append(window.bridge.watcher.paused))
+    panel = window.ask_panel
+    panel.question.setText("Which photo shows food?")
+    panel.ask()
+    assert panel.busy and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
+    assert paused_while_answering and all(paused_while_answering)
+    assert not window.bridge.watcher.paused  # indexing resumed afterwards
+    answer_text = panel.answer.toPlainText()
+    assert "Which photo shows food?" in answer_text and len(answer_text) > 30
+    shown = window.bridge.conversation.candidates
+    assert len(shown) == 2
+
+    # about one photo, from the context menu, then stopped mid-answer
+    target = shown[0]
+    window.ask_about(target.path)
+    assert panel.photo == target.path and panel.subject.isVisible()
+    window.bridge.vlm.config.vlm_max_tokens = 200
+    pieces = []
+    window.bridge.answer_text.connect(lambda piece: (pieces.append(piece), len(pieces) == 2
+                                                     and panel.cancelled.emit()))
+    panel.question.setText("What colours dominate?")
+    panel.ask()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
+    assert 2 <= len(pieces) <= 4  # stopped within a token or two of the request
+    window.close()

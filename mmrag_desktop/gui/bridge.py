@@ -5,18 +5,22 @@ answer comes back as a Qt signal, delivered on the GUI thread (napari / Anki sty
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from ..ask import Conversation, ask_photo
 from ..config import Config, save_config
 from ..engine import Engine
 from ..indexer import IndexReport, Progress
 from ..models import ModelMissingError
 from ..search import Filters, Term
 from ..store import ERROR, OFFLINE, OK
+from ..vlm import VisionLanguageModel
 from ..watcher import Watcher
 
 PROGRESS_INTERVAL = 0.1
@@ -52,6 +56,9 @@ class EngineBridge(QObject):
     status = Signal(dict)            # Engine.status()
     errors = Signal(str, list)       # root, [(path, reason)]
     paused_changed = Signal(bool)
+    answer_text = Signal(str)        # a streamed piece of an answer
+    answered = Signal(object)        # ask.Answer, or str for a question about one photo
+    answer_failed = Signal(str)
 
     def __init__(self, engine: Engine, settle: float = 1.0, parent: QObject | None = None):
         super().__init__(parent)
@@ -64,6 +71,10 @@ class EngineBridge(QObject):
         self._last_phase = ""
         self.watcher = self._new_watcher()
         self.started = False
+        self.vlm = VisionLanguageModel(engine.config)
+        self.conversation: Conversation | None = None
+        self._asking = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-ask")
+        self._cancel_answer = threading.Event()
 
     def _new_watcher(self) -> Watcher:
         return Watcher(self.engine, settle=self.settle, on_report=self._on_report,
@@ -114,6 +125,9 @@ class EngineBridge(QObject):
         save_config(home, config)
         self.engine.close()
         self.engine = Engine(home, library, config, random_weights, embedder)
+        self.vlm.unload()
+        self.vlm = VisionLanguageModel(config)
+        self.conversation = None
         self.watcher = self._new_watcher()
         self.started = False
         self._start()
@@ -121,6 +135,9 @@ class EngineBridge(QObject):
     def close(self) -> None:
         """Stop watching (a run stops after its batch) and close the library. A job in
         progress (a settings change, a folder removal) finishes first."""
+        self._cancel_answer.set()
+        self._asking.shutdown(wait=True, cancel_futures=True)
+        self.vlm.unload()
         self._jobs.shutdown(wait=True, cancel_futures=True)
         self._searches.shutdown(wait=True, cancel_futures=True)
         self.watcher.stop()
@@ -222,3 +239,43 @@ class EngineBridge(QObject):
             return
         if generation == self._generation:
             self.searched.emit(generation, results)
+
+    # --- questions (the local vision-language model) ----------------------------------------
+
+    def ask(self, question: str, filters: Filters, photo: str | None = None) -> None:
+        """Ask about one *photo*, or about the library (a follow-up when a conversation is
+        open; see :meth:`new_conversation`). Streams ``answer_text``, then ``answered``."""
+        self._cancel_answer.clear()
+        self._asking.submit(self._ask, question, filters, photo)
+
+    def cancel_answer(self) -> None:
+        self._cancel_answer.set()
+
+    def new_conversation(self) -> None:
+        self.conversation = None
+
+    def _hold_indexing(self):
+        """Pause the indexer while the model answers: both want every core."""
+        if self.watcher.paused:
+            return lambda: None
+        self.watcher.pause()
+        return self.watcher.resume
+
+    def _ask(self, question: str, filters: Filters, photo: str | None) -> None:
+        try:
+            if photo:
+                release = self._hold_indexing()
+                try:
+                    text = ask_photo(self.vlm, Path(photo), question, self.answer_text.emit,
+                                     self._cancel_answer)
+                finally:
+                    release()
+                self.answered.emit(text)
+                return
+            if self.conversation is None:
+                self.conversation = Conversation(self.engine, self.vlm, filters,
+                                                 self._hold_indexing)
+            self.answered.emit(self.conversation.ask(question, self.answer_text.emit,
+                                                     self._cancel_answer))
+        except Exception as exc:  # noqa: BLE001 - VLMError, a bad photo, a missing model
+            self.answer_failed.emit(str(exc))

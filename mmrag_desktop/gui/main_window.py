@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QDate, QMimeData, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication,
-                           QIcon, QImage, QImageReader, QKeyEvent, QKeySequence, QPixmap)
+                           QIcon, QImage, QKeyEvent, QKeySequence)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHBoxLayout,
                                QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
@@ -25,7 +25,8 @@ from .folders import ErrorsDialog, FoldersPanel
 from .preview import PreviewDialog
 from .results import RESULT_ROLE, ResultsModel, ResultsView
 from .settings import SettingsDialog
-from .thumbnail_loader import ThumbnailLoader
+from .ask_panel import AskPanel
+from .thumbnail_loader import ThumbnailLoader, small_icon
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
 TYPING_PAUSE_MS = 350  # search once typing pauses this long
@@ -187,6 +188,21 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.folders_dock)
         self.resizeDocks([self.folders_dock], [360], Qt.Orientation.Horizontal)
 
+        # ask panel (the local vision-language model)
+        self.ask_panel = AskPanel(self.loader)
+        self.ask_panel.asked.connect(lambda question, photo: bridge.ask(question, self.filters(), photo))
+        self.ask_panel.cancelled.connect(bridge.cancel_answer)
+        self.ask_panel.reset.connect(bridge.new_conversation)
+        self.ask_panel.photo_opened.connect(self.preview_result)
+        bridge.answer_text.connect(self.ask_panel.add_text)
+        bridge.answered.connect(self.ask_panel.finish)
+        bridge.answer_failed.connect(self.ask_panel.fail)
+        self.ask_dock = QDockWidget("Ask", self)
+        self.ask_dock.setObjectName("ask")
+        self.ask_dock.setWidget(self.ask_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ask_dock)
+        self.resizeDocks([self.ask_dock], [380], Qt.Orientation.Horizontal)
+
         # status bar: indexing progress with pause / resume, then library facts
         self.progress_label = QLabel()
         self.progress_bar = QProgressBar(maximumWidth=220, textVisible=False)
@@ -230,6 +246,7 @@ class MainWindow(QMainWindow):
             file_menu.addAction(action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.folders_dock.toggleViewAction())
+        view_menu.addAction(self.ask_dock.toggleViewAction())
         find = QAction("Search field", self, shortcut=QKeySequence.StandardKey.Find)
         find.triggered.connect(lambda: self.query.setFocus())
         view_menu.addAction(find)
@@ -304,10 +321,7 @@ class MainWindow(QMainWindow):
         """Search by a photo (combined with any text in the field); None removes it."""
         self.query_photo = path
         if path:
-            reader = QImageReader(path)  # scaled while decoding: fast even for 12 MP
-            reader.setAutoTransform(True)
-            reader.setScaledSize(reader.size().scaled(48, 48, Qt.AspectRatioMode.KeepAspectRatio))
-            self.photo_chip.setIcon(QIcon(QPixmap.fromImage(reader.read())))
+            self.photo_chip.setIcon(small_icon(path, 48))
             self.photo_chip.setText(f"{os.path.basename(path)}  ✕")
             self.photo_chip.show()
         else:
@@ -318,6 +332,11 @@ class MainWindow(QMainWindow):
         """Photos like *path*: the query becomes that photo alone."""
         self.query.clear()
         self.set_query_photo(path)
+
+    def ask_about(self, path: str) -> None:
+        """Open the Ask panel on one photo."""
+        self.ask_dock.show()
+        self.ask_panel.set_photo(path)
 
     def _filters_changed(self) -> None:
         if self.terms():
@@ -348,8 +367,16 @@ class MainWindow(QMainWindow):
         return [index.data(RESULT_ROLE) for index in self.view.selectionModel().selectedIndexes()]
 
     def open_preview(self, row: int) -> PreviewDialog:
-        preview = PreviewDialog(self.results, row, self)
+        return self.preview_results(self.results, row)
+
+    def preview_result(self, result: Result) -> PreviewDialog:
+        """Preview one photo (a photo an answer used)."""
+        return self.preview_results([result], 0)
+
+    def preview_results(self, results: list[Result], row: int) -> PreviewDialog:
+        preview = PreviewDialog(results, row, self)
         preview.find_similar.connect(self.find_similar)
+        preview.ask_about.connect(self.ask_about)
         self.preview = preview
         preview.open()
         return preview
@@ -366,6 +393,7 @@ class MainWindow(QMainWindow):
                        lambda: desktop.copy_paths([r.path for r in selected]))
         menu.addSeparator()
         menu.addAction("Find similar", lambda: self.find_similar(result.path))
+        menu.addAction("Ask about this photo…", lambda: self.ask_about(result.path))
         menu.addAction("Preview", lambda: self.open_preview(self.results.index(result)))
         return menu
 

@@ -61,9 +61,10 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
 
 
 class PreviewDialog(QDialog):
-    """Shows ``results[row]`` large. Emits ``find_similar(path)``."""
+    """Shows ``results[row]`` large. Emits ``find_similar(path)`` and ``ask_about(path)``."""
 
     find_similar = Signal(str)
+    ask_about = Signal(str)
 
     def __init__(self, results: list[Result], row: int, parent: QWidget | None = None):
         super().__init__(parent)
@@ -80,7 +81,8 @@ class PreviewDialog(QDialog):
         actions = QHBoxLayout()
         for text, slot in (("Open", lambda: desktop.open_with_default_app(self.result.path)),
                            ("Show in folder", lambda: desktop.reveal_in_file_manager(self.result.path)),
-                           ("Find similar", self._find_similar)):
+                           ("Find similar", self._find_similar),
+                           ("Ask…", self._ask_about)):
             button = QPushButton(text)
             button.setAutoDefault(False)
             button.clicked.connect(slot)
@@ -145,6 +147,10 @@ class PreviewDialog(QDialog):
             self.show_row(self.row - 1)
         else:
             super().keyPressEvent(event)
+
+    def _ask_about(self) -> None:
+        self.ask_about.emit(self.result.path)
+        self.accept()
 
     def _find_similar(self) -> None:
         self.find_similar.emit(self.result.path)

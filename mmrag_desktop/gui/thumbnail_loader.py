@@ -13,7 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 
 from ..imaging import BadImage
 from ..thumbnails import thumbnail
@@ -29,6 +30,15 @@ def to_qimage(image: Image.Image) -> QImage:
     rgb = image.convert("RGB")
     data = rgb.tobytes()
     return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+
+
+def small_icon(path: str, side: int) -> QIcon:
+    """An icon of the photo at *path*, at most *side* pixels; JPEGs are scaled while decoding,
+    so this is quick enough for the GUI thread even for 12 MP photos."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    reader.setScaledSize(reader.size().scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
+    return QIcon(QPixmap.fromImage(reader.read()))
 
 
 class ThumbnailLoader(QObject):
