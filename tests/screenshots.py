@@ -65,7 +65,7 @@ def main() -> None:
                                  model_config=str(model_config), thumbnail_size=192))
         window = MainWindow(EngineBridge(Engine(home=home), settle=0.3),
                             QIcon(str(resource("mmrag-desktop.svg"))))
-        window.resize(1280, 800)
+        window.resize(1600, 900)
         window.show()
         window.start()
         wait(lambda: window.wizard is not None and window.wizard.isVisible())

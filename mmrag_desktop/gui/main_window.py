@@ -201,7 +201,7 @@ class MainWindow(QMainWindow):
         self.ask_dock.setObjectName("ask")
         self.ask_dock.setWidget(self.ask_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ask_dock)
-        self.resizeDocks([self.ask_dock], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.ask_dock], [320], Qt.Orientation.Horizontal)
 
         # status bar: indexing progress with pause / resume, then library facts
         self.progress_label = QLabel()
