@@ -142,15 +142,11 @@ class Conversation:
         engine: the library (retrieval).
         vlm: the model.
         filters: restrict retrieval (folders, date range).
-        hold_indexing: called around each answer to keep the indexer off the CPU; returns
-            the function that lets it go on (the GUI pauses its watcher).
     """
 
-    def __init__(self, engine: Engine, vlm: VisionLanguageModel, filters: Filters | None = None,
-                 hold_indexing: Callable[[], Callable[[], None]] | None = None):
+    def __init__(self, engine: Engine, vlm: VisionLanguageModel, filters: Filters | None = None):
         self.engine, self.vlm = engine, vlm
         self.filters = filters or Filters()
-        self.hold_indexing = hold_indexing
         self.candidates: list[Result] = []
         self.history: list[dict] = []
 
@@ -169,17 +165,7 @@ class Conversation:
                                                  filters=self.filters)
         images = [self._image(r) for r in self.candidates] if first else []
         messages = build_messages(question, self.candidates, images, self.history)
-        release = self.hold_indexing() if self.hold_indexing else None
-        pieces: list[str] = []
-        try:
-            for piece in self.vlm.stream(messages, cancel):
-                pieces.append(piece)
-                if on_text:
-                    on_text(piece)
-        finally:
-            if release:
-                release()
-        text = "".join(pieces)
+        text = self.vlm.answer(messages, on_text, cancel)
         self.history = messages + [{"role": "assistant", "content": text}]
         answer = Answer(text, self.candidates, cancelled=bool(cancel and cancel.is_set()))
         answer.judgements = parse_judgements(text, len(self.candidates))
@@ -190,10 +176,20 @@ class Conversation:
         if not self.vlm.sees_images:
             return None
         try:
-            image, _ = decode(read_file(Path(result.path)), min_side=self.vlm.image_side)
+            return photo_data_uri(self.vlm, Path(result.path))
         except (BadImage, OSError):
             return None  # described by its metadata only
-        return image_data_uri(image, self.vlm.image_side)
+
+
+def photo_data_uri(vlm: VisionLanguageModel, photo: Path) -> str:
+    """*photo* decoded and downscaled to the model's image input size, as a ``data:`` URI.
+
+    Raises:
+        BadImage, OSError: the photo cannot be read.
+    """
+    side = vlm.image_side
+    image, _ = decode(read_file(photo), min_side=side)
+    return image_data_uri(image, side)
 
 
 def ask_photo(vlm: VisionLanguageModel, photo: Path, question: str,
@@ -208,13 +204,7 @@ def ask_photo(vlm: VisionLanguageModel, photo: Path, question: str,
     if not vlm.sees_images:
         raise VLMError("the model has no vision projector (mmproj) set, so it cannot see "
                        "photos: mmrag vlm set MODEL.gguf MMPROJ.gguf")
-    image, _ = decode(read_file(photo), min_side=vlm.image_side)
     messages = [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": image_data_uri(image, vlm.image_side)}},
+        {"type": "image_url", "image_url": {"url": photo_data_uri(vlm, photo)}},
         {"type": "text", "text": f"{PHOTO_INSTRUCTIONS}\nQuestion: {question}"}]}]
-    pieces = []
-    for piece in vlm.stream(messages, cancel):
-        pieces.append(piece)
-        if on_text:
-            on_text(piece)
-    return "".join(pieces)
+    return vlm.answer(messages, on_text, cancel)

@@ -228,6 +228,6 @@ def run_vlm_bench(photos_dir: Path, model: str = "", mmproj: str = "", runs: int
     if vlm.sees_images:
         timed("photo question", lambda on: ask_photo(vlm, photo, "What is in this photo?", on))
     messages = [{"role": "user", "content": "Name three things people photograph on holiday."}]
-    timed("text question", lambda on: [on(p) for p in vlm.stream(messages)])
+    timed("text question", lambda on: vlm.answer(messages, on))
     _say(f"peak RSS {peak_rss_mb():.0f} MiB (before loading: {rss_before:.0f} MiB)")
     vlm.unload()

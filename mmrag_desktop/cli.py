@@ -289,6 +289,16 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _confirm_download(assume_yes: bool) -> bool:
+    """The user's yes to a download just described (``--yes`` answers for them)."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        print("mmrag: not downloading without confirmation (pass --yes)", file=sys.stderr)
+        return False
+    return input("Download now? [y/N] ").strip().lower() in ("y", "yes")
+
+
 def cmd_models(args) -> int:
     home = home_dir()
     config = load_config(home)
@@ -303,12 +313,7 @@ def cmd_models(args) -> int:
             size = f"{source.size / 1e6:.0f} MB" if source.size else "unknown size"
             print(f"{config.model} ({config.pretrained}): {source.filename}, {size}, "
                   f"from {source.repo_id} on the Hugging Face hub")
-            if args.yes:
-                return True
-            if not sys.stdin.isatty():
-                print("mmrag: not downloading without confirmation (pass --yes)", file=sys.stderr)
-                return False
-            return input("Download now? [y/N] ").strip().lower() in ("y", "yes")
+            return _confirm_download(args.yes)
 
         try:
             target = download_weights(config, home, confirm)
@@ -426,8 +431,8 @@ def cmd_vlm(args) -> int:
         def confirm(repo: str, files: list) -> bool:
             listing = ", ".join(f"{name} ({size / 1e6:,.0f} MB)" if size else name
                                 for name, size in files)
-            print(f"Download {listing} from https://huggingface.co/{repo} into {home / 'vlm'}?")
-            return args.yes or input("[y/N] ").strip().lower() in ("y", "yes")
+            print(f"{listing} from https://huggingface.co/{repo}, into {home / 'vlm'}")
+            return _confirm_download(args.yes)
 
         try:
             pair = download_recommended(home, confirm)

@@ -147,6 +147,22 @@ def import_weights(source: Path, config: Config, home: Path) -> Path:
     return target
 
 
+def hub_file_sizes(repo: str, filenames: list[str] | tuple[str, ...]) -> dict[str, int | None]:
+    """Which of *filenames* the hub repository *repo* holds, with their sizes in bytes
+    (None where the hub gives none). Network.
+
+    Raises:
+        OSError: the hub cannot be reached.
+    """
+    from huggingface_hub import HfApi
+
+    try:
+        infos = HfApi().get_paths_info(repo, list(filenames))
+    except Exception as exc:  # noqa: BLE001 - network errors come in many types
+        raise OSError(f"cannot reach the Hugging Face hub for {repo}: {exc}") from exc
+    return {info.path: getattr(info, "size", None) for info in infos}
+
+
 def hub_source(config: Config) -> HubSource:
     """Ask the hub which file would be downloaded and its size (network).
 
@@ -160,15 +176,10 @@ def hub_source(config: Config) -> HubSource:
             f"open_clip lists no download for {config.model} ({config.pretrained}); "
             "import a local file with: mmrag models import FILE"
         )
-    from huggingface_hub import HfApi
-
-    try:
-        infos = {i.path: i for i in HfApi().get_paths_info(repo, list(HF_FILENAMES))}
-    except Exception as exc:  # noqa: BLE001 - network errors come in many types
-        raise OSError(f"cannot reach the Hugging Face hub for {repo}: {exc}") from exc
+    sizes = hub_file_sizes(repo, HF_FILENAMES)
     for filename in HF_FILENAMES:
-        if filename in infos:
-            return HubSource(repo, filename, getattr(infos[filename], "size", None))
+        if filename in sizes:
+            return HubSource(repo, filename, sizes[filename])
     raise ModelMissingError(f"{repo} holds none of {', '.join(HF_FILENAMES)}")
 
 

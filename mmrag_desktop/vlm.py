@@ -12,14 +12,14 @@ import base64
 import io
 import os
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from .config import Config
+from .models import hub_file_sizes
 
 # Chat templates by model family (GGUF ``general.architecture``), for models whose GGUF
 # carries no ``tokenizer.chat_template`` (base models such as gemma-3-270m). Written from
@@ -58,6 +58,7 @@ FAMILY_TEMPLATES = {"gemma3": _GEMMA, "gemma2": _GEMMA, "gemma": _GEMMA, "qwen2"
 
 GGUF_MAGIC = b"GGUF"
 BYTES_PER_CONTEXT_TOKEN = 200_000  # a generous KV-cache estimate for small models
+DEFAULT_IMAGE_SIDE = 448  # pixels, for a projector that does not say
 
 
 class VLMError(RuntimeError):
@@ -67,21 +68,27 @@ class VLMError(RuntimeError):
 @dataclass
 class ModelInfo:
     """What the GGUF headers say: ``family`` (general.architecture), the model's embedding
-    width, whether it has a chat template, and the projector's output width (None without
-    an mmproj)."""
+    width and chat template, and the projector's output width and input size in pixels
+    (None without an mmproj)."""
 
     family: str
     embedding_length: int
     chat_template: str | None
     projector_width: int | None
+    image_size: int | None
 
 
-def _read_gguf(path: Path, what: str):
+def _check_gguf(path: Path, what: str) -> None:
     if not path.is_file():
         raise VLMError(f"{what} not found: {path}")
     with open(path, "rb") as file:
         if file.read(4) != GGUF_MAGIC:
             raise VLMError(f"{what} is not a GGUF file: {path}")
+
+
+def _read_gguf(path: Path, what: str):
+    """The gguf package's reader: fine for an mmproj, slow (~15 s) over a large vocabulary."""
+    _check_gguf(path, what)
     from gguf import GGUFReader
 
     try:
@@ -90,60 +97,64 @@ def _read_gguf(path: Path, what: str):
         raise VLMError(f"{what} is damaged: {path}: {exc}") from exc
 
 
-def _model_metadata(path: Path) -> dict[str, str]:
-    """The language model's GGUF metadata, read by llama.cpp with ``vocab_only`` (under a
-    second for a 262k-token vocabulary, which the gguf package's reader parses in ~15 s)."""
-    if not path.is_file():
-        raise VLMError(f"the model file not found: {path}")
-    with open(path, "rb") as file:
-        if file.read(4) != GGUF_MAGIC:
-            raise VLMError(f"the model file is not a GGUF file: {path}")
+def _field(reader, key: str):
+    field = reader.fields.get(key)
+    return None if field is None else field.contents()
+
+
+def _open_llama(path: Path, **settings):
+    """``llama_cpp.Llama(path, **settings)``, with clear errors.
+
+    Raises:
+        VLMError: llama-cpp-python missing; the file missing, not GGUF, an mmproj, damaged.
+    """
+    _check_gguf(path, "the model file")
     try:
         from llama_cpp import Llama
     except ImportError as exc:
         raise VLMError("llama-cpp-python is not installed: pip install "
                        "'mmrag-desktop[vlm]'") from exc
     try:
-        vocab = Llama(str(path), vocab_only=True, verbose=False)
+        return Llama(str(path), verbose=False, **settings)
     except (ValueError, RuntimeError) as exc:
         if _field(_read_gguf(path, "the model file"), "general.architecture") == "clip":
             raise VLMError(f"{path} is a vision projector (mmproj), not a language model; "
                            "set it as the mmproj and choose the language model file too") from exc
-        raise VLMError(f"the model file is damaged or of an unknown kind: {path}: {exc}") from exc
-    try:
-        return dict(vocab.metadata)
-    finally:
-        vocab.close()
+        raise VLMError(f"llama.cpp cannot load {path}: {exc}") from exc
 
 
-def _field(reader, key: str):
-    field = reader.fields.get(key)
-    return None if field is None else field.contents()
-
-
-def inspect_files(model: Path, mmproj: Path | None) -> ModelInfo:
-    """Check a model / mmproj pair from their GGUF headers.
-
-    Raises:
-        VLMError: a file is missing, not GGUF, damaged, the mmproj is not a vision
-            projector, or its output width does not match the model's embedding width.
-    """
-    metadata = _model_metadata(model)
+def _model_info(model: Path, metadata: dict[str, str], mmproj: Path | None) -> ModelInfo:
     family = metadata.get("general.architecture") or "unknown"
     width = int(metadata.get(f"{family}.embedding_length") or 0)
-    template = metadata.get("tokenizer.chat_template")
-    projector = None
+    projector = image_size = None
     if mmproj is not None:
         proj = _read_gguf(mmproj, "the mmproj file")
         if _field(proj, "general.architecture") != "clip" or not _field(proj, "clip.has_vision_encoder"):
             raise VLMError(f"{mmproj} is not a vision projector (mmproj) file")
         projector = _field(proj, "clip.vision.projection_dim")
+        image_size = int(_field(proj, "clip.vision.image_size") or DEFAULT_IMAGE_SIDE)
         if projector and width and projector != width:
             raise VLMError(
                 f"the mmproj does not match the model: {mmproj.name} makes {projector}-wide "
                 f"image embeddings, {model.name} ({family}) expects {width}. Use the mmproj "
                 "published with this model.")
-    return ModelInfo(family, int(width), template or None, projector)
+    return ModelInfo(family, width, metadata.get("tokenizer.chat_template") or None,
+                     projector, image_size)
+
+
+def inspect_files(model: Path, mmproj: Path | None) -> ModelInfo:
+    """Check a model / mmproj pair from their GGUF headers without loading the weights
+    (llama.cpp reads the model's metadata with ``vocab_only``, under a second).
+
+    Raises:
+        VLMError: a file is missing, not GGUF, damaged, the mmproj is not a vision
+            projector, or its output width does not match the model's embedding width.
+    """
+    vocab = _open_llama(model, vocab_only=True)
+    try:
+        return _model_info(model, dict(vocab.metadata), mmproj)
+    finally:
+        vocab.close()
 
 
 def chat_template(info: ModelInfo) -> str:
@@ -188,15 +199,18 @@ class VisionLanguageModel:
 
     Args:
         config: ``vlm_*`` settings (files, threads, context, GPU layers, idle unload).
+        hold_cpu: called before each answer to keep other work (the indexer) off the CPU;
+            returns the function that lets it go on. Both want every core.
 
     Raises (from :meth:`load` and :meth:`stream`):
         VLMError: no model set, bad files, llama-cpp-python missing, not enough memory.
     """
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config,
+                 hold_cpu: Callable[[], Callable[[], None]] | None = None):
         self.config = config
+        self.hold_cpu = hold_cpu
         self.info: ModelInfo | None = None
-        self.load_seconds = 0.0
         self._llama = None
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
@@ -207,11 +221,10 @@ class VisionLanguageModel:
 
     @property
     def image_side(self) -> int:
-        """Pixels: the projector's input size (photos are downscaled to it), 448 if unknown."""
-        if self.config.vlm_mmproj:
-            reader = _read_gguf(Path(self.config.vlm_mmproj), "the mmproj file")
-            return int(_field(reader, "clip.vision.image_size") or 448)
-        return 448
+        """Pixels: the projector's input size, to which photos are downscaled (loads the
+        model if need be)."""
+        self.load()
+        return self.info.image_size or DEFAULT_IMAGE_SIDE
 
     @property
     def loaded(self) -> bool:
@@ -227,46 +240,45 @@ class VisionLanguageModel:
                                "MMPROJ.gguf (or mmrag vlm download)")
             model = Path(self.config.vlm_model)
             mmproj = Path(self.config.vlm_mmproj) if self.config.vlm_mmproj else None
-            info = inspect_files(model, mmproj)
-            template = chat_template(info)
-            needed = model.stat().st_size + (mmproj.stat().st_size if mmproj else 0) \
+            _check_gguf(model, "the model file")
+            needed = model.stat().st_size + (mmproj.stat().st_size if mmproj and mmproj.is_file()
+                                             else 0) \
                 + self.config.vlm_context * BYTES_PER_CONTEXT_TOKEN
             available = _available_memory()
             if available is not None and needed > available:
                 raise VLMError(f"not enough memory for {model.name}: it needs about "
                                f"{needed / 2**30:.1f} GiB, {available / 2**30:.1f} GiB is free. "
                                "Close other programs or lower vlm_context.")
+            llama = _open_llama(model, n_ctx=self.config.vlm_context,
+                                n_threads=self.config.vlm_threads or os.cpu_count(),
+                                n_gpu_layers=self.config.vlm_gpu_layers)
             try:
-                from llama_cpp import Llama
-                from llama_cpp.llama_chat_format import Jinja2ChatFormatter, MTMDChatHandler
-            except ImportError as exc:
-                raise VLMError("llama-cpp-python is not installed: pip install "
-                               "'mmrag-desktop[vlm]'") from exc
-            started = time.perf_counter()
-            if mmproj is not None:
-                class Handler(MTMDChatHandler):
-                    def _get_chat_template(self, llama_model) -> str:
-                        return template
-
-                handler = Handler(clip_model_path=str(mmproj), verbose=False,
-                                  use_gpu=self.config.vlm_gpu_layers != 0)
-            else:
-                handler = None
-            try:
-                llama = Llama(str(model), chat_handler=handler, n_ctx=self.config.vlm_context,
-                              n_threads=self.config.vlm_threads or os.cpu_count(),
-                              n_gpu_layers=self.config.vlm_gpu_layers, verbose=False)
-            except (ValueError, RuntimeError) as exc:
-                raise VLMError(f"llama.cpp could not load {model.name}: {exc}") from exc
-            if handler is None:
-                # special=True: the tokens' own text ("<eos>"); without it they render as ""
-                # and an empty stop string would end every answer before it starts.
-                llama.chat_handler = Jinja2ChatFormatter(
-                    template, eos_token=llama.detokenize([llama.token_eos()], special=True).decode(),
-                    bos_token=llama.detokenize([llama.token_bos()], special=True).decode(),
-                ).to_chat_handler()
+                info = _model_info(model, llama.metadata, mmproj)
+                llama.chat_handler = self._chat_handler(llama, info, mmproj)
+            except VLMError:
+                llama.close()
+                raise
             self.info, self._llama = info, llama
-            self.load_seconds = time.perf_counter() - started
+
+    def _chat_handler(self, llama, info: ModelInfo, mmproj: Path | None):
+        """llama-cpp-python's generic MTMD handler for images, a Jinja one for text only;
+        both on the model's chat template, or its family's."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter, MTMDChatHandler
+
+        template = chat_template(info)
+        if mmproj is not None:
+            class Handler(MTMDChatHandler):
+                def _get_chat_template(self, llama_model) -> str:
+                    return template
+
+            return Handler(clip_model_path=str(mmproj), verbose=False,
+                           use_gpu=self.config.vlm_gpu_layers != 0)
+        # special=True: the tokens' own text ("<eos>"); without it they render as "" and an
+        # empty stop string would end every answer before it starts.
+        return Jinja2ChatFormatter(
+            template, eos_token=llama.detokenize([llama.token_eos()], special=True).decode(),
+            bos_token=llama.detokenize([llama.token_bos()], special=True).decode(),
+        ).to_chat_handler()
 
     def unload(self) -> None:
         """Free the model's memory (it loads again on the next question)."""
@@ -290,6 +302,7 @@ class VisionLanguageModel:
             if self._timer is not None:
                 self._timer.cancel()
             self.load()
+            release = self.hold_cpu() if self.hold_cpu else None
             try:
                 chunks = self._llama.create_chat_completion(
                     messages=messages, stream=True, temperature=0.2,
@@ -303,7 +316,19 @@ class VisionLanguageModel:
             except ValueError as exc:  # llama-cpp-python's errors: prompt too long, bad image
                 raise VLMError(str(exc)) from exc
             finally:
+                if release:
+                    release()
                 self._arm_idle_timer()
+
+    def answer(self, messages: list[dict], on_text: Callable[[str], None] | None = None,
+               cancel: threading.Event | None = None) -> str:
+        """:meth:`stream`, passing each piece to *on_text*; returns the whole text."""
+        pieces = []
+        for piece in self.stream(messages, cancel):
+            pieces.append(piece)
+            if on_text:
+                on_text(piece)
+        return "".join(pieces)
 
     def _arm_idle_timer(self) -> None:
         if self.config.vlm_idle_unload > 0:
@@ -333,15 +358,10 @@ def download_recommended(home: Path, confirm) -> tuple[Path, Path] | None:
     Raises:
         OSError: the hub cannot be reached or the download failed (nothing is kept then).
     """
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import hf_hub_download
 
-    try:
-        infos = {i.path: i for i in HfApi().get_paths_info(RECOMMENDED_REPO,
-                                                            list(RECOMMENDED_FILES))}
-    except Exception as exc:  # noqa: BLE001 - network errors come in many types
-        raise OSError(f"cannot reach the Hugging Face hub for {RECOMMENDED_REPO}: {exc}") from exc
-    sizes = [(name, getattr(infos.get(name), "size", None)) for name in RECOMMENDED_FILES]
-    if not confirm(RECOMMENDED_REPO, sizes):
+    known = hub_file_sizes(RECOMMENDED_REPO, RECOMMENDED_FILES)
+    if not confirm(RECOMMENDED_REPO, [(name, known.get(name)) for name in RECOMMENDED_FILES]):
         return None
     target = home / "vlm"
     fetched = []

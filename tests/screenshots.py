@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -29,27 +28,22 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from mmrag_desktop.config import Config, save_config
     from mmrag_desktop.engine import Engine
     from mmrag_desktop.gui import resource
+    from mmrag_desktop.gui.bench import run_loop, wait_until
     from mmrag_desktop.gui.bridge import EngineBridge
     from mmrag_desktop.gui.main_window import MainWindow
 
     def pump(seconds: float) -> None:
-        loop = QEventLoop()
-        QTimer.singleShot(int(seconds * 1000), loop.quit)
-        loop.exec()
+        run_loop(int(seconds * 1000))
 
-    def wait(condition, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise SystemExit("timed out")
-            pump(0.05)
+    def wait(condition) -> None:
+        if not wait_until(condition, 120):
+            raise SystemExit("timed out")
 
     app = QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

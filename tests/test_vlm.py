@@ -124,13 +124,14 @@ def test_library_question_retrieves_with_filters_and_follows_up(engine, photos, 
                                                                  no_network):
     engine.index([str(photos)])
     engine.config.ask_photos = 3
-    vlm = _vlm(engine.config, gemma)  # text only: photos are described by their metadata
     held = []
 
     def hold():
         held.append("paused")
         return lambda: held.append("resumed")
-    conversation = Conversation(engine, vlm, Filters(folders=[str(photos)]), hold)
+    vlm = _vlm(engine.config, gemma)  # text only: photos are described by their metadata
+    vlm.hold_cpu = hold
+    conversation = Conversation(engine, vlm, Filters(folders=[str(photos)]))
     pieces = []
     answer = conversation.ask("Where was I last at the beach?", pieces.append)
     expected = engine.search([Term(text="Where was I last at the beach?")], k=3)
@@ -224,6 +225,8 @@ Answer: You were at the beach in July 2019 [1], and maybe [3, 2] or [7]."""
 
 def test_gui_ask_panel_streams_cites_and_pauses_indexing(qtbot, home, config, photos, gemma,
                                                           mmproj):
+    from PySide6.QtCore import Qt
+
     from mmrag_desktop.config import save_config
     from mmrag_desktop.engine import Engine
     from mmrag_desktop.gui.bridge import EngineBridge
@@ -241,8 +244,9 @@ def test_gui_ask_panel_streams_cites_and_pauses_indexing(qtbot, home, config, ph
     qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states] == ["up to date"],
                     timeout=60_000)
     paused_while_answering = []
-    window.bridge.answer_text.connect(
-        lambda piece: paused_while_answering.append(window.bridge.watcher.paused))
+    window.bridge.answer_text.connect(  # direct: read the state as each piece is made
+        lambda piece: paused_while_answering.append(window.bridge.watcher.paused),
+        Qt.ConnectionType.DirectConnection)
     panel = window.ask_panel
     panel.question.setText("Which photo shows food?")
     panel.ask()

@@ -33,7 +33,6 @@ class AskPanel(QWidget):
         self.loader = loader
         self.photo: str | None = None
         self.busy = False
-        self.cited: list[Result] = []
         self.question = QLineEdit(placeholderText="Ask about your photos, e.g. when was I "
                                                   "last at the beach?")
         self.question.returnPressed.connect(self.ask)
@@ -120,16 +119,15 @@ class AskPanel(QWidget):
         if isinstance(answer, Answer):
             if answer.cancelled:
                 self.add_text(" [stopped]")
-            self.cited = answer.shown
             self.cited_list.clear()
-            for result in self.cited:
+            for result in answer.shown:
                 number = answer.candidates.index(result) + 1
                 item = QListWidgetItem(f"[{number}]")
                 item.setData(Qt.ItemDataRole.UserRole, result)
                 item.setToolTip(result.path)
                 self.cited_list.addItem(item)
                 self._set_icon(item)
-            if not self.cited:
+            if not answer.shown:
                 self.answer.append("<i>No photo was judged relevant.</i>")
 
     def fail(self, message: str) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..bench import QUERIES, peak_rss_mb
-from ..config import Config, save_config
+from ..config import Config, home_dir, load_config, save_config
 from ..engine import Engine
 from .bridge import EngineBridge
 from .main_window import MainWindow
@@ -56,18 +56,20 @@ class LatencyProbe(QObject):
         self._last = now
 
 
-def _run_loop(ms: int) -> None:
+def run_loop(ms: int) -> None:
+    """Run the Qt event loop for *ms* milliseconds."""
     loop = QEventLoop()
     QTimer.singleShot(ms, loop.quit)
     loop.exec()
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Run the Qt event loop until *condition* holds (True) or *timeout* seconds pass."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             return False
-        _run_loop(20)
+        run_loop(20)
     return True
 
 
@@ -103,8 +105,6 @@ def _report(name: str, delays: list[float]) -> None:
 def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
     """Print launch times and event-loop stalls (see module docstring) on *photos*, in a
     temporary library with the configured model (or its architecture with random weights)."""
-    from ..config import home_dir, load_config
-
     config = load_config(home_dir())
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,10 +122,10 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
         bridge.add_folder(str(photos))
         window.start()
         started = time.perf_counter()
-        _wait_until(lambda: window.device != "", 300)
+        wait_until(lambda: window.device != "", 300)
         loaded = time.perf_counter()
         load_delays = probe.take()
-        indexed = _wait_until(lambda: window.last_report is not None and window.folders_panel
+        indexed = wait_until(lambda: window.last_report is not None and window.folders_panel
                               .states and window.folders_panel.states[0].state == "up to date",
                               3600)
         index_delays = probe.take()
@@ -139,21 +139,21 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
             start = time.perf_counter()
             window.query.setText(query)
             window.search()
-            _wait_until(lambda: window.searches_done > done, 60)
+            wait_until(lambda: window.searches_done > done, 60)
             search_times.append(time.perf_counter() - start)
-            _run_loop(100)  # let the visible thumbnails load
+            run_loop(100)  # let the visible thumbnails load
         search_delays = probe.take()
 
         bar = window.view.verticalScrollBar()
         for value in range(0, bar.maximum() + 1, 120):
             bar.setValue(value)
-            _run_loop(30)
-        _run_loop(500)
+            run_loop(30)
+        run_loop(500)
         scroll_delays = probe.take()
 
         for row in range(min(5, len(window.results))):
             preview = window.open_preview(row)
-            _run_loop(400)
+            run_loop(400)
             preview.accept()
         preview_delays = probe.take()
 

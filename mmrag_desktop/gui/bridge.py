@@ -30,7 +30,8 @@ PROGRESS_INTERVAL = 0.1
 @dataclass
 class FolderState:
     """One root as the folders panel shows it. ``state`` is ``indexing``, ``up to date``,
-    ``offline`` or ``paused``; ``errors`` counts files that could not be indexed."""
+    ``offline``, ``paused`` or ``waiting for the model``; ``errors`` counts files that could
+    not be indexed."""
 
     path: str
     photos: int
@@ -71,7 +72,7 @@ class EngineBridge(QObject):
         self._last_phase = ""
         self.watcher = self._new_watcher()
         self.started = False
-        self.vlm = VisionLanguageModel(engine.config)
+        self.vlm = VisionLanguageModel(engine.config, self._hold_indexing)
         self.conversation: Conversation | None = None
         self._asking = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-ask")
         self._cancel_answer = threading.Event()
@@ -126,7 +127,7 @@ class EngineBridge(QObject):
         self.engine.close()
         self.engine = Engine(home, library, config, random_weights, embedder)
         self.vlm.unload()
-        self.vlm = VisionLanguageModel(config)
+        self.vlm = VisionLanguageModel(config, self._hold_indexing)
         self.conversation = None
         self.watcher = self._new_watcher()
         self.started = False
@@ -264,17 +265,11 @@ class EngineBridge(QObject):
     def _ask(self, question: str, filters: Filters, photo: str | None) -> None:
         try:
             if photo:
-                release = self._hold_indexing()
-                try:
-                    text = ask_photo(self.vlm, Path(photo), question, self.answer_text.emit,
-                                     self._cancel_answer)
-                finally:
-                    release()
-                self.answered.emit(text)
+                self.answered.emit(ask_photo(self.vlm, Path(photo), question,
+                                             self.answer_text.emit, self._cancel_answer))
                 return
             if self.conversation is None:
-                self.conversation = Conversation(self.engine, self.vlm, filters,
-                                                 self._hold_indexing)
+                self.conversation = Conversation(self.engine, self.vlm, filters)
             self.answered.emit(self.conversation.ask(question, self.answer_text.emit,
                                                      self._cancel_answer))
         except Exception as exc:  # noqa: BLE001 - VLMError, a bad photo, a missing model

@@ -280,7 +280,6 @@ class MainWindow(QMainWindow):
 
     def _model_ready(self, device: str) -> None:
         self.device = device
-        self.bridge.refresh()
         if self.query.text() or self.query_photo:
             self.search()
 

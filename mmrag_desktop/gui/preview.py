@@ -6,35 +6,25 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from ..imaging import BadImage, decode, read_file
+from ..imaging import decode, read_file
 from ..search import Result
 from . import desktop
+from .tasks import Task
 from .thumbnail_loader import to_qimage
 
 PREVIEW_SIDE = 1600  # pixels: decode JPEGs in draft mode to about this, not to 12 MP
 
 
-class _Decoded(QObject):
-    done = Signal(str, QImage, str)  # path, image (null on failure), error
-
-
-class _Decode(QRunnable):
-    def __init__(self, path: str, signals: _Decoded):
-        super().__init__()
-        self.path, self.signals = path, signals
-
-    def run(self) -> None:
-        try:
-            image, _ = decode(read_file(Path(self.path)), min_side=PREVIEW_SIDE // 2)
-            image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-            self.signals.done.emit(self.path, to_qimage(image), "")
-        except (BadImage, OSError) as exc:
-            self.signals.done.emit(self.path, QImage(), str(exc))
+def _decode_for_preview(path: str) -> QImage:
+    """The photo at about :data:`PREVIEW_SIDE` pixels (runs on a worker thread)."""
+    image, _ = decode(read_file(Path(path)), min_side=PREVIEW_SIDE // 2)
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return to_qimage(image)
 
 
 def metadata_rows(result: Result) -> list[tuple[str, str]]:
@@ -98,8 +88,6 @@ class PreviewDialog(QDialog):
         layout.addWidget(self.image_label, 1)
         layout.addWidget(panel)
         self._image = QImage()
-        self._signals = _Decoded(self)
-        self._signals.done.connect(self._on_decoded)
         self.show_row(row)
 
     @property
@@ -119,16 +107,20 @@ class PreviewDialog(QDialog):
             self.details.addRow(label, field)
         self._image = QImage()
         self.image_label.setText("Loading…")
-        QThreadPool.globalInstance().start(_Decode(self.result.path, self._signals))
+        path = self.result.path
+        task = Task(_decode_for_preview, path, parent=self)
+        task.done.connect(lambda image: self._on_decoded(path, image))
+        task.failed.connect(lambda error: self._on_failed(path, error))
+        task.start()
 
-    def _on_decoded(self, path: str, image: QImage, error: str) -> None:
-        if path != self.result.path:
-            return  # the user moved on
-        self._image = image
-        if image.isNull():
-            self.image_label.setText(f"Cannot show this photo: {error}")
-        else:
+    def _on_decoded(self, path: str, image: QImage) -> None:
+        if path == self.result.path:  # else the user moved on
+            self._image = image
             self._fit()
+
+    def _on_failed(self, path: str, error: str) -> None:
+        if path == self.result.path:
+            self.image_label.setText(f"Cannot show this photo: {error}")
 
     def _fit(self) -> None:
         if not self._image.isNull():
