@@ -11,6 +11,7 @@ answer with citations; Lewis et al., 2020, arXiv:2005.11401), with images as sou
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import Engine
-from .imaging import BadImage, decode, read_file
+from .imaging import BadImage, decode
+from .paths import display_path
 from .search import Filters, Result, Term
-from .vlm import VisionLanguageModel, VLMError, image_data_uri
+from .vlm import ContextFullError, VisionLanguageModel, VLMError, image_data_uri
 
 INSTRUCTIONS = (
     "You answer questions about the user's own photos. Below are {n} numbered photos from "
@@ -77,16 +79,35 @@ class Answer:
         return self.text[match.end():].strip() if match else self.text.strip()
 
 
+FIELD_CHARS = 80
+"""The longest piece of metadata (a file or folder name, a camera) put in a prompt: a
+50 kB EXIF field would otherwise fill the model's context."""
+
+_LINE_BREAKS = {"\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def quoted(text: str) -> str:
+    """*text* as one quoted, escaped line of at most :data:`FIELD_CHARS` characters: it can
+    neither end the line (no newline survives) nor pass for the app's own format."""
+    if len(text) > FIELD_CHARS:
+        text = text[:FIELD_CHARS - 1] + "…"
+    out = json.dumps(text, ensure_ascii=False)  # escapes quotes, backslashes, C0 controls
+    for char, escape in _LINE_BREAKS.items():  # breaks str.splitlines() also splits on
+        out = out.replace(char, escape)
+    return out
+
+
 def describe(number: int, result: Result) -> str:
-    """One photo's line for the prompt: number, file, folder, date taken, camera, place."""
+    """One photo's line for the prompt: number, file, folder, date taken, camera, place;
+    every text field quoted and capped (see :func:`quoted`)."""
     meta = result.meta
-    parts = [f"[{number}] file {os.path.basename(result.path)}",
-             f"folder {os.path.basename(os.path.dirname(result.path))}"]
+    parts = [f"[{number}] file {quoted(display_path(os.path.basename(result.path)))}",
+             f"folder {quoted(display_path(os.path.basename(os.path.dirname(result.path))))}"]
     if meta.get("taken_at"):
-        parts.append(f"taken {meta['taken_at'].replace('T', ' ')}")
+        parts.append(f"taken {quoted(meta['taken_at'].replace('T', ' '))}")
     camera = " ".join(filter(None, [meta.get("camera_make"), meta.get("camera_model")]))
     if camera:
-        parts.append(f"camera {camera}")
+        parts.append(f"camera {quoted(camera)}")
     if meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
         parts.append(f"place {meta['gps_lat']:.4f}, {meta['gps_lon']:.4f}")
     return ", ".join(parts)
@@ -164,8 +185,17 @@ class Conversation:
                                                  k=self.engine.config.ask_photos,
                                                  filters=self.filters)
         images = [self._image(r) for r in self.candidates] if first else []
-        messages = build_messages(question, self.candidates, images, self.history)
-        text = self.vlm.answer(messages, on_text, cancel)
+        while True:
+            messages = build_messages(question, self.candidates, images, self.history)
+            try:
+                text = self.vlm.answer(messages, on_text, cancel)
+                break
+            except ContextFullError:
+                # Forget the oldest follow-up (question and answer); the first turn, with the
+                # photos and the model's judgements of them, stays.
+                if len(self.history) <= 2:
+                    raise
+                self.history = self.history[:2] + self.history[4:]
         self.history = messages + [{"role": "assistant", "content": text}]
         answer = Answer(text, self.candidates, cancelled=bool(cancel and cancel.is_set()))
         answer.judgements = parse_judgements(text, len(self.candidates))
@@ -188,7 +218,7 @@ def photo_data_uri(vlm: VisionLanguageModel, photo: Path) -> str:
         BadImage, OSError: the photo cannot be read.
     """
     side = vlm.image_side
-    image, _ = decode(read_file(photo), min_side=side)
+    image, _ = decode(photo, min_side=side)
     return image_data_uri(image, side)
 
 

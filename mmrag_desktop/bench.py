@@ -22,7 +22,7 @@ from PIL import Image
 
 from .config import home_dir, load_config
 from .engine import Engine
-from .imaging import decode, is_image_name, read_file
+from .imaging import decode, is_image_name
 from .models import ModelMissingError, find_weights
 from .search import Term
 from .vector_index import VectorIndex
@@ -102,7 +102,7 @@ def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Pat
     import torch  # loaded with the model anyway; `bench --gui` must not load it up front
 
     embedder = engine.embedder
-    tensors = [embedder.to_tensor(decode(read_file(f), embedder.image_size)[0]) for f in files]
+    tensors = [embedder.to_tensor(decode(f, embedder.image_size)[0]) for f in files]
     batch = engine.config.batch_size
     embedder.encode_images(torch.stack(tensors[:batch]))  # warm-up
     started = time.perf_counter()

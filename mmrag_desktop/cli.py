@@ -15,14 +15,16 @@ from tqdm import tqdm
 
 from . import __version__
 from .config import ConfigError, home_dir, load_config, save_config
-from .engine import Engine
+from .engine import Engine, FolderError
 from .imaging import BadImage
 from .indexer import IndexReport, Progress
-from .models import (HubSource, ModelFileError, ModelMissingError, download_weights,
-                     find_weights, import_weights)
+from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
+                     download_weights, find_weights, import_weights)
 from .search import Filters, QueryError, Term
-from .store import display_path
+from .paths import display_path
+from .store import LibraryVersionError, describe_db_error
 from .vlm import VisionLanguageModel, VLMError, download_recommended, inspect_files
+from .writer_lock import LibraryBusyError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MMRAG_HOME"] = str(Path(args.home).resolve())
     try:
         return args.func(args)
-    except (ModelMissingError, ModelFileError, ConfigError, QueryError,
-            NotADirectoryError, VLMError, BadImage) as exc:
+    except (ModelMissingError, ModelFileError, ModelMismatchError, ConfigError, QueryError,
+            NotADirectoryError, FolderError, VLMError, BadImage, LibraryBusyError,
+            LibraryVersionError) as exc:
         print(f"mmrag: {exc}", file=sys.stderr)
         return 2
-    except sqlite3.DatabaseError as exc:
-        print(f"mmrag: the library database is unreadable: {exc}", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(f"mmrag: {describe_db_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nmmrag: interrupted", file=sys.stderr)
@@ -54,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("index", help="add folders (if given) and index the library")
     s.add_argument("folders", nargs="*", help="photo folders to add; default: all library folders")
+    s.add_argument("--allow-removal", action="store_true",
+                   help="remove photos that vanished in large numbers (held back otherwise, "
+                        "in case a drive is unplugged), and accept folders on a new disk")
     s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("watch", help="index, then keep the library up to date as folders change")
@@ -145,7 +151,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _engine(args, **kwargs) -> Engine:
-    return Engine(random_weights=args.random_weights, **kwargs)
+    """The library; pass ``read_only=True`` for commands that only read it."""
+    engine = Engine(random_weights=args.random_weights, **kwargs)
+    engine.on_wait = lambda holder: print(
+        f"mmrag: waiting for {holder} to finish changing the library…", file=sys.stderr,
+        flush=True)
+    return engine
 
 
 def _print_repairs(engine: Engine) -> None:
@@ -181,7 +192,12 @@ def print_report(report: IndexReport, out=None) -> None:
           f"{report.touched} touched, {report.deleted} removed, {report.unchanged} unchanged, "
           f"{len(report.errors)} unreadable, {len(report.skipped)} skipped", file=out)
     for root in report.offline_roots:
-        print(f"  offline (not found, photos kept): {root}", file=out)
+        reason = report.offline_reasons.get(root, "not found")
+        print(f"  offline ({reason}; photos kept): {display_path(root)}", file=out)
+    for root, count in report.held_back.items():
+        print(f"  {count} photos of {display_path(root)} vanished at once: kept as offline "
+              "in case a drive or share is away. If you deleted or moved them, run "
+              "`mmrag index --allow-removal`.", file=out)
     for label, items in (("unreadable", report.errors), ("skipped", report.skipped)):
         for path, reason in items[:50]:
             print(f"  {label}: {display_path(path)}: {reason}", file=out)
@@ -199,7 +215,7 @@ def cmd_index(args) -> int:
         return 2
     engine.vectors  # load the model and the index before the progress bar starts
     _print_repairs(engine)
-    report = engine.index(roots, on_progress=_ProgressBar())
+    report = engine.index(roots, on_progress=_ProgressBar(), allow_removal=args.allow_removal)
     print_report(report)
     return 130 if report.cancelled else 0
 
@@ -240,7 +256,7 @@ def cmd_search(args) -> int:
     terms += [Term(photo=p) for p in args.photo]
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
     filters = Filters(args.folder, args.after, args.before)
-    engine = _engine(args)
+    engine = _engine(args, read_only=True)
     results = engine.search(terms, args.top_k, args.min_score, filters)
     _print_repairs(engine)
     if args.json:
@@ -257,22 +273,24 @@ def cmd_search(args) -> int:
 
 
 def cmd_folders(args) -> int:
-    engine = _engine(args)
+    engine = _engine(args, read_only=args.action == "list")
     if args.action == "add":
         for p in args.paths:
-            print(f"added {engine.add_folder(p)} (run `mmrag index` to index it)")
+            print(f"added {display_path(engine.add_folder(p))} (run `mmrag index` to index it)")
+            _print_repairs(engine)
     elif args.action == "remove":
         for p in args.paths:
-            print(f"removed {os.path.abspath(p)}: {engine.remove_folder(p)} photos left the library")
+            print(f"removed {display_path(os.path.abspath(p))}: {engine.remove_folder(p)} "
+                  "photos left the library")
     else:
         for root in engine.config.roots:
             state = "" if os.path.isdir(root) else "  (offline)"
-            print(f"{root}{state}")
+            print(f"{display_path(root)}{state}")
     return 0
 
 
 def cmd_status(args) -> int:
-    engine = _engine(args)
+    engine = _engine(args, read_only=True)
     status = engine.status()
     if args.errors:
         status["errors"] = [{"path": display_path(p), "reason": r}
@@ -377,7 +395,7 @@ def cmd_eval(args) -> int:
 def cmd_ask(args) -> int:
     from .ask import Conversation, ask_photo
 
-    engine = _engine(args)
+    engine = _engine(args, read_only=True)
     if args.k:
         engine.config.ask_photos = args.k
     vlm = VisionLanguageModel(engine.config)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 import tomli_w
+from filelock import FileLock
+
+from .paths import path_from_db, path_to_db
 
 APP_NAME = "mmrag-desktop"
 
@@ -105,42 +109,134 @@ class Config:
 
 
 def home_dir() -> Path:
-    """The app's private home folder, created with mode 0700 if missing."""
+    """The app's private home folder, created if missing, and made private (0700, files
+    0600) whether or not it existed."""
     home = Path(os.environ.get("MMRAG_HOME") or platformdirs.user_data_dir(APP_NAME))
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private(home)
     return home
+
+
+def make_private(folder: Path) -> None:
+    """Make *folder* and what the app keeps in it readable by its owner only: the folder
+    and its subfolders 0700, files 0600. Thumbnails are not visited one by one (there can
+    be a million); their folder's 0700 closes them all."""
+    def fix(path: Path, mode: int) -> None:
+        try:
+            if path.stat().st_mode & 0o777 != mode:
+                os.chmod(path, mode)
+        except OSError:
+            pass  # gone meanwhile, or not ours: nothing to protect here
+
+    fix(folder, 0o700)
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            fix(entry, 0o700)
+            if entry.name in ("index", "models"):
+                for item in entry.iterdir():
+                    if not item.is_symlink():
+                        fix(item, 0o700 if item.is_dir() else 0o600)
+        else:
+            fix(entry, 0o600)
 
 
 def config_path(home: Path) -> Path:
     return home / "config.toml"
 
 
+def _read_settings(path: Path) -> dict:
+    """The settings in *path* as stored values (roots decoded), checked against
+    :class:`Config`'s fields and types; {} when the file does not exist.
+
+    Raises:
+        ConfigError: not valid TOML, an unknown setting, or a value of the wrong type.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
+    defaults = dataclasses.asdict(Config())
+    for key, value in data.items():
+        expected = type(defaults[key])
+        if expected is float and type(value) is int:
+            data[key] = value = float(value)
+        if type(value) is not expected or (
+                expected is list and not all(isinstance(v, str) for v in value)):
+            wanted = "a list of texts" if expected is list else {
+                bool: "true or false", int: "a whole number", float: "a number",
+                str: "a text"}[expected]
+            raise ConfigError(f"{path}: setting {key!r} must be {wanted}, not {value!r}")
+    if "roots" in data:
+        data["roots"] = [path_from_db(r) for r in data["roots"]]
+    return data
+
+
 def load_config(home: Path) -> Config:
     """Read ``config.toml`` from *home*; defaults when it does not exist.
 
     Raises:
-        ConfigError: the file is not valid TOML, names an unknown setting or a bad value.
+        ConfigError: the file is not valid TOML, names an unknown setting or a bad value
+            (the message names the setting).
     """
-    path = config_path(home)
-    if not path.exists():
-        return Config()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    known = {f.name for f in dataclasses.fields(Config)}
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
-    config = Config(**data)
+    config = Config(**_read_settings(config_path(home)))
     config.validate()
+    config._loaded = dataclasses.asdict(config)  # type: ignore[attr-defined]
     return config
 
 
 def save_config(home: Path, config: Config) -> None:
-    """Write *config* to ``config.toml`` atomically (temp file + rename)."""
+    """Save *config* to ``config.toml``, merged with what another process saved since
+    *config* was loaded: under a lock, the file is read again, and only the settings this
+    process changed are written over it (list settings such as ``roots`` take this
+    process's additions and removals). Written to a unique temp file, fsynced, renamed.
+    *config* is updated to the merged settings. A Config not made by :func:`load_config`
+    is written whole.
+
+    Raises:
+        ConfigError: a value is invalid, or the file on disk is.
+    """
     config.validate()
     path = config_path(home)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(dataclasses.asdict(config)), encoding="utf-8")
-    os.replace(tmp, path)
+    with FileLock(str(path) + ".lock", mode=0o600):
+        mine = dataclasses.asdict(config)
+        base = getattr(config, "_loaded", None)
+        merged = mine
+        if base is not None:
+            merged = dataclasses.asdict(Config()) | _read_settings(path)
+            for key, value in mine.items():
+                if value == base[key]:
+                    continue  # not changed here: the file's value stands
+                if isinstance(value, list):
+                    added = [v for v in value if v not in base[key]]
+                    kept = [v for v in merged[key] if v in value or v not in base[key]]
+                    merged[key] = kept + [v for v in added if v not in kept]
+                else:
+                    merged[key] = value
+        Config(**merged).validate()
+        stored = merged | {"roots": [path_to_db(r) for r in merged["roots"]]}
+        fd, tmp = tempfile.mkstemp(dir=home, prefix="config.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(tomli_w.dumps(stored))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        for key, value in merged.items():
+            setattr(config, key, value)
+        config._loaded = dataclasses.asdict(config)  # type: ignore[attr-defined]

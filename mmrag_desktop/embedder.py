@@ -42,14 +42,14 @@ class Embedder:
     def __init__(self, config: Config, home: Path, random_weights: bool = False):
         register_model_config(config)
         self.device = pick_device(config.device)
-        weights = None if random_weights else str(find_weights(config, home))
-        self.model_id = "random:" + config.model if random_weights else model_id(config)
+        weights = None if random_weights else find_weights(config, home)
+        self.model_id = "random:" + config.model if weights is None else model_id(config, weights, home)
         # fp16 halves memory and doubles throughput on GPUs; CPUs lack fast fp16 kernels.
         precision = "fp16" if self.device.type in ("cuda", "mps") else "fp32"
         if random_weights:
             torch.manual_seed(0)
         model, _, preprocess = open_clip.create_model_and_transforms(
-            config.model, pretrained=weights, device=self.device, precision=precision
+            config.model, pretrained=str(weights) if weights else None, device=self.device, precision=precision
         )
         self.model = model.eval()
         self._pil_steps, self._mean, self._std = _split_preprocess(preprocess, self.device)

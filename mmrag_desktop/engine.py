@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import Config, home_dir, load_config, save_config
+from .config import Config, home_dir, load_config, make_private, save_config
 from .indexer import Indexer, IndexReport, Progress
-from .models import model_slug
+from .models import ModelMismatchError, model_slug
+from .paths import display_path, is_within, outermost, real_folder
 from .scanner import Excluder
 from .search import Filters, Result, Term, query_vector
-from .store import OFFLINE, Store
+from .store import Store
 from .vector_index import VectorIndex
+from .writer_lock import WriterLock
 
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
     from .embedder import Embedder
@@ -31,32 +34,59 @@ EXACT_SEARCH_LIMIT = 20_000
 product) instead of walking the HNSW graph with a filter, which slows down and loses recall
 when most nodes are filtered out."""
 
+FEW_OFFLINE = 1000
+"""Up to this many photos on offline roots are left out of an unfiltered search by asking
+HNSW for that many more results and dropping them, keeping the search on the fast path."""
+
+STALE_TEMP_SECONDS = 3600.0
+"""Temp files in ``index/`` older than this are leftovers of a crash (a live save takes
+seconds); younger ones may be another process's save in progress."""
+
+
+class FolderError(ValueError):
+    """A folder cannot be added to the library as asked; the message says why."""
+
+
 
 class Engine:
     """One photo library.
 
+    A library has one writer at a time across processes (:class:`WriterLock`, held for each
+    index run, folder removal or model switch); any number of readers, which bring their
+    HNSW cache up to date with the database before each answer.
+
     Args:
         home: the app folder (config, models); default :func:`home_dir`.
-        library: where ``library.db`` and ``index/`` live; default *home*.
+        library: where ``library.db`` and ``index/`` live; default *home*, or
+            ``home/random-weights`` with *random_weights* (so such runs never touch a
+            library made with real weights).
         config: settings; default read from *home*.
         random_weights: use the configured architecture with random weights (benchmarks).
         embedder: an already loaded model to share (it must match *config*).
+        read_only: never change the library (searches, status, questions): a model that
+            differs from the library's raises :class:`ModelMismatchError` instead of
+            switching the library to it.
 
     Raises:
         ConfigError: the config file is invalid.
+        LibraryVersionError: the library was written by a newer version.
         sqlite3.DatabaseError: the library database is not a database.
     """
 
     def __init__(self, home: Path | None = None, library: Path | None = None,
                  config: Config | None = None, random_weights: bool = False,
-                 embedder: Embedder | None = None):
+                 embedder: Embedder | None = None, read_only: bool = False):
         self.home = home or home_dir()
         self.config = config or load_config(self.home)
-        self.library = library or self.home
+        self.library = library or (self.home / "random-weights" if random_weights else self.home)
         self.library.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private(self.library)
         self.store = Store(self.library / "library.db")
-        self.random_weights = random_weights
+        self.lock = WriterLock(self.library)
+        self.random_weights, self.read_only = random_weights, read_only
         self.repairs: list[str] = []  # what opening had to repair, for the user to read
+        # Told whom this engine waits for when another process is writing the library.
+        self.on_wait: Callable[[str], None] | None = None
         self._embedder = embedder
         self._vectors: VectorIndex | None = None
         self._lock = threading.RLock()
@@ -76,24 +106,20 @@ class Engine:
 
     @property
     def vectors(self) -> VectorIndex:
-        """The HNSW cache, opened (and repaired if need be) on first use. A library whose
-        vectors came from another model forgets them here; the next index run re-embeds."""
+        """The HNSW cache, opened (and repaired if need be) on first use, for the library's
+        model. A writable engine whose model differs from the library's switches the
+        library to it (the other model's embeddings are kept, see :meth:`Store.switch_model`).
+
+        Raises:
+            ModelMismatchError: a read-only engine's model is not the library's.
+        """
         with self._lock:
             if self._vectors is None:
-                embedder = self.embedder
-                previous = self.store.get_meta("model_id")
-                if previous != embedder.model_id:
-                    if previous is not None:
-                        dropped = self.store.forget_vectors()
-                        self.repairs.append(
-                            f"model changed from {previous} to {embedder.model_id}: "
-                            f"{dropped} photos will be re-embedded on the next index run")
-                    self.store.set_meta("model_id", embedder.model_id)
-                path = self.library / "index" / (model_slug(embedder.model_id, "") + ".hnsw")
-                for stale in path.parent.glob("*"):
-                    if not stale.name.startswith(path.stem + "."):
-                        stale.unlink()  # caches of other models, leftover temp files
-                vectors = VectorIndex(path, embedder.dim, embedder.model_id, self.config.hnsw_m,
+                model = self.embedder.model_id
+                self._use_model(model)
+                path = self.library / "index" / (model_slug(model, "") + ".hnsw")
+                self._clean_index_folder(path)
+                vectors = VectorIndex(path, self.embedder.dim, model, self.config.hnsw_m,
                                       self.config.hnsw_ef_construction, self.config.hnsw_ef)
                 repair = vectors.open(self.store)
                 if repair:
@@ -101,54 +127,150 @@ class Engine:
                 self._vectors = vectors
             return self._vectors
 
+    def _use_model(self, model: str) -> None:
+        current = self.store.get_meta("model_id")
+        if current == model or (current is None and self.read_only):
+            return
+        if self.read_only:
+            raise ModelMismatchError(
+                f"this library's photos were embedded with {current}, but the configured "
+                f"model is {model}; run `mmrag index` to switch the library to it (the "
+                "current embeddings are kept for switching back)")
+        with self._writing("switching the model"):
+            current = self.store.get_meta("model_id")  # another process may have switched
+            if current == model:
+                return
+            restored, waiting = self.store.switch_model(current, model)
+        if current is not None:
+            self.repairs.append(
+                f"model changed from {current} to {model}: {restored} photos have embeddings "
+                f"from this model already, {waiting} will be embedded on the next index run")
+
+    def _clean_index_folder(self, keep: Path) -> None:
+        """Remove other models' caches (rebuilt from SQLite if ever needed) and temp files
+        that crashed saves left behind."""
+        if not keep.parent.is_dir():
+            return
+        now = time.time()
+        for item in keep.parent.iterdir():
+            try:
+                if item.name.endswith(".tmp"):
+                    if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
+                        item.unlink()
+                elif not item.name.startswith(keep.stem + "."):
+                    item.unlink()
+            except OSError:
+                pass  # another process removed it first
+
+    def sync(self) -> VectorIndex:
+        """The HNSW cache, brought up to date with what any process committed.
+
+        Raises:
+            ModelMismatchError: another process switched the library to another model.
+        """
+        vectors = self.vectors
+        if self.store.seq() != vectors.applied_seq:
+            current = self.store.get_meta("model_id")
+            if current != vectors.model_id:
+                raise ModelMismatchError(
+                    f"the library was switched to {current} by another process; restart "
+                    f"to use it, or set the model back to {vectors.model_id}")
+            vectors.catch_up(self.store)
+        return vectors
+
     # --- folders --------------------------------------------------------------------------
 
     def add_folder(self, folder: str | os.PathLike) -> str:
-        """Add a photo folder to the library's roots (persisted). Returns its absolute path.
+        """Add a photo folder to the library's roots (persisted), by its real path. A
+        folder that holds library folders replaces them (their photos stay, nothing is
+        re-embedded). Returns the root's path. Quick: the next index run does the work.
 
         Raises:
             NotADirectoryError: *folder* is not an existing folder.
+            FolderError: *folder* lies inside a library folder, or is the app's own folder.
         """
-        path = os.path.abspath(folder)
+        path = real_folder(folder)
         if not os.path.isdir(path):
-            raise NotADirectoryError(f"not a folder: {folder}")
-        if path not in self.config.roots:
-            self.config.roots.append(path)
-            save_config(self.home, self.config)
+            raise NotADirectoryError(f"not a folder: {display_path(os.fspath(folder))}")
+        private = {real_folder(self.home), real_folder(self.library)}
+        if any(is_within(path, p) for p in private):
+            raise FolderError(f"{display_path(path)} is the app's own data folder")
+        roots = [real_folder(r) for r in self.config.roots]
+        if path in roots:
+            return path
+        for root in roots:
+            if is_within(path, root):
+                raise FolderError(
+                    f"{display_path(path)} is inside {display_path(root)}, which is in the "
+                    "library already: its photos are indexed with it")
+        inside = [root for root in roots if is_within(root, path)]
+        if inside:
+            self.store.adopt(path)  # root labels only: no vector changes, no writer lock
+        self.config.roots = [r for r in self.config.roots if real_folder(r) not in inside]
+        self.config.roots.append(path)
+        save_config(self.home, self.config)
+        for root in inside:
+            self.repairs.append(f"{display_path(path)} contains {display_path(root)}, which "
+                                "it replaces as a library folder (its photos are kept)")
         return path
 
     def remove_folder(self, folder: str | os.PathLike) -> int:
         """Remove a root and its photos from the library (the files are not touched).
         Waits for an index run in progress to finish (see :meth:`Watcher.remove_folder`).
         Returns the number of photos removed."""
-        path = os.path.abspath(folder)
-        if path in self.config.roots:
-            self.config.roots.remove(path)
-            save_config(self.home, self.config)
-        with self._index_lock, self._lock:
+        path = self._root_of(folder)
+        with self._index_lock, self._writing("removing a folder"):
+            if path in self.config.roots:
+                self.config.roots.remove(path)
+                save_config(self.home, self.config)
             removed = self.store.delete_root(path)
             if self._vectors is not None:
-                self._vectors.delete(removed)
-                self._vectors.save(self.store.seq(), self.store)
+                self.sync().save(self.store)
         return len(removed)
+
+    def _root_of(self, folder: str | os.PathLike) -> str:
+        """The configured root that *folder* names (by real path, as added), else its
+        absolute path."""
+        wanted = real_folder(folder) if os.path.exists(folder) else os.path.abspath(folder)
+        for root in self.config.roots:
+            if root == wanted or (os.path.exists(root) and real_folder(root) == wanted):
+                return root
+        return wanted
 
     # --- indexing -------------------------------------------------------------------------
 
     def index(self, roots: list[str] | None = None,
               on_progress: Callable[[Progress], None] | None = None,
-              cancel: threading.Event | None = None, stable_after: float = 0.0) -> IndexReport:
+              cancel: threading.Event | None = None, stable_after: float = 0.0,
+              allow_removal: bool = False) -> IndexReport:
         """Bring the library in line with *roots* (default: all configured roots).
-        See :meth:`Indexer.run` for interruption, offline roots and *stable_after*."""
-        roots = [os.path.abspath(r) for r in (roots if roots is not None else self.config.roots)]
-        vectors = self.vectors
-        excluder = Excluder(self.config.excludes, self.config.include_hidden)
+        See :meth:`Indexer.run` for interruption, offline roots, *stable_after* and
+        *allow_removal*. Waits while another process writes the library."""
+        if self.read_only:
+            raise RuntimeError("a read-only engine does not index")
+        roots = [self._root_of(r) for r in (roots if roots is not None else self.config.roots)]
+        # A hand-edited config may list a folder and a folder inside it: index each file once,
+        # under the outer folder.
+        outer = outermost(roots)
+        for root in outer:
+            if any(r != root and is_within(r, root) for r in roots):
+                self.store.adopt(root)
+        roots = outer
+        excluder = Excluder(self.config.excludes, self.config.include_hidden,
+                            private=[self.home, self.library])
         workers = self.config.decode_workers or os.cpu_count() or 2
-        indexer = Indexer(self.store, vectors, lambda: self.embedder, excluder,
-                          self.config.batch_size, workers)
         # Runs are serialised; searches are not blocked by them (SQLite WAL readers, and the
-        # HNSW index locks only around each batch's insert).
-        with self._index_lock:
-            return indexer.run(roots, on_progress, cancel, stable_after)
+        # HNSW index takes its write lock only to apply each committed batch).
+        self.vectors  # opened first: opening may take the writer lock to switch the model
+        with self._index_lock, self._writing("indexing"):
+            vectors = self.sync()
+            indexer = Indexer(self.store, vectors, lambda: self.embedder, excluder,
+                              self.config.batch_size, workers)
+            return indexer.run(roots, on_progress, cancel, stable_after, allow_removal)
+
+    def _writing(self, activity: str):
+        """The writer lock for *activity*, telling :attr:`on_wait` if another process has it."""
+        return self.lock.hold(activity, on_wait=self.on_wait)
 
     # --- search ---------------------------------------------------------------------------
 
@@ -162,6 +284,7 @@ class Engine:
         Raises:
             QueryError: empty or unreadable query.
             ModelMissingError: no model weights.
+            ModelMismatchError: the library holds another model's embeddings.
         """
         return self.search_vector(query_vector(self.embedder, terms), k, min_score, filters)
 
@@ -169,9 +292,12 @@ class Engine:
                       filters: Filters | None = None) -> list[Result]:
         """Top-k photos for a query embedding: (d,) float32, L2-normalised."""
         filters = filters or Filters()
-        vectors = self.vectors
-        if filters.is_empty() and not self.store.any_with_status(OFFLINE):
-            ids, scores = vectors.search(query, k)
+        vectors = self.sync()
+        offline = self.store.offline_ids(FEW_OFFLINE) if filters.is_empty() else None
+        if offline is not None:
+            ids, scores = vectors.search(query, k + len(offline))
+            keep = ~np.isin(ids, np.asarray(offline, dtype=np.int64))
+            ids, scores = ids[keep][:k], scores[keep][:k]
         else:
             where, params = filters.sql()
             allowed = self.store.ids_matching(where, params)

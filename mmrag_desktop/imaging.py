@@ -9,11 +9,17 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
+import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 import pillow_heif
@@ -56,19 +62,11 @@ class PhotoMeta:
     gps_lon: float | None = None
 
 
-def content_hash(data: bytes) -> str:
-    """BLAKE2b-128 of the file's bytes, hex: identifies a photo across renames and moves."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def read_file(path: Path) -> bytes:
-    """Read a whole file.
-
-    Raises:
-        BadImage: the file is empty, unreadable, vanished, or is not a regular file.
-    """
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turns the OS errors of reading *path* into :class:`BadImage` reasons."""
     try:
-        data = path.read_bytes()
+        yield
     except FileNotFoundError as exc:
         raise BadImage("vanished before it could be read") from exc
     except PermissionError as exc:
@@ -77,31 +75,57 @@ def read_file(path: Path) -> bytes:
         raise BadImage("is a directory") from exc
     except OSError as exc:
         raise BadImage(f"unreadable: {exc.strerror or exc}") from exc
-    if not data:
-        raise BadImage("empty file (0 bytes)")
-    return data
 
 
-def decode(data: bytes, min_side: int = 0) -> tuple[Image.Image, PhotoMeta]:
-    """Decode image bytes into an RGB image with EXIF orientation applied.
+def file_hash(path: Path) -> str:
+    """BLAKE2b-128 of a file's bytes, hex, read in chunks (never the whole file in memory):
+    identifies a photo across renames and moves.
+
+    Raises:
+        BadImage: the file is empty, unreadable, vanished, or is a folder.
+    """
+    with _reading(path), path.open("rb") as f:
+        digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16))
+        if f.tell() == 0:
+            raise BadImage("empty file (0 bytes)")
+        return digest.hexdigest()
+
+
+def decode(source: Path | bytes, min_side: int = 0) -> tuple[Image.Image, PhotoMeta]:
+    """Decode a photo file (or encoded bytes) into an RGB image with EXIF orientation
+    applied: the one way the app reads a photo, at whatever size it needs.
 
     Args:
-        data: the encoded file.
+        source: the file, or its encoded bytes (a pasted image).
         min_side: the shortest side (pixels) the caller needs. JPEGs are decoded in draft
             mode (libjpeg's DCT scaling by 1/2, 1/4 or 1/8) to the smallest size that keeps
             at least *min_side* pixels on the shortest side: for a 12 MP photo and a 256-pixel
             model this decodes 500×375 pixels instead of 4000×3000, and the antialiased
-            resize that follows has far less to do. 0 decodes at full size.
+            resize that follows has far less to do; only the bytes needed are read. 0 decodes
+            at full size.
 
     Returns:
-        The RGB image (transparent areas composited on white) and its metadata, whose
-        width and height are those of the full-size oriented photo.
+        The RGB image (transparent areas composited on white; 16-bit images scaled to 8
+        bits) and its metadata, whose width and height are those of the full-size oriented
+        photo.
 
     Raises:
-        BadImage: not an image, truncated or corrupt, or above :data:`MAX_PIXELS`.
+        BadImage: unreadable, empty, not an image, truncated or corrupt, above
+            :data:`MAX_PIXELS`, or any failure inside a decoder (with its reason).
     """
+    if isinstance(source, bytes):
+        if not source:
+            raise BadImage("empty file (0 bytes)")
+        return _decode(io.BytesIO(source), min_side)
+    with _reading(source), source.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise BadImage("empty file (0 bytes)")
+        return _decode(f, min_side)
+
+
+def _decode(stream: BinaryIO, min_side: int) -> tuple[Image.Image, PhotoMeta]:
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(stream)
         width, height = img.size
         if width * height > MAX_PIXELS:
             raise BadImage(
@@ -125,6 +149,10 @@ def decode(data: bytes, min_side: int = 0) -> tuple[Image.Image, PhotoMeta]:
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as exc:
         # Pillow reports truncation and corrupt data through several exception types.
         raise BadImage(f"truncated or corrupt: {exc}") from exc
+    except MemoryError as exc:
+        raise BadImage("too large to decode in the memory available") from exc
+    except Exception as exc:  # noqa: BLE001 - a decoder plugin's bug costs this photo only
+        raise BadImage(f"the decoder failed ({type(exc).__name__}: {exc})") from exc
     return rgb, meta
 
 
@@ -135,10 +163,31 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale (PNG, TIFF): scale to 8 bits rather than clip.
-        return img.point(lambda v: v / 256).convert("L").convert("RGB")
+    if img.mode.startswith("I;16") or img.mode == "I" or img.mode.startswith("RGB;16") \
+            or img.mode.startswith("RGBA;16") or img.mode in ("RGBX;16", "LA;16"):
+        return _eight_bit(img)
     return img.convert("RGB")
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer images (scans, exports: TIFF / PNG ``I;16``, ``I;16B``,
+    ``I``, 16-bit RGB) scaled to 8 bits per channel rather than clipped. Pillow's own
+    conversions clip these modes or refuse them ("point operation not supported")."""
+    pixels = np.asarray(img)
+    if pixels.dtype.byteorder == ">" or (pixels.dtype.byteorder == "=" and sys.byteorder == "big"):
+        pixels = pixels.astype(pixels.dtype.newbyteorder("<"))
+    if img.mode == "I":
+        # 32-bit container; 16-bit PNGs open as "I" holding 0..65535.
+        top = 65535 if pixels.max(initial=0) <= 65535 else int(pixels.max())
+        pixels = pixels.astype(np.float64) * (255.0 / max(top, 1))
+    else:
+        pixels = pixels.astype(np.float64) / 257.0
+    pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    if pixels.ndim == 2:
+        return Image.fromarray(pixels, "L").convert("RGB")
+    if pixels.shape[2] == 4 and img.mode.startswith("RGBA"):
+        return _to_rgb(Image.fromarray(pixels, "RGBA"))
+    return Image.fromarray(np.ascontiguousarray(pixels[:, :, :3]), "RGB")
 
 
 def _metadata(img: Image.Image) -> PhotoMeta:

@@ -12,6 +12,7 @@ progress and a rerun continues where it stopped.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .imaging import BadImage, content_hash, decode, read_file
+from .imaging import BadImage, decode, file_hash
+from .paths import is_within
 from .scanner import Excluder, FileStat, scan
 from .store import ERROR, OFFLINE, OK, Row, Store, meta_fields
 from .vector_index import VectorIndex
@@ -35,6 +37,13 @@ if TYPE_CHECKING:  # torch loads with the model, not with this module (fast GUI 
 
 SAVE_INTERVAL = 120.0
 """Seconds between saves of the HNSW file during a long run (a crash replays the rest)."""
+
+MASS_REMOVAL_MIN = 20
+MASS_REMOVAL_FRACTION = 0.5
+"""A run that finds at least this many of a folder's photos, and at least this fraction of
+them, gone at once holds their removal: an unmounted drive, a share that is away or a
+folder moved elsewhere looks the same as a deletion, and re-embedding everything on return
+costs hours. They are kept (offline) until the user confirms (``allow_removal``)."""
 
 
 @dataclass
@@ -55,7 +64,9 @@ class Progress:
 class IndexReport:
     """What a run did. ``errors`` and ``skipped`` are (path, reason) pairs: errors are
     files recorded in the library as unreadable, skipped are ones that vanished or lay in
-    unreadable folders. ``seconds`` is wall-clock time of the whole run."""
+    unreadable folders. ``offline_reasons`` says why each offline root is offline;
+    ``held_back`` counts, per root, photos that vanished in numbers that need the user's
+    confirmation before they are removed. ``seconds`` is wall-clock time of the whole run."""
 
     found: int = 0
     unchanged: int = 0
@@ -67,6 +78,8 @@ class IndexReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     offline_roots: list[str] = field(default_factory=list)
+    offline_reasons: dict[str, str] = field(default_factory=dict)
+    held_back: dict[str, int] = field(default_factory=dict)
     deferred: int = 0
     seconds: float = 0.0
     cancelled: bool = False
@@ -108,39 +121,77 @@ class Indexer:
         self.batch_size, self.workers = batch_size, max(1, workers)
 
     def run(self, roots: list[str], on_progress: Callable[[Progress], None] | None = None,
-            cancel: threading.Event | None = None, stable_after: float = 0.0) -> IndexReport:
-        """Index *roots* (absolute folder paths) incrementally.
+            cancel: threading.Event | None = None, stable_after: float = 0.0,
+            allow_removal: bool = False) -> IndexReport:
+        """Index *roots* (absolute folder paths, none inside another) incrementally.
 
-        A root that does not exist (unplugged drive) has its rows marked offline, not
-        deleted. Ctrl-C (KeyboardInterrupt) or *cancel* stop the run after committing what
-        was embedded so far; ``report.cancelled`` is then True. Files modified less than
-        *stable_after* seconds ago may still be being written: they are left as they are
-        (counted in ``report.deferred``) for a later run.
+        A root that is not there (unplugged drive), is now an empty folder, or is on another
+        device than when it was recorded (an empty mount point) has its rows marked offline,
+        not deleted. When many of a root's photos vanish at once (see
+        :data:`MASS_REMOVAL_MIN`), they are held offline too, unless *allow_removal*, which
+        also accepts a root's new device. Ctrl-C (KeyboardInterrupt) or *cancel* stop the
+        run after committing what was embedded so far; ``report.cancelled`` is then True.
+        Files modified less than *stable_after* seconds ago may still be being written:
+        they are left as they are (counted in ``report.deferred``) for a later run.
+
+        The caller holds the library's writer lock and has brought ``vectors`` up to date.
         """
         started = time.monotonic()
         report = IndexReport()
         cancel = cancel or threading.Event()
         emit = on_progress or (lambda _p: None)
-        present = [r for r in roots if os.path.isdir(r)]
+        present = []
         for root in roots:
-            if root not in present:
+            reason = self._offline_reason(root, allow_removal)
+            if reason:
                 self.store.set_status(root, OFFLINE, only=OK)
                 report.offline_roots.append(root)
+                report.offline_reasons[root] = reason
+            else:
+                present.append(root)
         for root in present:
             self.store.set_status(root, OK, only=OFFLINE)
         try:
             files = self._scan(present, report, emit, cancel)
             if not cancel.is_set():
-                self._process(present, files, report, emit, cancel, stable_after)
+                self._process(present, files, report, emit, cancel, stable_after, allow_removal)
         except KeyboardInterrupt:
             cancel.set()
         finally:
-            if self.store.seq() != self.vectors.saved_seq:  # a watch run often changes nothing
-                self.vectors.save(self.store.seq(), self.store)
+            self.vectors.catch_up(self.store)
+            if self.vectors.applied_seq != self.vectors.saved_seq:  # a watch run often changes nothing
+                self.vectors.save(self.store)
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - started
         emit(Progress("done", report.found, report.found))
         return report
+
+    def _offline_reason(self, root: str, allow_removal: bool) -> str | None:
+        """Why *root* must be treated as offline this run, or None when it is there."""
+        try:
+            st = os.stat(root)
+        except OSError:
+            return "not found"
+        if not stat.S_ISDIR(st.st_mode):
+            return "not a folder"
+        recorded = self.store.root_device(root)
+        if recorded is None or allow_removal:
+            if recorded != st.st_dev:
+                self.store.record_root(root, st.st_dev)
+            return None
+        if not self.store.has_rows(root):
+            return None
+        if recorded != st.st_dev:
+            return ("on another disk than when it was added: is the drive unplugged, and "
+                    "this its empty mount point? (run with --allow-removal if it moved)")
+        try:
+            with os.scandir(root) as entries:
+                empty = next(entries, None) is None
+        except OSError as exc:
+            return f"unreadable: {exc.strerror or exc}"
+        if empty:
+            return "empty: is the drive unplugged or the share not mounted?"
+        return None
 
     def _scan(self, roots, report, emit, cancel) -> list[FileStat]:
         files: list[FileStat] = []
@@ -153,14 +204,15 @@ class Indexer:
         report.found = len(files)
         return files
 
-    def _process(self, roots, files, report, emit, cancel, stable_after) -> None:
+    def _process(self, roots, files, report, emit, cancel, stable_after, allow_removal) -> None:
         rows = self.store.rows_under(roots)
+        total_rows = {root: sum(1 for path in rows if is_within(path, root)) for root in roots}
         jobs: list[_Job] = []
         now = time.time_ns()
         for f in files:
             row = rows.pop(f.path, None)
             # A future mtime (clock skew, some imports) says nothing about being written now.
-            if 0 <= now - f.mtime_ns < stable_after * 1e9:
+            if 0 <= now - max(f.mtime_ns, f.changed_ns) < stable_after * 1e9:
                 report.deferred += 1
             elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
                 report.unchanged += 1
@@ -175,13 +227,33 @@ class Indexer:
         run = _Run(self, report, emit, cancel, len(jobs), by_hash, missing_by_hash)
         run.process(jobs)
         if not cancel.is_set():
-            gone = [r.id for r in missing.values() if r.id not in run.claimed]
+            gone = [r for r in missing.values() if r.id not in run.claimed]
+            if not allow_removal:
+                gone = self._hold_mass_removals(roots, total_rows, gone, report)
             if gone:
-                self.store.write_batch([], [], gone)
-                self.vectors.delete(gone)
+                self.store.write_batch([], [], [r.id for r in gone])
+                self.vectors.catch_up(self.store)
                 report.deleted = len(gone)
             if self.vectors.needs_compaction():
                 self.vectors.rebuild(self.store)
+
+    def _hold_mass_removals(self, roots: list[str], total: dict[str, int], gone: list[Row],
+                            report: IndexReport) -> list[Row]:
+        """Mark offline, instead of deleting, the vanished rows of each root that lost
+        many at once; return the rows still to delete."""
+        by_root: dict[str, list[Row]] = {}
+        for row in gone:
+            root = next((r for r in roots if is_within(row.path, r)), "")
+            by_root.setdefault(root, []).append(row)
+        deleting: list[Row] = []
+        for root, rows in by_root.items():
+            if (root and len(rows) >= MASS_REMOVAL_MIN
+                    and len(rows) >= MASS_REMOVAL_FRACTION * total.get(root, 0)):
+                self.store.set_status(root, OFFLINE, ids=[r.id for r in rows])
+                report.held_back[root] = len(rows)
+            else:
+                deleting += rows
+        return deleting
 
 
 class _Run:
@@ -231,16 +303,18 @@ class _Run:
                 or bool(row and row.status == OK and row.hash == digest))
 
     def _load(self, job: _Job, skip_known: bool = True) -> _Result:
-        """Runs on a decoding thread: read, hash, and decode unless the hash is known."""
+        """Runs on a decoding thread: hash, and decode unless the hash is known."""
+        path = Path(job.file.path)
         try:
-            data = read_file(Path(job.file.path))
-            digest = content_hash(data)
+            digest = file_hash(path)
             if skip_known and self._known(digest, job.row):
                 return _Result(job, hash=digest)
-            image, meta = decode(data, min_side=self.embedder.image_size)
+            image, meta = decode(path, min_side=self.embedder.image_size)
             return _Result(job, digest, self.embedder.to_tensor(image), fields=meta_fields(meta))
         except BadImage as exc:
             return _Result(job, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - one photo's failure must not end the run
+            return _Result(job, error=f"could not be prepared ({type(exc).__name__}: {exc})")
 
     def _accept(self, result: _Result) -> None:
         job, report = result.job, self.report
@@ -321,11 +395,8 @@ class _Run:
         self.report.embedded += len(images)
         for r, row_id in zip(self.batch, ids):
             self.by_hash.setdefault(r.hash, row_id)
-        if ids:
-            self.ix.vectors.add(np.asarray(ids), np.stack([r.vector for r in self.batch]))
-        dropped = [row_id for row_id, f in self.others if row_id is not None and "vector" in f]
-        self.ix.vectors.delete(dropped + self.deleted)
+        self.ix.vectors.catch_up(self.ix.store)  # the index applies what was committed
         self.batch, self.others, self.deleted = [], [], []
         if time.monotonic() - self.last_save > SAVE_INTERVAL:
-            self.ix.vectors.save(self.ix.store.seq(), self.ix.store)
+            self.ix.vectors.save(self.ix.store)
             self.last_save = time.monotonic()

@@ -6,8 +6,12 @@ purpose after seeing the size and source (``mmrag models download``).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,10 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 class ModelMissingError(RuntimeError):
     """No weights for the configured model were found; the message says how to get them."""
+
+
+class ModelMismatchError(RuntimeError):
+    """The library's embeddings come from another model than the one asked to search them."""
 
 
 class ModelFileError(ValueError):
@@ -57,7 +65,7 @@ def register_model_config(config: Config) -> None:
 
 def models_dir(home: Path) -> Path:
     path = home / "models"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -66,13 +74,59 @@ def model_slug(model: str, pretrained: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}__{pretrained or 'custom'}")
 
 
-def model_id(config: Config) -> str:
-    """Identifies the weights that made a library's embeddings; vectors from two different
-    ids are never mixed in one index."""
-    if config.weights:
-        path = Path(config.weights)
-        return f"{config.model}/file:{path.name}:{path.stat().st_size}"
-    return f"{config.model}/{config.pretrained}"
+def model_id(config: Config, weights: Path, home: Path) -> str:
+    """Identifies the weights that made a library's embeddings: the architecture and a
+    content hash of the weights file, so a different checkpoint under the same name (or a
+    re-import over the old file) is a different model. Vectors of two ids never mix."""
+    return f"{config.model}/{weights_digest(weights, home)[:16]}"
+
+
+def weights_digest(path: Path, home: Path) -> str:
+    """BLAKE2b-128 (hex) of a weights file, hashed while streaming it. Remembered in the
+    models folder by (path, size, mtime, inode), so a 600 MB checkpoint is hashed once, not
+    on every start.
+
+    Raises:
+        ModelMissingError: the file cannot be read.
+    """
+    memo_path = models_dir(home) / ".digests.json"
+    try:
+        st = path.stat()
+        key = [os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino]
+        try:
+            memo = json.loads(memo_path.read_text())
+        except (OSError, ValueError):
+            memo = {}
+        if not isinstance(memo, dict):
+            memo = {}
+        saved = memo.get(key[0])
+        if isinstance(saved, dict) and saved.get("key") == key:
+            return saved["digest"]
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+    except OSError as exc:
+        raise ModelMissingError(f"weights file unreadable: {path}: {exc.strerror or exc}") from exc
+    memo[key[0]] = {"key": key, "digest": digest}
+    try:
+        fd, tmp = tempfile.mkstemp(dir=memo_path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(memo))
+        os.replace(tmp, memo_path)
+    except OSError:
+        pass  # not remembered: hashed again next time
+    return digest
+
+
+def _install(staged: Path, config: Config, home: Path, suffix: str) -> Path:
+    """Move staged weights into the models folder as the configured pair's file, removing
+    that pair's files of other types, so that what was installed last is what loads."""
+    slug = model_slug(config.model, config.pretrained)
+    target = models_dir(home) / f"{slug}{suffix}"
+    staged.replace(target)
+    for other in WEIGHT_SUFFIXES:
+        if other != suffix:
+            (models_dir(home) / f"{slug}{other}").unlink(missing_ok=True)
+    return target
 
 
 def hub_repo(config: Config) -> str | None:
@@ -140,11 +194,9 @@ def import_weights(source: Path, config: Config, home: Path) -> Path:
         raise ModelFileError(
             f"{source.name} does not fit {config.model}: {str(exc).splitlines()[0][:300]}"
         ) from exc
-    target = models_dir(home) / f"{model_slug(config.model, config.pretrained)}{suffix}"
-    tmp = target.with_suffix(target.suffix + ".part")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
-    return target
+    staged = models_dir(home) / f".{model_slug(config.model, config.pretrained)}{suffix}.part"
+    shutil.copyfile(source, staged)
+    return _install(staged, config, home, suffix)
 
 
 def hub_file_sizes(repo: str, filenames: list[str] | tuple[str, ...]) -> dict[str, int | None]:
@@ -204,11 +256,7 @@ def download_weights(
     staging = models_dir(home) / ".download"
     try:
         fetched = Path(hf_hub_download(source.repo_id, source.filename, local_dir=staging))
-        target = models_dir(home) / (
-            model_slug(config.model, config.pretrained) + Path(source.filename).suffix
-        )
-        fetched.replace(target)
-        return target
+        return _install(fetched, config, home, Path(source.filename).suffix)
     except Exception as exc:  # noqa: BLE001
         raise OSError(f"download from {source.repo_id} failed: {exc}") from exc
     finally:

@@ -10,33 +10,64 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .imaging import is_image_name
+from .paths import is_within
 
 
 @dataclass(frozen=True)
 class FileStat:
-    """A candidate photo found by a scan: absolute path, size in bytes, mtime in ns."""
+    """A candidate photo found by a scan: absolute path, size in bytes, mtime in ns, and
+    the time its content or metadata last changed (``st_ctime_ns``), in ns: copy tools keep
+    the source's old mtime, so only this says a file is being written now."""
 
     path: str
     root: str
     size: int
     mtime_ns: int
+    changed_ns: int = 0
+
+
+_WINDOWS_HIDDEN = getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 2)
+_MAC_HIDDEN = getattr(stat, "UF_HIDDEN", 0x8000)
+
+
+def os_hidden(st: os.stat_result) -> bool:
+    """True when the OS marks the entry hidden: the Windows hidden attribute, or macOS's
+    ``UF_HIDDEN`` flag (``chflags hidden``). Dot-names are handled by :class:`Excluder`."""
+    attributes = getattr(st, "st_file_attributes", 0)
+    flags = getattr(st, "st_flags", 0)
+    return bool(attributes & _WINDOWS_HIDDEN) or bool(flags & _MAC_HIDDEN)
 
 
 class Excluder:
-    """Decides which names a scan skips: hidden names (unless included) and the
-    ``fnmatch`` patterns in the config, matched against each path component's name."""
+    """Decides what a scan skips: hidden names and OS-hidden entries (unless included),
+    the ``fnmatch`` patterns in the config, matched against each path component's name,
+    and the app's own folders (*private*), wherever they lie."""
 
-    def __init__(self, patterns: Iterable[str], include_hidden: bool = False):
+    def __init__(self, patterns: Iterable[str], include_hidden: bool = False,
+                 private: Iterable[str | os.PathLike] = ()):
         self.patterns = tuple(patterns)
         self.include_hidden = include_hidden
+        self.private = frozenset(os.path.realpath(p) for p in private)
 
     def skips(self, name: str) -> bool:
         if not self.include_hidden and name.startswith("."):
             return True
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns)
 
+    def skips_entry(self, name: str, st: os.stat_result, path: str) -> bool:
+        """Like :meth:`skips`, also by the entry's stat (OS hidden flag) and, for folders,
+        whether it is one of the app's own."""
+        if not self.include_hidden and os_hidden(st):
+            return True
+        return (stat.S_ISDIR(st.st_mode) and bool(self.private)
+                and os.path.realpath(path) in self.private)
+
     def skips_path(self, path: str, root: str) -> bool:
-        """True when any component of *path* below *root* is skipped."""
+        """True when any component of *path* below *root* is skipped by name, or *path*
+        lies in one of the app's own folders."""
+        real = os.path.realpath(path)
+        if any(real == p or real.startswith(os.path.join(p, "")) for p in self.private):
+            return True
         rel = os.path.relpath(path, root)
         return any(self.skips(part) for part in Path(rel).parts if part not in (".", ".."))
 
@@ -48,11 +79,14 @@ def scan(
 ) -> Iterator[FileStat]:
     """Yield every candidate photo below *roots*, recursively, following symlinks once.
 
-    Directory symlink loops are cut by remembering each directory's (device, inode).
+    Symbolic links to folders inside the same root are not followed (the folder is walked
+    under its real path); other directory symlink loops are cut by remembering each
+    directory's (device, inode).
     Files and directories that cannot be read are reported through ``on_skip(path, reason)``
     and skipped; files that vanish between listing and ``stat`` are skipped silently.
     """
     for root in roots:
+        real_root = os.path.realpath(root)
         visited: set[tuple[int, int]] = set()
         stack = [root]
         while stack:
@@ -84,8 +118,13 @@ def scan(
                 except OSError as exc:
                     on_skip(entry.path, f"unreadable: {exc.strerror or exc}")
                     continue
+                if excluder.skips_entry(entry.name, st, entry.path):
+                    continue
                 if stat.S_ISDIR(st.st_mode):
+                    if entry.is_symlink() and is_within(os.path.realpath(entry.path), real_root):
+                        continue  # walked under its real path: each photo has one path
                     subfolders.append(entry.path)
                 elif stat.S_ISREG(st.st_mode) and is_image_name(Path(entry.name)):
-                    yield FileStat(entry.path, root, st.st_size, st.st_mtime_ns)
+                    yield FileStat(entry.path, root, st.st_size, st.st_mtime_ns,
+                                   getattr(st, "st_ctime_ns", st.st_mtime_ns))
             stack.extend(sorted(subfolders, reverse=True))

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .imaging import BadImage, decode, read_file
+from .imaging import BadImage, decode
+from .paths import folder_range
 
 if TYPE_CHECKING:
     from .embedder import Embedder
@@ -57,9 +58,8 @@ class Filters:
         if self.folders:
             ors = []
             for folder in self.folders:
-                prefix = os.path.join(os.path.abspath(folder), "")
-                ors.append("substr(path, 1, ?) = ?")
-                params += [len(prefix), prefix]
+                ors.append("(path >= ? AND path < ?)")
+                params += list(folder_range(folder))
             parts.append("(" + " OR ".join(ors) + ")")
         if self.taken_after:
             parts.append("taken_at >= ?")
@@ -105,7 +105,7 @@ def query_vector(embedder: Embedder, terms: list[Term]) -> np.ndarray:
             total += term.weight * vector
     for term in (t for t in terms if t.photo is not None):
         try:
-            image, _ = decode(read_file(Path(term.photo)), min_side=embedder.image_size)
+            image, _ = decode(Path(term.photo), min_side=embedder.image_size)
         except BadImage as exc:
             raise QueryError(f"query photo {term.photo}: {exc}") from exc
         tensor = embedder.to_tensor(image).unsqueeze(0)

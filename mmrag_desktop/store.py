@@ -2,18 +2,22 @@
 
 This is the source of truth. Every change to a vector happens in a transaction that takes
 the next value of a global change sequence (``seq``): changed rows carry it, deleted rows
-leave a tombstone with it. The HNSW cache records the last ``seq`` it holds, so on open it
-replays only what came after (see :mod:`mmrag_desktop.vector_index`).
+leave a tombstone with it, and the same transaction updates a checksum of all (id, vector)
+pairs. The HNSW cache records the last ``seq`` it reflects, so it catches up by replaying
+only what came after, in this process or another (see :mod:`mmrag_desktop.vector_index`),
+and proves it holds the same vectors by comparing checksums.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,38 +25,71 @@ import numpy as np
 import sqlite_utils
 
 from .imaging import PhotoMeta
+from .paths import folder_range, path_from_db, path_to_db
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The database layout this code reads and writes. 1: paths with undecodable bytes stored
+as base64 behind a marker; 2: the prefix-preserving path encoding of
+:mod:`mmrag_desktop.paths`, the vector checksum, the per-model vector archive, root devices."""
 
 OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
 """Row states: embedded; could not be read (``error`` holds why); waiting to be
 (re-)embedded; on a root folder that is not reachable now."""
 
-_RAW_PREFIX = "\x00raw:"
+_CHECKSUM_MOD = 1 << 64
+_VARIABLES = 900  # rows per IN (...) list: under SQLite's bound-variable limit
 
 
-def path_to_db(path: str) -> str:
-    """Paths are TEXT in SQLite, which must be valid UTF-8; a name with undecodable bytes
-    (surrogate-escaped by Python) is stored as base64 of its raw bytes behind a NUL marker,
-    which no real path can contain."""
+class LibraryVersionError(RuntimeError):
+    """library.db was written by a newer version of the app."""
+
+
+def describe_db_error(exc: sqlite3.Error) -> str:
+    """A sentence for the user about a failed database operation, by its cause."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, sqlite3.IntegrityError):
+        return f"the library database refused a change (constraint failed: {text})"
+    if "full" in lowered:
+        return "the disk holding the library is full: free some space, then run again"
+    if "locked" in lowered or "busy" in lowered:
+        return ("the library database is locked by another program; close it or wait, "
+                "then run again")
+    if "readonly" in lowered or "read-only" in lowered:
+        return "the library database is read-only: check the permissions of its folder"
+    if "disk i/o" in lowered:
+        return f"the disk holding the library reported an error: {text}"
+    if "not a database" in lowered or "malformed" in lowered:
+        return f"the library database is damaged or not a database: {text}"
+    return f"the library database failed: {text}"
+
+
+def vector_checksum(ids: Iterable[int], vectors: Iterable[bytes | np.ndarray]) -> int:
+    """Order-independent checksum of (row id, embedding) pairs: the sum modulo 2**64 of
+    each pair's 64-bit BLAKE2b. Adding and subtracting pairs keeps it current without
+    reading the rest, so the database and the HNSW cache each maintain one and compare
+    them in O(1). Vectors are (d,) float32 (or their bytes)."""
+    total = 0
+    for row_id, vector in zip(ids, vectors):
+        data = vector if isinstance(vector, bytes) else (
+            np.ascontiguousarray(vector, dtype=np.float32).tobytes())
+        digest = hashlib.blake2b(int(row_id).to_bytes(8, "little", signed=True) + data,
+                                 digest_size=8).digest()
+        total += int.from_bytes(digest, "little")
+    return total % _CHECKSUM_MOD
+
+
+def private_file(path: Path) -> None:
+    """Create *path* readable by its owner only, or make an existing file so.
+
+    An existing file is changed by path, never opened: closing any descriptor of a file
+    drops every POSIX lock this process holds on it, so opening a database that another
+    connection of this process uses would let a second writer corrupt it (SQLite's
+    "How To Corrupt An SQLite Database File", section 2.2)."""
     try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        raw = os.fsencode(path)
-        return _RAW_PREFIX + base64.b64encode(raw).decode("ascii")
-
-
-def path_from_db(text: str) -> str:
-    """Inverse of :func:`path_to_db`."""
-    if text.startswith(_RAW_PREFIX):
-        return os.fsdecode(base64.b64decode(text[len(_RAW_PREFIX):]))
-    return text
-
-
-def display_path(path: str) -> str:
-    """A printable form of *path* (undecodable bytes shown as ``\\xNN``)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        os.chmod(path, 0o600)
 
 
 @dataclass
@@ -67,29 +104,52 @@ class Row:
     status: str
 
 
+@dataclass
+class Changes:
+    """What the database changed after some ``seq``, read in one snapshot.
+
+    ``full`` means the tombstones that would say what was deleted are gone (pruned, or the
+    database was replaced): the reader must compare id sets instead.
+    """
+
+    seq: int
+    checksum: int
+    full: bool
+    deleted: list[int]
+    live_ids: set[int] | None  # with ``full``: every id holding a vector
+
+
 class Store:
     """The library database. Each thread gets its own connection (SQLite in WAL mode lets
-    readers run while one writer commits).
+    readers run while one writer commits). The file and its WAL are private (0600).
 
     Raises:
-        sqlite3.DatabaseError: the file is not a database (reported to the user as is).
+        LibraryVersionError: the database is newer than this code.
+        sqlite3.DatabaseError: the file is not a database (see :func:`describe_db_error`).
     """
 
     def __init__(self, path: Path):
         self.path = path
         self._local = threading.local()
+        for suffix in ("", "-wal", "-shm"):
+            candidate = path.with_name(path.name + suffix)
+            if suffix == "" or candidate.exists():
+                private_file(candidate)  # SQLite gives the WAL the database's mode
         self._init_schema()
 
     @property
     def db(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(self.path, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            db = self._local.db = sqlite_utils.Database(conn)
+            db = self._local.db = sqlite_utils.Database(self._connect())
         return db
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -97,28 +157,67 @@ class Store:
             db.conn.close()
             self._local.db = None
 
+    # --- schema ---------------------------------------------------------------------------
+
     def _init_schema(self) -> None:
         db = self.db
         with db.conn:
-            db["photos"].create(
-                {
-                    "id": int, "path": str, "root": str, "size": int, "mtime_ns": int,
-                    "hash": str, "width": int, "height": int, "taken_at": str,
-                    "camera_make": str, "camera_model": str, "gps_lat": float,
-                    "gps_lon": float, "status": str, "error": str, "vector": bytes,
-                    "seq": int, "indexed_at": float,
-                },
-                pk="id", not_null={"path", "root", "status"}, if_not_exists=True,
-            )
-            db["tombstones"].create({"id": int, "seq": int}, pk="id", if_not_exists=True)
-            db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-            db["photos"].create_index(["path"], unique=True, if_not_exists=True)
-            for column in ("hash", "seq", "root", "taken_at", "status"):
-                db["photos"].create_index([column], if_not_exists=True)
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('seq', '0'), ('schema', ?)",
-                [str(SCHEMA_VERSION)],
-            )
+            db.execute("BEGIN IMMEDIATE")  # two processes opening a new library: one creates
+            if db["meta"].exists():
+                version = int(self.get_meta("schema") or 1)
+                if version > SCHEMA_VERSION:
+                    raise LibraryVersionError(
+                        f"{self.path} was written by a newer version of mmrag-desktop "
+                        f"(library format {version}; this version reads up to "
+                        f"{SCHEMA_VERSION}). Update the app, or use another library folder.")
+                if version < SCHEMA_VERSION:
+                    self._migrate(version)
+                return
+            self._create_tables()
+            db.execute("INSERT INTO meta(key, value) VALUES ('seq', '0'), ('schema', ?), "
+                       "('checksum', '0'), ('pruned_seq', '0')", [str(SCHEMA_VERSION)])
+
+    def _create_tables(self) -> None:
+        db = self.db
+        db["photos"].create(
+            {
+                "id": int, "path": str, "root": str, "size": int, "mtime_ns": int,
+                "hash": str, "width": int, "height": int, "taken_at": str,
+                "camera_make": str, "camera_model": str, "gps_lat": float,
+                "gps_lon": float, "status": str, "error": str, "vector": bytes,
+                "seq": int, "indexed_at": float,
+            },
+            pk="id", not_null={"path", "root", "status"}, if_not_exists=True,
+        )
+        db["tombstones"].create({"id": int, "seq": int}, pk="id", if_not_exists=True)
+        db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        # Embeddings of other models, by content: switching the model back restores them.
+        db["model_vectors"].create({"model": str, "hash": str, "vector": bytes},
+                                   pk=("model", "hash"), if_not_exists=True)
+        # Each root's device when it was added: an empty mount point is not an empty folder.
+        db["roots"].create({"root": str, "device": int}, pk="root", if_not_exists=True)
+        db["photos"].create_index(["path"], unique=True, if_not_exists=True)
+        for column in ("hash", "seq", "root", "taken_at", "status"):
+            db["photos"].create_index([column], if_not_exists=True)
+
+    def _migrate(self, version: int) -> None:
+        """Bring a version-*version* database to :data:`SCHEMA_VERSION` (inside the open
+        transaction: a failed migration leaves the old database untouched)."""
+        db = self.db
+        if version == 1:
+            self._create_tables()
+            marker = "\x00raw:"
+            for row_id, text in db.execute(  # a range: SQLite's substr stops at NUL
+                    "SELECT id, path FROM photos WHERE path >= ? AND path < ?",
+                    [marker, marker[:-1] + ";"]).fetchall():
+                path = os.fsdecode(base64.b64decode(text[len(marker):]))
+                db.execute("UPDATE photos SET path = ? WHERE id = ?", [path_to_db(path), row_id])
+            total = 0
+            for ids, vectors in self.vectors():
+                total = (total + vector_checksum(ids, vectors)) % _CHECKSUM_MOD
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('checksum', ?), "
+                       "('pruned_seq', (SELECT value FROM meta WHERE key = 'seq'))", [str(total)])
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION)])
 
     # --- meta -----------------------------------------------------------------------------
 
@@ -139,20 +238,50 @@ class Store:
         self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='seq'")
         return self.seq()
 
+    def _add_checksum(self, delta: int) -> None:
+        # Inside the write transaction; Python integers, since SQLite's are signed 64-bit.
+        current = int(self.get_meta("checksum") or 0)
+        self.db.execute("UPDATE meta SET value = ? WHERE key = 'checksum'",
+                        [str((current + delta) % _CHECKSUM_MOD)])
+
     # --- reads ----------------------------------------------------------------------------
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run the reads inside the block on one consistent snapshot of the database (a
+        read transaction: commits of other connections made meanwhile are not seen)."""
+        conn = self.db.conn
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    def changes_since(self, seq: int) -> Changes:
+        """What changed after *seq* (call inside :meth:`snapshot`, then read the changed
+        vectors with ``vectors(after_seq=seq)`` in the same snapshot)."""
+        now = self.seq()
+        full = seq < int(self.get_meta("pruned_seq") or 0) or seq > now
+        live = None
+        if full:
+            live = {r[0] for r in self.db.execute(
+                "SELECT id FROM photos WHERE vector IS NOT NULL")}
+        return Changes(now, int(self.get_meta("checksum") or 0), full,
+                       [] if full else self.tombstones_after(seq), live)
+
     def rows_under(self, roots: Iterable[str]) -> dict[str, Row]:
-        """Bookkeeping rows of every photo whose root is one of *roots*, keyed by path."""
-        roots = list(roots)
-        if not roots:
-            return {}
-        marks = ",".join("?" * len(roots))
-        cursor = self.db.execute(
-            f"SELECT id, path, size, mtime_ns, hash, status FROM photos WHERE root IN ({marks})",
-            roots,
-        )
-        rows = (Row(r[0], path_from_db(r[1]), *r[2:]) for r in cursor)
-        return {row.path: row for row in rows}
+        """Bookkeeping rows of every photo whose path lies below one of *roots* (whatever
+        root they were found under before), keyed by path."""
+        out: dict[str, Row] = {}
+        for root in roots:
+            low, high = folder_range(root)
+            cursor = self.db.execute(
+                "SELECT id, path, size, mtime_ns, hash, status FROM photos "
+                "WHERE path >= ? AND path < ?", [low, high])
+            for r in cursor:
+                row = Row(r[0], path_from_db(r[1]), *r[2:])
+                out[row.path] = row
+        return out
 
     def hashes_with_vectors(self) -> dict[str, int]:
         """Content hash → id of a row holding that photo's embedding."""
@@ -176,8 +305,8 @@ class Store:
                 yield _unpack(batch)
             return
         id_list = list(ids)
-        for start in range(0, len(id_list), 900):  # stay under SQLite's variable limit
-            part = id_list[start:start + 900]
+        for start in range(0, len(id_list), _VARIABLES):
+            part = id_list[start:start + _VARIABLES]
             marks = ",".join("?" * len(part))
             batch = self.db.execute(
                 f"SELECT id, vector FROM photos WHERE vector IS NOT NULL AND id IN ({marks})",
@@ -190,17 +319,27 @@ class Store:
         return [r[0] for r in self.db.execute("SELECT id FROM tombstones WHERE seq > ?", [seq])]
 
     def prune_tombstones(self, upto_seq: int) -> None:
-        """Forget tombstones the HNSW cache saved at *upto_seq* already reflects."""
+        """Forget tombstones up to *upto_seq* (a saved HNSW file reflects them). A reader
+        in another process whose cache is older then compares id sets instead."""
         with self.db.conn:
             self.db.execute("DELETE FROM tombstones WHERE seq <= ?", [upto_seq])
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'pruned_seq' "
+                            "AND CAST(value AS INTEGER) < ?", [str(upto_seq), upto_seq])
+
+    def checksum(self) -> int:
+        """The checksum (:func:`vector_checksum`) of every stored (id, vector) pair."""
+        return int(self.get_meta("checksum") or 0)
 
     def vector_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM photos WHERE vector IS NOT NULL").fetchone()[0]
 
-    def any_with_status(self, status: str) -> bool:
-        """True when at least one row is in *status* (an index lookup)."""
-        return self.db.execute(
-            "SELECT EXISTS(SELECT 1 FROM photos WHERE status = ?)", [status]).fetchone()[0] == 1
+    def offline_ids(self, limit: int) -> list[int] | None:
+        """Ids of photos with a vector on offline roots, or None when there are more than
+        *limit* of them."""
+        rows = self.db.execute(
+            "SELECT id FROM photos WHERE status = ? AND vector IS NOT NULL LIMIT ?",
+            [OFFLINE, limit + 1]).fetchall()
+        return None if len(rows) > limit else [r[0] for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of rows per status."""
@@ -211,23 +350,24 @@ class Store:
         out: dict[str, dict[str, int]] = {}
         cursor = self.db.execute("SELECT root, status, COUNT(*) FROM photos GROUP BY root, status")
         for root, status, n in cursor:
-            out.setdefault(root, {})[status] = n
+            out.setdefault(path_from_db(root), {})[status] = n
         return out
 
     def errors(self, limit: int = 1000, root: str | None = None) -> list[tuple[str, str]]:
         """(path, reason) of photos that could not be indexed, optionally under one root."""
         where = "status = ?" + (" AND root = ?" if root is not None else "")
-        params = [ERROR] + ([root] if root is not None else [])
+        params = [ERROR] + ([path_to_db(root)] if root is not None else [])
         cursor = self.db.execute(
             f"SELECT path, error FROM photos WHERE {where} ORDER BY path LIMIT ?", params + [limit]
         )
         return [(path_from_db(p), e) for p, e in cursor]
 
     def details(self, ids: list[int]) -> dict[int, dict]:
-        """Metadata of the given rows (no vectors), keyed by id; ``path`` decoded."""
+        """Metadata of the given rows (no vectors), keyed by id; ``path`` and ``root``
+        decoded."""
         out: dict[int, dict] = {}
-        for start in range(0, len(ids), 900):
-            part = ids[start:start + 900]
+        for start in range(0, len(ids), _VARIABLES):
+            part = ids[start:start + _VARIABLES]
             marks = ",".join("?" * len(part))
             cursor = self.db.execute(
                 "SELECT id, path, root, hash, size, mtime_ns, width, height, taken_at, camera_make, "
@@ -238,6 +378,7 @@ class Store:
             for values in cursor:
                 item = dict(zip(names, values))
                 item["path"] = path_from_db(item["path"])
+                item["root"] = path_from_db(item["root"])
                 out[item["id"]] = item
         return out
 
@@ -246,11 +387,49 @@ class Store:
         sql = f"SELECT id FROM photos WHERE vector IS NOT NULL AND status = '{OK}' AND ({where})"
         return {r[0] for r in self.db.execute(sql, params)}
 
+    def hashes(self) -> set[str]:
+        """Content hashes of every photo in the library."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT hash FROM photos "
+                                              "WHERE hash IS NOT NULL")}
+
+    # --- roots ----------------------------------------------------------------------------
+
+    def root_device(self, root: str) -> int | None:
+        """The device (``st_dev``) *root* was on when it was recorded, if recorded."""
+        row = self.db.execute("SELECT device FROM roots WHERE root = ?",
+                              [path_to_db(root)]).fetchone()
+        return row[0] if row else None
+
+    def has_rows(self, root: str) -> bool:
+        """True when the library holds photos found under *root*."""
+        return self.db.execute("SELECT EXISTS(SELECT 1 FROM photos WHERE root = ?)",
+                               [path_to_db(root)]).fetchone()[0] == 1
+
+    def record_root(self, root: str, device: int) -> None:
+        """Remember the device *root* is on (see :meth:`root_device`)."""
+        with self.db.conn:
+            self.db.execute("INSERT OR REPLACE INTO roots(root, device) VALUES (?, ?)",
+                            [path_to_db(root), device])
+
+    def adopt(self, root: str) -> int:
+        """Rows whose path lies below *root* belong to it (they were found under a folder
+        that *root* now contains); their folder's device record goes. No vector changes.
+        Returns the rows moved."""
+        low, high = folder_range(root)
+        with self.db.conn:
+            self.db.execute("DELETE FROM roots WHERE root >= ? AND root < ?", [low, high])
+            return self.db.execute(
+                "UPDATE photos SET root = ? WHERE path >= ? AND path < ? AND root != ?",
+                [path_to_db(root), low, high, path_to_db(root)]).rowcount
+
     # --- writes ---------------------------------------------------------------------------
 
     def write_batch(self, embedded: list[tuple[int | None, dict, np.ndarray]],
                     others: list[tuple[int | None, dict]], deleted: list[int]) -> list[int]:
         """Commit one batch of changes in one transaction, under one new ``seq``.
+
+        A row given as new (id None) whose path the library already holds updates that
+        row: a path is never in the library twice, and a stale view never aborts a run.
 
         Args:
             embedded: (id or None for a new photo, row fields, (d,) float32 vector).
@@ -266,23 +445,45 @@ class Store:
         with db.conn:
             seq = self._next_seq()
             now = time.time()
+            delta = 0
             for row_id in deleted:  # first, so that a path can be taken over in this batch
+                delta -= self._old_checksum(row_id)
                 db.execute("DELETE FROM photos WHERE id = ?", [row_id])
                 db.execute("INSERT OR REPLACE INTO tombstones(id, seq) VALUES (?, ?)",
                            [row_id, seq])
             for row_id, fields, vector in embedded:
+                data = vector.astype(np.float32).tobytes()
                 fields = _encode_fields(fields) | {
-                    "vector": vector.astype(np.float32).tobytes(), "status": OK, "error": None,
-                    "seq": seq, "indexed_at": now,
+                    "vector": data, "status": OK, "error": None, "seq": seq, "indexed_at": now,
                 }
-                ids.append(self._put(row_id, fields))
+                row_id = self._existing(row_id, fields)
+                if row_id is not None:
+                    delta -= self._old_checksum(row_id)
+                row_id = self._put(row_id, fields)
+                delta += vector_checksum([row_id], [data])
+                ids.append(row_id)
             for row_id, fields in others:
                 fields = _encode_fields(fields)
+                row_id = self._existing(row_id, fields)
                 if fields.get("vector", 0) is None and row_id is not None:
+                    delta -= self._old_checksum(row_id)
                     db.execute("INSERT OR REPLACE INTO tombstones(id, seq) VALUES (?, ?)",
                                [row_id, seq])
                 self._put(row_id, fields)
+            if delta:
+                self._add_checksum(delta)
         return ids
+
+    def _existing(self, row_id: int | None, fields: dict) -> int | None:
+        if row_id is not None or "path" not in fields:
+            return row_id
+        row = self.db.execute("SELECT id FROM photos WHERE path = ?", [fields["path"]]).fetchone()
+        return row[0] if row else None
+
+    def _old_checksum(self, row_id: int) -> int:
+        row = self.db.execute("SELECT vector FROM photos WHERE id = ? AND vector IS NOT NULL",
+                              [row_id]).fetchone()
+        return vector_checksum([row_id], [row[0]]) if row else 0
 
     def _put(self, row_id: int | None, fields: dict) -> int:
         if row_id is None:
@@ -300,30 +501,64 @@ class Store:
         vector = np.frombuffer(values.pop("vector"), dtype=np.float32)
         return values, vector
 
-    def set_status(self, root: str, status: str, only: str | None = None) -> int:
-        """Set the status of a root's rows (optionally only those now in state *only*)."""
-        sql, params = "UPDATE photos SET status = ? WHERE root = ?", [status, root]
+    def set_status(self, root: str, status: str, only: str | None = None,
+                   ids: list[int] | None = None) -> int:
+        """Set the status of a root's rows (optionally only those now in state *only*, or
+        only the rows *ids*)."""
+        sql, params = "UPDATE photos SET status = ? WHERE root = ?", [status, path_to_db(root)]
         if only:
             sql += " AND status = ?"
             params.append(only)
         with self.db.conn:
-            return self.db.execute(sql, params).rowcount
+            if ids is None:
+                return self.db.execute(sql, params).rowcount
+            done = 0
+            for start in range(0, len(ids), _VARIABLES):
+                part = ids[start:start + _VARIABLES]
+                done += self.db.execute(f"{sql} AND id IN ({','.join('?' * len(part))})",
+                                        params + part).rowcount
+            return done
 
     def delete_root(self, root: str) -> list[int]:
         """Delete every row of a root (tombstoned). Returns the deleted ids."""
-        ids = [r[0] for r in self.db.execute("SELECT id FROM photos WHERE root = ?", [root])]
+        ids = [r[0] for r in self.db.execute("SELECT id FROM photos WHERE root = ?",
+                                             [path_to_db(root)])]
         if ids:
             self.write_batch([], [], ids)
+        with self.db.conn:
+            self.db.execute("DELETE FROM roots WHERE root = ?", [path_to_db(root)])
         return ids
 
-    def forget_vectors(self) -> int:
-        """Drop every embedding (a different model will re-embed). Returns rows affected."""
-        with self.db.conn:
-            self.db.execute("DELETE FROM tombstones")
-            count = self.db.execute(
-                "UPDATE photos SET vector = NULL, seq = NULL, status = ? "
-                "WHERE vector IS NOT NULL", [PENDING]).rowcount
-        return count
+    def switch_model(self, old: str | None, new: str) -> tuple[int, int]:
+        """Make *new* the library's model, in one transaction: the embeddings of *old* are
+        kept by content hash (switching back restores them), those *new* made before are
+        restored, and every other photo waits to be embedded.
+
+        Returns:
+            (photos whose embeddings were restored, photos waiting to be embedded).
+        """
+        db = self.db
+        with db.conn:
+            seq = self._next_seq()
+            if old is not None:
+                db.execute("INSERT OR REPLACE INTO model_vectors(model, hash, vector) "
+                           "SELECT ?, hash, vector FROM photos "
+                           "WHERE vector IS NOT NULL AND hash IS NOT NULL", [old])
+            db.execute("UPDATE photos SET vector = (SELECT m.vector FROM model_vectors m "
+                       "WHERE m.model = ? AND m.hash = photos.hash), seq = ?", [new, seq])
+            restored = db.execute("SELECT COUNT(*) FROM photos WHERE vector IS NOT NULL"
+                                  ).fetchone()[0]
+            waiting = db.execute("UPDATE photos SET status = ? WHERE vector IS NULL AND status "
+                                 "IN (?, ?)", [PENDING, OK, OFFLINE]).rowcount
+            db.execute("DELETE FROM model_vectors WHERE model = ? OR hash NOT IN "
+                       "(SELECT hash FROM photos WHERE hash IS NOT NULL)", [new])
+            db.execute("DELETE FROM tombstones")
+            total = 0
+            for ids, vectors in self.vectors():
+                total = (total + vector_checksum(ids, vectors)) % _CHECKSUM_MOD
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('model_id', ?), "
+                       "('checksum', ?), ('pruned_seq', ?)", [new, str(total), str(seq)])
+        return restored, waiting
 
 
 def meta_fields(meta: PhotoMeta) -> dict:
@@ -336,9 +571,11 @@ def meta_fields(meta: PhotoMeta) -> dict:
 
 
 def _encode_fields(fields: dict) -> dict:
-    if "path" in fields:
-        fields = fields | {"path": path_to_db(fields["path"])}
-    return fields
+    encoded = dict(fields)
+    for key in ("path", "root"):
+        if key in encoded:
+            encoded[key] = path_to_db(encoded[key])
+    return encoded
 
 
 def _unpack(batch: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:

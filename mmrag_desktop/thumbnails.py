@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .imaging import decode, read_file
+from .imaging import decode
 
 QUALITY = 85  # JPEG quality of cached thumbnails: small files, no visible blocking at 256 px
 
@@ -39,7 +39,7 @@ def thumbnail(photo: Path, digest: str, size: int, folder: Path) -> Path:
     target = folder / digest[:2] / f"{digest}-{size}.jpg"
     if target.is_file():
         return target
-    image, _ = decode(read_file(photo), min_side=size)
+    image, _ = decode(photo, min_side=size)
     image.thumbnail((size, size))
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written to a temporary name and renamed, so a crash or a second thread never leaves a
@@ -53,3 +53,31 @@ def thumbnail(photo: Path, digest: str, size: int, folder: Path) -> Path:
         os.unlink(temporary)
         raise
     return target
+
+
+def paste_dir(home: Path) -> Path:
+    """Where pasted query images (a screenshot pasted into the search field) are kept while
+    they are the query."""
+    return home / "pasted"
+
+
+def evict(home: Path, keep: set[str], pasted: bool = False) -> int:
+    """Remove thumbnails of photos no longer in the library (content hashes not in *keep*),
+    and with *pasted* every pasted query image (at start and close, when none is in use).
+
+    Returns:
+        The number of files removed.
+    """
+    removed = 0
+    folder = cache_dir(home)
+    for thumb in folder.glob("*/*.jpg") if folder.is_dir() else ():
+        if thumb.name.split("-", 1)[0] not in keep:
+            thumb.unlink(missing_ok=True)
+            removed += 1
+    for leftover in folder.glob("*/*.tmp") if folder.is_dir() else ():
+        leftover.unlink(missing_ok=True)
+    folder = paste_dir(home)
+    for image in folder.iterdir() if pasted and folder.is_dir() else ():
+        image.unlink(missing_ok=True)
+        removed += 1
+    return removed

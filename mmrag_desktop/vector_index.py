@@ -4,10 +4,16 @@ HNSW is the graph index of Malkov & Yashunin, "Efficient and robust approximate 
 neighbor search using Hierarchical Navigable Small World graphs" (arXiv:1603.09320);
 ``M``, ``ef_construction`` and ``ef`` are that paper's parameters. Labels are SQLite row ids.
 
-On disk: ``<name>.hnsw`` and a JSON sidecar with the file's size and BLAKE2b hash, the model
-id and the store's change ``seq`` it reflects. Opening checks the sidecar, replays the
-changes committed after that ``seq``, and verifies the element count; any mismatch or a
-missing, truncated or corrupt file means a rebuild from SQLite.
+The index only ever changes by applying what the database committed (:meth:`catch_up`), in
+order, so it always reflects exactly one ``seq`` of the database, whichever process wrote
+it; it saves that ``seq``, never a later one. It keeps a checksum of its (id, vector) pairs
+in step with the database's (:func:`~mmrag_desktop.store.vector_checksum`): any
+disagreement after catching up, on open or later, means a rebuild from SQLite.
+
+On disk: a JSON sidecar ``<name>.json`` naming the data file (``<name>.<seq>.<token>.hnsw``)
+with its size and BLAKE2b hash, the model id, the ``seq`` it reflects, its deleted labels
+and its vector checksum. A save writes a new data file and then replaces the sidecar: that
+rename is the one commit point, so a crash at any moment leaves the old pair or the new one.
 """
 
 from __future__ import annotations
@@ -16,33 +22,41 @@ import hashlib
 import json
 import logging
 import os
-import threading
+import secrets
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import hnswlib
 import numpy as np
+from readerwriterlock import rwlock
 
-from .store import Store
+from .store import Store, vector_checksum
 
 log = logging.getLogger(__name__)
 
 _MIN_CAPACITY = 1024
+_CHECKSUM_MOD = 1 << 64
+ORPHAN_SECONDS = 60.0
+"""A data file no sidecar names, older than this, is a leftover of a save that crashed
+before its sidecar was written (a live save renames its file milliseconds before)."""
 
 
 def _file_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
     with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
 class VectorIndex:
     """Cosine-similarity top-k search over a library's embeddings.
 
+    Searches and saves share the index; applying changes takes it alone (a reader-writer
+    lock), so writing a large file does not hold up searches.
+
     Args:
-        path: the index file (``.hnsw``); the sidecar is ``.json`` beside it.
+        path: names the index: its sidecar is ``path.with_suffix(".json")`` and its data
+            files ``<stem>.<seq>.<token>.hnsw`` beside it.
         dim: embedding dimension d.
         model_id: the model whose vectors the index holds.
         m, ef_construction, ef: HNSW parameters.
@@ -54,13 +68,16 @@ class VectorIndex:
         self.sidecar = path.with_suffix(".json")
         self.dim, self.model_id = dim, model_id
         self.m, self.ef_construction, self.ef = m, ef_construction, ef
-        self.saved_seq = 0
+        self.applied_seq = 0  # the database seq this index reflects
+        self.saved_seq = -1  # the seq of the file on disk
+        self.data_file: Path | None = None  # the data file the sidecar names
         self._index: hnswlib.Index | None = None
         # hnswlib does not report which labels are marked deleted, so both sets are kept
         # here and the deleted one is saved in the sidecar.
         self._live: set[int] = set()
         self._dead: set[int] = set()
-        self._lock = threading.RLock()
+        self._checksum = 0
+        self._lock = rwlock.RWLockWrite()
 
     # --- open / rebuild -------------------------------------------------------------------
 
@@ -71,129 +88,211 @@ class VectorIndex:
         Returns:
             None when the file was sound, else a sentence saying what was repaired.
         """
-        with self._lock:
+        with self._lock.gen_wlock():
             problem = self._load(store)
             if problem is None:
                 return None
             log.warning("HNSW index %s: %s; rebuilding from the library database",
                         self.path.name, problem)
-            count = self.rebuild(store)
-            return f"search index {problem}: rebuilt from the library database ({count} photos)"
+            count = self._rebuild(store)
+        self.save(store)
+        return f"search index {problem}: rebuilt from the library database ({count} photos)"
 
     def _load(self, store: Store) -> str | None:
-        if not self.path.exists():
+        if not self.sidecar.exists():
             if store.vector_count():
                 return "missing"
-            self.start_empty()
-            self.saved_seq = store.seq()
+            self._start_empty(_MIN_CAPACITY)
+            self._catch_up(store)
             return None
         try:
             info = json.loads(self.sidecar.read_text())
             expected = (info["model_id"], info["dim"], info["size"])
+            seq, checksum = int(info["seq"]), int(info["checksum"])
+            data = self.path.parent / Path(info["file"]).name
         except (OSError, ValueError, KeyError, TypeError):
             return "has no valid sidecar"
-        if expected != (self.model_id, self.dim, self.path.stat().st_size):
+        if not data.exists():
+            return "missing"
+        if expected != (self.model_id, self.dim, data.stat().st_size):
             return "was made by another model or is truncated"
-        if info.get("hash") != _file_hash(self.path):
+        if info.get("hash") != _file_hash(data):
             return "is corrupt (checksum mismatch)"
         index = hnswlib.Index(space="ip", dim=self.dim)
         try:
-            index.load_index(str(self.path))
+            index.load_index(str(data))
         except (RuntimeError, MemoryError, ValueError) as exc:
             return f"could not be loaded ({exc})"
         index.set_ef(self.ef)
-        self._index, self.saved_seq = index, int(info["seq"])
+        self._index, self.applied_seq, self.saved_seq = index, seq, seq
+        self.data_file = data
         self._dead = {int(i) for i in info.get("deleted", [])}
         self._live = {int(i) for i in index.get_ids_list()} - self._dead
-        self._replay(store, self.saved_seq)
-        if self.count() != store.vector_count():
-            return f"holds {self.count()} vectors but the library has {store.vector_count()}"
-        return None
+        self._checksum = checksum
+        return self._catch_up(store)
 
-    def start_empty(self, capacity: int = _MIN_CAPACITY) -> None:
-        """Start an empty in-memory index (it grows as vectors are added)."""
-        with self._lock:
-            self._index = self._new_index(capacity)
-            self._live, self._dead = set(), set()
-
-    def _new_index(self, capacity: int) -> hnswlib.Index:
+    def _start_empty(self, capacity: int) -> None:
         index = hnswlib.Index(space="ip", dim=self.dim)
         index.init_index(max_elements=capacity, M=self.m, ef_construction=self.ef_construction)
         index.set_ef(self.ef)
-        return index
+        self._index = index
+        self._live, self._dead, self._checksum = set(), set(), 0
+        self.applied_seq = 0
 
-    def _replay(self, store: Store, after_seq: int) -> None:
-        """Apply the store's changes committed after *after_seq* (crash catch-up)."""
-        for row_id in store.tombstones_after(after_seq):
-            self.delete([row_id])
-        for ids, vectors in store.vectors(after_seq=after_seq):
-            self.add(ids, vectors)
+    def start_empty(self, capacity: int = _MIN_CAPACITY) -> None:
+        """Start an empty in-memory index (benchmarks on synthetic vectors; a library's
+        index is built by :meth:`open` / :meth:`rebuild` from its store)."""
+        with self._lock.gen_wlock():
+            self._start_empty(capacity)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert vectors without a store (benchmarks): ids (n,) int, vectors (n, d) float32,
+        L2-normalised."""
+        with self._lock.gen_wlock():
+            self._add(ids, vectors)
 
     def rebuild(self, store: Store) -> int:
         """Build a new index from every vector in *store* and save it. Returns its size."""
-        with self._lock:
-            self.start_empty(max(_MIN_CAPACITY, store.vector_count()))
-            seq = store.seq()
-            done = 0
+        with self._lock.gen_wlock():
+            count = self._rebuild(store)
+        self.save(store)
+        return count
+
+    def _rebuild(self, store: Store) -> int:
+        with store.snapshot():
+            self._start_empty(max(_MIN_CAPACITY, store.vector_count()))
+            self.applied_seq = store.seq()
             for ids, vectors in store.vectors():
-                self.add(ids, vectors)
-                done += len(ids)
-            self.save(seq, store)
-            return done
+                self._add(ids, vectors)
+        return len(self._live)
 
-    # --- changes --------------------------------------------------------------------------
+    # --- keeping up with the database -----------------------------------------------------
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def catch_up(self, store: Store) -> None:
+        """Apply what *store* committed since :attr:`applied_seq` (in this process or any
+        other); rebuild if the result does not match the database's checksum."""
+        if store.seq() == self.applied_seq:  # the common case, without the write lock
+            return
+        with self._lock.gen_wlock():
+            problem = self._catch_up(store)
+            if problem is None:
+                return
+            log.warning("HNSW index %s: %s; rebuilding", self.path.name, problem)
+            self._rebuild(store)
+
+    def _catch_up(self, store: Store) -> str | None:
+        """Replay changes after :attr:`applied_seq` in one snapshot; a sentence when the
+        outcome disagrees with the database."""
+        with store.snapshot():
+            changes = store.changes_since(self.applied_seq)
+            if changes.seq != self.applied_seq:
+                if changes.full:
+                    self._delete(sorted(self._live - (changes.live_ids or set())))
+                else:
+                    self._delete(changes.deleted)
+                after = 0 if changes.seq < self.applied_seq else self.applied_seq
+                for ids, vectors in store.vectors(after_seq=after):
+                    self._add(ids, vectors)
+                self.applied_seq = changes.seq
+            if self._checksum != changes.checksum:
+                return "does not hold the library's vectors (checksum differs)"
+        return None
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Insert or replace vectors. ids: (n,) int; vectors: (n, d) float32, L2-normalised.
         Re-adding a deleted id brings it back (hnswlib unmarks it)."""
         if len(ids) == 0:
             return
-        with self._lock:
-            index = self._require()
-            labels = [int(i) for i in ids]
-            fresh = sum(1 for label in labels if label not in self._live and label not in self._dead)
-            needed = index.element_count + fresh
-            if needed > index.get_max_elements():
-                index.resize_index(max(needed, 2 * index.get_max_elements()))
-            index.add_items(np.ascontiguousarray(vectors, dtype=np.float32), labels)
-            self._live.update(labels)
-            self._dead.difference_update(labels)
+        index = self._require()
+        labels = [int(i) for i in ids]
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        replaced = [label for label in labels if label in self._live]
+        if replaced:
+            old = np.asarray(index.get_items(replaced), dtype=np.float32)
+            self._checksum -= vector_checksum(replaced, old)
+        fresh = sum(1 for label in labels if label not in self._live and label not in self._dead)
+        needed = index.element_count + fresh
+        if needed > index.get_max_elements():
+            index.resize_index(max(needed, 2 * index.get_max_elements()))
+        index.add_items(vectors, labels)
+        self._checksum = (self._checksum + vector_checksum(labels, vectors)) % _CHECKSUM_MOD
+        self._live.update(labels)
+        self._dead.difference_update(labels)
 
-    def delete(self, ids: list[int]) -> None:
-        """Mark rows deleted; unknown or already deleted ids are ignored. Deleted slots are
-        reclaimed when :meth:`needs_compaction` says so and the caller rebuilds."""
-        with self._lock:
-            index = self._require()
-            for label in (int(i) for i in ids):
-                if label in self._live:
-                    index.mark_deleted(label)
-                    self._live.discard(label)
-                    self._dead.add(label)
+    def _delete(self, ids: list[int]) -> None:
+        """Mark rows deleted; unknown or already deleted ids are ignored."""
+        index = self._require()
+        labels = [int(i) for i in ids if int(i) in self._live]
+        if not labels:
+            return
+        old = np.asarray(index.get_items(labels), dtype=np.float32)
+        self._checksum = (self._checksum - vector_checksum(labels, old)) % _CHECKSUM_MOD
+        for label in labels:
+            index.mark_deleted(label)
+            self._live.discard(label)
+            self._dead.add(label)
 
     def needs_compaction(self) -> bool:
         """True when over a quarter of the graph's nodes are deleted: time to rebuild."""
         return len(self._dead) > max(1000, len(self._live) // 3)
 
-    def save(self, seq: int, store: Store | None = None) -> None:
-        """Write the index atomically (temp file, fsync, rename), then its sidecar, and
-        forget the store's tombstones it now reflects."""
-        with self._lock:
+    def save(self, store: Store | None = None) -> bool:
+        """Write the index to a new data file and then replace the sidecar, stamped with
+        :attr:`applied_seq` (unique private temp files, fsync, rename); then forget the
+        store's tombstones it now reflects. Searches go on meanwhile.
+
+        Returns:
+            False when it could not be written (disk full, permissions): the old pair is
+            kept, and the next open replays the rest from the database.
+        """
+        with self._lock.gen_rlock():
             index = self._require()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".hnsw.tmp")
-            index.save_index(str(tmp))
-            with tmp.open("rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            seq = self.applied_seq
             info = {"model_id": self.model_id, "dim": self.dim, "seq": seq,
-                    "size": self.path.stat().st_size, "hash": _file_hash(self.path),
-                    "deleted": sorted(self._dead)}
-            side_tmp = self.sidecar.with_suffix(".json.tmp")
-            side_tmp.write_text(json.dumps(info))
-            os.replace(side_tmp, self.sidecar)
-            self.saved_seq = seq
+                    "deleted": sorted(self._dead), "checksum": self._checksum}
+            folder = self.path.parent
+            data = folder / f"{self.path.stem}.{seq}.{secrets.token_hex(4)}.hnsw"
+            tmp = side_tmp = None
+            try:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                tmp = _temp_beside(self.path)
+                index.save_index(tmp)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                info |= {"file": data.name, "size": os.path.getsize(tmp),
+                         "hash": _file_hash(Path(tmp))}
+                os.replace(tmp, data)
+                tmp = str(data)  # removed below if the sidecar cannot be written
+                side_tmp = _temp_beside(self.sidecar)
+                with open(side_tmp, "w") as f:
+                    f.write(json.dumps(info))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(side_tmp, self.sidecar)
+            except (OSError, RuntimeError) as exc:
+                for leftover in (tmp, side_tmp):
+                    if leftover and os.path.exists(leftover):
+                        os.unlink(leftover)
+                log.warning("could not save the search index %s (%s); the previous file is "
+                            "kept and will catch up from the library database", self.path, exc)
+                return False
+            previous, self.data_file, self.saved_seq = self.data_file, data, seq
+            self._remove_old_data(previous)
         if store is not None:
             store.prune_tombstones(seq)
+        return True
+
+    def _remove_old_data(self, previous: Path | None) -> None:
+        """Remove the data file this index replaced, and other processes' leftovers."""
+        now = time.time()
+        for item in self.path.parent.glob(f"{self.path.stem}.*.hnsw"):
+            if item == self.data_file:
+                continue
+            try:
+                if item == previous or now - item.stat().st_mtime > ORPHAN_SECONDS:
+                    item.unlink()
+            except OSError:
+                pass  # removed by another process meanwhile
 
     # --- queries --------------------------------------------------------------------------
 
@@ -203,7 +302,7 @@ class VectorIndex:
 
     def ids(self) -> set[int]:
         """Labels (row ids) of the live vectors."""
-        with self._lock:
+        with self._lock.gen_rlock():
             return set(self._live)
 
     def search(self, query: np.ndarray, k: int,
@@ -218,13 +317,13 @@ class VectorIndex:
         Returns:
             ((k',) int64 ids, (k',) float32 cosine similarities), best first.
         """
-        with self._lock:
+        with self._lock.gen_rlock():
             index = self._require()
             k = min(k, self.count())
             if k <= 0:
                 return np.empty(0, np.int64), np.empty(0, np.float32)
-            index.set_ef(max(self.ef, k))
             try:
+                # ef per query: set_ef would change it under a concurrent search.
                 labels, distances = index.knn_query(query.reshape(1, -1), k=k, filter=allowed)
             except RuntimeError:
                 # hnswlib raises when a filter leaves fewer than k reachable vectors.
@@ -235,3 +334,11 @@ class VectorIndex:
         if self._index is None:
             raise RuntimeError("vector index is not open")
         return self._index
+
+
+def _temp_beside(path: Path) -> str:
+    """A new private (0600) temp file in *path*'s folder: unique, so two processes saving
+    at once never write into the same file."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    return name

@@ -65,6 +65,10 @@ class VLMError(RuntimeError):
     """The vision-language model cannot be used: what is wrong and what to do."""
 
 
+class ContextFullError(VLMError):
+    """The prompt does not fit the model's context window (``vlm_context`` tokens)."""
+
+
 @dataclass
 class ModelInfo:
     """What the GGUF headers say: ``family`` (general.architecture), the model's embedding
@@ -314,6 +318,11 @@ class VisionLanguageModel:
                     if piece:
                         yield piece
             except ValueError as exc:  # llama-cpp-python's errors: prompt too long, bad image
+                if "exceed context window" in str(exc):
+                    raise ContextFullError(
+                        f"the question and its photos do not fit the model's context "
+                        f"({self.config.vlm_context} tokens): ask about fewer photos "
+                        f"(ask_photos) or raise vlm_context ({exc})") from exc
                 raise VLMError(str(exc)) from exc
             finally:
                 if release:

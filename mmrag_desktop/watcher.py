@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from .engine import Engine
 from .imaging import is_image_name
 from .indexer import IndexReport, Progress
 from .scanner import Excluder
+from .store import describe_db_error
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +87,17 @@ class Watcher:
         self.on_report = on_report or (lambda report, roots: None)
         self.on_message = on_message or (lambda text: log.warning("%s", text))
         self.on_progress = on_progress
-        self.excluder = Excluder(engine.config.excludes, engine.config.include_hidden)
-        self.private = (os.path.abspath(engine.home), os.path.abspath(engine.library))
+        self.excluder = Excluder(engine.config.excludes, engine.config.include_hidden,
+                                 private=[engine.home, engine.library])
+        self.failures: dict[str, str] = {}  # root → why its last run failed
+        self._allow_removal: set[str] = set()  # roots whose mass removal the user confirmed
         self._observers: dict[str, BaseObserver] = {}
         self._dirty: dict[str, tuple[float, float]] = {}  # root → (first, last event time)
         self._online: dict[str, bool] = {}
         self._wake = threading.Condition()
         self._stop = threading.Event()
-        self._paused = threading.Event()
+        self._paused = threading.Event()  # the user's pause
+        self._holds = 0  # pauses of others (a model answering), independent of the user's
         self._interrupt = threading.Event()  # cancels the run in progress (stop, pause, removal)
         self._thread: threading.Thread | None = None
         self.runs = 0
@@ -102,10 +107,8 @@ class Watcher:
 
     def relevant(self, path: str, root: str, is_directory: bool) -> bool:
         """Whether a change at *path* can matter to the library."""
-        if any(path == p or path.startswith(p + os.sep) for p in self.private):
-            return False  # the app's own files, if a library folder holds them
         if path != root and self.excluder.skips_path(path, root):
-            return False  # hidden, temporary (dot-files), or excluded
+            return False  # hidden, temporary (dot-files), excluded, or the app's own files
         return is_directory or path == root or is_image_name(Path(path))
 
     def mark_dirty(self, root: str) -> None:
@@ -154,7 +157,34 @@ class Watcher:
 
     @property
     def paused(self) -> bool:
+        """The user paused indexing."""
         return self._paused.is_set()
+
+    def hold(self) -> Callable[[], None]:
+        """Pause indexing for a while (the VLM answering wants every core) without touching
+        the user's pause: indexing goes on only when neither holds it. Returns the release,
+        which may be called once."""
+        with self._wake:
+            self._holds += 1
+            self._interrupt.set()
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._wake:
+                self._holds -= 1
+                self._wake.notify()
+        return release
+
+    @property
+    def holding(self) -> bool:
+        """Indexing is held by :meth:`hold` (the user's pause aside)."""
+        return self._holds > 0
+
+    def _blocked(self) -> bool:
+        return self._paused.is_set() or self._holds > 0
 
     def remove_folder(self, folder: str) -> int:
         """:meth:`Engine.remove_folder` while watching: a run in progress stops after its
@@ -165,22 +195,29 @@ class Watcher:
             self._interrupt.set()
         return self.engine.remove_folder(path)
 
+    def confirm_removal(self, root: str) -> None:
+        """The user confirmed that the photos held back in *root* (see
+        ``IndexReport.held_back``) are really gone: the next run of *root* removes them."""
+        with self._wake:
+            self._allow_removal.add(root)
+        self.mark_dirty(root)
+
     def pending(self) -> set[str]:
         """Roots being indexed or waiting to be."""
         with self._wake:
             return set(self._dirty) | set(self.active_roots)
 
     def idle(self) -> bool:
-        """True when no change is waiting to be indexed."""
+        """True when no change is waiting to be indexed and no run is in progress."""
         with self._wake:
-            return not self._dirty
+            return not self._dirty and not self.active_roots
 
     # --- the worker thread ----------------------------------------------------------------
 
     def _loop(self) -> None:
         next_rescan = time.monotonic() + (self.rescan_interval or float("inf"))
         while not self._stop.is_set():
-            if self._paused.is_set():
+            if self._blocked():
                 with self._wake:
                     self._wake.wait(timeout=1.0)
                 continue
@@ -191,42 +228,65 @@ class Watcher:
                 continue
             if time.monotonic() >= next_rescan:
                 next_rescan = time.monotonic() + self.rescan_interval
-                self._run(list(self.engine.config.roots))
+                with self._wake:
+                    self.active_roots = list(self.engine.config.roots)
+                self._run(self.active_roots)
                 continue
             with self._wake:
                 self._wake.wait(timeout=min(self.settle, 1.0))
 
     def _take_due(self) -> list[str]:
+        """The roots due for a run, which becomes the run in progress."""
         now = time.monotonic()
         with self._wake:
             due = [root for root, (first, last) in self._dirty.items()
                    if now - last >= self.settle or now - first >= self.max_delay]
             for root in due:
                 del self._dirty[root]
-        roots = self.engine.config.roots
-        return [root for root in due if root in roots]  # not folders removed meanwhile
+            roots = self.engine.config.roots
+            self.active_roots = [root for root in due if root in roots]  # not removed ones
+            return self.active_roots
 
     def _run(self, roots: list[str]) -> None:
-        with self._wake:
-            if self._paused.is_set() or self._stop.is_set():
-                for root in roots:
-                    self._dirty[root] = (0.0, 0.0)
-                return
-            self._interrupt.clear()
-        self.active_roots = roots
+        reports: list[tuple[IndexReport, list[str]]] = []
         try:
-            report = self.engine.index(roots, self.on_progress, self._interrupt, self.settle)
-        except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
-            self.on_message(f"indexing {', '.join(roots)} failed: {exc}")
-            log.exception("watch run failed")
-            return
+            with self._wake:
+                if self._blocked() or self._stop.is_set():
+                    for root in roots:
+                        self._dirty[root] = (0.0, 0.0)
+                    return
+                self._interrupt.clear()
+                confirmed = [root for root in roots if root in self._allow_removal]
+                self._allow_removal.difference_update(confirmed)
+            plain = [root for root in roots if root not in confirmed]
+            for group, allow_removal in ((plain, False), (confirmed, True)):
+                report = self._run_group(group, allow_removal) if group else None
+                if report is not None:
+                    reports.append((report, group))
         finally:
-            self.active_roots = []
-        self.runs += 1
+            with self._wake:
+                self.active_roots = []
+        for report, group in reports:  # once the run is over: listeners see it finished
+            self.on_report(report, group)
+
+    def _run_group(self, roots: list[str], allow_removal: bool) -> IndexReport | None:
+        try:
+            report = self.engine.index(roots, self.on_progress, self._interrupt, self.settle,
+                                       allow_removal)
+        except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
+            reason = describe_db_error(exc) if isinstance(exc, sqlite3.Error) else str(exc)
+            for root in roots:
+                self.failures[root] = reason
+            self.on_message(f"indexing {', '.join(roots)} failed: {reason}")
+            log.exception("watch run failed")
+            return None
+        for root in roots:
+            self.failures.pop(root, None)
         if report.deferred or report.cancelled:
             for root in roots:  # files still being written, or an interrupted run: go on later
                 self.mark_dirty(root)
-        self.on_report(report, roots)
+        self.runs += 1  # after re-queuing: idle() is never true while work is left
+        return report
 
     def _sync_observers(self) -> None:
         """Watch roots that are reachable; a root that appears or disappears is re-indexed

@@ -153,14 +153,14 @@ def test_every_bad_input_is_recorded_and_good_photos_indexed(engine, corpus):
 
 def test_file_vanishing_between_scan_and_read_is_skipped(engine, photos, monkeypatch):
     victim = sorted(photos.iterdir())[5]
-    real_read = indexer_module.read_file
+    real_hash = indexer_module.file_hash
 
-    def read_after_delete(path):
+    def hash_after_delete(path):
         if path == victim:
             victim.unlink()
-        return real_read(path)
+        return real_hash(path)
 
-    monkeypatch.setattr(indexer_module, "read_file", read_after_delete)
+    monkeypatch.setattr(indexer_module, "file_hash", hash_after_delete)
     report = engine.index([str(photos)])
     assert report.skipped == [(str(victim), "vanished before it could be read")]
     assert report.embedded == 39 and engine.store.vector_count() == 39
@@ -168,15 +168,15 @@ def test_file_vanishing_between_scan_and_read_is_skipped(engine, photos, monkeyp
 
 def test_unreadable_file_is_recorded(engine, photos, monkeypatch):
     victim = sorted(photos.iterdir())[0]
-    real_read_bytes = Path.read_bytes
+    real_open = Path.open
 
-    def read_bytes(path):
+    def open_(path, *args, **kwargs):
         # chmod 000 does not stop root, who runs CI: refuse the read the way the OS would.
         if path == victim:
             raise PermissionError(13, "Permission denied", str(path))
-        return real_read_bytes(path)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Path, "open", open_)
     report = engine.index([str(photos)])
     assert report.errors == [(str(victim), "permission denied")]
     assert engine.store.vector_count() == 39

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
+import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication,  # noqa: E402
+                           QTextDocument)
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox  # noqa: E402
 
 from mmrag_desktop.config import load_config, save_config  # noqa: E402
 from mmrag_desktop.engine import Engine  # noqa: E402
@@ -23,7 +26,7 @@ from mmrag_desktop.gui.bridge import EngineBridge  # noqa: E402
 from mmrag_desktop.gui.main_window import MainWindow  # noqa: E402
 from mmrag_desktop.gui.results import ResultsModel, ResultsView  # noqa: E402
 from mmrag_desktop.gui.thumbnail_loader import ThumbnailLoader  # noqa: E402
-from mmrag_desktop.imaging import BadImage  # noqa: E402
+from mmrag_desktop.imaging import BadImage, file_hash  # noqa: E402
 from mmrag_desktop.models import HubSource  # noqa: E402
 from mmrag_desktop.search import Result, Term  # noqa: E402
 from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
@@ -101,7 +104,8 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     _wait_indexed(qtbot, window, 40)
     indexing = [p for p in progress if p.phase == "index"]
     assert indexing and indexing[-1].done == indexing[-1].total == 40
-    assert "40 photos" in window.library_label.text() and "cpu" in window.library_label.text()
+    device = str(window.bridge.engine.embedder.device)  # whatever this machine has
+    assert "40 photos" in window.library_label.text() and device in window.library_label.text()
     assert window.progress_label.isHidden()
 
     # text search: the grid shows the engine's ranking, best first
@@ -194,8 +198,8 @@ def test_folder_errors_are_listed_with_reasons(qtbot, window, photos):
     (photos / "notes.png").write_text("not a picture")
     window.bridge.add_folder(str(photos))
     window.start()
-    qtbot.waitUntil(lambda: [(s.photos, s.errors) for s in window.folders_panel.states]
-                    == [(40, 2)], timeout=60_000)
+    qtbot.waitUntil(lambda: [(s.photos, s.errors, s.state) for s in window.folders_panel.states]
+                    == [(40, 2, "up to date")], timeout=60_000)
     window.folders_panel.tree.topLevelItem(0).setSelected(True)
     assert "up to date, 2 errors" == window.folders_panel.tree.topLevelItem(0).text(2)
     window.folders_panel.errors_button.click()
@@ -300,20 +304,107 @@ def test_grid_of_100k_results_asks_only_for_visible_thumbnails(qtbot, tmp_path):
 def test_thumbnails_are_cached_by_content(tmp_path):
     photo = coco_photos()[0]
     folder = tmp_path / "thumbnails"
-    first = thumbnail(photo, "ab" * 16, 128, folder)
+    first = thumbnail(photo, file_hash(photo), 128, folder)
     with Image.open(first) as img:
         assert max(img.size) == 128 and img.format == "JPEG"
     stamp = first.stat().st_mtime_ns
     moved = tmp_path / "renamed.jpg"
     shutil.copy2(photo, moved)
-    assert thumbnail(moved, "ab" * 16, 128, folder) == first  # same content: reused
+    assert thumbnail(moved, file_hash(moved), 128, folder) == first  # same content: reused
     assert first.stat().st_mtime_ns == stamp
-    assert thumbnail(photo, "ab" * 16, 64, folder) != first
+    edited = tmp_path / "edited.jpg"
+    with Image.open(photo) as img:
+        img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(edited, quality=90)
+    other = thumbnail(edited, file_hash(edited), 128, folder)
+    assert other != first  # new content, new thumbnail
+    with Image.open(other) as a, Image.open(first) as b:
+        assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() > 5
+    assert thumbnail(photo, file_hash(photo), 64, folder) != first
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(photo.read_bytes()[:100])
     with pytest.raises(BadImage):
         thumbnail(bad, "cd" * 16, 128, folder)
     assert not list((folder / "cd").glob("*"))  # no half-written file left
+
+
+def test_a_failed_run_shows_as_failed(qtbot, window, photos, monkeypatch):
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(window.bridge.engine, "index", full)
+    window.bridge.add_folder(str(photos))
+    window.start()
+    qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states]
+                    == ["failed: the disk holding the library is full: free some space, then "
+                        "run again"], timeout=60_000)
+    item = window.folders_panel.tree.topLevelItem(0)
+    assert item.text(2).startswith("failed: the disk holding the library is full")
+
+
+def test_photos_vanishing_at_once_are_removed_only_when_the_user_says(qtbot, window, photos,
+                                                                       tmp_path):
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    asked = []
+    window.bridge.removal_held.connect(lambda root, count: asked.append((root, count)))
+    for photo in sorted(photos.iterdir())[:30]:
+        photo.unlink()
+    qtbot.waitUntil(lambda: asked == [(str(photos), 30)], timeout=60_000)
+    box = next(b for b in window.findChildren(QMessageBox) if b.isVisible())
+    assert "30 photos" in box.text() and box.textFormat() == Qt.TextFormat.PlainText
+    assert window.bridge.engine.store.counts() == {"ok": 10, "offline": 30}
+    remove = next(b for b in box.buttons() if b.text() == "Remove from library")
+    remove.click()
+    qtbot.waitUntil(lambda: window.bridge.engine.store.counts() == {"ok": 10}, timeout=60_000)
+
+
+def test_markup_in_file_names_and_exif_is_shown_as_text(qtbot, window, tmp_path):
+    folder = tmp_path / "markup"
+    folder.mkdir()
+    name = "<img src='x.png'><b>bold<b>.jpg"  # a valid file name on Linux and macOS
+    exif = Image.Exif()
+    exif[271] = "<i>Canon</i><a href='http://example.com'>link</a>"
+    with Image.open(coco_photos()[0]) as img:
+        img.save(folder / name, "JPEG", exif=exif)
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 1)
+    window.query.setText("a photo")
+    _search(qtbot, window, window.search)
+    tooltip = window.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    doc = QTextDocument()
+    doc.setHtml(tooltip)
+    assert name in doc.toPlainText() and "<b>" in doc.toPlainText()  # shown, not rendered
+    window.view.setCurrentIndex(window.model.index(0))
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_Return)
+    preview = window.preview
+    labels = [preview.details.itemAt(i).widget() for i in range(preview.details.count())]
+    camera = next(w for w in labels if isinstance(w, QLabel) and "Canon" in w.text())
+    assert camera.textFormat() == Qt.TextFormat.PlainText
+    assert "<i>Canon</i>" in camera.text()
+    preview.accept()
+
+
+def test_thumbnails_of_removed_photos_and_pasted_images_are_evicted(home, config, photos):
+    from mmrag_desktop import thumbnails
+
+    engine = Engine(home=home, config=config)
+    engine.index([str(photos)])
+    folder = thumbnails.cache_dir(home)
+    made = {p: thumbnail(p, file_hash(p), 128, folder) for p in sorted(photos.iterdir())[:3]}
+    pasted = thumbnails.paste_dir(home)
+    pasted.mkdir()
+    (pasted / "pasted-1.png").write_bytes(b"x")
+    gone = next(iter(made))
+    gone.unlink()
+    engine.index([str(photos)])
+    assert thumbnails.evict(home, engine.store.hashes()) == 1
+    assert [p for p, t in made.items() if t.exists()] == list(made)[1:]
+    assert (pasted / "pasted-1.png").exists()  # maybe the query on screen
+    thumbnails.evict(home, engine.store.hashes(), pasted=True)
+    assert not any(pasted.iterdir())
 
 
 def test_entry_points_and_desktop_entry(home, config, tmp_path):
@@ -341,3 +432,22 @@ def test_entry_points_and_desktop_entry(home, config, tmp_path):
                            env=cli_env(home) | {"QT_QPA_PLATFORM": "offscreen"},
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0 and shown.stdout.strip() == "shown"
+
+
+def test_answering_never_undoes_the_users_pause(qtbot, window, photos):
+    bridge = window.bridge
+    release = bridge._hold_indexing()  # an answer starts
+    bridge.pause()  # the user pauses meanwhile
+    release()  # the answer ends
+    assert bridge.watcher.paused
+    bridge.resume()
+    bridge.pause()  # paused before the answer
+    bridge._hold_indexing()()
+    assert bridge.watcher.paused
+
+    window.bridge.add_folder(str(photos))
+    window.start()  # paused: the watcher must not index until resumed
+    qtbot.wait(3000)
+    assert bridge.engine.store.vector_count() == 0
+    bridge.resume()
+    _wait_indexed(qtbot, window, 40)

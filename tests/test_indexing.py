@@ -199,25 +199,6 @@ def test_killed_run_resumes_without_duplicates(engine, photos):
         assert engine.search([Term(photo=str(photo))], k=1)[0].path == str(photo)
 
 
-def test_new_model_re_embeds_instead_of_mixing(engine, photos, tiny_model, home, tmp_path):
-    import open_clip
-
-    from mmrag_desktop.engine import Engine
-
-    engine.index([str(photos)])
-    torch.manual_seed(99)
-    other = tmp_path / "other.pt"
-    torch.save(open_clip.create_model("mmrag-tiny").state_dict(), other)
-    engine.config.weights = str(other)
-    reopened = Engine(home=home, config=engine.config)
-    reopened.vectors
-    assert any("model changed" in r for r in reopened.repairs)
-    report = reopened.index([str(photos)])
-    assert report.embedded == 40
-    assert reopened.store.vector_count() == reopened.vectors.count() == 40
-    assert reopened.store.get_meta("model_id").endswith(f"other.pt:{other.stat().st_size}")
-
-
 def test_exif_orientation_and_metadata(engine, tmp_path):
     folder = tmp_path / "exif"
     folder.mkdir()

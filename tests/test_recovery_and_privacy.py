@@ -24,7 +24,8 @@ def _results(engine: Engine) -> list[list[tuple[str, float]]]:
     return out
 
 
-def _damage(path, how: str) -> None:
+def _damage(vectors, how: str) -> None:
+    path = vectors.data_file
     if how == "deleted":
         path.unlink()
     elif how == "truncated":
@@ -35,7 +36,7 @@ def _damage(path, how: str) -> None:
             f.seek(path.stat().st_size // 3)
             f.write(os.urandom(4096))
     elif how == "sidecar deleted":
-        path.with_suffix(".json").unlink()
+        vectors.sidecar.unlink()
 
 
 @pytest.mark.parametrize("how", ["deleted", "truncated", "random bytes", "sidecar deleted"])
@@ -43,15 +44,15 @@ def test_damaged_hnsw_file_is_rebuilt_with_identical_results(home, config, how):
     engine = Engine(home=home, config=config)
     engine.index([str(COCO / "images")])
     before = _results(engine)
-    index_file = engine.vectors.path
+    vectors = engine.vectors
     engine.close()
-    _damage(index_file, how)
+    _damage(vectors, how)
 
     reopened = Engine(home=home, config=config)
     assert reopened.vectors.count() == len(coco_photos())
     assert len(reopened.repairs) == 1 and "rebuilt" in reopened.repairs[0]
     assert _results(reopened) == before
-    assert index_file.exists()
+    assert reopened.vectors.data_file.exists()
     again = Engine(home=home, config=config)  # the rebuilt file is sound: no second repair
     again.vectors
     assert again.repairs == []
@@ -95,8 +96,3 @@ def test_no_socket_is_opened_during_index_search_and_watch(home, config, photos,
     watcher.stop()
     assert engine.store.vector_count() == 41
     assert no_network == []
-
-
-def test_home_folder_is_private(home, config):
-    Engine(home=None, config=config)  # home_dir() creates $MMRAG_HOME
-    assert (home.stat().st_mode & 0o777) == 0o700

@@ -51,7 +51,7 @@ def watching(engine, photos):
 
 def test_changes_show_up_in_search(engine, photos, watching, tmp_path):
     w, reports, _ = watching
-    assert reports[0].embedded == 40
+    assert sum(r.embedded for r in reports) == 40  # the first run defers files just copied
     new = coco_photos()[100]
     shutil.copy2(new, photos / "new.jpg")
     wait_for(lambda: top_path(engine, new) == str(photos / "new.jpg"), what="the new photo")

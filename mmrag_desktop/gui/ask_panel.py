@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QLis
                                QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
 from ..ask import Answer
+from ..paths import display_path
 from ..search import Result
+from . import plain
 from .thumbnail_loader import ThumbnailLoader, small_icon
 
 CITED_SIZE = 96  # pixels
@@ -124,7 +126,7 @@ class AskPanel(QWidget):
                 number = answer.candidates.index(result) + 1
                 item = QListWidgetItem(f"[{number}]")
                 item.setData(Qt.ItemDataRole.UserRole, result)
-                item.setToolTip(result.path)
+                item.setToolTip(plain.tooltip(display_path(result.path)))
                 self.cited_list.addItem(item)
                 self._set_icon(item)
             if not answer.shown:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from .. import thumbnails
 from ..ask import Conversation, ask_photo
 from ..config import Config, save_config
-from ..engine import Engine
+from ..engine import Engine, FolderError
 from ..indexer import IndexReport, Progress
 from ..models import ModelMissingError
 from ..search import Filters, Term
@@ -57,6 +58,7 @@ class EngineBridge(QObject):
     status = Signal(dict)            # Engine.status()
     errors = Signal(str, list)       # root, [(path, reason)]
     paused_changed = Signal(bool)
+    removal_held = Signal(str, int)  # root, photos that vanished at once (ask the user)
     answer_text = Signal(str)        # a streamed piece of an answer
     answered = Signal(object)        # ask.Answer, or str for a question about one photo
     answer_failed = Signal(str)
@@ -64,6 +66,7 @@ class EngineBridge(QObject):
     def __init__(self, engine: Engine, settle: float = 1.0, parent: QObject | None = None):
         super().__init__(parent)
         self.engine = engine
+        engine.on_wait = self._waiting
         self.settle = settle
         self._jobs = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-job")
         self._searches = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-search")
@@ -72,6 +75,7 @@ class EngineBridge(QObject):
         self._last_phase = ""
         self.watcher = self._new_watcher()
         self.started = False
+        self._offline: dict[str, str] = {}  # root → why its last run found it offline
         self.vlm = VisionLanguageModel(engine.config, self._hold_indexing)
         self.conversation: Conversation | None = None
         self._asking = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-ask")
@@ -79,7 +83,11 @@ class EngineBridge(QObject):
 
     def _new_watcher(self) -> Watcher:
         return Watcher(self.engine, settle=self.settle, on_report=self._on_report,
-                       on_message=self.message.emit, on_progress=self._on_progress)
+                       on_message=self._watch_message, on_progress=self._on_progress)
+
+    def _watch_message(self, text: str) -> None:
+        self.message.emit(text)
+        self._submit(self._refresh)  # a failed run changes its folders' states
 
     def _submit(self, fn, *args) -> None:
         try:
@@ -110,7 +118,11 @@ class EngineBridge(QObject):
         if not self.started:
             self.started = True
             self.watcher.start()
+            self._evict(pasted=True)  # left by photos removed, or a crash, last time
         self._refresh()
+
+    def _evict(self, pasted: bool = False) -> None:
+        thumbnails.evict(self.engine.home, self.engine.store.hashes(), pasted)
 
     def apply_config(self, config: Config) -> None:
         """Save new settings and restart on them (the model reloads when it changed)."""
@@ -126,6 +138,7 @@ class EngineBridge(QObject):
         save_config(home, config)
         self.engine.close()
         self.engine = Engine(home, library, config, random_weights, embedder)
+        self.engine.on_wait = self._waiting
         self.vlm.unload()
         self.vlm = VisionLanguageModel(config, self._hold_indexing)
         self.conversation = None
@@ -142,6 +155,7 @@ class EngineBridge(QObject):
         self._jobs.shutdown(wait=True, cancel_futures=True)
         self._searches.shutdown(wait=True, cancel_futures=True)
         self.watcher.stop()
+        self._evict(pasted=True)
         self.engine.close()
 
     # --- indexing ---------------------------------------------------------------------------
@@ -157,9 +171,24 @@ class EngineBridge(QObject):
         self._last_progress = now
         self.progress.emit(progress)
 
+    def _waiting(self, holder: str) -> None:
+        self.message.emit(f"Waiting for {holder} to finish changing the library…")
+
     def _on_report(self, report: IndexReport, roots: list[str]) -> None:
+        for root in roots:
+            self._offline.pop(root, None)
+        self._offline.update(report.offline_reasons)
         self.indexed.emit(report, roots)
-        self._refresh()
+        for root, count in report.held_back.items():
+            self.removal_held.emit(root, count)
+        if report.deleted:
+            self._submit(self._evict)
+        # On the job thread, like every refresh: one thread, so states arrive in order.
+        self._submit(self._refresh)
+
+    def confirm_removal(self, root: str) -> None:
+        """The user confirmed that the photos held back in *root* are gone for good."""
+        self.watcher.confirm_removal(root)
 
     def pause(self) -> None:
         """Pause indexing after the current batch; changes are still collected."""
@@ -175,12 +204,16 @@ class EngineBridge(QObject):
     # --- folders ----------------------------------------------------------------------------
 
     def add_folder(self, folder: str) -> None:
-        """Add a root; the watcher indexes it. Emits ``message`` if it is not a folder."""
+        """Add a root; the watcher indexes it. Emits ``message`` when it cannot be added
+        (not a folder, inside a library folder, the app's own folder) or replaces others."""
         try:
             path = self.engine.add_folder(folder)
-        except NotADirectoryError as exc:
+        except (NotADirectoryError, FolderError) as exc:
             self.message.emit(str(exc))
             return
+        for note in self.engine.repairs:
+            self.message.emit(note)
+        self.engine.repairs.clear()
         self.watcher.mark_dirty(path)
         self._submit(self._refresh)
 
@@ -204,8 +237,12 @@ class EngineBridge(QObject):
         states = []
         for root in self.engine.config.roots:
             by_status = counts.get(root, {})
-            if not os.path.isdir(root):
+            if root in self.watcher.failures:
+                state = f"failed: {self.watcher.failures[root]}"
+            elif not os.path.isdir(root):
                 state = "offline"
+            elif root in self._offline:
+                state = f"offline ({self._offline[root]})"
             elif root in busy and self.watcher.paused:
                 state = "paused"
             elif root in busy:
@@ -256,11 +293,9 @@ class EngineBridge(QObject):
         self.conversation = None
 
     def _hold_indexing(self):
-        """Pause the indexer while the model answers: both want every core."""
-        if self.watcher.paused:
-            return lambda: None
-        self.watcher.pause()
-        return self.watcher.resume
+        """Hold the indexer while the model answers (both want every core); the user's own
+        pause is left as it is."""
+        return self.watcher.hold()
 
     def _ask(self, question: str, filters: Filters, photo: str | None) -> None:
         try:

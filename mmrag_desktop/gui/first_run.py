@@ -7,12 +7,13 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QMessageBox,
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBox,
                                QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
 
 from ..config import Config
 from ..models import (HubSource, download_weights, find_weights, hub_source, import_weights,
                       models_dir)
+from . import plain
 from .tasks import Task
 
 
@@ -77,7 +78,7 @@ class ModelPage(QWizardPage):
             f"({config.pretrained or 'custom weights'}). Its weights are not part of the app: "
             "download them once, or import a file you already have. After that, nothing "
             "leaves this computer.")
-        self.state = QLabel("Looking for the model on this computer…")
+        self.state = plain.label("Looking for the model on this computer…")
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.download_button = QPushButton("Download…")

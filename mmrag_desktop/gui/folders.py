@@ -9,6 +9,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
                                QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
+from ..paths import display_path
+from . import plain
 from .bridge import FolderState
 
 
@@ -57,9 +59,9 @@ class FoldersPanel(QWidget):
         for state in states:
             errors = f"{state.errors} error{'s' if state.errors > 1 else ''}"
             text = state.state + (f", {errors}" if state.errors else "")
-            item = QTreeWidgetItem([state.path, f"{state.photos:,}", text])
+            item = QTreeWidgetItem([display_path(state.path), f"{state.photos:,}", text])
             item.setData(0, Qt.ItemDataRole.UserRole, state.path)
-            item.setToolTip(0, state.path)
+            item.setToolTip(0, plain.tooltip(display_path(state.path)))
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             if state.path == selected:

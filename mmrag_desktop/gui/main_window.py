@@ -15,10 +15,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHB
                                QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from ..imaging import is_image_name
+from ..paths import display_path
 from ..indexer import IndexReport, Progress
 from ..search import Filters, Result, Term
-from ..thumbnails import cache_dir
-from . import desktop
+from ..thumbnails import cache_dir, paste_dir
+from . import desktop, plain
 from .bridge import EngineBridge, FolderState
 from .first_run import FirstRunWizard
 from .folders import ErrorsDialog, FoldersPanel
@@ -120,7 +121,7 @@ class MainWindow(QMainWindow):
         self.view.customContextMenuRequested.connect(self._context_menu)
 
         # search row
-        self.query = QueryEdit(engine.home / "pasted")
+        self.query = QueryEdit(paste_dir(engine.home))
         self.query.returnPressed.connect(self.search)
         self.query.textEdited.connect(lambda _: self._typing.start())
         self.query.photo.connect(self.set_query_photo)
@@ -204,11 +205,11 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.ask_dock], [320], Qt.Orientation.Horizontal)
 
         # status bar: indexing progress with pause / resume, then library facts
-        self.progress_label = QLabel()
+        self.progress_label = plain.label()
         self.progress_bar = QProgressBar(maximumWidth=220, textVisible=False)
         self.pause_button = QPushButton("Pause")
         self.pause_button.clicked.connect(self._toggle_pause)
-        self.library_label = QLabel("Loading the model…")
+        self.library_label = plain.label("Loading the model…")
         status = self.statusBar()
         for widget in (self.progress_label, self.progress_bar, self.pause_button):
             status.addPermanentWidget(widget)
@@ -227,6 +228,7 @@ class MainWindow(QMainWindow):
         bridge.status.connect(self._status)
         bridge.errors.connect(self._errors)
         bridge.paused_changed.connect(self._paused)
+        bridge.removal_held.connect(self.ask_removal)
         self.device = ""
         self.wizard: FirstRunWizard | None = None
         self.preview: PreviewDialog | None = None
@@ -472,6 +474,23 @@ class MainWindow(QMainWindow):
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
+
+    def ask_removal(self, root: str, count: int) -> QMessageBox:
+        """Ask before removing photos that vanished from *root* in large numbers (an
+        unplugged drive looks the same as a deletion). Non-modal; returns the box."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Photos missing",
+                          f"{count} photos of {display_path(root)} are no longer there.\n\n"
+                          "If a drive or network share is not connected, keep them: they come "
+                          "back, without re-indexing, when it is. If you deleted or moved them "
+                          "yourself, remove them from the library (the files are not touched).",
+                          parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        remove = box.addButton("Remove from library", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton("Keep", QMessageBox.ButtonRole.RejectRole))
+        box.buttonClicked.connect(
+            lambda button: button is remove and self.bridge.confirm_removal(root))
+        box.open()
+        return box
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.bridge.engine.config, self)

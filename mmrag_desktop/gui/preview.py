@@ -11,7 +11,8 @@ from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from ..imaging import decode, read_file
+from ..imaging import decode
+from . import plain
 from ..search import Result
 from . import desktop
 from .tasks import Task
@@ -22,7 +23,7 @@ PREVIEW_SIDE = 1600  # pixels: decode JPEGs in draft mode to about this, not to 
 
 def _decode_for_preview(path: str) -> QImage:
     """The photo at about :data:`PREVIEW_SIDE` pixels (runs on a worker thread)."""
-    image, _ = decode(read_file(Path(path)), min_side=PREVIEW_SIDE // 2)
+    image, _ = decode(Path(path), min_side=PREVIEW_SIDE // 2)
     image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     return to_qimage(image)
 
@@ -101,7 +102,7 @@ class PreviewDialog(QDialog):
         while self.details.rowCount():
             self.details.removeRow(0)
         for label, value in metadata_rows(self.result):
-            field = QLabel(value)
+            field = plain.label(value)
             field.setWordWrap(True)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.details.addRow(label, field)

@@ -9,7 +9,9 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from ..paths import display_path
 from ..search import Result
+from . import plain
 from .thumbnail_loader import ThumbnailLoader
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -45,7 +47,7 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.loader.image(result.path, result.meta["hash"])
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"score {result.score:.3f}\n{result.path}"
+            return plain.tooltip(f"score {result.score:.3f}\n{display_path(result.path)}")
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return os.path.basename(result.path)
         if role == RESULT_ROLE:

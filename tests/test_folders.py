@@ -1,0 +1,227 @@
+"""Folders as users have them: nested and symlinked roots, names that are not UTF-8, the
+app's own folder inside a library folder, OS-hidden files, and drives that come and go."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from mmrag_desktop import scanner
+from mmrag_desktop.config import load_config, save_config
+from mmrag_desktop.engine import Engine, FolderError
+from mmrag_desktop.indexer import MASS_REMOVAL_MIN
+from mmrag_desktop.search import Filters, Term
+from mmrag_desktop.watcher import Watcher
+from conftest import cli_env, coco_photos
+from test_watcher import wait_for
+
+
+def row_paths(engine: Engine) -> list[str]:
+    return [r["path"] for r in engine.store.details(
+        [r[0] for r in engine.store.db.execute("SELECT id FROM photos")]).values()]
+
+
+def test_nested_and_symlinked_roots_are_one_library(engine, photos, tmp_path):
+    sub = photos / "sub"
+    sub.mkdir()
+    for photo in coco_photos()[40:45]:
+        shutil.copy2(photo, sub / photo.name)
+    engine.add_folder(photos)
+    with pytest.raises(FolderError, match="inside"):
+        engine.add_folder(sub)
+    link = tmp_path / "link"
+    link.symlink_to(photos)
+    assert engine.add_folder(link) == str(photos) and engine.config.roots == [str(photos)]
+    assert engine.index().embedded == 45
+
+    # A folder holding the root replaces it; nothing is embedded again.
+    parent = tmp_path
+    extra = tmp_path / "more"
+    extra.mkdir()
+    shutil.copy2(coco_photos()[50], extra / "x.jpg")
+    assert engine.add_folder(parent) == str(parent)
+    assert engine.config.roots == [str(parent)] and load_config(engine.home).roots == [str(parent)]
+    report = engine.index()
+    assert (report.embedded, report.unchanged, report.deleted) == (1, 45, 0)
+    paths = row_paths(engine)
+    assert len(paths) == len(set(paths)) == 46
+
+
+def test_hand_edited_nested_roots_never_abort_or_duplicate(home, config, photos):
+    sub = photos / "2023"
+    sub.mkdir()
+    for photo in coco_photos()[40:44]:
+        shutil.copy2(photo, sub / photo.name)
+    config.roots = [str(photos), str(sub)]
+    home.mkdir(parents=True)
+    save_config(home, config)
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "index"],
+                             env=cli_env(home), capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+    engine = Engine(home=home)
+    paths = row_paths(engine)
+    assert len(paths) == len(set(paths)) == 44
+    assert engine.vectors.count() == 44
+
+
+def test_folder_names_that_are_not_utf8(engine, tmp_path):
+    folder = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9 photos"))
+    inner = os.path.join(folder, os.fsdecode(b"\xff\xfeinner"))
+    os.makedirs(inner)
+    photos = coco_photos()
+    for photo in photos[:6]:
+        shutil.copy2(photo, os.path.join(folder, photo.name))
+    for photo in photos[6:9]:
+        shutil.copy2(photo, os.path.join(inner, photo.name))
+    other = tmp_path / "plain"
+    other.mkdir()
+    for photo in photos[9:12]:
+        shutil.copy2(photo, other / photo.name)
+    engine.add_folder(folder)
+    engine.add_folder(other)
+    assert load_config(engine.home).roots == [folder, str(other)]
+    assert engine.index().embedded == 12
+    hits = engine.search([Term(text="a photo")], k=50, filters=Filters(folders=[inner]))
+    assert sorted(h.path for h in hits) == sorted(os.path.join(inner, p.name)
+                                                   for p in photos[6:9])
+    mine = engine.search([Term(text="a photo")], k=50, filters=Filters(folders=[folder]))
+    assert len(mine) == 9 and all(h.path.startswith(folder) for h in mine)
+    assert engine.store.root_counts()[folder] == {"ok": 9}
+
+
+def test_the_app_folder_inside_a_library_folder_is_never_indexed(tmp_path, config, photos):
+    home = photos / "app data"
+    home.mkdir()
+    save_config(home, config)
+    engine = Engine(home=home)
+    thumbnails = home / "thumbnails" / "ab"
+    thumbnails.mkdir(parents=True)
+    shutil.copy2(coco_photos()[60], thumbnails / "abc-256.jpg")
+    with pytest.raises(FolderError, match="own data folder"):
+        engine.add_folder(home)
+    engine.add_folder(photos)
+    assert engine.index().embedded == 40
+    assert not any(p.startswith(str(home)) for p in row_paths(engine))
+    watcher = Watcher(engine)
+    assert not watcher.relevant(str(thumbnails / "new.jpg"), str(photos), False)
+
+
+def test_os_hidden_flag_is_honoured(tmp_path, monkeypatch):
+    mac = SimpleNamespace(st_mode=stat.S_IFREG, st_flags=stat.UF_HIDDEN)
+    windows = SimpleNamespace(st_mode=stat.S_IFDIR, st_file_attributes=2)
+    plain = SimpleNamespace(st_mode=stat.S_IFREG, st_flags=0, st_file_attributes=0)
+    assert scanner.os_hidden(mac) and scanner.os_hidden(windows) and not scanner.os_hidden(plain)
+
+    (tmp_path / "Hidden folder").mkdir()
+    for name in ("shown.jpg", "hidden.jpg", "Hidden folder/inside.jpg"):
+        shutil.copy2(coco_photos()[0], tmp_path / name)
+    hidden = {"hidden.jpg", "Hidden folder"}
+    real_scandir = os.scandir
+
+    class Entry:
+        """A directory entry whose stat carries the flag macOS would report for it (this
+        file system has none)."""
+
+        def __init__(self, entry):
+            self._entry, self.name, self.path = entry, entry.name, entry.path
+
+        def stat(self):
+            st = self._entry.stat()
+            return SimpleNamespace(st_mode=st.st_mode, st_size=st.st_size,
+                                   st_mtime_ns=st.st_mtime_ns,
+                                   st_flags=stat.UF_HIDDEN if self.name in hidden else 0)
+
+        def is_symlink(self):
+            return self._entry.is_symlink()
+
+    monkeypatch.setattr(scanner.os, "scandir", lambda p: [Entry(e) for e in real_scandir(p)])
+
+    def found(include_hidden):
+        excluder = scanner.Excluder([], include_hidden=include_hidden)
+        return sorted(os.path.basename(f.path)
+                      for f in scanner.scan([str(tmp_path)], excluder, lambda *a: None))
+
+    assert found(False) == ["shown.jpg"]
+    assert found(True) == ["hidden.jpg", "inside.jpg", "shown.jpg"]
+
+
+def test_a_root_on_another_device_goes_offline_not_deleted(engine, photos, capsys):
+    engine.add_folder(photos)
+    engine.index()
+    engine.store.record_root(str(photos), 987654321)  # the drive's device, now elsewhere
+    report = engine.index()
+    assert report.offline_roots == [str(photos)] and report.deleted == 0
+    assert "another disk" in report.offline_reasons[str(photos)]
+    assert engine.store.counts() == {"offline": 40}
+    assert engine.search([Term(text="a dog")], k=5) == []
+    back = engine.index(allow_removal=True)  # the user says the folder really moved
+    assert (back.embedded, back.unchanged) == (0, 40)
+    assert engine.store.counts() == {"ok": 40}
+
+
+def test_an_empty_mount_point_goes_offline_and_comes_back(engine, photos, tmp_path):
+    engine.add_folder(photos)
+    engine.index()
+    away = tmp_path / "away"
+    away.mkdir()
+    for photo in photos.iterdir():
+        photo.rename(away / photo.name)
+    report = engine.index()
+    assert report.offline_roots == [str(photos)] and report.deleted == 0
+    assert "empty" in report.offline_reasons[str(photos)]
+    for photo in away.iterdir():
+        photo.rename(photos / photo.name)
+    back = engine.index()
+    assert (back.embedded, back.unchanged, back.deleted) == (0, 40, 0)
+
+
+def test_mass_removal_is_held_until_confirmed(engine, photos, tmp_path, home):
+    engine.add_folder(photos)
+    engine.index()
+    away = tmp_path / "away"
+    away.mkdir()
+    victims = sorted(photos.iterdir())[:30]
+    assert len(victims) >= MASS_REMOVAL_MIN
+    for photo in victims:
+        photo.rename(away / photo.name)
+    run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "index"], env=cli_env(home),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "--allow-removal" in run.stdout and "0 removed" in run.stdout
+    assert engine.store.counts() == {"ok": 10, "offline": 30}
+    assert len(engine.search([Term(text="a photo")], k=50)) == 10
+
+    for photo in away.iterdir():  # the drive is back
+        photo.rename(photos / photo.name)
+    back = engine.index()
+    assert (back.embedded, back.deleted) == (0, 0) and engine.store.counts() == {"ok": 40}
+
+    for photo in victims:
+        photo.unlink()
+    assert engine.index().held_back == {str(photos): 30}
+    assert engine.index(allow_removal=True).deleted == 30
+    assert engine.store.counts() == {"ok": 10} and engine.vectors.count() == 10
+
+
+def test_watcher_removes_held_photos_once_the_user_confirms(engine, photos):
+    engine.add_folder(photos)
+    held = []
+    watcher = Watcher(engine, settle=0.2, rescan_interval=0,
+                      on_report=lambda report, roots: held.append(report.held_back))
+    watcher.start()
+    try:
+        wait_for(lambda: engine.store.counts() == {"ok": 40}, timeout=120, what="first run")
+        for photo in sorted(photos.iterdir())[:25]:
+            photo.unlink()
+        wait_for(lambda: {str(photos): 25} in held, what="the removal held back")
+        assert engine.store.counts() == {"ok": 15, "offline": 25}
+        watcher.confirm_removal(str(photos))
+        wait_for(lambda: engine.store.counts() == {"ok": 15}, what="the confirmed removal")
+    finally:
+        watcher.stop()

@@ -1,0 +1,152 @@
+"""Vectors of two models never mix, and nothing silently discards them: weights are known by
+their content, what was imported last is what loads, read-only and random-weight runs never
+touch a real library, and switching back to a model restores its embeddings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+
+from mmrag_desktop import models
+from mmrag_desktop.cli import main
+from mmrag_desktop.config import Config, load_config, save_config
+from mmrag_desktop.engine import Engine
+from mmrag_desktop.search import Term
+from conftest import cli_env
+
+
+def save_weights(path, seed: int) -> None:
+    """Random weights of the tiny model (registered by the ``tiny_model`` fixture)."""
+    torch.manual_seed(seed)
+    torch.save(open_clip.create_model("mmrag-tiny").state_dict(), path)
+
+
+def stored(engine: Engine) -> dict[str, np.ndarray]:
+    out = {}
+    for ids, vectors in engine.store.vectors():
+        details = engine.store.details([int(i) for i in ids])
+        out.update({details[int(i)]["path"]: v for i, v in zip(ids, vectors)})
+    return out
+
+
+def reference(weights, photo) -> np.ndarray:
+    model = open_clip.create_model("mmrag-tiny", pretrained=str(weights)).eval()
+    _, _, preprocess = open_clip.create_model_and_transforms("mmrag-tiny")
+    with torch.no_grad():
+        v = model.encode_image(preprocess(Image.open(photo)).unsqueeze(0))[0].numpy()
+    return v / np.linalg.norm(v)
+
+
+def test_new_weights_under_the_same_file_name_re_embed(home, config, photos, tmp_path):
+    """Two fine-tuning epochs both saved as model.pt: same name, same size, new content."""
+    weights = tmp_path / "model.pt"
+    save_weights(weights, 1)
+    config.weights = str(weights)
+    engine = Engine(home=home, config=config)
+    engine.index([str(photos)])
+    first = engine.embedder.model_id
+    engine.close()
+
+    size = weights.stat().st_size
+    save_weights(weights, 2)
+    assert weights.stat().st_size == size  # what the old id (name + size) could see
+    reopened = Engine(home=home, config=config)
+    assert reopened.embedder.model_id != first
+    report = reopened.index([str(photos)])
+    assert report.embedded == 40
+    assert any("model changed" in r for r in reopened.repairs)
+    photo = sorted(photos.iterdir())[3]
+    assert float(stored(reopened)[str(photo)] @ reference(weights, photo)) > 0.999
+    assert reopened.vectors.count() == reopened.store.vector_count() == 40
+
+
+def test_import_over_old_weights_re_embeds(home, tiny_model, photos, tmp_path, capsys):
+    model_config, _ = tiny_model
+    home.mkdir(parents=True)
+    save_config(home, Config(model="mmrag-tiny", pretrained="tag",
+                             model_config=str(model_config), batch_size=8))
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    save_weights(a, 5)
+    save_weights(b, 6)
+    assert main(["models", "import", str(a)]) == 0
+    assert main(["index", str(photos)]) == 0
+    assert main(["models", "import", str(b)]) == 0
+    capsys.readouterr()
+    assert main(["index"]) == 0
+    assert "40 embedded" in capsys.readouterr().out
+    engine = Engine(home=home)
+    photo = sorted(photos.iterdir())[0]
+    assert float(stored(engine)[str(photo)] @ reference(b, photo)) > 0.999
+
+
+def test_the_last_import_is_what_loads_whatever_its_type(home, tiny_model, tmp_path):
+    from safetensors.torch import save_file
+
+    model_config, _ = tiny_model
+    config = Config(model="mmrag-tiny", pretrained="tag", model_config=str(model_config))
+    home.mkdir(parents=True)
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.pt"
+    torch.manual_seed(7)
+    state = open_clip.create_model("mmrag-tiny").state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, first)
+    save_weights(second, 8)
+    models.import_weights(first, config, home)
+    assert models.find_weights(config, home).suffix == ".safetensors"
+    models.import_weights(second, config, home)
+    found = models.find_weights(config, home)
+    assert found.read_bytes() == second.read_bytes()
+    assert sorted(p.name for p in (home / "models").glob("mmrag-tiny*")) == [found.name]
+
+
+def test_read_only_and_random_weight_runs_never_touch_the_library(engine, photos, home, tmp_path):
+    engine.index([str(photos)])
+    before = (engine.store.seq(), engine.store.checksum(), engine.store.vector_count())
+    index_file = engine.vectors.data_file
+    env = cli_env(home)
+    run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "--random-weights", "search",
+                          "a dog"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (engine.store.seq(), engine.store.checksum(), engine.store.vector_count()) == before
+    assert index_file.exists()
+
+    # A search with another configured model explains itself and changes nothing.
+    other = tmp_path / "other.pt"
+    save_weights(other, 11)
+    config = load_config(home)
+    config.weights = str(other)
+    save_config(home, config)
+    run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "search", "a dog"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "run `mmrag index` to switch" in run.stderr
+    assert (engine.store.seq(), engine.store.checksum(), engine.store.vector_count()) == before
+
+
+def test_switching_the_model_back_restores_its_embeddings(home, config, photos, tmp_path):
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    save_weights(a, 21)
+    save_weights(b, 22)
+    config.weights = str(a)
+    first = Engine(home=home, config=config)
+    first.index([str(photos)])
+    original = stored(first)
+    first.close()
+
+    config.weights = str(b)
+    second = Engine(home=home, config=config)
+    assert second.index([str(photos)]).embedded == 40
+    second.close()
+
+    config.weights = str(a)
+    back = Engine(home=home, config=config)
+    report = back.index([str(photos)])
+    assert report.embedded == 0 and report.unchanged == 40
+    restored = stored(back)
+    assert restored.keys() == original.keys()
+    assert all(np.array_equal(restored[p], original[p]) for p in original)
+    query = sorted(photos.iterdir())[9]
+    assert back.search([Term(photo=str(query))], k=1)[0].path == str(query)
