@@ -331,6 +331,9 @@ def cmd_models(args) -> int:
             size = f"{source.size / 1e6:.0f} MB" if source.size else "unknown size"
             print(f"{config.model} ({config.pretrained}): {source.filename}, {size}, "
                   f"from {source.repo_id} on the Hugging Face hub")
+            if source.extras:
+                print(f"and the tokenizer / configuration files of {', '.join(source.extras)} "
+                      "(no weights; a few MB)")
             return _confirm_download(args.yes)
 
         try:

@@ -11,7 +11,8 @@ from PIL import Image
 from torchvision import transforms
 
 from .config import Config
-from .models import find_weights, model_id, register_model_config
+from .models import (find_weights, hub_files_missing, hub_offline, hub_side_repos, model_id,
+                     register_model_config)
 
 
 def pick_device(setting: str = "auto") -> torch.device:
@@ -43,17 +44,26 @@ class Embedder:
         register_model_config(config)
         self.device = pick_device(config.device)
         weights = None if random_weights else find_weights(config, home)
-        self.model_id = "random:" + config.model if weights is None else model_id(config, weights, home)
+        self.model_id = ("random:" + config.model if weights is None
+                         else model_id(config, weights, home))
         # fp16 halves memory and doubles throughput on GPUs; CPUs lack fast fp16 kernels.
         precision = "fp16" if self.device.type in ("cuda", "mps") else "fp32"
         if random_weights:
             torch.manual_seed(0)
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            config.model, pretrained=str(weights) if weights else None, device=self.device, precision=precision
-        )
+        with hub_offline():
+            try:  # the tokenizer first: it fails fast where hub files are missing
+                self.tokenizer = open_clip.get_tokenizer(config.model)
+                # pretrained_text=False: the full checkpoint holds the text tower; never
+                # fetch a Hugging Face text tower's base weights first.
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    config.model, pretrained=str(weights) if weights else None,
+                    device=self.device, precision=precision, pretrained_text=False)
+            except (OSError, ValueError, RuntimeError) as exc:
+                if not hub_side_repos(config) and "offline" not in str(exc).lower():
+                    raise
+                raise hub_files_missing(config, exc) from exc
         self.model = model.eval()
         self._pil_steps, self._mean, self._std = _split_preprocess(preprocess, self.device)
-        self.tokenizer = open_clip.get_tokenizer(config.model)
         size = self.model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         with torch.inference_mode():

@@ -12,7 +12,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +39,57 @@ class ModelFileError(ValueError):
     """A weights file does not exist or does not fit the configured architecture."""
 
 
+HUB_SIDE_FILES = ("*.json", "*.txt", "*.model", "tokenizer*", "vocab*", "merges*", "spiece*")
+"""Files of a Hugging Face repository that a tokenizer or a text-tower configuration needs
+(no weights): what the consented download fetches for :func:`hub_side_repos`."""
+
+
 @dataclass(frozen=True)
 class HubSource:
-    """Where the weights for a (model, pretrained) pair are published."""
+    """Where the weights for a (model, pretrained) pair are published, and the repositories
+    whose tokenizer / configuration files the architecture needs besides (``extras``)."""
 
     repo_id: str
     filename: str
     size: int | None  # bytes; None when the hub could not be asked
+    extras: tuple[str, ...] = ()
+
+
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """No network while a model loads: huggingface_hub, and transformers through it, read
+    their cache only. Without this, open_clip fetches a Hugging Face tokenizer (49 of its
+    built-in configs name one), the configuration of a Hugging Face text tower, or a whole
+    ``hf-hub:`` model on every load, without the user's consent."""
+    from huggingface_hub import constants
+
+    saved, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def hub_side_repos(config: Config) -> tuple[str, ...]:
+    """Hugging Face repositories whose tokenizer or configuration files the architecture
+    needs besides its weights (empty for open_clip's own tokenizer and text towers)."""
+    import open_clip
+
+    if config.model.startswith("hf-hub:"):
+        return (config.model.removeprefix("hf-hub:"),)
+    text = (open_clip.get_model_config(config.model) or {}).get("text_cfg", {})
+    return tuple(sorted({r for r in (text.get("hf_tokenizer_name"), text.get("hf_model_name"))
+                         if r}))
+
+
+def hub_files_missing(config: Config, cause: Exception) -> ModelMissingError:
+    """The error for a model whose Hugging Face side files are not on this computer."""
+    repos = ", ".join(hub_side_repos(config)) or "a Hugging Face repository"
+    return ModelMissingError(
+        f"{config.model} needs tokenizer / configuration files from {repos} that are not on "
+        f"this computer, and the app never fetches them unasked.\n"
+        f"  • Download them with the model: mmrag models download (asks first)\n"
+        f"({type(cause).__name__}: {str(cause).splitlines()[0][:200] if str(cause) else ''})")
 
 
 def register_model_config(config: Config) -> None:
@@ -135,6 +180,8 @@ def hub_repo(config: Config) -> str | None:
 
     cfg = open_clip.get_pretrained_cfg(config.model, config.pretrained) or {}
     repo = (cfg.get("hf_hub") or "").strip("/")
+    if config.model.startswith("hf-hub:"):
+        repo = config.model.removeprefix("hf-hub:")
     return repo or None
 
 
@@ -187,7 +234,11 @@ def import_weights(source: Path, config: Config, home: Path) -> Path:
     register_model_config(config)
     import open_clip
 
-    model = open_clip.create_model(config.model, pretrained=None)
+    with hub_offline():
+        try:
+            model = open_clip.create_model(config.model, pretrained=None, pretrained_text=False)
+        except (OSError, ValueError) as exc:
+            raise hub_files_missing(config, exc) from exc
     try:
         open_clip.load_checkpoint(model, str(source))
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
@@ -231,7 +282,7 @@ def hub_source(config: Config) -> HubSource:
     sizes = hub_file_sizes(repo, HF_FILENAMES)
     for filename in HF_FILENAMES:
         if filename in sizes:
-            return HubSource(repo, filename, sizes[filename])
+            return HubSource(repo, filename, sizes[filename], hub_side_repos(config))
     raise ModelMissingError(f"{repo} holds none of {', '.join(HF_FILENAMES)}")
 
 
@@ -251,10 +302,12 @@ def download_weights(
     source = hub_source(config)
     if not confirm(source):
         return None
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, snapshot_download
 
     staging = models_dir(home) / ".download"
     try:
+        for repo in source.extras:  # into the Hugging Face cache, where loading looks
+            snapshot_download(repo, allow_patterns=list(HUB_SIDE_FILES))
         fetched = Path(hf_hub_download(source.repo_id, source.filename, local_dir=staging))
         return _install(fetched, config, home, Path(source.filename).suffix)
     except Exception as exc:  # noqa: BLE001

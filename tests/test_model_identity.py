@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import open_clip
+import pytest
 import torch
 from PIL import Image
 
@@ -150,3 +151,21 @@ def test_switching_the_model_back_restores_its_embeddings(home, config, photos, 
     assert all(np.array_equal(restored[p], original[p]) for p in original)
     query = sorted(photos.iterdir())[9]
     assert back.search([Term(photo=str(query))], k=1)[0].path == str(query)
+
+
+@pytest.mark.parametrize("model", ["ViT-B-16-SigLIP", "roberta-ViT-B-32",
+                                   "hf-hub:timm/ViT-B-16-SigLIP"])
+def test_models_that_name_hub_files_never_reach_the_network(model, home, tmp_path, monkeypatch,
+                                                             no_network):
+    """An HF tokenizer, an HF text tower's configuration, a whole hf-hub: model: none is
+    fetched when the model loads; the message says how to get them with consent."""
+    from huggingface_hub import constants
+
+    from mmrag_desktop.embedder import Embedder
+    from mmrag_desktop.models import ModelMissingError
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    home.mkdir(parents=True)
+    with pytest.raises(ModelMissingError, match="mmrag models download"):
+        Embedder(Config(model=model, pretrained=""), home, random_weights=True)
+    assert no_network == []
