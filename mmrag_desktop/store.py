@@ -161,8 +161,7 @@ class Store:
 
     def _init_schema(self) -> None:
         db = self.db
-        with db.conn:
-            db.execute("BEGIN IMMEDIATE")  # two processes opening a new library: one creates
+        with self.transaction():  # two processes opening a new library: one creates it
             if db["meta"].exists():
                 version = int(self.get_meta("schema") or 1)
                 if version > SCHEMA_VERSION:
@@ -219,6 +218,22 @@ class Store:
                        "('pruned_seq', (SELECT value FROM meta WHERE key = 'seq'))", [str(total)])
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION)])
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction: begun IMMEDIATE (the write lock first, so it never has to
+        upgrade from reading, which can fail at once with SQLITE_BUSY), committed at the end,
+        rolled back on any error. Every write goes through here: sqlite-utils' ``execute()``
+        commits each statement that opened a transaction of its own, so a batch written
+        without an explicit one would be committed statement by statement."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     # --- meta -----------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -226,7 +241,7 @@ class Store:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.db.conn:
+        with self.transaction():
             self.db["meta"].upsert({"key": key, "value": value}, pk="key")
 
     def seq(self) -> int:
@@ -321,7 +336,7 @@ class Store:
     def prune_tombstones(self, upto_seq: int) -> None:
         """Forget tombstones up to *upto_seq* (a saved HNSW file reflects them). A reader
         in another process whose cache is older then compares id sets instead."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute("DELETE FROM tombstones WHERE seq <= ?", [upto_seq])
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'pruned_seq' "
                             "AND CAST(value AS INTEGER) < ?", [str(upto_seq), upto_seq])
@@ -407,7 +422,7 @@ class Store:
 
     def record_root(self, root: str, device: int) -> None:
         """Remember the device *root* is on (see :meth:`root_device`)."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO roots(root, device) VALUES (?, ?)",
                             [path_to_db(root), device])
 
@@ -416,7 +431,7 @@ class Store:
         that *root* now contains); their folder's device record goes. No vector changes.
         Returns the rows moved."""
         low, high = folder_range(root)
-        with self.db.conn:
+        with self.transaction():
             self.db.execute("DELETE FROM roots WHERE root >= ? AND root < ?", [low, high])
             return self.db.execute(
                 "UPDATE photos SET root = ? WHERE path >= ? AND path < ? AND root != ?",
@@ -442,7 +457,7 @@ class Store:
         """
         db = self.db
         ids: list[int] = []
-        with db.conn:
+        with self.transaction():
             seq = self._next_seq()
             now = time.time()
             delta = 0
@@ -509,7 +524,7 @@ class Store:
         if only:
             sql += " AND status = ?"
             params.append(only)
-        with self.db.conn:
+        with self.transaction():
             if ids is None:
                 return self.db.execute(sql, params).rowcount
             done = 0
@@ -525,7 +540,7 @@ class Store:
                                              [path_to_db(root)])]
         if ids:
             self.write_batch([], [], ids)
-        with self.db.conn:
+        with self.transaction():
             self.db.execute("DELETE FROM roots WHERE root = ?", [path_to_db(root)])
         return ids
 
@@ -538,7 +553,7 @@ class Store:
             (photos whose embeddings were restored, photos waiting to be embedded).
         """
         db = self.db
-        with db.conn:
+        with self.transaction():
             seq = self._next_seq()
             if old is not None:
                 db.execute("INSERT OR REPLACE INTO model_vectors(model, hash, vector) "

@@ -215,7 +215,7 @@ def test_photos_are_hashed_without_reading_them_whole(engine, photos, monkeypatc
 def test_one_offline_photo_keeps_searches_on_the_fast_path(engine, photos, monkeypatch):
     engine.index([str(photos)])
     victim = engine.search([Term(text="a dog")], k=1)[0]
-    with engine.store.db.conn:
+    with engine.store.transaction():
         engine.store.db.execute("UPDATE photos SET status = 'offline' WHERE id = ?", [victim.id])
 
     def slow_path(*args, **kwargs):
@@ -250,3 +250,27 @@ def test_saving_the_index_does_not_hold_up_searches(engine, photos, monkeypatch)
     searched.set()
     saver.join()
     assert done_while_saving
+
+
+def test_a_batch_is_committed_whole_or_not_at_all(engine, photos, monkeypatch):
+    engine.index([str(photos)])
+    store = engine.store
+    before = (store.seq(), store.checksum(), store.counts(), store.vector_count())
+    extra = [(None, {"path": str(photos / f"new{i}.jpg"), "root": str(photos), "size": 1,
+                     "mtime_ns": 1, "hash": f"{i:032x}"}, np.ones(64, np.float32) / 8)
+             for i in range(3)]
+    real_put = Store._put
+    calls = []
+
+    def dies_on_the_second_row(self, row_id, fields):
+        calls.append(row_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process stopped mid-batch
+        return real_put(self, row_id, fields)
+
+    monkeypatch.setattr(Store, "_put", dies_on_the_second_row)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_batch(extra, [], [])
+    monkeypatch.undo()
+    fresh = Store(store.path)  # what another process, or the next start, sees
+    assert (fresh.seq(), fresh.checksum(), fresh.counts(), fresh.vector_count()) == before
