@@ -208,12 +208,14 @@ class Indexer:
         rows = self.store.rows_under(roots)
         total_rows = {root: sum(1 for path in rows if is_within(path, root)) for root in roots}
         jobs: list[_Job] = []
+        deferred_sizes: set[int] = set()
         now = time.time_ns()
         for f in files:
             row = rows.pop(f.path, None)
             # A future mtime (clock skew, some imports) says nothing about being written now.
             if 0 <= now - max(f.mtime_ns, f.changed_ns) < stable_after * 1e9:
                 report.deferred += 1
+                deferred_sizes.add(f.size)
             elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
                 report.unchanged += 1
             else:
@@ -227,7 +229,11 @@ class Indexer:
         run = _Run(self, report, emit, cancel, len(jobs), by_hash, missing_by_hash)
         run.process(jobs)
         if not cancel.is_set():
-            gone = [r for r in missing.values() if r.id not in run.claimed]
+            # A rename also counts as a recent change, so a moved photo may be among the
+            # deferred files: a missing row of the same size waits for the run that can tell
+            # a move (its embedding kept) from a deletion.
+            gone = [r for r in missing.values()
+                    if r.id not in run.claimed and r.size not in deferred_sizes]
             if not allow_removal:
                 gone = self._hold_mass_removals(roots, total_rows, gone, report)
             if gone:

@@ -153,9 +153,12 @@ def check(home: Path, folder: Path, reader: Engine, committed: dict[str, str]) -
         assert reader.store.checksum() == vector_checksum(
             [r[0] for r in rows], [r[4] for r in rows]), "the vector checksum disagrees"
         now = {p: h for _, p, h, _, _ in rows}
-        disk_hashes = set(on_disk(folder).values())
-        lost = {h for h in committed.values() if h in disk_hashes} - set(now.values())
-        assert not lost, f"{len(lost)} committed photos lost their embedding"
+        disk = on_disk(folder)
+        lost = {h for h in committed.values() if h in set(disk.values())} - set(now.values())
+        assert not lost, f"{len(lost)} committed photos lost their embedding: " + "; ".join(
+            f"{[p for p, d in disk.items() if d == h]} (was {[p for p, c in committed.items() if c == h]}): "
+            f"{reader.store.db.execute('SELECT path, hash, status, error, vector IS NULL FROM photos WHERE path IN (' + ','.join('?' * len(ps)) + ')', ps).fetchall()}"
+            for h in lost for ps in [[p for p, d in disk.items() if d == h]])
 
         online = [r for r in rows if r[3] == "ok"]
         saved_before = bool(list((home / "index").glob("*.json")))  # else built now, rightly

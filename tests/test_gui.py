@@ -354,6 +354,8 @@ def test_photos_vanishing_at_once_are_removed_only_when_the_user_says(qtbot, win
     box = next(b for b in window.findChildren(QMessageBox) if b.isVisible())
     assert "30 photos" in box.text() and box.textFormat() == Qt.TextFormat.PlainText
     assert window.bridge.engine.store.counts() == {"ok": 10, "offline": 30}
+    qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states]
+                    == ["up to date, 30 missing (kept)"], timeout=10_000)
     remove = next(b for b in box.buttons() if b.text() == "Remove from library")
     remove.click()
     qtbot.waitUntil(lambda: window.bridge.engine.store.counts() == {"ok": 10}, timeout=60_000)

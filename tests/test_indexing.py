@@ -236,3 +236,20 @@ def test_recompressed_large_photo_decodes_in_draft_mode_faithfully(engine, tmp_p
     full = engine.embedder.encode_images(engine.embedder.to_tensor(big).unsqueeze(0))[0]
     stored = next(iter(stored_vectors(engine).values()))
     assert float(full @ stored) >= 0.99
+
+
+def test_a_file_moved_just_now_keeps_its_embedding(engine, photos):
+    """A rename updates the file's change time, so a run may defer the moved file as 'still
+    being written'; its old row must wait for it, not be deleted (a kill before the next run
+    would lose the embedding, and the next run would re-embed a move)."""
+    engine.index([str(photos)])
+    time.sleep(2.5)  # the fixture's copies are no longer 'just written'
+    (photos / "album").mkdir()
+    moved = photos / "album" / "moved.jpg"
+    os.rename(sorted(photos.glob("*.jpg"))[0], moved)
+    early = engine.index([str(photos)], stable_after=2.0)
+    assert (early.deferred, early.deleted) == (1, 0)
+    assert engine.store.vector_count() == 40
+    later = engine.index([str(photos)])
+    assert (later.moved, later.embedded, later.deleted) == (1, 0, 0)
+    assert engine.search([Term(photo=str(moved))], k=1)[0].path == str(moved)

@@ -30,9 +30,10 @@ PROGRESS_INTERVAL = 0.1
 
 @dataclass
 class FolderState:
-    """One root as the folders panel shows it. ``state`` is ``indexing``, ``up to date``,
-    ``offline``, ``paused`` or ``waiting for the model``; ``errors`` counts files that could
-    not be indexed."""
+    """One root as the folders panel shows it. ``state`` is ``indexing``, ``up to date``
+    (with how many photos are missing but kept until the user confirms), ``offline`` (with
+    why, when known), ``failed: why``, ``paused`` or ``waiting for the model``; ``errors``
+    counts files that could not be indexed."""
 
     path: str
     photos: int
@@ -249,6 +250,9 @@ class EngineBridge(QObject):
                 state = "indexing"
             else:
                 state = "up to date" if self.started else "waiting for the model"
+                missing = by_status.get(OFFLINE, 0)
+                if missing and self.started:  # held back: vanished at once, not yet confirmed
+                    state += f", {missing:,} missing (kept)"
             states.append(FolderState(root, by_status.get(OK, 0) + by_status.get(OFFLINE, 0),
                                       by_status.get(ERROR, 0), state))
         self.folders.emit(states)

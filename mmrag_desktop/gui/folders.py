@@ -62,6 +62,7 @@ class FoldersPanel(QWidget):
             item = QTreeWidgetItem([display_path(state.path), f"{state.photos:,}", text])
             item.setData(0, Qt.ItemDataRole.UserRole, state.path)
             item.setToolTip(0, plain.tooltip(display_path(state.path)))
+            item.setToolTip(2, plain.tooltip(text))  # the whole state, when the column is narrow
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             if state.path == selected:
