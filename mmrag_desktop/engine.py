@@ -242,10 +242,12 @@ class Engine:
     def index(self, roots: list[str] | None = None,
               on_progress: Callable[[Progress], None] | None = None,
               cancel: threading.Event | None = None, stable_after: float = 0.0,
-              allow_removal: bool = False) -> IndexReport:
-        """Bring the library in line with *roots* (default: all configured roots).
-        See :meth:`Indexer.run` for interruption, offline roots, *stable_after* and
-        *allow_removal*. Waits while another process writes the library."""
+              allow_removal: bool = False,
+              scope: dict[str, list[str]] | None = None) -> IndexReport:
+        """Bring the library in line with *roots* (default: all configured roots), or with
+        the folders ``scope[root]`` of them. See :meth:`Indexer.run` for interruption,
+        offline roots, *stable_after*, *allow_removal* and *scope*. Waits while another
+        process writes the library."""
         if self.read_only:
             raise RuntimeError("a read-only engine does not index")
         roots = [self._root_of(r) for r in (roots if roots is not None else self.config.roots)]
@@ -266,7 +268,7 @@ class Engine:
             vectors = self.sync()
             indexer = Indexer(self.store, vectors, lambda: self.embedder, excluder,
                               self.config.batch_size, workers)
-            return indexer.run(roots, on_progress, cancel, stable_after, allow_removal)
+            return indexer.run(roots, on_progress, cancel, stable_after, allow_removal, scope)
 
     def _writing(self, activity: str):
         """The writer lock for *activity*, telling :attr:`on_wait` if another process has it."""

@@ -122,8 +122,11 @@ class Indexer:
 
     def run(self, roots: list[str], on_progress: Callable[[Progress], None] | None = None,
             cancel: threading.Event | None = None, stable_after: float = 0.0,
-            allow_removal: bool = False) -> IndexReport:
-        """Index *roots* (absolute folder paths, none inside another) incrementally.
+            allow_removal: bool = False,
+            scope: dict[str, list[str]] | None = None) -> IndexReport:
+        """Index *roots* (absolute folder paths, none inside another) incrementally; only
+        the folders ``scope[root]`` of a root where given (what a watch event touched: the
+        files there are scanned, and the library's rows there compared with them).
 
         A root that is not there (unplugged drive), is now an empty folder, or is on another
         device than when it was recorded (an empty mount point) has its rows marked offline,
@@ -152,9 +155,11 @@ class Indexer:
         for root in present:
             self.store.set_status(root, OK, only=OFFLINE)
         try:
-            files = self._scan(present, report, emit, cancel)
+            folders = {root: (scope or {}).get(root) or [root] for root in present}
+            files = self._scan(present, folders, report, emit, cancel)
             if not cancel.is_set():
-                self._process(present, files, report, emit, cancel, stable_after, allow_removal)
+                self._process(present, folders, files, report, emit, cancel, stable_after,
+                              allow_removal)
         except KeyboardInterrupt:
             cancel.set()
         finally:
@@ -193,9 +198,10 @@ class Indexer:
             return "empty: is the drive unplugged or the share not mounted?"
         return None
 
-    def _scan(self, roots, report, emit, cancel) -> list[FileStat]:
+    def _scan(self, roots, folders, report, emit, cancel) -> list[FileStat]:
         files: list[FileStat] = []
-        for item in scan(roots, self.excluder, lambda p, why: report.skipped.append((p, why))):
+        for item in scan(roots, self.excluder, lambda p, why: report.skipped.append((p, why)),
+                         folders):
             files.append(item)
             if len(files) % 500 == 0:
                 emit(Progress("scan", len(files)))
@@ -204,8 +210,9 @@ class Indexer:
         report.found = len(files)
         return files
 
-    def _process(self, roots, files, report, emit, cancel, stable_after, allow_removal) -> None:
-        rows = self.store.rows_under(roots)
+    def _process(self, roots, folders, files, report, emit, cancel, stable_after,
+                 allow_removal) -> None:
+        rows = self.store.rows_under([f for root in roots for f in folders[root]])
         total_rows = {root: sum(1 for path in rows if is_within(path, root)) for root in roots}
         jobs: list[_Job] = []
         deferred_sizes: set[int] = set()

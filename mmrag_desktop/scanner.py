@@ -76,8 +76,11 @@ def scan(
     roots: Iterable[str],
     excluder: Excluder,
     on_skip: Callable[[str, str], None],
+    scope: dict[str, list[str]] | None = None,
 ) -> Iterator[FileStat]:
-    """Yield every candidate photo below *roots*, recursively, following symlinks once.
+    """Yield every candidate photo below *roots*, recursively, following symlinks once;
+    below ``scope[root]`` only (folders inside *root*) where given. A scope folder that is
+    gone or excluded yields nothing.
 
     Symbolic links to folders inside the same root are not followed (the folder is walked
     under its real path); other directory symlink loops are cut by remembering each
@@ -88,7 +91,9 @@ def scan(
     for root in roots:
         real_root = os.path.realpath(root)
         visited: set[tuple[int, int]] = set()
-        stack = [root]
+        starts = (scope or {}).get(root) or [root]
+        stack = [start for start in reversed(starts) if start == root
+                 or (os.path.isdir(start) and not excluder.skips_path(start, root))]
         while stack:
             folder = stack.pop()
             try:

@@ -230,7 +230,8 @@ class Store:
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # some errors (SQLITE_FULL) end it themselves
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 

@@ -3,7 +3,9 @@
 File-system events only say *where* something changed; what changed is worked out by the
 same incremental indexer as a manual run (size + mtime, then content hash), so creates,
 edits, moves of files and whole folders, and deletes all take one path, and a move never
-re-embeds. Events are coalesced per root: a run starts once a root has been quiet for
+re-embeds. A run covers the folders the events named (a file's folder, a folder itself,
+both ends of a move), not the whole root: a change in a library of a million photos
+re-reads one folder. Events are coalesced per root: a run starts once a root has been quiet for
 ``settle`` seconds (or ``max_delay`` after its first event during a long burst), and files
 written in the last ``settle`` seconds wait for the next run. A reconciliation run on start
 finds what changed while the app was closed; a periodic rescan covers file systems that
@@ -30,6 +32,7 @@ from watchdog.observers.polling import PollingObserver
 from .engine import Engine
 from .imaging import is_image_name
 from .indexer import IndexReport, Progress
+from .paths import outermost
 from .scanner import Excluder
 from .store import describe_db_error
 
@@ -57,8 +60,10 @@ class _Handler(FileSystemEventHandler):
         paths = [os.fsdecode(event.src_path)]
         if getattr(event, "dest_path", ""):
             paths.append(os.fsdecode(event.dest_path))
-        if any(self.watcher.relevant(p, self.root, event.is_directory) for p in paths):
-            self.watcher.mark_dirty(self.root)
+        for path in paths:
+            if self.watcher.relevant(path, self.root, event.is_directory):
+                folder = path if event.is_directory else os.path.dirname(path)
+                self.watcher.mark_dirty(self.root, None if folder == self.root else folder)
 
 
 class Watcher:
@@ -93,6 +98,7 @@ class Watcher:
         self._allow_removal: set[str] = set()  # roots whose mass removal the user confirmed
         self._observers: dict[str, BaseObserver] = {}
         self._dirty: dict[str, tuple[float, float]] = {}  # root → (first, last event time)
+        self._scope: dict[str, set[str] | None] = {}  # root → folders to re-index (None: all)
         self._online: dict[str, bool] = {}
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -111,12 +117,15 @@ class Watcher:
             return False  # hidden, temporary (dot-files), excluded, or the app's own files
         return is_directory or path == root or is_image_name(Path(path))
 
-    def mark_dirty(self, root: str) -> None:
-        """Note a change under *root*; a run follows once it settles."""
+    def mark_dirty(self, root: str, folder: str | None = None) -> None:
+        """Note a change in *folder* below *root* (None: anywhere in it); a run of the
+        folders noted follows once the root settles."""
         now = time.monotonic()
         with self._wake:
             first, _ = self._dirty.get(root, (now, now))
             self._dirty[root] = (first, now)
+            folders = self._scope.get(root, set())
+            self._scope[root] = None if folder is None or folders is None else folders | {folder}
             self._wake.notify()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -126,6 +135,7 @@ class Watcher:
         self._stop.clear()
         for root in self.engine.config.roots:
             self._dirty[root] = (0.0, 0.0)  # due at once
+            self._scope[root] = None
         self._thread = threading.Thread(target=self._loop, name="mmrag-watcher", daemon=True)
         self._thread.start()
 
@@ -200,7 +210,7 @@ class Watcher:
         ``IndexReport.held_back``) are really gone: the next run of *root* removes them."""
         with self._wake:
             self._allow_removal.add(root)
-        self.mark_dirty(root)
+        self.mark_dirty(root)  # the whole root
 
     def pending(self) -> set[str]:
         """Roots being indexed or waiting to be."""
@@ -222,9 +232,9 @@ class Watcher:
                     self._wake.wait(timeout=1.0)
                 continue
             self._sync_observers()
-            due = self._take_due()
+            due, scope = self._take_due()
             if due:
-                self._run(due)
+                self._run(due, scope)
                 continue
             if time.monotonic() >= next_rescan:
                 next_rescan = time.monotonic() + self.rescan_interval
@@ -235,32 +245,39 @@ class Watcher:
             with self._wake:
                 self._wake.wait(timeout=min(self.settle, 1.0))
 
-    def _take_due(self) -> list[str]:
-        """The roots due for a run, which becomes the run in progress."""
+    def _take_due(self) -> tuple[list[str], dict[str, list[str]]]:
+        """The roots due for a run, which becomes the run in progress, and the folders of
+        each to cover (a root absent from the scope: all of it)."""
         now = time.monotonic()
         with self._wake:
             due = [root for root, (first, last) in self._dirty.items()
                    if now - last >= self.settle or now - first >= self.max_delay]
+            scope = {}
             for root in due:
                 del self._dirty[root]
+                folders = self._scope.pop(root, None)
+                if folders is not None:
+                    scope[root] = outermost(sorted(folders))
             roots = self.engine.config.roots
             self.active_roots = [root for root in due if root in roots]  # not removed ones
-            return self.active_roots
+            return self.active_roots, scope
 
-    def _run(self, roots: list[str]) -> None:
+    def _run(self, roots: list[str], scope: dict[str, list[str]] | None = None) -> None:
         reports: list[tuple[IndexReport, list[str]]] = []
+        scope = scope or {}
         try:
             with self._wake:
                 if self._blocked() or self._stop.is_set():
                     for root in roots:
                         self._dirty[root] = (0.0, 0.0)
+                        self._requeue(root, scope)
                     return
                 self._interrupt.clear()
                 confirmed = [root for root in roots if root in self._allow_removal]
                 self._allow_removal.difference_update(confirmed)
             plain = [root for root in roots if root not in confirmed]
             for group, allow_removal in ((plain, False), (confirmed, True)):
-                report = self._run_group(group, allow_removal) if group else None
+                report = self._run_group(group, allow_removal, scope) if group else None
                 if report is not None:
                     reports.append((report, group))
         finally:
@@ -269,10 +286,19 @@ class Watcher:
         for report, group in reports:  # once the run is over: listeners see it finished
             self.on_report(report, group)
 
-    def _run_group(self, roots: list[str], allow_removal: bool) -> IndexReport | None:
+    def _requeue(self, root: str, scope: dict[str, list[str]]) -> None:
+        """Under the lock: *root*'s folders of this run are to be covered again."""
+        folders = self._scope.get(root, set())
+        if root not in scope or folders is None:
+            self._scope[root] = None
+        else:
+            self._scope[root] = folders | set(scope[root])
+
+    def _run_group(self, roots: list[str], allow_removal: bool,
+                   scope: dict[str, list[str]]) -> IndexReport | None:
         try:
             report = self.engine.index(roots, self.on_progress, self._interrupt, self.settle,
-                                       allow_removal)
+                                       allow_removal, {r: scope[r] for r in roots if r in scope})
         except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
             reason = describe_db_error(exc) if isinstance(exc, sqlite3.Error) else str(exc)
             for root in roots:
@@ -283,8 +309,13 @@ class Watcher:
         for root in roots:
             self.failures.pop(root, None)
         if report.deferred or report.cancelled:
-            for root in roots:  # files still being written, or an interrupted run: go on later
-                self.mark_dirty(root)
+            now = time.monotonic()
+            with self._wake:  # files still being written, or an interrupted run: go on later
+                for root in roots:
+                    first, _ = self._dirty.get(root, (now, now))
+                    self._dirty[root] = (first, now)
+                    self._requeue(root, scope)
+                self._wake.notify()
         self.runs += 1  # after re-queuing: idle() is never true while work is left
         return report
 

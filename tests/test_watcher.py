@@ -194,3 +194,21 @@ def test_photo_with_future_mtime_is_not_deferred_forever(engine, photos, watchin
     tomorrow = time.time() + 86400
     os.utime(target, (tomorrow, tomorrow))  # a camera with a wrong clock
     wait_for(lambda: top_path(engine, new) == str(target), what="the future-dated photo")
+
+
+def test_a_change_reindexes_its_folder_not_the_whole_root(engine, photos, watching):
+    w, reports, _ = watching
+    album = photos / "2024" / "summer"
+    album.mkdir(parents=True)
+    wait_for(lambda: w.idle(), what="the new folder's run")
+    before = len(reports)
+    new = coco_photos()[110]
+    shutil.copy2(new, album / "new.jpg")
+    wait_for(lambda: top_path(engine, new) == str(album / "new.jpg"), what="the new photo")
+    later = reports[before:]
+    assert later and all(r.found <= 1 for r in later)  # one folder read, not 41 files
+    assert sum(r.embedded for r in later) == 1
+    os.rename(photos / "2024", photos / "2025")  # a folder move: both ends are covered
+    moved = photos / "2025" / "summer" / "new.jpg"
+    wait_for(lambda: top_path(engine, new) == str(moved), what="the moved folder")
+    assert sum(r.embedded for r in reports[before:]) == 1 and engine.store.vector_count() == 41
