@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,14 +37,8 @@ FEW_OFFLINE = 1000
 """Up to this many photos on offline roots are left out of an unfiltered search by asking
 HNSW for that many more results and dropping them, keeping the search on the fast path."""
 
-STALE_TEMP_SECONDS = 3600.0
-"""Temp files in ``index/`` older than this are leftovers of a crash (a live save takes
-seconds); younger ones may be another process's save in progress."""
-
-
 class FolderError(ValueError):
     """A folder cannot be added to the library as asked; the message says why."""
-
 
 
 class Engine:
@@ -147,20 +140,13 @@ class Engine:
                 f"from this model already, {waiting} will be embedded on the next index run")
 
     def _clean_index_folder(self, keep: Path) -> None:
-        """Remove other models' caches (rebuilt from SQLite if ever needed) and temp files
-        that crashed saves left behind."""
+        """Remove other models' caches (rebuilt from SQLite if ever needed); the index
+        itself removes its own leftovers (see :meth:`VectorIndex.save`)."""
         if not keep.parent.is_dir():
             return
-        now = time.time()
         for item in keep.parent.iterdir():
-            try:
-                if item.name.endswith(".tmp"):
-                    if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
-                        item.unlink()
-                elif not item.name.startswith(keep.stem + "."):
-                    item.unlink()
-            except OSError:
-                pass  # another process removed it first
+            if not item.name.startswith(keep.stem + "."):
+                item.unlink(missing_ok=True)
 
     def sync(self) -> VectorIndex:
         """The HNSW cache, brought up to date with what any process committed.

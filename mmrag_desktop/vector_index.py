@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 
 _MIN_CAPACITY = 1024
 _CHECKSUM_MOD = 1 << 64
-ORPHAN_SECONDS = 60.0
-"""A data file no sidecar names, older than this, is a leftover of a save that crashed
-before its sidecar was written (a live save renames its file milliseconds before)."""
+ORPHAN_SECONDS = 3600.0
+"""A data or temp file no sidecar names, older than this, is a leftover of a save that
+crashed (a live save, even of a 2 GB index, writes its files within minutes)."""
 
 
 def _file_hash(path: Path) -> str:
@@ -283,10 +283,11 @@ class VectorIndex:
         return True
 
     def _remove_old_data(self, previous: Path | None) -> None:
-        """Remove the data file this index replaced, and other processes' leftovers."""
+        """Remove the data file this index replaced, and leftovers of crashed saves (any
+        process's: data files no sidecar names, temp files)."""
         now = time.time()
-        for item in self.path.parent.glob(f"{self.path.stem}.*.hnsw"):
-            if item == self.data_file:
+        for item in self.path.parent.glob(f"{self.path.stem}.*"):
+            if item in (self.data_file, self.sidecar):
                 continue
             try:
                 if item == previous or now - item.stat().st_mtime > ORPHAN_SECONDS:
