@@ -164,7 +164,8 @@ class Indexer:
             cancel.set()
         finally:
             self.vectors.catch_up(self.store)
-            if self.vectors.applied_seq != self.vectors.saved_seq:  # a watch run often changes nothing
+            # A watch run often changes nothing: then nothing is written.
+            if self.vectors.applied_seq != self.vectors.saved_seq:
                 self.vectors.save(self.store)
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - started
@@ -213,7 +214,7 @@ class Indexer:
     def _process(self, roots, folders, files, report, emit, cancel, stable_after,
                  allow_removal) -> None:
         rows = self.store.rows_under([f for root in roots for f in folders[root]])
-        total_rows = {root: sum(1 for path in rows if is_within(path, root)) for root in roots}
+        total_rows = {root: self.store.row_count(root) for root in roots}  # the whole root's
         jobs: list[_Job] = []
         deferred_sizes: set[int] = set()
         now = time.time_ns()

@@ -416,6 +416,11 @@ class Store:
                               [path_to_db(root)]).fetchone()
         return row[0] if row else None
 
+    def row_count(self, root: str) -> int:
+        """Number of photos found under *root*."""
+        return self.db.execute("SELECT COUNT(*) FROM photos WHERE root = ?",
+                               [path_to_db(root)]).fetchone()[0]
+
     def has_rows(self, root: str) -> bool:
         """True when the library holds photos found under *root*."""
         return self.db.execute("SELECT EXISTS(SELECT 1 FROM photos WHERE root = ?)",

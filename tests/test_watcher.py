@@ -212,3 +212,17 @@ def test_a_change_reindexes_its_folder_not_the_whole_root(engine, photos, watchi
     moved = photos / "2025" / "summer" / "new.jpg"
     wait_for(lambda: top_path(engine, new) == str(moved), what="the moved folder")
     assert sum(r.embedded for r in reports[before:]) == 1 and engine.store.vector_count() == 41
+
+
+def test_deleting_a_subfolder_is_not_a_mass_removal(engine, photos, watching):
+    """Held removals compare with the whole library folder, not with the folder a watch run
+    covered: deleting one album of 25 photos from a folder of 65 just deletes them."""
+    w, reports, _ = watching
+    album = photos / "album"
+    album.mkdir()
+    for photo in coco_photos()[120:145]:
+        shutil.copy2(photo, album / photo.name)
+    wait_for(lambda: engine.store.vector_count() == 65 and w.idle(), timeout=60, what="the album")
+    shutil.rmtree(album)
+    wait_for(lambda: engine.store.vector_count() == 40, what="the deletion")
+    assert all(not r.held_back for r in reports) and engine.store.counts() == {"ok": 40}
