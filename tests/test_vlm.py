@@ -269,6 +269,7 @@ def test_gui_ask_panel_streams_cites_and_pauses_indexing(qtbot, home, config, ph
     candidates = window.bridge.conversation.candidates
     expected = window.bridge.engine.search([Term(text="Which photo shows food?")], k=2)
     assert [r.path for r in candidates] == [r.path for r in expected]
+    qtbot.waitUntil(lambda: bool(answers), timeout=10_000)  # queued from the answering thread
     answer = answers[-1]
     listed = [panel.cited_list.item(i).data(Qt.ItemDataRole.UserRole).path
               for i in range(panel.cited_list.count())]
