@@ -308,6 +308,10 @@ def download_weights(
     try:
         for repo in source.extras:  # into the Hugging Face cache, where loading looks
             snapshot_download(repo, allow_patterns=list(HUB_SIDE_FILES))
+        if config.model.startswith("hf-hub:"):
+            # open_clip loads an hf-hub: model's weights from that cache too (find_weights
+            # looks there).
+            return Path(hf_hub_download(source.repo_id, source.filename))
         fetched = Path(hf_hub_download(source.repo_id, source.filename, local_dir=staging))
         return _install(fetched, config, home, Path(source.filename).suffix)
     except Exception as exc:  # noqa: BLE001

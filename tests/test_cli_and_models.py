@@ -176,6 +176,38 @@ def test_download_asks_first_and_stores_the_file(home, tiny_model, monkeypatch):
     assert not (home / "models" / ".download").exists()
 
 
+def test_an_hf_hub_model_is_downloaded_where_it_is_loaded_from(home, tmp_path, monkeypatch):
+    """open_clip loads an hf-hub: model (config and weights) from the Hugging Face cache:
+    the consented download puts both there, and find_weights finds them."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub-cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    config = Config(model="hf-hub:example/tiny-clip", pretrained="")
+    source = HubSource("example/tiny-clip", "open_clip_model.safetensors", 7,
+                       models.hub_side_repos(config))
+    monkeypatch.setattr(models, "hub_source", lambda _config: source)
+    side = []
+    monkeypatch.setattr("huggingface_hub.snapshot_download",
+                        lambda repo, allow_patterns: side.append(repo))
+
+    def into_the_cache(repo_id, filename, local_dir=None):
+        assert local_dir is None
+        folder = cache / f"models--{repo_id.replace('/', '--')}"
+        (folder / "refs").mkdir(parents=True, exist_ok=True)
+        (folder / "refs" / "main").write_text("0" * 40)
+        target = folder / "snapshots" / ("0" * 40) / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"weights")
+        return str(target)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", into_the_cache)
+    home.mkdir(parents=True)
+    path = models.download_weights(config, home, lambda _source: True)
+    assert side == ["example/tiny-clip"]
+    assert models.find_weights(config, home) == path and path.is_relative_to(cache)
+
+
 def test_eval_prints_recall_at_k(engine, capsys):
     photos = coco_photos()  # skips without the shared data
     assert main(["eval", str(COCO / "captions.jsonl"), str(COCO / "images"), "--json"]) == 0

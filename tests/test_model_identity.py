@@ -169,3 +169,41 @@ def test_models_that_name_hub_files_never_reach_the_network(model, home, tmp_pat
     with pytest.raises(ModelMissingError, match="mmrag models download"):
         Embedder(Config(model=model, pretrained=""), home, random_weights=True)
     assert no_network == []
+
+
+def test_an_hf_hub_model_in_the_cache_loads_without_the_network(home, tmp_path, monkeypatch,
+                                                                 tiny_model, no_network):
+    """What the consented download leaves for an hf-hub: model (config and weights in the
+    Hugging Face cache) is enough to load it, embed, and know it by its content."""
+    import json
+
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    from conftest import TINY_CONFIG
+    from mmrag_desktop.embedder import Embedder
+    from mmrag_desktop.models import find_weights
+
+    cache = tmp_path / "hub-cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    snapshot = cache / "models--example--tiny-clip" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    (snapshot / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
+    torch.manual_seed(31)
+    state = open_clip.create_model("mmrag-tiny").state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()},
+              snapshot / "open_clip_model.safetensors")
+    home.mkdir(parents=True)
+    config = Config(model="hf-hub:example/tiny-clip", pretrained="")
+    embedder = Embedder(config, home)
+    assert find_weights(config, home) == snapshot / "open_clip_model.safetensors"
+    assert embedder.model_id.startswith("hf-hub:example/tiny-clip/")
+    reference = open_clip.create_model("mmrag-tiny").eval()
+    reference.load_state_dict(state)
+    with torch.no_grad():
+        expected = reference.encode_text(open_clip.get_tokenizer("mmrag-tiny")(["a dog"]))[0]
+    expected = (expected / expected.norm()).numpy()
+    assert np.allclose(embedder.encode_texts(["a dog"])[0], expected, atol=1e-5)
+    assert no_network == []
