@@ -229,12 +229,11 @@ class Indexer:
             else:
                 jobs.append(_Job(f, row))
         missing = rows  # rows whose files were not found: moved away or deleted
-        by_hash = self.store.hashes_with_vectors()
         missing_by_hash: dict[str, list[int]] = {}
         for row in missing.values():
             if row.hash:
                 missing_by_hash.setdefault(row.hash, []).append(row.id)
-        run = _Run(self, report, emit, cancel, len(jobs), by_hash, missing_by_hash)
+        run = _Run(self, report, emit, cancel, len(jobs), _Embedded(self.store), missing_by_hash)
         run.process(jobs)
         if not cancel.is_set():
             # A rename also counts as a recent change, so a moved photo may be among the
@@ -270,11 +269,38 @@ class Indexer:
         return deleting
 
 
+class _Embedded:
+    """Content hash → id of a row holding that content's embedding: the database's rows
+    (an indexed lookup per file that needs work: a run never loads every hash of a large
+    library), overlaid with this run's uncommitted view. Decoding threads read it."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._added: dict[str, int] = {}
+        self._retired: set[int] = set()
+
+    def get(self, digest: str) -> int | None:
+        if digest in self._added:
+            return self._added[digest]
+        return next((i for i in self.store.ids_with_hash(digest) if i not in self._retired),
+                    None)
+
+    def add(self, digest: str, row_id: int) -> None:
+        """*row_id* (committed) holds *digest*'s embedding."""
+        self._added.setdefault(digest, row_id)
+
+    def retire(self, row_id: int) -> None:
+        """*row_id* is losing its embedding in this run (not committed yet)."""
+        self._retired.add(row_id)
+        for digest in [d for d, i in self._added.items() if i == row_id]:
+            del self._added[digest]
+
+
 class _Run:
     """State of one pass over the files that need work."""
 
     def __init__(self, indexer: Indexer, report: IndexReport, emit, cancel, total: int,
-                 by_hash: dict[str, int], missing_by_hash: dict[str, list[int]]):
+                 by_hash: _Embedded, missing_by_hash: dict[str, list[int]]):
         self.ix, self.report, self.emit, self.cancel = indexer, report, emit, cancel
         self.total, self.done = total, 0
         self.by_hash, self.missing_by_hash = by_hash, missing_by_hash
@@ -313,7 +339,7 @@ class _Run:
                     future.cancel()
 
     def _known(self, digest: str, row: Row | None) -> bool:
-        return (digest in self.by_hash or digest in self.orphans
+        return (self.by_hash.get(digest) is not None or digest in self.orphans
                 or bool(row and row.status == OK and row.hash == digest))
 
     def _load(self, job: _Job, skip_known: bool = True) -> _Result:
@@ -383,8 +409,7 @@ class _Run:
         # Stash before forgetting: a decoding thread checks both maps without a lock, and must
         # never find the hash in neither.
         self.orphans[row.hash] = self.ix.store.copy_embedding(row.id)
-        if self.by_hash.get(row.hash) == row.id:
-            del self.by_hash[row.hash]
+        self.by_hash.retire(row.id)
         return True
 
     def _embedding(self, digest: str) -> tuple[dict, np.ndarray] | None:
@@ -408,7 +433,7 @@ class _Run:
         ids = self.ix.store.write_batch(embedded, self.others, self.deleted)
         self.report.embedded += len(images)
         for r, row_id in zip(self.batch, ids):
-            self.by_hash.setdefault(r.hash, row_id)
+            self.by_hash.add(r.hash, row_id)
         self.ix.vectors.catch_up(self.ix.store)  # the index applies what was committed
         self.batch, self.others, self.deleted = [], [], []
         if time.monotonic() - self.last_save > SAVE_INTERVAL:

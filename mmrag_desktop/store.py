@@ -299,10 +299,11 @@ class Store:
                 out[row.path] = row
         return out
 
-    def hashes_with_vectors(self) -> dict[str, int]:
-        """Content hash → id of a row holding that photo's embedding."""
-        cursor = self.db.execute("SELECT hash, id FROM photos WHERE vector IS NOT NULL")
-        return dict(cursor.fetchall())
+    def ids_with_hash(self, digest: str) -> list[int]:
+        """Ids of the rows holding an embedding of the content *digest* (an index lookup)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM photos WHERE hash = ? AND vector IS NOT NULL ORDER BY id",
+            [digest])]
 
     def vectors(self, ids: Iterable[int] | None = None, after_seq: int = 0,
                 chunk: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
