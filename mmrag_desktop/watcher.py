@@ -108,6 +108,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self.runs = 0
         self.active_roots: list[str] = []  # the roots of the run in progress, if any
+        self._running = False  # a run, or the delivery of its reports, is under way
 
     # --- events ---------------------------------------------------------------------------
 
@@ -218,9 +219,10 @@ class Watcher:
             return set(self._dirty) | set(self.active_roots)
 
     def idle(self) -> bool:
-        """True when no change is waiting to be indexed and no run is in progress."""
+        """True when no change is waiting to be indexed, no run is in progress and every
+        finished run's report has been delivered."""
         with self._wake:
-            return not self._dirty and not self.active_roots
+            return not self._dirty and not self._running
 
     # --- the worker thread ----------------------------------------------------------------
 
@@ -240,6 +242,7 @@ class Watcher:
                 next_rescan = time.monotonic() + self.rescan_interval
                 with self._wake:
                     self.active_roots = list(self.engine.config.roots)
+                    self._running = True
                 self._run(self.active_roots)
                 continue
             with self._wake:
@@ -260,6 +263,7 @@ class Watcher:
                     scope[root] = outermost(sorted(folders))
             roots = self.engine.config.roots
             self.active_roots = [root for root in due if root in roots]  # not removed ones
+            self._running = bool(self.active_roots)
             return self.active_roots, scope
 
     def _run(self, roots: list[str], scope: dict[str, list[str]] | None = None) -> None:
@@ -283,8 +287,12 @@ class Watcher:
         finally:
             with self._wake:
                 self.active_roots = []
-        for report, group in reports:  # once the run is over: listeners see it finished
-            self.on_report(report, group)
+            try:
+                for report, group in reports:  # once the run is over: listeners see it finished
+                    self.on_report(report, group)
+            finally:
+                with self._wake:
+                    self._running = False
 
     def _requeue(self, root: str, scope: dict[str, list[str]]) -> None:
         """Under the lock: *root*'s folders of this run are to be covered again."""

@@ -55,6 +55,7 @@ def test_changes_show_up_in_search(engine, photos, watching, tmp_path):
     new = coco_photos()[100]
     shutil.copy2(new, photos / "new.jpg")
     wait_for(lambda: top_path(engine, new) == str(photos / "new.jpg"), what="the new photo")
+    wait_for(w.idle, what="the new photo's run to report")  # searchable before its report
 
     embedded_before = sum(r.embedded for r in reports)
     (photos / "album").mkdir()
