@@ -36,7 +36,8 @@ OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
 """Row states: embedded; could not be read (``error`` holds why); waiting to be
 (re-)embedded; on a root folder that is not reachable now."""
 
-_CHECKSUM_MOD = 1 << 64
+CHECKSUM_MOD = 1 << 64
+"""Vector checksums (:func:`vector_checksum`) are sums modulo this."""
 _VARIABLES = 900  # rows per IN (...) list: under SQLite's bound-variable limit
 
 
@@ -64,32 +65,21 @@ def describe_db_error(exc: sqlite3.Error) -> str:
     return f"the library database failed: {text}"
 
 
-def vector_checksum(ids: Iterable[int], vectors: Iterable[bytes | np.ndarray]) -> int:
-    """Order-independent checksum of (row id, embedding) pairs: the sum modulo 2**64 of
-    each pair's 64-bit BLAKE2b. Adding and subtracting pairs keeps it current without
+def vector_checksum(ids: Iterable[int], vectors: Iterable[bytes | np.ndarray],
+                    start: int = 0, sign: int = 1) -> int:
+    """Order-independent checksum of (row id, embedding) pairs: the sum modulo
+    :data:`CHECKSUM_MOD` of each pair's 64-bit BLAKE2b, added to (*sign* 1) or taken from
+    (*sign* -1) the checksum *start*. Adding and removing pairs keeps it current without
     reading the rest, so the database and the HNSW cache each maintain one and compare
     them in O(1). Vectors are (d,) float32 (or their bytes)."""
-    total = 0
+    total = start
     for row_id, vector in zip(ids, vectors):
         data = vector if isinstance(vector, bytes) else (
             np.ascontiguousarray(vector, dtype=np.float32).tobytes())
         digest = hashlib.blake2b(int(row_id).to_bytes(8, "little", signed=True) + data,
                                  digest_size=8).digest()
-        total += int.from_bytes(digest, "little")
-    return total % _CHECKSUM_MOD
-
-
-def private_file(path: Path) -> None:
-    """Create *path* readable by its owner only, or make an existing file so.
-
-    An existing file is changed by path, never opened: closing any descriptor of a file
-    drops every POSIX lock this process holds on it, so opening a database that another
-    connection of this process uses would let a second writer corrupt it (SQLite's
-    "How To Corrupt An SQLite Database File", section 2.2)."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        os.chmod(path, 0o600)
+        total += sign * int.from_bytes(digest, "little")
+    return total % CHECKSUM_MOD
 
 
 @dataclass
@@ -121,7 +111,8 @@ class Changes:
 
 class Store:
     """The library database. Each thread gets its own connection (SQLite in WAL mode lets
-    readers run while one writer commits). The file and its WAL are private (0600).
+    readers run while one writer commits). A new database file is created private (0600;
+    SQLite gives its WAL the same mode); the engine keeps existing ones private.
 
     Raises:
         LibraryVersionError: the database is newer than this code.
@@ -131,10 +122,13 @@ class Store:
     def __init__(self, path: Path):
         self.path = path
         self._local = threading.local()
-        for suffix in ("", "-wal", "-shm"):
-            candidate = path.with_name(path.name + suffix)
-            if suffix == "" or candidate.exists():
-                private_file(candidate)  # SQLite gives the WAL the database's mode
+        try:
+            # Only ever created here: opening an existing database would be unsafe, since
+            # closing any descriptor of a file drops every POSIX lock this process holds on
+            # it (SQLite's "How To Corrupt An SQLite Database File", section 2.2).
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
         self._init_schema()
 
     @property
@@ -211,11 +205,9 @@ class Store:
                     [marker, marker[:-1] + ";"]).fetchall():
                 path = os.fsdecode(base64.b64decode(text[len(marker):]))
                 db.execute("UPDATE photos SET path = ? WHERE id = ?", [path_to_db(path), row_id])
-            total = 0
-            for ids, vectors in self.vectors():
-                total = (total + vector_checksum(ids, vectors)) % _CHECKSUM_MOD
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('checksum', ?), "
-                       "('pruned_seq', (SELECT value FROM meta WHERE key = 'seq'))", [str(total)])
+                       "('pruned_seq', (SELECT value FROM meta WHERE key = 'seq'))",
+                       [str(self._full_checksum())])
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION)])
 
     @contextmanager
@@ -254,11 +246,16 @@ class Store:
         self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='seq'")
         return self.seq()
 
-    def _add_checksum(self, delta: int) -> None:
-        # Inside the write transaction; Python integers, since SQLite's are signed 64-bit.
-        current = int(self.get_meta("checksum") or 0)
-        self.db.execute("UPDATE meta SET value = ? WHERE key = 'checksum'",
-                        [str((current + delta) % _CHECKSUM_MOD)])
+    def _set_checksum(self, value: int) -> None:
+        # Inside the write transaction; kept as text: SQLite's integers are signed 64-bit.
+        self.db.execute("UPDATE meta SET value = ? WHERE key = 'checksum'", [str(value)])
+
+    def _full_checksum(self) -> int:
+        """The checksum of every stored pair, computed from the rows (migration, switch)."""
+        total = 0
+        for ids, vectors in self.vectors():
+            total = vector_checksum(ids, vectors, total)
+        return total
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -404,10 +401,15 @@ class Store:
         sql = f"SELECT id FROM photos WHERE vector IS NOT NULL AND status = '{OK}' AND ({where})"
         return {r[0] for r in self.db.execute(sql, params)}
 
-    def hashes(self) -> set[str]:
-        """Content hashes of every photo in the library."""
-        return {r[0] for r in self.db.execute("SELECT DISTINCT hash FROM photos "
-                                              "WHERE hash IS NOT NULL")}
+    def hashes_present(self, digests: list[str]) -> set[str]:
+        """Which of the content hashes *digests* some photo in the library has."""
+        found: set[str] = set()
+        for start in range(0, len(digests), _VARIABLES):
+            part = digests[start:start + _VARIABLES]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT DISTINCT hash FROM photos WHERE hash IN ({','.join('?' * len(part))})",
+                part))
+        return found
 
     # --- roots ----------------------------------------------------------------------------
 
@@ -467,9 +469,9 @@ class Store:
         with self.transaction():
             seq = self._next_seq()
             now = time.time()
-            delta = 0
+            before = total = self.checksum()
             for row_id in deleted:  # first, so that a path can be taken over in this batch
-                delta -= self._old_checksum(row_id)
+                total = self._without(row_id, total)
                 db.execute("DELETE FROM photos WHERE id = ?", [row_id])
                 db.execute("INSERT OR REPLACE INTO tombstones(id, seq) VALUES (?, ?)",
                            [row_id, seq])
@@ -480,20 +482,20 @@ class Store:
                 }
                 row_id = self._existing(row_id, fields)
                 if row_id is not None:
-                    delta -= self._old_checksum(row_id)
+                    total = self._without(row_id, total)
                 row_id = self._put(row_id, fields)
-                delta += vector_checksum([row_id], [data])
+                total = vector_checksum([row_id], [data], total)
                 ids.append(row_id)
             for row_id, fields in others:
                 fields = _encode_fields(fields)
                 row_id = self._existing(row_id, fields)
                 if fields.get("vector", 0) is None and row_id is not None:
-                    delta -= self._old_checksum(row_id)
+                    total = self._without(row_id, total)
                     db.execute("INSERT OR REPLACE INTO tombstones(id, seq) VALUES (?, ?)",
                                [row_id, seq])
                 self._put(row_id, fields)
-            if delta:
-                self._add_checksum(delta)
+            if total != before:
+                self._set_checksum(total)
         return ids
 
     def _existing(self, row_id: int | None, fields: dict) -> int | None:
@@ -502,10 +504,11 @@ class Store:
         row = self.db.execute("SELECT id FROM photos WHERE path = ?", [fields["path"]]).fetchone()
         return row[0] if row else None
 
-    def _old_checksum(self, row_id: int) -> int:
+    def _without(self, row_id: int, total: int) -> int:
+        """*total* without the row's current (id, vector) pair, if it has a vector."""
         row = self.db.execute("SELECT vector FROM photos WHERE id = ? AND vector IS NOT NULL",
                               [row_id]).fetchone()
-        return vector_checksum([row_id], [row[0]]) if row else 0
+        return vector_checksum([row_id], [row[0]], total, sign=-1) if row else total
 
     def _put(self, row_id: int | None, fields: dict) -> int:
         if row_id is None:
@@ -575,11 +578,9 @@ class Store:
             db.execute("DELETE FROM model_vectors WHERE model = ? OR hash NOT IN "
                        "(SELECT hash FROM photos WHERE hash IS NOT NULL)", [new])
             db.execute("DELETE FROM tombstones")
-            total = 0
-            for ids, vectors in self.vectors():
-                total = (total + vector_checksum(ids, vectors)) % _CHECKSUM_MOD
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('model_id', ?), "
-                       "('checksum', ?), ('pruned_seq', ?)", [new, str(total), str(seq)])
+                       "('checksum', ?), ('pruned_seq', ?)",
+                       [new, str(self._full_checksum()), str(seq)])
         return restored, waiting
 
 

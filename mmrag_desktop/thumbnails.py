@@ -7,8 +7,10 @@ threads.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .imaging import decode
@@ -61,19 +63,27 @@ def paste_dir(home: Path) -> Path:
     return home / "pasted"
 
 
-def evict(home: Path, keep: set[str], pasted: bool = False) -> int:
-    """Remove thumbnails of photos no longer in the library (content hashes not in *keep*),
-    and with *pasted* every pasted query image (at start and close, when none is in use).
+def evict(home: Path, in_library: Callable[[list[str]], set[str]],
+          pasted: bool = False, batch: int = 500) -> int:
+    """Remove thumbnails of photos no longer in the library, and with *pasted* every pasted
+    query image (at start and close, when none is in use).
+
+    Args:
+        in_library: which of some content hashes the library holds (asked *batch* at a
+            time, so a million thumbnails never mean a million hashes in memory).
 
     Returns:
         The number of files removed.
     """
     removed = 0
     folder = cache_dir(home)
-    for thumb in folder.glob("*/*.jpg") if folder.is_dir() else ():
-        if thumb.name.split("-", 1)[0] not in keep:
-            thumb.unlink(missing_ok=True)
-            removed += 1
+    thumbs = iter(folder.glob("*/*.jpg") if folder.is_dir() else ())
+    while chunk := list(itertools.islice(thumbs, batch)):
+        keep = in_library([thumb.name.split("-", 1)[0] for thumb in chunk])
+        for thumb in chunk:
+            if thumb.name.split("-", 1)[0] not in keep:
+                thumb.unlink(missing_ok=True)
+                removed += 1
     for leftover in folder.glob("*/*.tmp") if folder.is_dir() else ():
         leftover.unlink(missing_ok=True)
     folder = paste_dir(home)

@@ -37,7 +37,6 @@ from .store import Store, vector_checksum
 log = logging.getLogger(__name__)
 
 _MIN_CAPACITY = 1024
-_CHECKSUM_MOD = 1 << 64
 ORPHAN_SECONDS = 3600.0
 """A data or temp file no sidecar names, older than this, is a leftover of a save that
 crashed (a live save, even of a 2 GB index, writes its files within minutes)."""
@@ -209,13 +208,13 @@ class VectorIndex:
         replaced = [label for label in labels if label in self._live]
         if replaced:
             old = np.asarray(index.get_items(replaced), dtype=np.float32)
-            self._checksum -= vector_checksum(replaced, old)
+            self._checksum = vector_checksum(replaced, old, self._checksum, sign=-1)
         fresh = sum(1 for label in labels if label not in self._live and label not in self._dead)
         needed = index.element_count + fresh
         if needed > index.get_max_elements():
             index.resize_index(max(needed, 2 * index.get_max_elements()))
         index.add_items(vectors, labels)
-        self._checksum = (self._checksum + vector_checksum(labels, vectors)) % _CHECKSUM_MOD
+        self._checksum = vector_checksum(labels, vectors, self._checksum)
         self._live.update(labels)
         self._dead.difference_update(labels)
 
@@ -226,7 +225,7 @@ class VectorIndex:
         if not labels:
             return
         old = np.asarray(index.get_items(labels), dtype=np.float32)
-        self._checksum = (self._checksum - vector_checksum(labels, old)) % _CHECKSUM_MOD
+        self._checksum = vector_checksum(labels, old, self._checksum, sign=-1)
         for label in labels:
             index.mark_deleted(label)
             self._live.discard(label)

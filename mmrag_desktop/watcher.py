@@ -273,8 +273,8 @@ class Watcher:
             with self._wake:
                 if self._blocked() or self._stop.is_set():
                     for root in roots:
-                        self._dirty[root] = (0.0, 0.0)
                         self._requeue(root, scope)
+                        self._dirty[root] = (0.0, 0.0)  # due as soon as indexing may go on
                     return
                 self._interrupt.clear()
                 confirmed = [root for root in roots if root in self._allow_removal]
@@ -295,12 +295,10 @@ class Watcher:
                     self._running = False
 
     def _requeue(self, root: str, scope: dict[str, list[str]]) -> None:
-        """Under the lock: *root*'s folders of this run are to be covered again."""
-        folders = self._scope.get(root, set())
-        if root not in scope or folders is None:
-            self._scope[root] = None
-        else:
-            self._scope[root] = folders | set(scope[root])
+        """*root*'s folders of this run are to be covered again (the whole root if the run
+        covered it all)."""
+        for folder in scope.get(root) or [None]:
+            self.mark_dirty(root, folder)
 
     def _run_group(self, roots: list[str], allow_removal: bool,
                    scope: dict[str, list[str]]) -> IndexReport | None:
@@ -317,13 +315,8 @@ class Watcher:
         for root in roots:
             self.failures.pop(root, None)
         if report.deferred or report.cancelled:
-            now = time.monotonic()
-            with self._wake:  # files still being written, or an interrupted run: go on later
-                for root in roots:
-                    first, _ = self._dirty.get(root, (now, now))
-                    self._dirty[root] = (first, now)
-                    self._requeue(root, scope)
-                self._wake.notify()
+            for root in roots:  # files still being written, or an interrupted run: go on later
+                self._requeue(root, scope)
         self.runs += 1  # after re-queuing: idle() is never true while work is left
         return report
 

@@ -405,10 +405,10 @@ def test_thumbnails_of_removed_photos_and_pasted_images_are_evicted(home, config
     gone = next(iter(made))
     gone.unlink()
     engine.index([str(photos)])
-    assert thumbnails.evict(home, engine.store.hashes()) == 1
+    assert thumbnails.evict(home, engine.store.hashes_present, batch=2) == 1
     assert [p for p, t in made.items() if t.exists()] == list(made)[1:]
     assert (pasted / "pasted-1.png").exists()  # maybe the query on screen
-    thumbnails.evict(home, engine.store.hashes(), pasted=True)
+    thumbnails.evict(home, engine.store.hashes_present, pasted=True)
     assert not any(pasted.iterdir())
 
 

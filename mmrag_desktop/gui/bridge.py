@@ -123,7 +123,7 @@ class EngineBridge(QObject):
         self._refresh()
 
     def _evict(self, pasted: bool = False) -> None:
-        thumbnails.evict(self.engine.home, self.engine.store.hashes(), pasted)
+        thumbnails.evict(self.engine.home, self.engine.store.hashes_present, pasted)
 
     def apply_config(self, config: Config) -> None:
         """Save new settings and restart on them (the model reloads when it changed)."""
