@@ -36,9 +36,11 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process, MiB (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident set size of this process (or of the largest of its ended child
+    processes), MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN if children
+                              else resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
@@ -229,5 +231,6 @@ def run_vlm_bench(photos_dir: Path, model: str = "", mmproj: str = "", runs: int
         timed("photo question", lambda on: ask_photo(vlm, photo, "What is in this photo?", on))
     messages = [{"role": "user", "content": "Name three things people photograph on holiday."}]
     timed("text question", lambda on: vlm.answer(messages, on))
-    _say(f"peak RSS {peak_rss_mb():.0f} MiB (before loading: {rss_before:.0f} MiB)")
     vlm.unload()
+    _say(f"peak RSS: app {peak_rss_mb():.0f} MiB (before loading: {rss_before:.0f} MiB), "
+         f"model's helper process {peak_rss_mb(children=True):.0f} MiB")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -29,6 +30,8 @@ from .writer_lock import LibraryBusyError
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mmrag``. Returns the process exit status."""
+    # a bundled (frozen) app starts the VLM's helper process through its own executable
+    multiprocessing.freeze_support()
     args = _parser().parse_args(argv)
     if args.home:
         os.environ["MMRAG_HOME"] = str(Path(args.home).resolve())

@@ -1,179 +1,109 @@
 """The local vision-language model: a GGUF language model plus its mmproj vision projector,
-run by llama-cpp-python (llama.cpp). Loaded on first use, unloaded after an idle timeout.
+run by llama.cpp in a helper process (:mod:`.vlm_process`). Loaded on first use, unloaded
+after an idle timeout; a crash of the native library costs one answer, never the app.
 
-Nothing here touches the network. Files are checked before loading (GGUF magic, projector
-width against the model's embedding width) so that a wrong pair gets a clear message instead
-of a crash inside llama.cpp.
+Nothing here touches the network.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import os
+import multiprocessing
+import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from . import vlm_process
 from .config import Config
 from .models import hub_file_sizes
+from .vlm_process import DEFAULT_IMAGE_SIDE, ContextFullError, ModelInfo, Settings, VLMError
 
-# Chat templates by model family (GGUF ``general.architecture``), for models whose GGUF
-# carries no ``tokenizer.chat_template`` (base models such as gemma-3-270m). Written from
-# each family's published prompt format; images are placed where the content parts are.
-_GEMMA = (
-    "{{ bos_token }}{% for message in messages %}<start_of_turn>"
-    "{{ 'model' if message['role'] == 'assistant' else 'user' }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
-    "{% if not loop.last %}\n{% endif %}"
-    "{% else %}{{ part['image_url']['url'] if part['image_url'] is mapping "
-    "else part['image_url'] }}{% endif %}{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}"
-    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
-)
-_CHATML = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
-    "{% if not loop.last %}\n{% endif %}"
-    "{% else %}{{ part['image_url']['url'] if part['image_url'] is mapping "
-    "else part['image_url'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-_SMOLVLM = (
-    "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}:"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
-    "{% if not loop.last %}\n{% endif %}"
-    "{% else %}{{ part['image_url']['url'] if part['image_url'] is mapping "
-    "else part['image_url'] }}{% endif %}{% endfor %}{% endif %}<end_of_utterance>\n"
-    "{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
-)
-FAMILY_TEMPLATES = {"gemma3": _GEMMA, "gemma2": _GEMMA, "gemma": _GEMMA, "qwen2": _CHATML,
-                    "qwen2vl": _CHATML, "qwen3": _CHATML, "smolvlm": _SMOLVLM,
-                    "idefics3": _SMOLVLM}
+__all__ = ["VisionLanguageModel", "VLMError", "ContextFullError", "VLMCrashedError",
+           "ModelInfo", "inspect_files", "image_data_uri", "download_recommended"]
 
-GGUF_MAGIC = b"GGUF"
 BYTES_PER_CONTEXT_TOKEN = 200_000  # a generous KV-cache estimate for small models
-DEFAULT_IMAGE_SIDE = 448  # pixels, for a projector that does not say
+STOP_SECONDS = 5  # for a helper to end after its pipe closed, before it is killed
 
 
-class VLMError(RuntimeError):
-    """The vision-language model cannot be used: what is wrong and what to do."""
+class VLMCrashedError(VLMError):
+    """llama.cpp's helper process ended in the middle of work (a native crash, or killed).
+    The app goes on; the next question starts a new helper."""
 
 
-class ContextFullError(VLMError):
-    """The prompt does not fit the model's context window (``vlm_context`` tokens)."""
+class _Helper:
+    """One helper process running *entry* (:func:`.vlm_process.serve` or ``inspect``) with
+    a pipe to it. Ends when its pipe is closed; :meth:`close` makes sure."""
 
+    def __init__(self, entry: Callable, *args):
+        # spawn, not fork: a forked child would inherit the app's threads' locks (Qt, SQLite)
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=entry, args=(child, *args), daemon=True,
+                                       name="mmrag-vlm")
+        self.process.start()
+        child.close()
 
-@dataclass
-class ModelInfo:
-    """What the GGUF headers say: ``family`` (general.architecture), the model's embedding
-    width and chat template, and the projector's output width and input size in pixels
-    (None without an mmproj)."""
+    def send(self, *message) -> None:
+        try:
+            self.conn.send(message)
+        except (BrokenPipeError, EOFError, OSError):
+            raise self._crashed() from None
 
-    family: str
-    embedding_length: int
-    chat_template: str | None
-    projector_width: int | None
-    image_size: int | None
+    def receive(self) -> tuple:
+        """The helper's next message.
 
+        Raises:
+            ContextFullError, VLMError: the helper's own error.
+            VLMCrashedError: the helper ended.
+        """
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            raise self._crashed() from None
+        if message[0] == "error":
+            raise (ContextFullError if message[1] == "context" else VLMError)(message[2])
+        return message
 
-def _check_gguf(path: Path, what: str) -> None:
-    if not path.is_file():
-        raise VLMError(f"{what} not found: {path}")
-    with open(path, "rb") as file:
-        if file.read(4) != GGUF_MAGIC:
-            raise VLMError(f"{what} is not a GGUF file: {path}")
+    def _crashed(self) -> VLMCrashedError:
+        self.close()
+        code = self.process.exitcode
+        try:
+            how = f"killed by {signal.Signals(-code).name}" if code and code < 0 \
+                else f"exit status {code}"
+        except ValueError:
+            how = f"exit status {code}"
+        return VLMCrashedError(
+            f"the vision-language model stopped unexpectedly (llama.cpp's helper process "
+            f"{how}). The app is unaffected: ask again to restart the model. If it keeps "
+            "happening, check that the model files are intact and reachable, or lower "
+            "vlm_gpu_layers or vlm_context.")
 
-
-def _read_gguf(path: Path, what: str):
-    """The gguf package's reader: fine for an mmproj, slow (~15 s) over a large vocabulary."""
-    _check_gguf(path, what)
-    from gguf import GGUFReader
-
-    try:
-        return GGUFReader(path)
-    except Exception as exc:  # noqa: BLE001 - a damaged header has many ways to fail
-        raise VLMError(f"{what} is damaged: {path}: {exc}") from exc
-
-
-def _field(reader, key: str):
-    field = reader.fields.get(key)
-    return None if field is None else field.contents()
-
-
-def _open_llama(path: Path, **settings):
-    """``llama_cpp.Llama(path, **settings)``, with clear errors.
-
-    Raises:
-        VLMError: llama-cpp-python missing; the file missing, not GGUF, an mmproj, damaged.
-    """
-    _check_gguf(path, "the model file")
-    try:
-        from llama_cpp import Llama
-    except ImportError as exc:
-        raise VLMError("llama-cpp-python is not installed: pip install "
-                       "'mmrag-desktop[vlm]'") from exc
-    try:
-        return Llama(str(path), verbose=False, **settings)
-    except (ValueError, RuntimeError) as exc:
-        if _field(_read_gguf(path, "the model file"), "general.architecture") == "clip":
-            raise VLMError(f"{path} is a vision projector (mmproj), not a language model; "
-                           "set it as the mmproj and choose the language model file too") from exc
-        raise VLMError(f"llama.cpp cannot load {path}: {exc}") from exc
-
-
-def _model_info(model: Path, metadata: dict[str, str], mmproj: Path | None) -> ModelInfo:
-    family = metadata.get("general.architecture") or "unknown"
-    width = int(metadata.get(f"{family}.embedding_length") or 0)
-    projector = image_size = None
-    if mmproj is not None:
-        proj = _read_gguf(mmproj, "the mmproj file")
-        if _field(proj, "general.architecture") != "clip" or not _field(proj, "clip.has_vision_encoder"):
-            raise VLMError(f"{mmproj} is not a vision projector (mmproj) file")
-        projector = _field(proj, "clip.vision.projection_dim")
-        image_size = int(_field(proj, "clip.vision.image_size") or DEFAULT_IMAGE_SIDE)
-        if projector and width and projector != width:
-            raise VLMError(
-                f"the mmproj does not match the model: {mmproj.name} makes {projector}-wide "
-                f"image embeddings, {model.name} ({family}) expects {width}. Use the mmproj "
-                "published with this model.")
-    return ModelInfo(family, width, metadata.get("tokenizer.chat_template") or None,
-                     projector, image_size)
+    def close(self) -> None:
+        self.conn.close()
+        self.process.join(STOP_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 def inspect_files(model: Path, mmproj: Path | None) -> ModelInfo:
     """Check a model / mmproj pair from their GGUF headers without loading the weights
-    (llama.cpp reads the model's metadata with ``vocab_only``, under a second).
+    (in a helper process, so that a file that crashes llama.cpp cannot crash the caller).
 
     Raises:
         VLMError: a file is missing, not GGUF, damaged, the mmproj is not a vision
             projector, or its output width does not match the model's embedding width.
+        VLMCrashedError: llama.cpp crashed reading the files.
     """
-    vocab = _open_llama(model, vocab_only=True)
+    helper = _Helper(vlm_process.inspect, str(model), str(mmproj or ""))
     try:
-        return _model_info(model, dict(vocab.metadata), mmproj)
+        return helper.receive()[1]
     finally:
-        vocab.close()
-
-
-def chat_template(info: ModelInfo) -> str:
-    """The model's own chat template, or its family's.
-
-    Raises:
-        VLMError: neither exists.
-    """
-    if info.chat_template:
-        return info.chat_template
-    try:
-        return FAMILY_TEMPLATES[info.family]
-    except KeyError:
-        raise VLMError(f"the model has no chat template and its family '{info.family}' has "
-                       f"no known one ({', '.join(sorted(FAMILY_TEMPLATES))})") from None
+        helper.close()
 
 
 def image_data_uri(image: Image.Image, side: int) -> str:
@@ -199,7 +129,8 @@ def _available_memory() -> int | None:
 
 
 class VisionLanguageModel:
-    """A lazily loaded llama.cpp model for :meth:`stream`. Thread-safe: one answer at a time.
+    """The model, loaded lazily in a helper process, for :meth:`stream`. Thread-safe: one
+    answer at a time.
 
     Args:
         config: ``vlm_*`` settings (files, threads, context, GPU layers, idle unload).
@@ -208,6 +139,7 @@ class VisionLanguageModel:
 
     Raises (from :meth:`load` and :meth:`stream`):
         VLMError: no model set, bad files, llama-cpp-python missing, not enough memory.
+        VLMCrashedError: the helper process crashed; the next call starts a new one.
     """
 
     def __init__(self, config: Config,
@@ -215,7 +147,8 @@ class VisionLanguageModel:
         self.config = config
         self.hold_cpu = hold_cpu
         self.info: ModelInfo | None = None
-        self._llama = None
+        self.context_used = 0  # tokens in the context window after the last answer
+        self._helper: _Helper | None = None
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
 
@@ -232,19 +165,27 @@ class VisionLanguageModel:
 
     @property
     def loaded(self) -> bool:
-        return self._llama is not None
+        return self._helper is not None
+
+    @property
+    def helper_pid(self) -> int | None:
+        """The helper process's id while the model is loaded."""
+        return self._helper.process.pid if self._helper else None
 
     def load(self) -> None:
         """Load the model now (it also loads on first :meth:`stream`)."""
         with self._lock:
-            if self._llama is not None:
+            if self._helper is not None and not self._helper.process.is_alive():
+                self._helper.close()  # ended while idle (the OOM killer, a user's kill)
+                self._helper = None
+            if self._helper is not None:
                 return
             if not self.config.vlm_model:
                 raise VLMError("no vision-language model is set: mmrag vlm set MODEL.gguf "
                                "MMPROJ.gguf (or mmrag vlm download)")
             model = Path(self.config.vlm_model)
             mmproj = Path(self.config.vlm_mmproj) if self.config.vlm_mmproj else None
-            _check_gguf(model, "the model file")
+            vlm_process.check_gguf(model, "the model file")
             needed = model.stat().st_size + (mmproj.stat().st_size if mmproj and mmproj.is_file()
                                              else 0) \
                 + self.config.vlm_context * BYTES_PER_CONTEXT_TOKEN
@@ -253,46 +194,26 @@ class VisionLanguageModel:
                 raise VLMError(f"not enough memory for {model.name}: it needs about "
                                f"{needed / 2**30:.1f} GiB, {available / 2**30:.1f} GiB is free. "
                                "Close other programs or lower vlm_context.")
-            llama = _open_llama(model, n_ctx=self.config.vlm_context,
-                                n_threads=self.config.vlm_threads or os.cpu_count(),
-                                n_gpu_layers=self.config.vlm_gpu_layers)
+            helper = _Helper(vlm_process.serve, Settings(
+                str(model), str(mmproj or ""), self.config.vlm_context,
+                self.config.vlm_threads, self.config.vlm_gpu_layers))
             try:
-                info = _model_info(model, llama.metadata, mmproj)
-                llama.chat_handler = self._chat_handler(llama, info, mmproj)
+                self.info = helper.receive()[1]
             except VLMError:
-                llama.close()
+                helper.close()
                 raise
-            self.info, self._llama = info, llama
-
-    def _chat_handler(self, llama, info: ModelInfo, mmproj: Path | None):
-        """llama-cpp-python's generic MTMD handler for images, a Jinja one for text only;
-        both on the model's chat template, or its family's."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter, MTMDChatHandler
-
-        template = chat_template(info)
-        if mmproj is not None:
-            class Handler(MTMDChatHandler):
-                def _get_chat_template(self, llama_model) -> str:
-                    return template
-
-            return Handler(clip_model_path=str(mmproj), verbose=False,
-                           use_gpu=self.config.vlm_gpu_layers != 0)
-        # special=True: the tokens' own text ("<eos>"); without it they render as "" and an
-        # empty stop string would end every answer before it starts.
-        return Jinja2ChatFormatter(
-            template, eos_token=llama.detokenize([llama.token_eos()], special=True).decode(),
-            bos_token=llama.detokenize([llama.token_bos()], special=True).decode(),
-        ).to_chat_handler()
+            self._helper = helper
 
     def unload(self) -> None:
-        """Free the model's memory (it loads again on the next question)."""
+        """Free the model's memory: the helper process ends (it loads again on the next
+        question)."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            if self._llama is not None:
-                self._llama.close()
-                self._llama = None
+            if self._helper is not None:
+                self._helper.close()
+                self._helper = None
 
     def stream(self, messages: list[dict], cancel: threading.Event | None = None,
                max_tokens: int | None = None) -> Iterator[str]:
@@ -300,34 +221,54 @@ class VisionLanguageModel:
         text pieces as they are generated. Stops early when *cancel* is set.
 
         Raises:
-            VLMError: see the class.
+            VLMError, ContextFullError, VLMCrashedError: see the class.
         """
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
             self.load()
+            helper = self._helper
             release = self.hold_cpu() if self.hold_cpu else None
+            ended = cancelled = False
             try:
-                chunks = self._llama.create_chat_completion(
-                    messages=messages, stream=True, temperature=0.2,
-                    max_tokens=max_tokens or self.config.vlm_max_tokens)
-                for chunk in chunks:
-                    if cancel is not None and cancel.is_set():
-                        break
-                    piece = chunk["choices"][0]["delta"].get("content")
-                    if piece:
-                        yield piece
-            except ValueError as exc:  # llama-cpp-python's errors: prompt too long, bad image
-                if "exceed context window" in str(exc):
-                    raise ContextFullError(
-                        f"the question and its photos do not fit the model's context "
-                        f"({self.config.vlm_context} tokens): ask about fewer photos "
-                        f"(ask_photos) or raise vlm_context ({exc})") from exc
-                raise VLMError(str(exc)) from exc
+                helper.send("chat", messages, max_tokens or self.config.vlm_max_tokens)
+                while True:
+                    if cancel is not None and cancel.is_set() and not cancelled:
+                        helper.send("cancel")
+                        cancelled = True
+                    if not helper.conn.poll(0.05):
+                        continue
+                    message = helper.receive()
+                    if message[0] == "end":
+                        ended = True
+                        self.context_used = message[1]
+                        return
+                    if not cancelled:
+                        yield message[1]
+            except VLMCrashedError:
+                self._helper = None
+                raise
+            except VLMError:
+                ended = True  # the helper's own error ends its chat
+                raise
             finally:
+                if not ended and self._helper is helper:
+                    self._finish(helper, cancelled)
                 if release:
                     release()
                 self._arm_idle_timer()
+
+    def _finish(self, helper: _Helper, cancelled: bool) -> None:
+        """The caller stopped reading mid-answer: stop the helper's answer and read it to
+        its end, so that the next chat starts in step."""
+        try:
+            if not cancelled:
+                helper.send("cancel")
+            while helper.receive()[0] != "end":
+                pass
+        except VLMError:
+            helper.close()
+            self._helper = None
 
     def answer(self, messages: list[dict], on_text: Callable[[str], None] | None = None,
                cancel: threading.Event | None = None) -> str:
@@ -340,7 +281,7 @@ class VisionLanguageModel:
         return "".join(pieces)
 
     def _arm_idle_timer(self) -> None:
-        if self.config.vlm_idle_unload > 0:
+        if self.config.vlm_idle_unload > 0 and self._helper is not None:
             self._timer = threading.Timer(self.config.vlm_idle_unload, self._idle)
             self._timer.daemon = True
             self._timer.start()

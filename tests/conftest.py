@@ -102,11 +102,15 @@ def cli_env(home: Path) -> dict:
 
 @pytest.fixture
 def no_network(monkeypatch) -> list:
-    """Make every attempt to open a socket or resolve a name fail; returns the attempts."""
+    """Make every attempt to open a network socket or resolve a name fail; returns the
+    attempts. Unix-domain sockets (the pipe to the VLM's helper process) stay allowed."""
     attempts = []
 
     class NoSocket(socket.socket):
         def __init__(self, *args, **kwargs):
+            if (args[0] if args else kwargs.get("family")) == socket.AF_UNIX:
+                super().__init__(*args, **kwargs)
+                return
             attempts.append(args)
             raise AssertionError("network access attempted")
 

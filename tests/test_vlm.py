@@ -5,6 +5,9 @@ path (gemma-3-270m alone), and prompt construction and output parsing."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -16,8 +19,8 @@ import pytest
 from mmrag_desktop.ask import (Answer, Conversation, Judgement, ask_photo, build_messages,
                                describe, parse_citations, parse_judgements)
 from mmrag_desktop.search import Filters, Result, Term
-from mmrag_desktop.vlm import (FAMILY_TEMPLATES, VisionLanguageModel, VLMError, chat_template,
-                               inspect_files)
+from mmrag_desktop.vlm import VisionLanguageModel, VLMCrashedError, VLMError, inspect_files
+from mmrag_desktop.vlm_process import FAMILY_TEMPLATES, chat_template
 from conftest import cli_env, coco_photos
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
@@ -88,12 +91,12 @@ def test_ask_about_a_photo_streams_through_the_image_path(config, gemma, mmproj,
     pieces = []
     text = ask_photo(vlm, photo, "What is in this photo?", pieces.append)
     assert vlm.loaded and text == "".join(pieces) and len(pieces) >= 2
-    with_image = vlm._llama.n_tokens
+    with_image = vlm.context_used
     # the same chat without the photo is shorter by the projector's 16 image tokens (+ markers)
     list(vlm.stream([{"role": "user", "content": [{"type": "text", "text":
                      "Answer the question about this photo. Be brief and concrete.\n"
                      "Question: What is in this photo?"}]}], max_tokens=len(pieces)))
-    assert with_image - vlm._llama.n_tokens >= 16
+    assert with_image - vlm.context_used >= 16
     assert vlm.image_side == 224
     assert no_network == []
 
@@ -115,6 +118,30 @@ def test_cancel_stops_the_stream_and_idle_unload_frees_the_model(config, gemma, 
         time.sleep(0.1)
     assert not vlm.loaded
     assert ask_photo(vlm, coco_photos()[5], "And now?")  # loads again on the next question
+    vlm.unload()
+
+
+def test_a_crash_of_llama_cpp_costs_one_answer_not_the_app(config, gemma, tmp_path):
+    # A real native crash: the model file shrinks under llama.cpp's memory map (a drive
+    # unplugged, a file replaced in place), and reading the weights raises SIGBUS.
+    model = tmp_path / "gemma.gguf"
+    shutil.copyfile(gemma, model)
+    vlm = _vlm(config, model)
+    released = []
+    vlm.hold_cpu = lambda: lambda: released.append(True)
+    chat = [{"role": "user", "content": "Name a colour."}]
+    assert vlm.answer(chat)
+    first_helper = vlm.helper_pid
+    os.truncate(model, 1 << 20)
+    with pytest.raises(VLMCrashedError, match="stopped unexpectedly.*SIGBUS.*ask again"):
+        vlm.answer(chat)
+    assert not vlm.loaded and len(released) == 2  # the indexer was let go after the crash
+    shutil.copyfile(gemma, model)
+    assert vlm.answer(chat)  # a new helper, the same app
+    assert vlm.helper_pid not in (None, first_helper)
+    os.kill(vlm.helper_pid, signal.SIGKILL)  # ended while idle: the next answer just works
+    time.sleep(0.5)
+    assert vlm.answer(chat)
     vlm.unload()
 
 
@@ -170,7 +197,7 @@ def test_cli_ask_prints_json_and_streams_about_a_photo(home, config, photos, gem
     out = subprocess.run(run + ["ask", "a dog?", "-k", "2", "--json"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    reply = json.loads(out.stdout.strip().splitlines()[-1])
+    reply = json.loads(out.stdout)
     assert set(reply) == {"answer", "cited", "judgements"}
     search = subprocess.run(run + ["search", "a dog?", "-k", "2", "--json"], env=env,
                             capture_output=True, text=True, timeout=300)
@@ -231,8 +258,8 @@ Answer: You were at the beach in July 2019 [1], and maybe [3, 2] or [7]."""
     assert parse_citations("[] [x] [0] [12]", 3) == []
 
 
-def test_gui_ask_panel_streams_cites_and_pauses_indexing(qtbot, home, config, photos, gemma,
-                                                          mmproj):
+def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
+        qtbot, home, config, photos, gemma, mmproj, tmp_path):
     from PySide6.QtCore import Qt
 
     from mmrag_desktop.config import save_config
@@ -242,7 +269,9 @@ def test_gui_ask_panel_streams_cites_and_pauses_indexing(qtbot, home, config, ph
 
     home.mkdir(parents=True)
     config.roots = [str(photos)]
-    config.vlm_model, config.vlm_mmproj, config.vlm_max_tokens = str(gemma), str(mmproj), 24
+    model = tmp_path / "gemma.gguf"  # a copy, to be damaged under the running model
+    shutil.copyfile(gemma, model)
+    config.vlm_model, config.vlm_mmproj, config.vlm_max_tokens = str(model), str(mmproj), 24
     config.ask_photos = 2
     save_config(home, config)
     window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
@@ -291,6 +320,25 @@ def test_gui_ask_panel_streams_cites_and_pauses_indexing(qtbot, home, config, ph
     panel.ask()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
     assert 2 <= len(pieces) <= 4  # stopped within a token or two of the request
+
+    # llama.cpp crashes (SIGBUS: its model file shrank under it): the panel says so, the
+    # window and the indexer go on, and the next question starts the model again
+    failures = []
+    window.bridge.answer_failed.connect(failures.append)
+    os.truncate(model, 1 << 20)
+    panel.question.setText("Still there?")
+    panel.ask()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
+    assert failures and "stopped unexpectedly" in failures[0] and "SIGBUS" in failures[0]
+    assert "stopped unexpectedly" in panel.answer.toPlainText()
+    assert not window.bridge.watcher.holding and window.isVisible()
+    shutil.copyfile(gemma, model)
+    answered_before = len(answers)
+    panel.question.setText("What colours dominate?")
+    panel.ask()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
+    qtbot.waitUntil(lambda: len(answers) > answered_before, timeout=10_000)
+    assert len(failures) == 1
     window.close()
 
 

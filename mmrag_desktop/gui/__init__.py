@@ -4,6 +4,7 @@ off the GUI thread and answers with signals."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
     """Run the app. *argv* may name a photo: the window opens searching for similar ones.
     *quit_when_shown* prints ``shown`` once the window is painted, then quits (the launch
     benchmark times this from process start). Returns the exit code."""
+    # a bundled (frozen) app starts the VLM's helper process through its own executable
+    multiprocessing.freeze_support()
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
