@@ -194,6 +194,57 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
     _say(f"peak RSS {peak_rss_mb():,.0f} MiB")
 
 
+def bench_rescan(n: int, scratch: Path, per_folder: int = 100) -> None:
+    """A full run over an indexed library of *n* photos in which nothing changed (what a
+    periodic rescan or ``mmrag index`` does most days): wall time, and the peak Python heap
+    of a second such run (tracemalloc: rows, file lists, anything the run holds; hnswlib's
+    own memory is not counted). Files are stand-ins (a few bytes each, never decoded: nothing changed);
+    embeddings are random 4-wide vectors, so that the HNSW cache is cheap to build."""
+    import tracemalloc
+
+    from .indexer import Indexer
+    from .scanner import Excluder
+    from .store import Store
+
+    root = scratch / f"rescan-{n}" / "photos"
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    store = Store(scratch / f"rescan-{n}" / "library.db")
+    for start in range(0, n, 10_000):
+        batch = []
+        for i in range(start, min(n, start + 10_000)):
+            path = root / f"{i // per_folder:06d}" / f"IMG_{i:07d}.jpg"
+            if i % per_folder == 0:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"stand-in")
+            st = path.stat()
+            fields = {"path": str(path), "root": str(root), "size": st.st_size,
+                      "mtime_ns": st.st_mtime_ns, "hash": f"{i:032x}"}
+            batch.append((None, fields, rng.standard_normal(4).astype(np.float32)))
+        store.write_batch(batch, [], [])
+    vectors = VectorIndex(root.parent / "index.hnsw", 4, "bench", 4, 16, 16)
+    vectors.open(store)
+    setup = time.perf_counter() - started
+
+    def no_model():
+        raise AssertionError("nothing changed: the run must not need the model")
+
+    indexer = Indexer(store, vectors, no_model, Excluder([]))
+    started = time.perf_counter()
+    report = indexer.run([str(root)])
+    elapsed = time.perf_counter() - started
+    tracemalloc.start()  # a second run: tracing slows the first's timing down about twice
+    indexer.run([str(root)])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    store.close()
+    _say(f"[rescan, nothing changed, {n:,} photos in {n // per_folder:,} folders] "
+         f"{elapsed:.1f} s ({report.unchanged:,} unchanged, {report.deleted} deleted), "
+         f"peak Python heap {peak / 2**20:,.1f} MiB ({peak / n:,.0f} bytes per photo); "
+         f"setup {setup:.0f} s")
+
+
 def run_vlm_bench(photos_dir: Path, model: str = "", mmproj: str = "", runs: int = 3) -> None:
     """Print the vision-language model's load time, time to first token, tokens per second
     (generated pieces per second after the first) and peak RSS, for a question about a photo

@@ -9,6 +9,7 @@ import os
 import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -137,7 +138,10 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_gui)
 
     s = sub.add_parser("bench", help="indexing throughput, search latency, ANN recall")
-    s.add_argument("photos", help="a folder of photos to benchmark with")
+    s.add_argument("photos", nargs="?", help="a folder of photos to benchmark with")
+    s.add_argument("--rescan", metavar="N[,N...]",
+                   help="benchmark a rescan of synthetic libraries of N photos instead "
+                        "(nothing changed): time and the run's peak memory")
     s.add_argument("--vlm", action="store_true",
                    help="benchmark the vision-language model instead: load time, time to "
                         "first token, tokens/s, peak RSS")
@@ -492,6 +496,15 @@ def cmd_gui(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.rescan:
+        from .bench import bench_rescan
+
+        with tempfile.TemporaryDirectory(prefix="mmrag-bench-") as scratch:
+            for n in args.rescan.split(","):
+                bench_rescan(int(n), Path(scratch))
+        return 0
+    if not args.photos:
+        raise SystemExit("mmrag bench: name a folder of photos to benchmark with")
     if args.vlm:
         from .bench import run_vlm_bench
 

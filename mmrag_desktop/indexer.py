@@ -91,6 +91,30 @@ class _Job:
     row: Row | None  # the existing row at this path, if any
 
 
+class _Survey:
+    """What a comparison of the disk with the library found: files that need work (new,
+    changed, or their row not embedded), rows whose files are gone, and the sizes of files
+    left for a later run because they may still be being written (*stable_after*, s)."""
+
+    def __init__(self, stable_after: float):
+        self.jobs: list[_Job] = []
+        self.missing: list[Row] = []
+        self.deferred_sizes: set[int] = set()
+        self.stable_ns = stable_after * 1e9
+        self.now = time.time_ns()
+
+    def sort(self, f: FileStat, row: Row | None, report: IndexReport) -> None:
+        """Decide what *f* (with its row at the same path, if any) needs."""
+        # A future mtime (clock skew, some imports) says nothing about being written now.
+        if 0 <= self.now - max(f.mtime_ns, f.changed_ns) < self.stable_ns:
+            report.deferred += 1
+            self.deferred_sizes.add(f.size)
+        elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
+            report.unchanged += 1
+        else:
+            self.jobs.append(_Job(f, row))
+
+
 @dataclass
 class _Result:
     job: _Job
@@ -155,11 +179,11 @@ class Indexer:
         for root in present:
             self.store.set_status(root, OK, only=OFFLINE)
         try:
-            folders = {root: (scope or {}).get(root) or [root] for root in present}
-            files = self._scan(present, folders, report, emit, cancel)
+            folders = {root: [os.path.normpath(f) for f in (scope or {}).get(root) or [root]]
+                       for root in present}
+            survey = self._survey(present, folders, report, emit, cancel, stable_after)
             if not cancel.is_set():
-                self._process(present, folders, files, report, emit, cancel, stable_after,
-                              allow_removal)
+                self._process(present, survey, report, emit, cancel, allow_removal)
         except KeyboardInterrupt:
             cancel.set()
         finally:
@@ -199,48 +223,55 @@ class Indexer:
             return "empty: is the drive unplugged or the share not mounted?"
         return None
 
-    def _scan(self, roots, folders, report, emit, cancel) -> list[FileStat]:
-        files: list[FileStat] = []
-        for item in scan(roots, self.excluder, lambda p, why: report.skipped.append((p, why)),
-                         folders):
-            files.append(item)
-            if len(files) % 500 == 0:
-                emit(Progress("scan", len(files)))
-                if cancel.is_set():
-                    break
-        report.found = len(files)
-        return files
+    def _survey(self, roots, folders, report, emit, cancel, stable_after) -> _Survey:
+        """Compare the disk with the library folder by folder: which files need work, which
+        rows' files are gone. Holds one folder's rows at a time, never the whole library's."""
+        survey = _Survey(stable_after)
+        listed: set[str] = set()
+        unknown: list[str] = []  # unreadable: the rows in and below these stay as they are
+        for listing in scan(roots, self.excluder, folders):
+            if listing.error:
+                report.skipped.append((listing.folder, listing.error))
+                unknown.append(listing.folder)
+                continue
+            listed.add(listing.folder)
+            rows = self.store.rows_in_folder(listing.folder)
+            for path, why in listing.unreadable:
+                report.skipped.append((path, why))
+                unknown.append(path)  # a file, or a subfolder that could not be examined
+                rows.pop(path, None)
+            report.skipped += [(path, "broken symbolic link") for path in listing.broken_links]
+            for f in listing.files:
+                survey.sort(f, rows.pop(f.path, None), report)
+            survey.missing += rows.values()
+            before, report.found = report.found, report.found + len(listing.files)
+            if report.found // 500 > before // 500:
+                emit(Progress("scan", report.found))
+            if cancel.is_set():
+                return survey
+        # Folders the library knows that the scan did not list: deleted, or now excluded.
+        for root in roots:
+            for start in folders[root]:
+                for folder in self.store.folders_under(start):
+                    if folder not in listed and not any(is_within(folder, u) for u in unknown):
+                        survey.missing += self.store.rows_in_folder(folder).values()
+        return survey
 
-    def _process(self, roots, folders, files, report, emit, cancel, stable_after,
-                 allow_removal) -> None:
-        rows = self.store.rows_under([f for root in roots for f in folders[root]])
+    def _process(self, roots, survey: _Survey, report, emit, cancel, allow_removal) -> None:
         total_rows = {root: self.store.row_count(root) for root in roots}  # the whole root's
-        jobs: list[_Job] = []
-        deferred_sizes: set[int] = set()
-        now = time.time_ns()
-        for f in files:
-            row = rows.pop(f.path, None)
-            # A future mtime (clock skew, some imports) says nothing about being written now.
-            if 0 <= now - max(f.mtime_ns, f.changed_ns) < stable_after * 1e9:
-                report.deferred += 1
-                deferred_sizes.add(f.size)
-            elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
-                report.unchanged += 1
-            else:
-                jobs.append(_Job(f, row))
-        missing = rows  # rows whose files were not found: moved away or deleted
         missing_by_hash: dict[str, list[int]] = {}
-        for row in missing.values():
+        for row in survey.missing:
             if row.hash:
                 missing_by_hash.setdefault(row.hash, []).append(row.id)
-        run = _Run(self, report, emit, cancel, len(jobs), _Embedded(self.store), missing_by_hash)
-        run.process(jobs)
+        run = _Run(self, report, emit, cancel, len(survey.jobs), _Embedded(self.store),
+                   missing_by_hash)
+        run.process(survey.jobs)
         if not cancel.is_set():
             # A rename also counts as a recent change, so a moved photo may be among the
             # deferred files: a missing row of the same size waits for the run that can tell
             # a move (its embedding kept) from a deletion.
-            gone = [r for r in missing.values()
-                    if r.id not in run.claimed and r.size not in deferred_sizes]
+            gone = [r for r in survey.missing
+                    if r.id not in run.claimed and r.size not in survey.deferred_sizes]
             if not allow_removal:
                 gone = self._hold_mass_removals(roots, total_rows, gone, report)
             if gone:

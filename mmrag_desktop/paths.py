@@ -51,6 +51,12 @@ def path_from_db(text: str) -> str:
     return os.fsdecode(bytes(raw))
 
 
+def db_parent(stored: str) -> str:
+    """The stored form of the folder holding the file whose stored path is *stored*: the
+    encoding leaves separators alone, so this is ``path_to_db(os.path.dirname(path))``."""
+    return os.path.dirname(stored)
+
+
 def display_path(path: str) -> str:
     """A printable form of *path* (undecodable bytes shown as ``\\xNN``)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .imaging import is_image_name
@@ -24,6 +24,21 @@ class FileStat:
     size: int
     mtime_ns: int
     changed_ns: int = 0
+
+
+@dataclass
+class Listing:
+    """One folder (below library folder *root*) as a scan read it: the candidate photos
+    directly in it; the entries that could not be examined, as (path, why) pairs (the
+    library's rows for them must stay as they are); broken symbolic links. ``error`` says
+    why the folder itself could not be read: then nothing in it or below it is known."""
+
+    root: str
+    folder: str
+    files: list[FileStat] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    broken_links: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
 _WINDOWS_HIDDEN = getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 2)
@@ -75,18 +90,16 @@ class Excluder:
 def scan(
     roots: Iterable[str],
     excluder: Excluder,
-    on_skip: Callable[[str, str], None],
     scope: dict[str, list[str]] | None = None,
-) -> Iterator[FileStat]:
-    """Yield every candidate photo below *roots*, recursively, following symlinks once;
-    below ``scope[root]`` only (folders inside *root*) where given. A scope folder that is
-    gone or excluded yields nothing.
+) -> Iterator[Listing]:
+    """Yield a :class:`Listing` of every folder below *roots*, recursively, following
+    symlinks once; below ``scope[root]`` only (folders inside *root*) where given. A scope
+    folder that is gone or excluded yields nothing. Excluded folders are not listed.
 
     Symbolic links to folders inside the same root are not followed (the folder is walked
     under its real path); other directory symlink loops are cut by remembering each
-    directory's (device, inode).
-    Files and directories that cannot be read are reported through ``on_skip(path, reason)``
-    and skipped; files that vanish between listing and ``stat`` are skipped silently.
+    directory's (device, inode). Files that vanish between listing and ``stat`` are left
+    out silently.
     """
     for root in roots:
         real_root = os.path.realpath(root)
@@ -96,19 +109,17 @@ def scan(
                  or (os.path.isdir(start) and not excluder.skips_path(start, root))]
         while stack:
             folder = stack.pop()
+            listing = Listing(root, folder)
             try:
                 st = os.stat(folder)
-            except OSError as exc:
-                on_skip(folder, f"folder unreadable: {exc.strerror or exc}")
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in visited:
-                continue  # a symlink loop, or a second link to a folder already scanned
-            visited.add(key)
-            try:
+                key = (st.st_dev, st.st_ino)
+                if key in visited:
+                    continue  # a symlink loop, or a second link to a folder already scanned
+                visited.add(key)
                 entries = list(os.scandir(folder))
             except OSError as exc:
-                on_skip(folder, f"folder unreadable: {exc.strerror or exc}")
+                listing.error = f"folder unreadable: {exc.strerror or exc}"
+                yield listing
                 continue
             subfolders = []
             for entry in entries:
@@ -118,10 +129,10 @@ def scan(
                     st = entry.stat()  # follows symlinks
                 except FileNotFoundError:
                     if entry.is_symlink():
-                        on_skip(entry.path, "broken symbolic link")
+                        listing.broken_links.append(entry.path)
                     continue
                 except OSError as exc:
-                    on_skip(entry.path, f"unreadable: {exc.strerror or exc}")
+                    listing.unreadable.append((entry.path, f"unreadable: {exc.strerror or exc}"))
                     continue
                 if excluder.skips_entry(entry.name, st, entry.path):
                     continue
@@ -130,6 +141,7 @@ def scan(
                         continue  # walked under its real path: each photo has one path
                     subfolders.append(entry.path)
                 elif stat.S_ISREG(st.st_mode) and is_image_name(Path(entry.name)):
-                    yield FileStat(entry.path, root, st.st_size, st.st_mtime_ns,
-                                   getattr(st, "st_ctime_ns", st.st_mtime_ns))
+                    listing.files.append(FileStat(entry.path, root, st.st_size, st.st_mtime_ns,
+                                                  getattr(st, "st_ctime_ns", st.st_mtime_ns)))
+            yield listing
             stack.extend(sorted(subfolders, reverse=True))

@@ -25,12 +25,13 @@ import numpy as np
 import sqlite_utils
 
 from .imaging import PhotoMeta
-from .paths import folder_range, path_from_db, path_to_db
+from .paths import db_parent, folder_range, path_from_db, path_to_db
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The database layout this code reads and writes. 1: paths with undecodable bytes stored
 as base64 behind a marker; 2: the prefix-preserving path encoding of
-:mod:`mmrag_desktop.paths`, the vector checksum, the per-model vector archive, root devices."""
+:mod:`mmrag_desktop.paths`, the vector checksum, the per-model vector archive, root devices;
+3: each photo's folder, indexed (a run compares the library with the disk folder by folder)."""
 
 OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
 """Row states: embedded; could not be read (``error`` holds why); waiting to be
@@ -178,7 +179,7 @@ class Store:
                 "hash": str, "width": int, "height": int, "taken_at": str,
                 "camera_make": str, "camera_model": str, "gps_lat": float,
                 "gps_lon": float, "status": str, "error": str, "vector": bytes,
-                "seq": int, "indexed_at": float,
+                "seq": int, "indexed_at": float, "folder": str,
             },
             pk="id", not_null={"path", "root", "status"}, if_not_exists=True,
         )
@@ -190,15 +191,17 @@ class Store:
         # Each root's device when it was added: an empty mount point is not an empty folder.
         db["roots"].create({"root": str, "device": int}, pk="root", if_not_exists=True)
         db["photos"].create_index(["path"], unique=True, if_not_exists=True)
-        for column in ("hash", "seq", "root", "taken_at", "status"):
+        for column in ("hash", "seq", "root", "taken_at", "status", "folder"):
             db["photos"].create_index([column], if_not_exists=True)
 
     def _migrate(self, version: int) -> None:
         """Bring a version-*version* database to :data:`SCHEMA_VERSION` (inside the open
         transaction: a failed migration leaves the old database untouched)."""
         db = self.db
+        if "folder" not in db["photos"].columns_dict:
+            db.execute("ALTER TABLE photos ADD COLUMN folder TEXT")
+        self._create_tables()
         if version == 1:
-            self._create_tables()
             marker = "\x00raw:"
             for row_id, text in db.execute(  # a range: SQLite's substr stops at NUL
                     "SELECT id, path FROM photos WHERE path >= ? AND path < ?",
@@ -208,6 +211,9 @@ class Store:
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('checksum', ?), "
                        "('pruned_seq', (SELECT value FROM meta WHERE key = 'seq'))",
                        [str(self._full_checksum())])
+        if version <= 2:
+            db.conn.create_function("db_parent", 1, db_parent, deterministic=True)
+            db.execute("UPDATE photos SET folder = db_parent(path)")
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION)])
 
     @contextmanager
@@ -282,19 +288,20 @@ class Store:
         return Changes(now, int(self.get_meta("checksum") or 0), full,
                        [] if full else self.tombstones_after(seq), live)
 
-    def rows_under(self, roots: Iterable[str]) -> dict[str, Row]:
-        """Bookkeeping rows of every photo whose path lies below one of *roots* (whatever
-        root they were found under before), keyed by path."""
-        out: dict[str, Row] = {}
-        for root in roots:
-            low, high = folder_range(root)
-            cursor = self.db.execute(
-                "SELECT id, path, size, mtime_ns, hash, status FROM photos "
-                "WHERE path >= ? AND path < ?", [low, high])
-            for r in cursor:
-                row = Row(r[0], path_from_db(r[1]), *r[2:])
-                out[row.path] = row
-        return out
+    def rows_in_folder(self, folder: str) -> dict[str, Row]:
+        """Bookkeeping rows of the photos directly in *folder* (not in its subfolders),
+        whatever root they were found under, keyed by path (an index lookup)."""
+        cursor = self.db.execute("SELECT id, path, size, mtime_ns, hash, status FROM photos "
+                                 "WHERE folder = ?", [path_to_db(folder)])
+        return {row.path: row for row in (Row(r[0], path_from_db(r[1]), *r[2:]) for r in cursor)}
+
+    def folders_under(self, folder: str) -> Iterator[str]:
+        """Each folder at or below *folder* that holds photos in the library, once."""
+        low, high = folder_range(folder)
+        for (stored,) in self.db.execute(
+                "SELECT DISTINCT folder FROM photos WHERE folder = ? OR "
+                "(folder >= ? AND folder < ?)", [path_to_db(folder), low, high]):
+            yield path_from_db(stored)
 
     def ids_with_hash(self, digest: str) -> list[int]:
         """Ids of the rows holding an embedding of the content *digest* (an index lookup)."""
@@ -598,6 +605,8 @@ def _encode_fields(fields: dict) -> dict:
     for key in ("path", "root"):
         if key in encoded:
             encoded[key] = path_to_db(encoded[key])
+    if "path" in encoded:
+        encoded["folder"] = db_parent(encoded["path"])
     return encoded
 
 

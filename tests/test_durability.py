@@ -75,7 +75,7 @@ def test_an_older_library_is_migrated_and_a_newer_one_refused(tmp_path, home, ca
     assert paths == {raw, "/photos/plain.jpg"}
     ids, vectors = next(store.vectors())
     assert store.checksum() == vector_checksum(ids, vectors)
-    assert store.rows_under(["/photos"]).keys() == paths
+    assert store.rows_in_folder("/photos").keys() == paths  # each row knows its folder
     store.close()
 
     home.mkdir(parents=True)

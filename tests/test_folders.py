@@ -146,7 +146,8 @@ def test_os_hidden_flag_is_honoured(tmp_path, monkeypatch):
     def found(include_hidden):
         excluder = scanner.Excluder([], include_hidden=include_hidden)
         return sorted(os.path.basename(f.path)
-                      for f in scanner.scan([str(tmp_path)], excluder, lambda *a: None))
+                      for listing in scanner.scan([str(tmp_path)], excluder)
+                      for f in listing.files)
 
     assert found(False) == ["shown.jpg"]
     assert found(True) == ["hidden.jpg", "inside.jpg", "shown.jpg"]
@@ -225,3 +226,64 @@ def test_watcher_removes_held_photos_once_the_user_confirms(engine, photos):
         wait_for(lambda: engine.store.counts() == {"ok": 15}, what="the confirmed removal")
     finally:
         watcher.stop()
+
+
+def test_an_unreadable_folder_or_file_keeps_its_photos(engine, photos, monkeypatch):
+    # A folder or a file the scan cannot read this time (permissions changed, a share's
+    # hiccup, an I/O error) says nothing about its photos: they stay, embeddings and all.
+    trip = photos / "trip" / "day 1"
+    trip.mkdir(parents=True)
+    for photo in coco_photos()[40:45]:
+        shutil.copy2(photo, trip / photo.name)
+    flaky = photos / coco_photos()[0].name
+    engine.index([str(photos)])
+    before = set(row_paths(engine))
+    assert len(before) == 45
+    real_scandir = os.scandir
+
+    class Entry:
+        def __init__(self, entry):
+            self._entry, self.name, self.path = entry, entry.name, entry.path
+
+        def stat(self):
+            if self.path == str(flaky):
+                raise OSError(5, "Input/output error")
+            return self._entry.stat()
+
+        def is_symlink(self):
+            return self._entry.is_symlink()
+
+    class Entries:  # what os.scandir returns: an iterator and a context manager
+        def __init__(self, entries):
+            self._entries = iter(entries)
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            return next(self._entries)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def scandir(path):
+        if os.fspath(path) == str(photos / "trip"):
+            raise PermissionError(13, "Permission denied")
+        with real_scandir(path) as entries:
+            return Entries([Entry(e) for e in entries])
+
+    monkeypatch.setattr(scanner.os, "scandir", scandir)
+    report = engine.index([str(photos)])
+    assert report.deleted == 0 and not report.held_back
+    assert (str(photos / "trip"), "folder unreadable: Permission denied") in report.skipped
+    assert (str(flaky), "unreadable: Input/output error") in report.skipped
+    assert set(row_paths(engine)) == before
+    assert {r.path for r in engine.search([Term(text="a photo")], k=45)} == before
+    monkeypatch.undo()
+    report = engine.index([str(photos)])
+    assert (report.unchanged, report.embedded, report.deleted) == (45, 0, 0)
+    shutil.rmtree(photos / "trip")  # gone for real now: removed
+    assert engine.index([str(photos)]).deleted == 5
