@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from .config import Config
+from . import precision
+from .config import Config, ConfigError
 from .models import (find_weights, hub_files_missing, hub_offline, hub_side_repos, model_id,
-                     register_model_config)
+                     models_dir, register_model_config)
 
 
 def pick_device(setting: str = "auto") -> torch.device:
@@ -46,8 +47,6 @@ class Embedder:
         weights = None if random_weights else find_weights(config, home)
         self.model_id = ("random:" + config.model if weights is None
                          else model_id(config, weights, home))
-        # fp16 halves memory and doubles throughput on GPUs; CPUs lack fast fp16 kernels.
-        precision = "fp16" if self.device.type in ("cuda", "mps") else "fp32"
         if random_weights:
             torch.manual_seed(0)
         with hub_offline():
@@ -57,7 +56,7 @@ class Embedder:
                 # fetch a Hugging Face text tower's base weights first.
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     config.model, pretrained=str(weights) if weights else None,
-                    device=self.device, precision=precision, pretrained_text=False)
+                    device=self.device, precision="fp32", pretrained_text=False)
             except (OSError, ValueError, RuntimeError) as exc:
                 if not hub_side_repos(config) and "offline" not in str(exc).lower():
                     raise
@@ -66,9 +65,34 @@ class Embedder:
         self._pil_steps, self._mean, self._std = _split_preprocess(preprocess, self.device)
         size = self.model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        with torch.inference_mode():
-            probe = self.model.encode_text(self.tokenizer(["a photo"]).to(self.device))
-        self.dim = int(probe.shape[-1])
+        self.precision = self._choose_precision(config.precision, home)
+        precision.apply(self.model, self.precision)
+        self.dim = int(self.encode_texts(["a photo"]).shape[-1])
+
+    def _choose_precision(self, setting: str, home: Path) -> precision.Choice:
+        """*setting* if not ``auto``; else the measured choice for this model and machine,
+        measured now (a few seconds, once) if it was not before.
+
+        Raises:
+            ConfigError: *setting* is not available on this device.
+        """
+        available = precision.candidates(self.device)
+        if setting != "auto":
+            if setting not in available and not (setting == "bf16" and self.device.type == "cpu"):
+                raise ConfigError(f"precision {setting} is not available on "
+                                  f"{self.device.type} (choose from auto, {', '.join(available)})")
+            return precision.Choice(setting, setting, [])
+        cache, key = models_dir(home) / "precision.json", precision.cache_key(self.model_id,
+                                                                              self.device)
+        choice = precision.cached_choice(cache, key)
+        if choice is None or not {choice.image, choice.text} <= set(available):
+            pixels = precision.probe_pixels(self.image_size, self.device)
+            pixels = pixels.sub(self._mean).div(self._std)
+            tokens = self.tokenizer(list(precision.PROBE_TEXTS)).to(self.device)
+            choice = precision.pick(precision.measure(self.model, _encode_image, _encode_text,
+                                                      pixels, tokens, self.device))
+            precision.remember(cache, key, choice)
+        return choice
 
     def to_tensor(self, image: Image.Image) -> torch.Tensor:
         """open_clip's resize and centre crop of one RGB image, as pixels:
@@ -87,18 +111,26 @@ class Embedder:
         Returns:
             (n, d) float32, L2-normalised.
         """
-        dtype = next(self.model.parameters()).dtype
         pixels = batch.to(self.device, non_blocking=True).float().div_(255)
-        pixels = pixels.sub_(self._mean).div_(self._std).to(dtype)
-        return _normalise(self.model.encode_image(pixels))
+        return _normalise(_encode_image(self.model, pixels.sub_(self._mean).div_(self._std)))
 
     @torch.inference_mode()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Embed texts. Returns (n, d) float32, L2-normalised."""
-        tokens = self.tokenizer(texts).to(self.device)
-        if _can_truncate(self.model):
-            return _normalise(_encode_text_truncated(self.model, tokens))
-        return _normalise(self.model.encode_text(tokens))
+        return _normalise(_encode_text(self.model, self.tokenizer(texts).to(self.device)))
+
+
+def _encode_image(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """The image tower on normalised pixels (n, 3, S, S) float32, cast to the tower's
+    input dtype (its precision). Returns (n, d), not normalised."""
+    return model.encode_image(pixels.to(next(model.visual.parameters()).dtype))
+
+
+def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """The text tower on tokens (n, context) int64. Returns (n, d), not normalised."""
+    if _can_truncate(model):
+        return _encode_text_truncated(model, tokens)
+    return model.encode_text(tokens)
 
 
 def _split_preprocess(preprocess, device: torch.device):

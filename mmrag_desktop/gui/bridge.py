@@ -105,7 +105,8 @@ class EngineBridge(QObject):
 
     def _start(self) -> None:
         try:
-            device = str(self.engine.embedder.device)
+            embedder = self.engine.embedder
+            device = f"{embedder.device} {embedder.precision.describe()}"
             self.engine.vectors  # noqa: B018 - opens (and repairs) the HNSW cache now
         except ModelMissingError as exc:
             self.model_missing.emit(str(exc))
