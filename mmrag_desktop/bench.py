@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .config import home_dir, load_config
+from . import precision
+from .config import Config, home_dir, load_config, save_config
 from .engine import Engine
 from .imaging import decode, is_image_name
 from .models import ModelMissingError, find_weights
@@ -99,8 +102,8 @@ def _percentiles(seconds: list[float]) -> str:
     return f"p50 {statistics.median(ms):.2f} ms, p95 {p95:.2f} ms"
 
 
-def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Path) -> None:
-    """Model-only vs end-to-end images per second on *files*."""
+def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Path) -> float:
+    """Model-only vs end-to-end images per second on *files*; returns end-to-end's."""
     import torch  # loaded with the model anyway; `bench --gui` must not load it up front
 
     embedder = engine.embedder
@@ -122,6 +125,64 @@ def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Pat
     library.close()
     _say(f"[{label}] {len(files)} photos: model-only {model_rate:.1f} img/s, "
          f"end-to-end {e2e_rate:.1f} img/s, ratio {e2e_rate / model_rate:.2f}")
+    return e2e_rate
+
+
+def bench_precisions(engine: Engine) -> float:
+    """Each precision candidate's image throughput and text latency on this machine, with
+    the least cosine similarity of its probe embeddings to fp32's, freshly measured; and
+    what ``auto`` picked (or would pick). Returns fp32's images/s (model only)."""
+    trials = engine.embedder.measure_precisions()
+    for t in trials:
+        _say(f"[precision {t.precision}] image tower {t.images_per_s:.1f} img/s "
+             f"(min cosine to fp32 {t.image_cosine:.5f}), text tower {t.text_ms:.1f} ms per "
+             f"query (min cosine {t.text_cosine:.5f})")
+    picked = precision.pick(trials)
+    _say(f"[precision] auto picks images {picked.image}, text {picked.text} (floor: cosine "
+         f">= {precision.FIDELITY_FLOOR}); this run uses {engine.embedder.precision.describe()}")
+    return next(t.images_per_s for t in trials if t.precision == "fp32")
+
+
+def bench_cold(config: Config, photos_dir: Path, random_weights: bool, scratch: Path,
+               runs: int = 3) -> None:
+    """Wall time and peak RSS of fresh processes, as a user starting them sees: a text
+    search (``mmrag search``) and an index run with nothing to do (``mmrag index``), *runs*
+    times each, on a library of *photos_dir* in a scratch home with this model."""
+    home = scratch / "cold-home"
+    home.mkdir()
+    cold = replace(config, roots=[str(photos_dir)])
+    if not random_weights:
+        cold.weights = str(find_weights(config, home_dir()))
+    save_config(home, cold)
+    env = os.environ | {"MMRAG_HOME": str(home)}
+    flags = ["--random-weights"] if random_weights else []
+
+    def run(command: list[str]) -> tuple[float, float | None]:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", *flags, *command],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The child's own high-water mark (VmHWM, reset by exec); its ru_maxrss would start
+        # from this process's size at the fork.
+        peak = None
+        while process.poll() is None:
+            try:
+                status = Path(f"/proc/{process.pid}/status").read_text()
+                peak = int(next(line.split()[1] for line in status.splitlines()
+                                if line.startswith("VmHWM:"))) / 1024
+            except (OSError, StopIteration):
+                pass
+            time.sleep(0.005)
+        if process.returncode != 0:
+            raise SystemExit(f"mmrag {' '.join(command)} failed (exit {process.returncode})")
+        return time.perf_counter() - started, peak
+
+    run(["index"])  # the library, and the precision measurement, outside the timings
+    for label, command in (("text search", ["search", "a dog on a beach", "-k", "5"]),
+                           ("index, nothing changed", ["index"])):
+        for _ in range(runs):
+            wall, peak = run(command)
+            memory = f"peak RSS {peak:,.0f} MiB" if peak else "peak RSS unknown (no /proc)"
+            _say(f"[cold {label}, fresh process] {wall:.2f} s wall, {memory}")
 
 
 def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: int,
@@ -169,10 +230,14 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
                         random_weights=random_weights)
         started = time.perf_counter()
         embedder = engine.embedder
+        embedder.load()
         _say(f"model {embedder.model_id} on {embedder.device}, batch {config.batch_size}, "
              f"{sys.modules['torch'].get_num_threads()} torch threads; loaded in "
              f"{time.perf_counter() - started:.1f} s")
-        bench_throughput(engine, photos, "photos", scratch)
+        fp32_rate = bench_precisions(engine)
+        e2e_rate = bench_throughput(engine, photos, "photos", scratch)
+        _say(f"[photos] end-to-end indexing is {e2e_rate / fp32_rate:.2f}x the fp32 model-only "
+             f"throughput ({fp32_rate:.1f} img/s, probe batch)")
         if large:
             big = make_large_jpegs(photos, scratch / "large", large)
             bench_throughput(engine, big, "12MP", scratch)
@@ -188,6 +253,7 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
                 latencies.append(time.perf_counter() - t)
         _say(f"[text query, warm, end to end, {len(photos)} photos] {_percentiles(latencies)}")
         engine.close()
+        bench_cold(config, photos_dir, random_weights, scratch)
         for n in ann_sizes:
             bench_ann(embedder.dim, n, queries, config.hnsw_m, config.hnsw_ef_construction,
                       config.hnsw_ef, scratch)

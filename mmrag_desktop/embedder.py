@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +13,10 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from . import precision
+from . import clip_build, precision
 from .config import Config, ConfigError
-from .models import (find_weights, hub_files_missing, hub_offline, hub_side_repos, model_id,
-                     models_dir, register_model_config)
+from .models import (ModelFileError, configured_model_id, find_weights, hub_files_missing,
+                     hub_offline, hub_side_repos, models_dir, register_model_config)
 
 
 def pick_device(setting: str = "auto") -> torch.device:
@@ -29,75 +32,144 @@ def pick_device(setting: str = "auto") -> torch.device:
 
 class Embedder:
     """An open_clip model on a device, with its own preprocess transform and tokenizer.
+    Each tower (image, text) loads on first use, or with :meth:`load`: a text query never
+    waits for the image tower, indexing never for the text tower. Thread-safe.
 
     Args:
-        config: model, pretrained tag, weights file, device and custom model config.
+        config: model, pretrained tag, weights file, device, precision, custom model config.
         home: the app folder whose ``models/`` is searched for weights.
         random_weights: build the architecture with random weights (benchmarks, tests of
             speed); embeddings are then deterministic per seed but meaningless.
 
-    Raises:
+    Raises (here, and from the first use of a tower):
         ModelMissingError: no weights were found (the message says how to get them).
-        ModelFileError: a custom model config is missing.
+        ConfigError: the configured precision is not available on the device.
+        ModelFileError: the weights cannot be read or do not fit the architecture.
     """
 
     def __init__(self, config: Config, home: Path, random_weights: bool = False):
         register_model_config(config)
+        self.config, self.home = config, home
         self.device = pick_device(config.device)
-        weights = None if random_weights else find_weights(config, home)
-        self.model_id = ("random:" + config.model if weights is None
-                         else model_id(config, weights, home))
-        if random_weights:
-            torch.manual_seed(0)
+        self._weights = None if random_weights else find_weights(config, home)
+        self.model_id = configured_model_id(config, home, random_weights)
+        self.model: torch.nn.Module | None = None  # the loaded towers (visual None if not)
+        self.tokenizer = None
+        self.towers: set[str] = set()
+        self._precision: precision.Choice | None = None
+        self._dim: int | None = None
+        self._lock = threading.RLock()
+
+    def load(self, *towers: str) -> None:
+        """Load *towers* (``image``, ``text``; default both) now, if not loaded yet."""
+        for tower in towers or clip_build.TOWERS:
+            self._need(tower)
+
+    @contextmanager
+    def _offline(self) -> Iterator[None]:
+        """The hub off; a failure to find a hub file it needs says how to get it."""
         with hub_offline():
-            try:  # the tokenizer first: it fails fast where hub files are missing
-                self.tokenizer = open_clip.get_tokenizer(config.model)
-                # pretrained_text=False: the full checkpoint holds the text tower; never
-                # fetch a Hugging Face text tower's base weights first.
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    config.model, pretrained=str(weights) if weights else None,
-                    device=self.device, precision="fp32", pretrained_text=False)
+            try:
+                yield
             except (OSError, ValueError, RuntimeError) as exc:
-                if not hub_side_repos(config) and "offline" not in str(exc).lower():
+                if isinstance(exc, ModelFileError) or (
+                        not hub_side_repos(self.config) and "offline" not in str(exc).lower()):
                     raise
-                raise hub_files_missing(config, exc) from exc
-        self.model = model.eval()
-        self._pil_steps, self._mean, self._std = _split_preprocess(preprocess, self.device)
-        size = self.model.visual.image_size
-        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        self.precision = self._choose_precision(config.precision, home)
-        precision.apply(self.model, self.precision)
-        self.dim = int(self.encode_texts(["a photo"]).shape[-1])
+                raise hub_files_missing(self.config, exc) from exc
 
-    def _choose_precision(self, setting: str, home: Path) -> precision.Choice:
-        """*setting* if not ``auto``; else the measured choice for this model and machine,
-        measured now (a few seconds, once) if it was not before.
+    def _build(self, towers: set[str]):
+        """The model with *towers* in fp32 on the CPU, and its preprocess transform."""
+        if self._weights is None:
+            torch.manual_seed(0)  # the same random towers, whichever loads first
+        with self._offline():
+            return clip_build.build(self.config.model, self._weights, towers)
 
-        Raises:
-            ConfigError: *setting* is not available on this device.
-        """
+    def _tokenizer(self):
+        with self._offline():
+            return open_clip.get_tokenizer(self.config.model)
+
+    def _need(self, tower: str) -> None:
+        if tower in self.towers:
+            return
+        with self._lock:
+            if tower in self.towers:
+                return
+            tokenizer = self._tokenizer() if tower == "text" else None  # fails fastest
+            model, preprocess = self._build({tower})
+            precision.apply(model, tower, getattr(self.precision, tower))
+            model = model.to(self.device)
+            if tower == "image":
+                self._pil_steps, self._mean, self._std = _split_preprocess(preprocess,
+                                                                           self.device)
+                if self.model is None:
+                    self.model = model
+                else:
+                    self.model.visual = model.visual
+            else:
+                self.tokenizer = tokenizer
+                if self.model is not None:
+                    model.visual = self.model.visual
+                self.model = model
+            self.towers.add(tower)
+
+    @property
+    def precision(self) -> precision.Choice:
+        """Each tower's precision: the configured one, or the measured choice for this
+        model and machine (measured on first use, a few seconds, then cached)."""
+        with self._lock:
+            if self._precision is None:
+                self._precision = self._choose_precision(self.config.precision)
+            return self._precision
+
+    def _choose_precision(self, setting: str) -> precision.Choice:
         available = precision.candidates(self.device)
         if setting != "auto":
             if setting not in available and not (setting == "bf16" and self.device.type == "cpu"):
                 raise ConfigError(f"precision {setting} is not available on "
                                   f"{self.device.type} (choose from auto, {', '.join(available)})")
             return precision.Choice(setting, setting, [])
-        cache, key = models_dir(home) / "precision.json", precision.cache_key(self.model_id,
-                                                                              self.device)
+        cache = models_dir(self.home) / "precision.json"
+        key = precision.cache_key(self.model_id, self.device)
         choice = precision.cached_choice(cache, key)
         if choice is None or not {choice.image, choice.text} <= set(available):
-            pixels = precision.probe_pixels(self.image_size, self.device)
-            pixels = pixels.sub(self._mean).div(self._std)
-            tokens = self.tokenizer(list(precision.PROBE_TEXTS)).to(self.device)
-            choice = precision.pick(precision.measure(self.model, _encode_image, _encode_text,
-                                                      pixels, tokens, self.device))
+            choice = precision.pick(self.measure_precisions())
             precision.remember(cache, key, choice)
         return choice
+
+    def measure_precisions(self) -> list[precision.Trial]:
+        """Time every precision candidate of this device on this model (both towers, a
+        fresh fp32 copy; seconds). See :func:`.precision.measure`."""
+        model, preprocess = self._build(set(clip_build.TOWERS))
+        model = model.to(self.device)
+        _, mean, std = _split_preprocess(preprocess, self.device)
+        pixels = precision.probe_pixels(_image_size(model), self.device).sub(mean).div(std)
+        tokens = self._tokenizer()(list(precision.PROBE_TEXTS)).to(self.device)
+        return precision.measure(model, _encode_image, _encode_text, pixels, tokens,
+                                 self.device)
+
+    @property
+    def image_size(self) -> int:
+        """Pixels: the image tower's input side (loads the image tower)."""
+        self._need("image")
+        return _image_size(self.model)
+
+    @property
+    def dim(self) -> int:
+        """The embedding width: from the architecture's config, else by embedding a probe
+        through a tower (loading one if none is)."""
+        if self._dim is None:
+            config = open_clip.get_model_config(self.config.model) or {}
+            self._dim = int(config.get("embed_dim") or 0) or int(
+                (self.encode_images(torch.zeros(1, 3, self.image_size, self.image_size,
+                                                dtype=torch.uint8))
+                 if "image" in self.towers else self.encode_texts(["a photo"])).shape[-1])
+        return self._dim
 
     def to_tensor(self, image: Image.Image) -> torch.Tensor:
         """open_clip's resize and centre crop of one RGB image, as pixels:
         (3, S, S) uint8 with S = ``image_size``. Scaling and normalisation happen per batch
         in :meth:`encode_images` (vectorised, and on the model's device)."""
+        self._need("image")
         pixels = np.asarray(self._pil_steps(image).convert("RGB"), dtype=np.uint8)
         return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
@@ -111,13 +183,20 @@ class Embedder:
         Returns:
             (n, d) float32, L2-normalised.
         """
+        self._need("image")
         pixels = batch.to(self.device, non_blocking=True).float().div_(255)
         return _normalise(_encode_image(self.model, pixels.sub_(self._mean).div_(self._std)))
 
     @torch.inference_mode()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Embed texts. Returns (n, d) float32, L2-normalised."""
+        self._need("text")
         return _normalise(_encode_text(self.model, self.tokenizer(texts).to(self.device)))
+
+
+def _image_size(model: torch.nn.Module) -> int:
+    size = model.visual.image_size
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
 
 
 def _encode_image(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import Config, home_dir, load_config, make_private, save_config
 from .indexer import Indexer, IndexReport, Progress
-from .models import ModelMismatchError, model_slug
+from .models import ModelMismatchError, configured_model_id, model_slug
 from .paths import display_path, is_within, outermost, real_folder
 from .scanner import Excluder
 from .search import Filters, Result, Term, query_vector
@@ -108,11 +108,15 @@ class Engine:
         """
         with self._lock:
             if self._vectors is None:
-                model = self.embedder.model_id
+                # Known without loading the model: a run with nothing to embed, and a
+                # search until it embeds its query, never wait for torch.
+                model = (self._embedder.model_id if self._embedder else
+                         configured_model_id(self.config, self.home, self.random_weights))
                 self._use_model(model)
                 path = self.library / "index" / (model_slug(model, "") + ".hnsw")
                 self._clean_index_folder(path)
-                vectors = VectorIndex(path, self.embedder.dim, model, self.config.hnsw_m,
+                dim = self.store.vector_width() or self.embedder.dim
+                vectors = VectorIndex(path, dim, model, self.config.hnsw_m,
                                       self.config.hnsw_ef_construction, self.config.hnsw_ef)
                 repair = vectors.open(self.store)
                 if repair:

@@ -126,6 +126,19 @@ def model_id(config: Config, weights: Path, home: Path) -> str:
     return f"{config.model}/{weights_digest(weights, home)[:16]}"
 
 
+def configured_model_id(config: Config, home: Path, random_weights: bool = False) -> str:
+    """The :func:`model_id` of the configured weights (``random:ARCH`` with random weights),
+    found without loading the model: no torch import when the weights file is set or in the
+    models folder.
+
+    Raises:
+        ModelMissingError: no weights were found.
+    """
+    if random_weights:
+        return "random:" + config.model
+    return model_id(config, find_weights(config, home), home)
+
+
 def weights_digest(path: Path, home: Path) -> str:
     """BLAKE2b-128 (hex) of a weights file, hashed while streaming it. Remembered in the
     models folder by (path, size, mtime, inode), so a 600 MB checkpoint is hashed once, not

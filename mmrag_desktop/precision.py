@@ -136,16 +136,17 @@ def convert(module: torch.nn.Module, precision: str) -> torch.nn.Module:
     return module
 
 
-def apply(model: torch.nn.Module, choice: Choice) -> torch.nn.Module:
-    """Convert *model*'s towers (fp32) to the precisions of *choice*, in place."""
-    model.visual = convert(model.visual, choice.image)
+def apply(model: torch.nn.Module, tower: str, precision: str) -> None:
+    """Convert *model*'s *tower* (``image`` or ``text``, fp32) to *precision*, in place."""
+    if tower == "image":
+        model.visual = convert(model.visual, precision)
+        return
     visual = model.visual
-    model.visual = None
+    model.visual = None  # everything else is the text tower
     try:
-        model = convert(model, choice.text)
+        convert(model, precision)
     finally:
         model.visual = visual
-    return model
 
 
 def probe_pixels(size: int, device: torch.device) -> torch.Tensor:

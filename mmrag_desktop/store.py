@@ -303,6 +303,12 @@ class Store:
                 "(folder >= ? AND folder < ?)", [path_to_db(folder), low, high]):
             yield path_from_db(stored)
 
+    def vector_width(self) -> int | None:
+        """The embedding width d of the stored vectors (float32), None when none is stored."""
+        row = self.db.execute("SELECT length(vector) FROM photos WHERE vector IS NOT NULL "
+                              "LIMIT 1").fetchone()
+        return row[0] // 4 if row else None
+
     def ids_with_hash(self, digest: str) -> list[int]:
         """Ids of the rows holding an embedding of the content *digest* (an index lookup)."""
         return [r[0] for r in self.db.execute(

@@ -87,7 +87,7 @@ def test_a_library_indexed_in_one_precision_is_searched_in_another(home, config,
 def test_a_precision_the_device_lacks_is_a_clear_error(home, config):
     config.precision = "fp16"
     with pytest.raises(ConfigError, match="precision fp16 is not available on cpu"):
-        Embedder(config, home)
+        Embedder(config, home).encode_texts(["a dog"])
     config.precision = "fp64"
     with pytest.raises(ConfigError, match="precision must be"):
         config.validate()

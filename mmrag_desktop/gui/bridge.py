@@ -106,6 +106,7 @@ class EngineBridge(QObject):
     def _start(self) -> None:
         try:
             embedder = self.engine.embedder
+            embedder.load()  # both towers: the first search and the first run start at once
             device = f"{embedder.device} {embedder.precision.describe()}"
             self.engine.vectors  # noqa: B018 - opens (and repairs) the HNSW cache now
         except ModelMissingError as exc:
