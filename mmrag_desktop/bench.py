@@ -104,16 +104,14 @@ def _percentiles(seconds: list[float]) -> str:
 
 def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Path) -> float:
     """Model-only vs end-to-end images per second on *files*; returns end-to-end's."""
-    import torch  # loaded with the model anyway; `bench --gui` must not load it up front
-
     embedder = engine.embedder
-    tensors = [embedder.to_tensor(decode(f, embedder.image_size)[0]) for f in files]
+    pixels = [embedder.to_pixels(decode(f, embedder.image_size)[0]) for f in files]
     batch = engine.config.batch_size
-    embedder.encode_images(torch.stack(tensors[:batch]))  # warm-up
+    embedder.encode_images(np.stack(pixels[:batch]))  # warm-up
     started = time.perf_counter()
-    for start in range(0, len(tensors), batch):
-        embedder.encode_images(torch.stack(tensors[start:start + batch]))
-    model_rate = len(tensors) / (time.perf_counter() - started)
+    for start in range(0, len(pixels), batch):
+        embedder.encode_images(np.stack(pixels[start:start + batch]))
+    model_rate = len(pixels) / (time.perf_counter() - started)
 
     # The same loaded model: loading it is not indexing time.
     library = Engine(home=engine.home, library=scratch / f"lib-{label}", config=engine.config,
@@ -139,18 +137,19 @@ def bench_precisions(engine: Engine) -> float:
              f"query (min cosine {t.text_cosine:.5f})")
     picked = precision.pick(trials)
     _say(f"[precision] auto picks images {picked.image}, text {picked.text} (floor: cosine "
-         f">= {precision.FIDELITY_FLOOR}); this run uses {engine.embedder.precision.describe()}")
+         f">= {precision.FIDELITY_FLOOR}); this run uses {engine.embedder.describe()}")
     return next(t.images_per_s for t in trials if t.precision == "fp32")
 
 
 def bench_cold(config: Config, photos_dir: Path, random_weights: bool, scratch: Path,
                runs: int = 3) -> None:
-    """Wall time and peak RSS of fresh processes, as a user starting them sees: a text
-    search (``mmrag search``) and an index run with nothing to do (``mmrag index``), *runs*
-    times each, on a library of *photos_dir* in a scratch home with this model."""
+    """Wall time and peak RSS of fresh processes, as a user starting them sees: an index
+    run with nothing to do (``mmrag index``) and a text search (``mmrag search``) on the
+    torch backend, then, after ``mmrag models export-onnx``, through the ONNX text tower;
+    *runs* times each, on a library of *photos_dir* in a scratch home with this model."""
     home = scratch / "cold-home"
     home.mkdir()
-    cold = replace(config, roots=[str(photos_dir)])
+    cold = replace(config, roots=[str(photos_dir)], backend="auto")
     if not random_weights:
         cold.weights = str(find_weights(config, home_dir()))
     save_config(home, cold)
@@ -176,13 +175,22 @@ def bench_cold(config: Config, photos_dir: Path, random_weights: bool, scratch: 
             raise SystemExit(f"mmrag {' '.join(command)} failed (exit {process.returncode})")
         return time.perf_counter() - started, peak
 
-    run(["index"])  # the library, and the precision measurement, outside the timings
-    for label, command in (("text search", ["search", "a dog on a beach", "-k", "5"]),
-                           ("index, nothing changed", ["index"])):
+    def timed(label: str, command: list[str]) -> None:
         for _ in range(runs):
             wall, peak = run(command)
             memory = f"peak RSS {peak:,.0f} MiB" if peak else "peak RSS unknown (no /proc)"
             _say(f"[cold {label}, fresh process] {wall:.2f} s wall, {memory}")
+
+    search = ["search", "a dog on a beach", "-k", "5"]
+    run(["index"])  # the library, and the precision measurement, outside the timings
+    timed("index, nothing changed", ["index"])
+    timed("text search, torch", search)
+    try:
+        run(["models", "export-onnx"])
+    except SystemExit as exc:
+        _say(f"[cold text search, onnx] no export: {exc}")
+        return
+    timed("text search, onnx text tower (backend auto)", search)
 
 
 def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: int,
@@ -231,7 +239,7 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
         started = time.perf_counter()
         embedder = engine.embedder
         embedder.load()
-        _say(f"model {embedder.model_id} on {embedder.device}, batch {config.batch_size}, "
+        _say(f"model {embedder.model_id} on {embedder.describe()}, batch {config.batch_size}, "
              f"{sys.modules['torch'].get_num_threads()} torch threads; loaded in "
              f"{time.perf_counter() - started:.1f} s")
         fp32_rate = bench_precisions(engine)

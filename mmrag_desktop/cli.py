@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -96,8 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("models", help="show, download or import CLIP weights")
-    s.add_argument("action", choices=["status", "download", "import"], nargs="?",
+    s = sub.add_parser("models", help="show, download, import or export (ONNX) CLIP weights")
+    s.add_argument("action", choices=["status", "download", "import", "export-onnx"], nargs="?",
                    default="status")
     s.add_argument("file", nargs="?", help="weights file to import")
     s.add_argument("--yes", action="store_true", help="download without asking")
@@ -352,9 +353,24 @@ def cmd_models(args) -> int:
         if target is None:
             return 1
         print(f"saved {target}")
+    elif args.action == "export-onnx":
+        from .clip_onnx import export, export_folder
+        from .embedder import Embedder
+
+        embedder = Embedder(config, home, args.random_weights)
+        started = time.perf_counter()
+        folder = export(embedder.torch_backend(), export_folder(home, embedder.model_id))
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        print(f"exported {embedder.model_id} to {folder} ({size / 1e6:.0f} MB, "
+              f"{time.perf_counter() - started:.0f} s); checked: it embeds like the torch model")
     else:
+        from .clip_onnx import find_export
+        from .models import configured_model_id
+
         print(f"model: {config.model} ({config.pretrained})")
         print(f"weights: {find_weights(config, home)}")
+        export = find_export(home, configured_model_id(config, home))
+        print(f"ONNX export: {export or 'none (mmrag models export-onnx)'}")
     return 0
 
 

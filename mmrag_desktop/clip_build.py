@@ -9,6 +9,7 @@ A text query needs only the text tower: about 40 % of a ViT-B's weights.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -42,6 +43,21 @@ def skipped_random_init() -> Iterator[None]:
             setattr(torch.nn.init, name, function)
 
 
+@contextmanager
+def _quiet_about_random_weights() -> Iterator[None]:
+    """open_clip warns that a model built without its weights is "initialized randomly";
+    here the weights follow at once, so the warning would only alarm."""
+    def drop(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 def build(model_name: str, weights: Path | None, towers: set[str]):
     """The architecture *model_name* on the CPU in fp32 with *towers* (``image``, ``text``)
     loaded from *weights* (None: random, seeded by the caller), and open_clip's image
@@ -54,7 +70,8 @@ def build(model_name: str, weights: Path | None, towers: set[str]):
         OSError, RuntimeError, ValueError: from open_clip or the file (unreadable, damaged).
     """
     whole = weights is not None and weights.suffix in (".npz", ".npy")  # big_vision: open_clip
-    with skipped_random_init() if weights is not None and not whole else nullcontext():
+    with skipped_random_init() if weights is not None and not whole else nullcontext(), \
+            _quiet_about_random_weights() if weights is not None else nullcontext():
         model, _, preprocess = open_clip.create_model_and_transforms(
             model_name, pretrained=None, load_weights=False, precision="fp32",
             pretrained_text=False)

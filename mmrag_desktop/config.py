@@ -59,6 +59,9 @@ class Config:
         precision: ``auto`` (each tower's fastest precision on this machine that keeps
             cosine ≥ 0.999 to fp32, measured once), or ``fp32``, ``bf16``, ``fp16``,
             ``int8`` (dynamic quantisation, CPU).
+        backend: ``auto`` (ONNX Runtime for text queries where the weights were exported
+            with ``mmrag models export-onnx``, torch for images where installed), ``torch``
+            or ``onnx``.
         batch_size: images per forward pass.
         decode_workers: decoding threads; 0 means one per CPU core.
         hnsw_m, hnsw_ef_construction, hnsw_ef: HNSW graph parameters (Malkov & Yashunin,
@@ -84,6 +87,7 @@ class Config:
     model_config: str = ""
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"
     batch_size: int = 32
     decode_workers: int = 0
     hnsw_m: int = 16
@@ -105,6 +109,8 @@ class Config:
         if self.precision not in ("auto", "fp32", "bf16", "fp16", "int8"):
             raise ConfigError(f"precision must be auto, fp32, bf16, fp16 or int8, got "
                               f"{self.precision!r}")
+        if self.backend not in ("auto", "torch", "onnx"):
+            raise ConfigError(f"backend must be auto, torch or onnx, got {self.backend!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
         if self.decode_workers < 0:

@@ -1,258 +1,160 @@
-"""The open_clip model: images and texts to L2-normalised embeddings."""
+"""The CLIP model behind one interface: images and texts to L2-normalised embeddings, each
+tower run by the torch backend (:mod:`.clip_torch`) or, where the weights were exported,
+by ONNX Runtime (:mod:`.clip_onnx`). Both give the same model id: one library, either
+backend, no re-embedding. This module imports neither backend until a tower is used."""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import open_clip
-import torch
 from PIL import Image
-from torchvision import transforms
 
-from . import clip_build, precision
-from .config import Config, ConfigError
-from .models import (ModelFileError, configured_model_id, find_weights, hub_files_missing,
-                     hub_offline, hub_side_repos, models_dir, register_model_config)
+from . import clip_onnx
+from .config import Config
+from .models import ModelMissingError, configured_model_id, find_weights
+
+if TYPE_CHECKING:
+    from .clip_torch import TorchCLIP
+    from .precision import Choice, Trial
+
+TOWERS = ("image", "text")
 
 
-def pick_device(setting: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU; any other value is used as given."""
-    if setting != "auto":
-        return torch.device(setting)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+def _installed(*modules: str) -> bool:
+    return all(importlib.util.find_spec(module) is not None for module in modules)
 
 
 class Embedder:
-    """An open_clip model on a device, with its own preprocess transform and tokenizer.
-    Each tower (image, text) loads on first use, or with :meth:`load`: a text query never
-    waits for the image tower, indexing never for the text tower. Thread-safe.
+    """The configured model; each tower loads on first use (or with :meth:`load`) in the
+    backend :meth:`backend` names. Thread-safe.
 
     Args:
-        config: model, pretrained tag, weights file, device, precision, custom model config.
-        home: the app folder whose ``models/`` is searched for weights.
-        random_weights: build the architecture with random weights (benchmarks, tests of
-            speed); embeddings are then deterministic per seed but meaningless.
+        config: model, weights, device, precision, backend.
+        home: the app folder (``models/`` holds weights, exports and measurements).
+        random_weights: the architecture with random weights (benchmarks, tests of
+            speed); embeddings are then deterministic but meaningless.
 
-    Raises (here, and from the first use of a tower):
-        ModelMissingError: no weights were found (the message says how to get them).
+    Raises (here, or from the first use of a tower):
+        ModelMissingError: no weights (the message says how to get them), or no backend.
+        ModelFileError: the weights or the export cannot be read or do not fit.
         ConfigError: the configured precision is not available on the device.
-        ModelFileError: the weights cannot be read or do not fit the architecture.
     """
 
     def __init__(self, config: Config, home: Path, random_weights: bool = False):
-        register_model_config(config)
         self.config, self.home = config, home
-        self.device = pick_device(config.device)
         self._weights = None if random_weights else find_weights(config, home)
         self.model_id = configured_model_id(config, home, random_weights)
-        self.model: torch.nn.Module | None = None  # the loaded towers (visual None if not)
-        self.tokenizer = None
-        self.towers: set[str] = set()
-        self._precision: precision.Choice | None = None
-        self._dim: int | None = None
+        self._torch: TorchCLIP | None = None
+        self._onnx: clip_onnx.OnnxCLIP | None = None
         self._lock = threading.RLock()
+
+    def backend(self, tower: str) -> str:
+        """``torch`` or ``onnx``: the configured ``backend``; with ``auto``, ONNX Runtime for
+        the text tower where the weights were exported (a text search then loads no
+        torch), torch for images where it is installed (GPUs, measured precisions), else
+        whichever is there.
+
+        Raises:
+            ModelMissingError: neither torch nor an export is available.
+        """
+        if self.config.backend != "auto":
+            return self.config.backend
+        exported = (clip_onnx.find_export(self.home, self.model_id) is not None
+                    and _installed("onnxruntime", "tokenizers"))
+        if tower == "text" and exported:
+            return "onnx"
+        if _installed("torch", "open_clip"):
+            return "torch"
+        if exported:
+            return "onnx"
+        raise ModelMissingError(
+            f"no way to run {self.config.model} here: torch is not installed and the model "
+            "has no ONNX export (import one with mmrag models import, or export one with "
+            "mmrag models export-onnx where torch is installed)")
+
+    def _for(self, tower: str):
+        with self._lock:
+            if self.backend(tower) == "onnx":
+                if self._onnx is None:
+                    folder = clip_onnx.find_export(self.home, self.model_id)
+                    if folder is None:
+                        raise ModelMissingError(
+                            f"no ONNX export of {self.model_id}: run mmrag models export-onnx "
+                            "(where torch is installed), or set backend to auto or torch")
+                    self._onnx = clip_onnx.OnnxCLIP(folder)
+                return self._onnx
+            return self.torch_backend()
+
+    def torch_backend(self) -> TorchCLIP:
+        """The torch backend (for measuring precisions and exporting).
+
+        Raises:
+            ModelMissingError: torch or open_clip is not installed.
+        """
+        with self._lock:
+            if self._torch is None:
+                if not _installed("torch", "open_clip"):
+                    raise ModelMissingError("torch and open_clip_torch are not installed "
+                                            "(the ONNX backend needs an export instead)")
+                from .clip_torch import TorchCLIP
+
+                self._torch = TorchCLIP(self.config, self.home, self._weights, self.model_id)
+            return self._torch
 
     def load(self, *towers: str) -> None:
         """Load *towers* (``image``, ``text``; default both) now, if not loaded yet."""
-        for tower in towers or clip_build.TOWERS:
-            self._need(tower)
-
-    @contextmanager
-    def _offline(self) -> Iterator[None]:
-        """The hub off; a failure to find a hub file it needs says how to get it."""
-        with hub_offline():
-            try:
-                yield
-            except (OSError, ValueError, RuntimeError) as exc:
-                if isinstance(exc, ModelFileError) or (
-                        not hub_side_repos(self.config) and "offline" not in str(exc).lower()):
-                    raise
-                raise hub_files_missing(self.config, exc) from exc
-
-    def _build(self, towers: set[str]):
-        """The model with *towers* in fp32 on the CPU, and its preprocess transform."""
-        if self._weights is None:
-            torch.manual_seed(0)  # the same random towers, whichever loads first
-        with self._offline():
-            return clip_build.build(self.config.model, self._weights, towers)
-
-    def _tokenizer(self):
-        with self._offline():
-            return open_clip.get_tokenizer(self.config.model)
-
-    def _need(self, tower: str) -> None:
-        if tower in self.towers:
-            return
-        with self._lock:
-            if tower in self.towers:
-                return
-            tokenizer = self._tokenizer() if tower == "text" else None  # fails fastest
-            model, preprocess = self._build({tower})
-            precision.apply(model, tower, getattr(self.precision, tower))
-            model = model.to(self.device)
-            if tower == "image":
-                self._pil_steps, self._mean, self._std = _split_preprocess(preprocess,
-                                                                           self.device)
-                if self.model is None:
-                    self.model = model
-                else:
-                    self.model.visual = model.visual
-            else:
-                self.tokenizer = tokenizer
-                if self.model is not None:
-                    model.visual = self.model.visual
-                self.model = model
-            self.towers.add(tower)
-
-    @property
-    def precision(self) -> precision.Choice:
-        """Each tower's precision: the configured one, or the measured choice for this
-        model and machine (measured on first use, a few seconds, then cached)."""
-        with self._lock:
-            if self._precision is None:
-                self._precision = self._choose_precision(self.config.precision)
-            return self._precision
-
-    def _choose_precision(self, setting: str) -> precision.Choice:
-        available = precision.candidates(self.device)
-        if setting != "auto":
-            if setting not in available and not (setting == "bf16" and self.device.type == "cpu"):
-                raise ConfigError(f"precision {setting} is not available on "
-                                  f"{self.device.type} (choose from auto, {', '.join(available)})")
-            return precision.Choice(setting, setting, [])
-        cache = models_dir(self.home) / "precision.json"
-        key = precision.cache_key(self.model_id, self.device)
-        choice = precision.cached_choice(cache, key)
-        if choice is None or not {choice.image, choice.text} <= set(available):
-            choice = precision.pick(self.measure_precisions())
-            precision.remember(cache, key, choice)
-        return choice
-
-    def measure_precisions(self) -> list[precision.Trial]:
-        """Time every precision candidate of this device on this model (both towers, a
-        fresh fp32 copy; seconds). See :func:`.precision.measure`."""
-        model, preprocess = self._build(set(clip_build.TOWERS))
-        model = model.to(self.device)
-        _, mean, std = _split_preprocess(preprocess, self.device)
-        pixels = precision.probe_pixels(_image_size(model), self.device).sub(mean).div(std)
-        tokens = self._tokenizer()(list(precision.PROBE_TEXTS)).to(self.device)
-        return precision.measure(model, _encode_image, _encode_text, pixels, tokens,
-                                 self.device)
+        for tower in towers or TOWERS:
+            self._for(tower).load(tower)
 
     @property
     def image_size(self) -> int:
         """Pixels: the image tower's input side (loads the image tower)."""
-        self._need("image")
-        return _image_size(self.model)
+        return self._for("image").image_size
 
     @property
     def dim(self) -> int:
-        """The embedding width: from the architecture's config, else by embedding a probe
-        through a tower (loading one if none is)."""
-        if self._dim is None:
-            config = open_clip.get_model_config(self.config.model) or {}
-            self._dim = int(config.get("embed_dim") or 0) or int(
-                (self.encode_images(torch.zeros(1, 3, self.image_size, self.image_size,
-                                                dtype=torch.uint8))
-                 if "image" in self.towers else self.encode_texts(["a photo"])).shape[-1])
-        return self._dim
+        """The embedding width d."""
+        backend = self._for("text")
+        return backend.dim or int(backend.encode_texts(["a photo"]).shape[-1])
 
-    def to_tensor(self, image: Image.Image) -> torch.Tensor:
-        """open_clip's resize and centre crop of one RGB image, as pixels:
-        (3, S, S) uint8 with S = ``image_size``. Scaling and normalisation happen per batch
-        in :meth:`encode_images` (vectorised, and on the model's device)."""
-        self._need("image")
-        pixels = np.asarray(self._pil_steps(image).convert("RGB"), dtype=np.uint8)
-        return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+    @property
+    def device(self) -> str:
+        """Where the image tower runs (``cpu``, ``cuda``, ``mps``, or ONNX Runtime's
+        provider)."""
+        return str(self._for("image").device)
 
-    @torch.inference_mode()
-    def encode_images(self, batch: torch.Tensor) -> np.ndarray:
-        """Embed a batch of images.
+    @property
+    def precision(self) -> Choice:
+        """The torch backend's precision per tower (see :mod:`.precision`)."""
+        return self.torch_backend().precision
 
-        Args:
-            batch: (n, 3, S, S) uint8, from :meth:`to_tensor`.
+    def measure_precisions(self) -> list[Trial]:
+        """Every precision candidate of the torch backend, measured now."""
+        return self.torch_backend().measure_precisions()
 
-        Returns:
-            (n, d) float32, L2-normalised.
-        """
-        self._need("image")
-        pixels = batch.to(self.device, non_blocking=True).float().div_(255)
-        return _normalise(_encode_image(self.model, pixels.sub_(self._mean).div_(self._std)))
+    def describe(self) -> str:
+        """Where and how each tower runs, e.g. ``cpu: images bf16, text fp32 (onnx)``."""
+        parts = []
+        for tower, label in (("image", "images"), ("text", "text")):
+            if self.backend(tower) == "onnx":
+                parts.append(f"{label} fp32 (onnx)")
+            else:
+                parts.append(f"{label} {getattr(self.precision, tower)}")
+        return f"{self.device}: {', '.join(parts)}"
 
-    @torch.inference_mode()
+    def to_pixels(self, image: Image.Image) -> np.ndarray:
+        """The model's resize and centre crop of one image: (3, S, S) uint8, S =
+        :attr:`image_size`."""
+        return self._for("image").to_pixels(image)
+
+    def encode_images(self, batch: np.ndarray) -> np.ndarray:
+        """(n, 3, S, S) uint8 from :meth:`to_pixels` → (n, d) float32, L2-normalised."""
+        return self._for("image").encode_images(batch)
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """Embed texts. Returns (n, d) float32, L2-normalised."""
-        self._need("text")
-        return _normalise(_encode_text(self.model, self.tokenizer(texts).to(self.device)))
-
-
-def _image_size(model: torch.nn.Module) -> int:
-    size = model.visual.image_size
-    return int(size[0] if isinstance(size, (tuple, list)) else size)
-
-
-def _encode_image(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-    """The image tower on normalised pixels (n, 3, S, S) float32, cast to the tower's
-    input dtype (its precision). Returns (n, d), not normalised."""
-    return model.encode_image(pixels.to(next(model.visual.parameters()).dtype))
-
-
-def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """The text tower on tokens (n, context) int64. Returns (n, d), not normalised."""
-    if _can_truncate(model):
-        return _encode_text_truncated(model, tokens)
-    return model.encode_text(tokens)
-
-
-def _split_preprocess(preprocess, device: torch.device):
-    """Split open_clip's transform into its PIL steps (resize, crop) and the mean and std of
-    its final Normalize, as (1, 3, 1, 1) float32 tensors on *device*.
-
-    Raises:
-        ValueError: the transform does not end in ToTensor + Normalize.
-    """
-    steps = list(preprocess.transforms)
-    normalize = steps[-1]
-    if not isinstance(normalize, transforms.Normalize) or "ToTensor" not in type(steps[-2]).__name__:
-        raise ValueError(f"unexpected open_clip preprocess: {preprocess}")
-    shape = (1, 3, 1, 1)
-    mean = torch.tensor(normalize.mean, dtype=torch.float32, device=device).view(shape)
-    std = torch.tensor(normalize.std, dtype=torch.float32, device=device).view(shape)
-    return transforms.Compose(steps[:-2]), mean, std
-
-
-def _can_truncate(model: torch.nn.Module) -> bool:
-    return (isinstance(model, open_clip.model.CLIP) and model.attn_mask is not None
-            and getattr(model, "text_pool_type", "") == "argmax")
-
-
-def _encode_text_truncated(model: open_clip.model.CLIP, tokens: torch.Tensor) -> torch.Tensor:
-    """``CLIP.encode_text`` over only the positions up to the batch's last end-of-text
-    token. The causal mask keeps every position from seeing later ones, and argmax pooling
-    reads the end-of-text position (the highest token id), so the result is the same as over
-    the full context (77 positions) at a fraction of the cost: a short query is ~10 tokens."""
-    length = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :length]
-    cast_dtype = model.transformer.get_cast_dtype()
-    x = model.token_embedding(tokens).to(cast_dtype)
-    x = x + model.positional_embedding[:length].to(cast_dtype)
-    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
-    x = model.ln_final(x)
-    x = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)]
-    if isinstance(model.text_projection, torch.nn.Linear):
-        return model.text_projection(x)
-    return x @ model.text_projection if model.text_projection is not None else x
-
-
-def _normalise(features: torch.Tensor) -> np.ndarray:
-    features = features.float()
-    features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return features.cpu().numpy().astype(np.float32, copy=False)
+        """Texts → (n, d) float32, L2-normalised."""
+        return self._for("text").encode_texts(texts)

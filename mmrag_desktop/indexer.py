@@ -30,9 +30,7 @@ from .scanner import Excluder, FileStat, scan
 from .store import ERROR, OFFLINE, OK, Row, Store, meta_fields
 from .vector_index import VectorIndex
 
-if TYPE_CHECKING:  # torch loads with the model, not with this module (fast GUI launch)
-    import torch
-
+if TYPE_CHECKING:
     from .embedder import Embedder
 
 SAVE_INTERVAL = 120.0
@@ -119,7 +117,7 @@ class _Survey:
 class _Result:
     job: _Job
     hash: str | None = None
-    tensor: torch.Tensor | None = None  # preprocessed image, to embed
+    pixels: np.ndarray | None = None  # (3, S, S) uint8, to embed
     vector: np.ndarray | None = None  # an embedding reused from identical content
     fields: dict = field(default_factory=dict)
     error: str | None = None
@@ -381,7 +379,7 @@ class _Run:
             if skip_known and self._known(digest, job.row):
                 return _Result(job, hash=digest)
             image, meta = decode(path, min_side=self.embedder.image_size)
-            return _Result(job, digest, self.embedder.to_tensor(image), fields=meta_fields(meta))
+            return _Result(job, digest, self.embedder.to_pixels(image), fields=meta_fields(meta))
         except BadImage as exc:
             return _Result(job, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - one photo's failure must not end the run
@@ -406,7 +404,7 @@ class _Run:
             if self._retire(job.row):
                 fields["vector"] = None  # the old embedding no longer matches the file
             self.others.append((row_id, fields))
-        elif result.tensor is not None:
+        elif result.pixels is not None:
             self._retire(job.row)
             result.fields = base | result.fields | {"hash": result.hash}
             self.batch.append(result)
@@ -451,11 +449,9 @@ class _Run:
 
     def _flush(self) -> None:
         """Embed the pending batch and commit it with the other pending changes."""
-        images = [r for r in self.batch if r.tensor is not None]
+        images = [r for r in self.batch if r.pixels is not None]
         if images:
-            import torch  # already loaded with the model
-
-            encoded = self.embedder.encode_images(torch.stack([r.tensor for r in images]))
+            encoded = self.embedder.encode_images(np.stack([r.pixels for r in images]))
             for r, vector in zip(images, encoded):
                 r.vector = vector
         embedded = [(r.job.row.id if r.job.row else None, r.fields, r.vector) for r in self.batch]

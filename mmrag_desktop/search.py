@@ -108,8 +108,7 @@ def query_vector(embedder: Embedder, terms: list[Term]) -> np.ndarray:
             image, _ = decode(Path(term.photo), min_side=embedder.image_size)
         except BadImage as exc:
             raise QueryError(f"query photo {term.photo}: {exc}") from exc
-        tensor = embedder.to_tensor(image).unsqueeze(0)
-        total += term.weight * embedder.encode_images(tensor)[0]
+        total += term.weight * embedder.encode_images(embedder.to_pixels(image)[None])[0]
     norm = float(np.linalg.norm(total))
     if norm < 1e-6:
         raise QueryError("the query terms cancel out")

@@ -57,7 +57,7 @@ def test_combined_weighted_query(engine):
     engine.index([str(COCO / "images")])
     a, b = str(photos[0]), str(photos[1])
     emb = engine.embedder
-    ea, eb = (emb.encode_images(emb.to_tensor(Image.open(p).convert("RGB")).unsqueeze(0))[0]
+    ea, eb = (emb.encode_images(emb.to_pixels(Image.open(p).convert("RGB"))[None])[0]
               for p in (a, b))
     et = emb.encode_texts(["snow"])[0]
     expected = ea + 0.5 * eb - 2 * et

@@ -107,8 +107,7 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     # wait for a second run, so the last run may cover fewer than 40.
     assert indexing and indexing[-1].done == indexing[-1].total > 0
     assert sum(p.total for p in indexing if p.done == p.total) >= 40
-    embedder = window.bridge.engine.embedder  # whatever this machine has and chose
-    device = f"{embedder.device} {embedder.precision.describe()}"
+    device = window.bridge.engine.embedder.describe()  # whatever this machine has and chose
     assert "40 photos" in window.library_label.text() and device in window.library_label.text()
     assert window.progress_label.isHidden()
 

@@ -233,7 +233,7 @@ def test_recompressed_large_photo_decodes_in_draft_mode_faithfully(engine, tmp_p
         big = img.convert("RGB").resize((4000, 3000), Image.BICUBIC)
     big.save(folder / "big.jpg", quality=90)
     engine.index([str(folder)])
-    full = engine.embedder.encode_images(engine.embedder.to_tensor(big).unsqueeze(0))[0]
+    full = engine.embedder.encode_images(engine.embedder.to_pixels(big)[None])[0]
     stored = next(iter(stored_vectors(engine).values()))
     assert float(full @ stored) >= 0.99
 

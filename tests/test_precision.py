@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from mmrag_desktop import precision
 from mmrag_desktop.config import ConfigError, save_config
@@ -21,7 +22,7 @@ def test_auto_keeps_the_fidelity_floor_picks_the_fastest_and_is_cached(home, con
     embedder = Embedder(config, home)
     choice = embedder.precision
     trials = {t.precision: t for t in choice.trials}
-    assert list(trials) == precision.candidates(embedder.device)  # every candidate timed
+    assert list(trials) == precision.candidates(torch.device(embedder.device))  # every candidate timed
     assert trials["fp32"].image_cosine > 0.99999  # the reference
     qualifying = [t for t in choice.trials if t.image_cosine >= precision.FIDELITY_FLOOR]
     assert trials[choice.image] == max(qualifying, key=lambda t: t.images_per_s)

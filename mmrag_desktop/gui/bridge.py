@@ -107,7 +107,7 @@ class EngineBridge(QObject):
         try:
             embedder = self.engine.embedder
             embedder.load()  # both towers: the first search and the first run start at once
-            device = f"{embedder.device} {embedder.precision.describe()}"
+            device = embedder.describe()
             self.engine.vectors  # noqa: B018 - opens (and repairs) the HNSW cache now
         except ModelMissingError as exc:
             self.model_missing.emit(str(exc))

@@ -1,0 +1,97 @@
+"""The ONNX Runtime backend: an export embeds every coco-mini photo and 100 captions like
+the torch model, tokenises like open_clip, shares the library (same model id, nothing
+re-embedded), and a text search through it never imports torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import open_clip
+import pytest
+from PIL import Image
+
+from mmrag_desktop.clip_onnx import OnnxCLIP, clip_tokenizer, export, export_folder
+from mmrag_desktop.config import save_config
+from mmrag_desktop.engine import Engine
+from mmrag_desktop.search import Term
+from conftest import COCO, cli_env, coco_photos
+
+pytest.importorskip("onnxruntime")
+
+
+def _captions(n: int) -> list[str]:
+    lines = (COCO / "captions.jsonl").read_text().splitlines()
+    return [json.loads(line)["captions"][0] for line in lines][:n]
+
+
+def test_an_onnx_export_embeds_like_torch_and_serves_the_same_library(home, config, photos):
+    home.mkdir(parents=True)
+    config.backend, config.precision = "torch", "fp32"
+    save_config(home, config)
+    torch_engine = Engine(home=home)
+    torch_engine.index([str(photos)])
+    model_id = torch_engine.embedder.model_id
+    folder = export(torch_engine.embedder.torch_backend(), export_folder(home, model_id))
+    onnx = OnnxCLIP(folder)
+    assert onnx.model_id == model_id
+
+    # every coco-mini photo, each backend with its own preprocessing
+    embedder = torch_engine.embedder
+    cosines = []
+    for path in coco_photos():
+        image = Image.open(path).convert("RGB")
+        a = embedder.encode_images(embedder.to_pixels(image)[None])[0]
+        b = onnx.encode_images(onnx.to_pixels(image)[None])[0]
+        cosines.append(float(a @ b))
+    assert len(cosines) == len(coco_photos()) > 200 and min(cosines) >= 0.999
+    captions = _captions(100)
+    text_cosines = (embedder.encode_texts(captions) * onnx.encode_texts(captions)).sum(1)
+    assert len(captions) == 100 and text_cosines.min() >= 0.999
+    torch_engine.close()
+
+    # the same library under the ONNX backend: nothing re-embedded, searches work
+    config.backend = "onnx"
+    save_config(home, config)
+    onnx_engine = Engine(home=home)
+    report = onnx_engine.index([str(photos)])
+    assert (report.embedded, report.unchanged) == (0, 40)
+    assert onnx_engine.embedder.describe() == "cpu: images fp32 (onnx), text fp32 (onnx)"
+    example = photos / coco_photos()[11].name
+    best = onnx_engine.search([Term(photo=str(example))], k=1)[0]
+    assert best.path == str(example) and best.score > 0.999
+    onnx_engine.close()
+
+
+def test_the_tokenizer_matches_open_clips(tmp_path):
+    texts = _captions(300) + [
+        "A dog's ball, 3 cats & 12 birds!", "Café crème — naïve résumé", "  lots   of   space ",
+        "emoji 🐶🏖", "x" * 400, "UPPER lower MiXeD", "don't they'll we've", "",
+        "snow-covered, sun_lit; (weird) [chars] {here}"]
+    reference = open_clip.get_tokenizer("ViT-B-32")(texts).numpy()
+    path = tmp_path / "tokenizer.json"
+    clip_tokenizer(open_clip.tokenizer.SimpleTokenizer()).save(str(path))
+    from tokenizers import Tokenizer
+
+    ours = np.array([e.ids for e in Tokenizer.from_file(str(path)).encode_batch(texts)])
+    assert ours.shape == reference.shape and (ours == reference).all()
+
+
+def test_a_cold_text_search_through_an_export_never_imports_torch(home, config, photos):
+    home.mkdir(parents=True)
+    config.roots = [str(photos)]
+    save_config(home, config)
+    env = cli_env(home)
+    run = [sys.executable, "-m", "mmrag_desktop"]
+    subprocess.run(run + ["index"], env=env, check=True, capture_output=True)
+    subprocess.run(run + ["models", "export-onnx"], env=env, check=True, capture_output=True)
+    probe = ("import sys; from mmrag_desktop.cli import main; code = main(['search', "
+             "'a dog on a beach', '-k', '3', '--json']); "
+             "print('torch' in sys.modules, 'open_clip' in sys.modules, file=sys.stderr); "
+             "sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "False False"
+    assert len(json.loads(out.stdout)) == 3
