@@ -195,7 +195,9 @@ def bench_cold(config: Config, photos_dir: Path, random_weights: bool, scratch: 
 
 def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: int,
               scratch: Path) -> None:
-    """HNSW build time, search latency and recall@10 vs exact on *n* synthetic vectors."""
+    """HNSW build time, then search latency and recall@10 vs exact on *n* synthetic
+    vectors for a range of query-time ``ef`` around the configured one (the recall /
+    latency curve)."""
     data = synthetic_embeddings(n, dim, seed=1)
     probe = synthetic_embeddings(queries, dim, seed=2)
     index = VectorIndex(scratch / f"ann-{n}.hnsw", dim, "bench", m, ef_construction, ef)
@@ -204,18 +206,22 @@ def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: 
     for start in range(0, n, 50_000):
         index.add(np.arange(start, min(n, start + 50_000)), data[start:start + 50_000])
     build = time.perf_counter() - started
-    index.search(probe[0], 10)
-    latencies, found = [], []
-    for q in probe:
-        t = time.perf_counter()
-        ids, _ = index.search(q, 10)
-        latencies.append(time.perf_counter() - t)
-        found.append(ids)
+    _say(f"[ANN n={n:,} d={dim} M={m} ef_construction={ef_construction}] build {build:.1f} s "
+         f"({n / build:,.0f} vectors/s), peak RSS {peak_rss_mb():,.0f} MiB")
     truth = exact_top_k(data, probe, 10)
-    recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / 10 for f, t in zip(found, truth)])
-    _say(f"[ANN n={n:,} d={dim} M={m} ef_construction={ef_construction} ef={ef}] "
-         f"build {build:.1f} s ({n / build:,.0f} vectors/s), search {_percentiles(latencies)}, "
-         f"recall@10 vs exact {recall:.4f}, peak RSS {peak_rss_mb():,.0f} MiB")
+    for ef_value in sorted({16, 32, 64, 128, ef, 2 * ef}):
+        index.set_ef(ef_value)
+        index.search(probe[0], 10)
+        latencies, found = [], []
+        for q in probe:
+            t = time.perf_counter()
+            ids, _ = index.search(q, 10)
+            latencies.append(time.perf_counter() - t)
+            found.append(ids)
+        recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / 10
+                          for f, t in zip(found, truth)])
+        _say(f"[ANN n={n:,} ef={ef_value}{' (configured)' if ef_value == ef else ''}] "
+             f"recall@10 vs exact {recall:.4f}, search {_percentiles(latencies)}")
 
 
 def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (100_000,),

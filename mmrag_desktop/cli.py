@@ -332,6 +332,12 @@ def cmd_models(args) -> int:
         if not args.file:
             print("mmrag: models import needs a FILE", file=sys.stderr)
             return 2
+        if Path(args.file).is_dir():
+            from .clip_onnx import import_export
+
+            target = import_export(Path(args.file), home)
+            print(f"imported the ONNX export {args.file} → {target}")
+            return 0
         target = import_weights(Path(args.file), config, home)
         print(f"imported {args.file} → {target} ({config.model}, {config.pretrained})")
     elif args.action == "download":
@@ -368,8 +374,11 @@ def cmd_models(args) -> int:
         from .models import configured_model_id
 
         print(f"model: {config.model} ({config.pretrained})")
-        print(f"weights: {find_weights(config, home)}")
-        export = find_export(home, configured_model_id(config, home))
+        export = find_export(home, configured_model_id(config, home))  # says what is missing
+        try:
+            print(f"weights: {find_weights(config, home)}")
+        except ModelMissingError:
+            print("weights: none (the ONNX export alone)")
         print(f"ONNX export: {export or 'none (mmrag models export-onnx)'}")
     return 0
 

@@ -47,6 +47,45 @@ def find_export(home: Path, model_id: str) -> Path | None:
     return folder if all((folder / name).is_file() for name in FILES) else None
 
 
+def find_export_of(home: Path, architecture: str) -> Path | None:
+    """The newest complete export of any weights of *architecture* (for an install that
+    has an imported export but no weights file), or None."""
+    found = []
+    for meta in (models_dir(home) / "onnx").glob("*/model.json"):
+        try:
+            model_id = json.loads(meta.read_text())["model_id"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if model_id.startswith(architecture + "/") and find_export(home, model_id):
+            found.append((meta.stat().st_mtime, meta.parent))
+    return max(found)[1] if found else None
+
+
+def import_export(source: Path, home: Path) -> Path:
+    """Copy an export folder (as :func:`export` writes it, from this machine or another)
+    into the models folder, after checking that it is complete and that ONNX Runtime loads
+    and runs it. Returns where it now lies.
+
+    Raises:
+        ModelFileError: files are missing, damaged, or do not run.
+    """
+    missing = [name for name in FILES if not (source / name).is_file()]
+    if missing:
+        raise ModelFileError(f"{source} is not an ONNX export of a model: {', '.join(missing)} "
+                             "missing")
+    probe = OnnxCLIP(source)
+    probe.encode_texts(["a photo"])
+    probe.encode_images(np.zeros((1, 3, probe.image_size, probe.image_size), np.uint8))
+    folder = export_folder(home, probe.model_id)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(staging, folder)
+    return folder
+
+
 def clip_tokenizer(simple):
     """open_clip's CLIP byte-level BPE (``SimpleTokenizer``: vocabulary, merges, start and
     end tokens, context length) as a Hugging Face ``tokenizers`` pipeline: NFC, whitespace

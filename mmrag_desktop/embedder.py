@@ -46,8 +46,12 @@ class Embedder:
 
     def __init__(self, config: Config, home: Path, random_weights: bool = False):
         self.config, self.home = config, home
-        self._weights = None if random_weights else find_weights(config, home)
         self.model_id = configured_model_id(config, home, random_weights)
+        try:
+            self._weights = None if random_weights else find_weights(config, home)
+            self._torch_usable = True
+        except ModelMissingError:  # only an imported export: the ONNX backend alone
+            self._weights, self._torch_usable = None, False
         self._torch: TorchCLIP | None = None
         self._onnx: clip_onnx.OnnxCLIP | None = None
         self._lock = threading.RLock()
@@ -67,7 +71,7 @@ class Embedder:
                     and _installed("onnxruntime", "tokenizers"))
         if tower == "text" and exported:
             return "onnx"
-        if _installed("torch", "open_clip"):
+        if self._torch_usable and _installed("torch", "open_clip"):
             return "torch"
         if exported:
             return "onnx"
@@ -97,6 +101,10 @@ class Embedder:
         """
         with self._lock:
             if self._torch is None:
+                if not self._torch_usable:
+                    raise ModelMissingError(
+                        f"only an ONNX export of {self.model_id} is here, no weights file for "
+                        "the torch backend (mmrag models download, or import one)")
                 if not _installed("torch", "open_clip"):
                     raise ModelMissingError("torch and open_clip_torch are not installed "
                                             "(the ONNX backend needs an export instead)")

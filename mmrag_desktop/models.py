@@ -127,8 +127,9 @@ def model_id(config: Config, weights: Path, home: Path) -> str:
 
 
 def configured_model_id(config: Config, home: Path, random_weights: bool = False) -> str:
-    """The :func:`model_id` of the configured weights (``random:ARCH`` with random weights),
-    found without loading the model: no torch import when the weights file is set or in the
+    """The :func:`model_id` of the configured weights (``random:ARCH`` with random weights;
+    without a weights file, that of an imported ONNX export of the architecture), found
+    without loading the model: no torch import when the weights file is set or in the
     models folder.
 
     Raises:
@@ -136,7 +137,15 @@ def configured_model_id(config: Config, home: Path, random_weights: bool = False
     """
     if random_weights:
         return "random:" + config.model
-    return model_id(config, find_weights(config, home), home)
+    try:
+        return model_id(config, find_weights(config, home), home)
+    except ModelMissingError:
+        from .clip_onnx import OnnxCLIP, find_export_of
+
+        export = find_export_of(home, config.model)  # an install with only an export
+        if export is None:
+            raise
+        return OnnxCLIP(export).model_id
 
 
 def weights_digest(path: Path, home: Path) -> str:

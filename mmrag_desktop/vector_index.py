@@ -330,6 +330,13 @@ class VectorIndex:
                 return np.empty(0, np.int64), np.empty(0, np.float32)
             return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
+    def set_ef(self, ef: int) -> None:
+        """The query-time beam width (HNSW ``ef``) from now on: higher finds more of the
+        true nearest neighbours, slower."""
+        with self._lock.gen_wlock():
+            self.ef = ef
+            self._require().set_ef(ef)
+
     def _require(self) -> hnswlib.Index:
         if self._index is None:
             raise RuntimeError("vector index is not open")

@@ -95,3 +95,31 @@ def test_a_cold_text_search_through_an_export_never_imports_torch(home, config, 
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip().splitlines()[-1] == "False False"
     assert len(json.loads(out.stdout)) == 3
+
+
+def test_an_install_with_only_an_imported_export_indexes_and_searches(home, config, photos,
+                                                                      tmp_path, capsys):
+    # What a bundle without torch has: an export made elsewhere, imported; no weights file.
+    # It indexes (image tower in ONNX Runtime) and searches, under the export's model id.
+    from mmrag_desktop.cli import main
+    from mmrag_desktop.embedder import Embedder
+
+    maker = tmp_path / "maker"
+    maker.mkdir()
+    made = export(Embedder(config, maker).torch_backend(), tmp_path / "shared-export")
+    model_id = json.loads((made / "model.json").read_text())["model_id"]
+
+    home.mkdir(parents=True)
+    save_config(home, type(config)(model=config.model, model_config=config.model_config,
+                                   pretrained="", roots=[str(photos)]))
+    assert main(["--home", str(home), "models", "import", str(made)]) == 0
+    engine = Engine(home=home)
+    assert engine.embedder.model_id == model_id
+    report = engine.index([str(photos)])
+    assert report.embedded == 40 and not report.errors
+    assert engine.embedder.describe() == "cpu: images fp32 (onnx), text fp32 (onnx)"
+    example = photos / coco_photos()[3].name
+    assert engine.search([Term(photo=str(example))], k=1)[0].path == str(example)
+    with pytest.raises(Exception, match="only an ONNX export"):
+        engine.embedder.torch_backend()  # never random weights in place of missing ones
+    engine.close()
