@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,10 +158,15 @@ def export(source: TorchCLIP, folder: Path) -> Path:
     pixels = torch.rand(2, 3, size, size)
     for name, encode, sample, input_name in (("text", model.encode_text, tokens, "tokens"),
                                              ("image", model.encode_image, pixels, "pixels")):
-        torch.onnx.export(Tower(encode), (sample,), str(staging / f"{name}.onnx"),
-                          input_names=[input_name], output_names=["embeddings"],
-                          dynamic_axes={input_name: {0: "batch"}, "embeddings": {0: "batch"}},
-                          opset_version=OPSET, dynamo=False)
+        # The TorchScript exporter warns about its own deprecation and about patterns that
+        # do not occur here (negative gather indices); the parity check below is the guard.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Tower(encode), (sample,), str(staging / f"{name}.onnx"),
+                              input_names=[input_name], output_names=["embeddings"],
+                              dynamic_axes={input_name: {0: "batch"},
+                                            "embeddings": {0: "batch"}},
+                              opset_version=OPSET, dynamo=False)
     clip_tokenizer(tokenizer).save(str(staging / "tokenizer.json"))
     meta = {"model_id": source.model_id, "dim": int(model.encode_text(tokens[:1]).shape[-1]),
             "image_size": int(size), "mean": list(cfg["mean"]), "std": list(cfg["std"]),
