@@ -19,8 +19,6 @@ import torch
 
 from .models import ModelFileError
 
-TOWERS = ("image", "text")
-
 
 def tower_of(key: str) -> str:
     """Which tower a parameter (open_clip state-dict name) belongs to: ``visual.*`` is the

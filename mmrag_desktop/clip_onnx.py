@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from .models import ModelFileError, model_slug, models_dir
+from .models import TOWERS, ModelFileError, model_slug, models_dir
 
 if TYPE_CHECKING:
     from .clip_torch import TorchCLIP
@@ -218,7 +218,7 @@ class OnnxCLIP:
         self._lock = threading.Lock()
 
     def load(self, *towers: str) -> None:
-        for tower in towers or ("image", "text"):
+        for tower in towers or TOWERS:
             self._session(tower)
 
     def _session(self, tower: str):

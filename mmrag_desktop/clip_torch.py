@@ -16,7 +16,7 @@ from torchvision import transforms
 
 from . import clip_build, precision
 from .config import Config, ConfigError
-from .models import (ModelFileError, hub_files_missing, hub_offline, hub_side_repos,
+from .models import (TOWERS, ModelFileError, hub_files_missing, hub_offline, hub_side_repos,
                      models_dir, register_model_config)
 
 
@@ -60,7 +60,7 @@ class TorchCLIP:
 
     def load(self, *towers: str) -> None:
         """Load *towers* (``image``, ``text``; default both) now, if not loaded yet."""
-        for tower in towers or clip_build.TOWERS:
+        for tower in towers or TOWERS:
             self._need(tower)
 
     @contextmanager
@@ -137,7 +137,7 @@ class TorchCLIP:
     def fp32_model(self):
         """A fresh copy of the whole model in fp32 on the CPU, its preprocess transform and
         its tokenizer (for measuring precisions, and for exporting)."""
-        model, preprocess = self._build(set(clip_build.TOWERS))
+        model, preprocess = self._build(set(TOWERS))
         return model, preprocess, self._tokenizer()
 
     def measure_precisions(self) -> list[precision.Trial]:

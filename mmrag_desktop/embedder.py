@@ -15,14 +15,11 @@ from PIL import Image
 
 from . import clip_onnx
 from .config import Config
-from .models import ModelMissingError, configured_model_id, find_weights
+from .models import TOWERS, ModelMissingError, configured_model_id, find_weights
 
 if TYPE_CHECKING:
     from .clip_torch import TorchCLIP
     from .precision import Choice, Trial
-
-TOWERS = ("image", "text")
-
 
 def _installed(*modules: str) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in modules)

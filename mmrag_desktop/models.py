@@ -39,6 +39,9 @@ class ModelFileError(ValueError):
     """A weights file does not exist or does not fit the configured architecture."""
 
 
+TOWERS = ("image", "text")
+"""The two towers of a CLIP model; each loads, and may run in a backend, on its own."""
+
 HUB_SIDE_FILES = ("*.json", "*.txt", "*.model", "tokenizer*", "vocab*", "merges*", "spiece*")
 """Files of a Hugging Face repository that a tokenizer or a text-tower configuration needs
 (no weights): what the consented download fetches for :func:`hub_side_repos`."""
