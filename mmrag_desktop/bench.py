@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import precision
 from .config import Config, home_dir, load_config, save_config
 from .engine import Engine
 from .imaging import decode, is_image_name
@@ -130,6 +129,8 @@ def bench_precisions(engine: Engine) -> float:
     """Each precision candidate's image throughput and text latency on this machine, with
     the least cosine similarity of its probe embeddings to fp32's, freshly measured; and
     what ``auto`` picked (or would pick). Returns fp32's images/s (model only)."""
+    from . import precision  # imports torch: `bench --gui` must not load it up front
+
     trials = engine.embedder.measure_precisions()
     for t in trials:
         _say(f"[precision {t.precision}] image tower {t.images_per_s:.1f} img/s "

@@ -14,13 +14,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..bench import QUERIES, peak_rss_mb
-from ..config import Config, home_dir, load_config, save_config
+from ..config import home_dir, load_config, save_config
 from ..engine import Engine
 from .bridge import EngineBridge
 from .main_window import MainWindow
@@ -109,9 +110,10 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        save_config(home, Config(model=config.model, pretrained=config.pretrained,
-                                 weights=config.weights, model_config=config.model_config,
-                                 device=config.device, batch_size=config.batch_size))
+        save_config(home, replace(config, roots=[]))
+        # This machine's models folder: its weights, ONNX exports and precision measurements
+        # (the app as a user has it after the first start, not a first start).
+        (home / "models").symlink_to(home_dir() / "models", target_is_directory=True)
         print(f"GUI benchmark on {photos} ({config.model}, "
               f"{'random weights' if random_weights else 'configured weights'})", flush=True)
         probe = LatencyProbe()
