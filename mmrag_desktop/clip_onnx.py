@@ -130,7 +130,7 @@ def export(source: TorchCLIP, folder: Path) -> Path:
     import open_clip
     import torch
 
-    from .precision import FIDELITY_FLOOR, PROBE_TEXTS
+    from .precision import FIDELITY_FLOOR, PROBE_TEXTS, probe_pixels
 
     model, preprocess, tokenizer = source.fp32_model()
     if not isinstance(tokenizer, open_clip.tokenizer.SimpleTokenizer):
@@ -174,7 +174,7 @@ def export(source: TorchCLIP, folder: Path) -> Path:
             "context_length": int(tokenizer.context_length)}
     (staging / "model.json").write_text(json.dumps(meta, indent=1))
     exported = OnnxCLIP(staging)
-    probe = (torch.rand(4, 3, size, size) * 255).round().to(torch.uint8)
+    probe = (probe_pixels(size, torch.device("cpu")) * 255).round().to(torch.uint8)
     with torch.no_grad():
         mean, std = (torch.tensor(meta[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
         expected_images = model.encode_image((probe.float() / 255 - mean) / std)

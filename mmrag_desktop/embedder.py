@@ -51,6 +51,7 @@ class Embedder:
             self._weights, self._torch_usable = None, False
         self._torch: TorchCLIP | None = None
         self._onnx: clip_onnx.OnnxCLIP | None = None
+        self._runs: dict = {}  # tower → the backend object running it
         self._lock = threading.RLock()
 
     def backend(self, tower: str) -> str:
@@ -78,6 +79,12 @@ class Embedder:
             "mmrag models export-onnx where torch is installed)")
 
     def _for(self, tower: str):
+        """The backend object that runs *tower*, decided on first use and then kept: every
+        batch and every query asks, and the decision looks at files and installed
+        packages."""
+        backend = self._runs.get(tower)
+        if backend is not None:
+            return backend
         with self._lock:
             if self.backend(tower) == "onnx":
                 if self._onnx is None:
@@ -87,8 +94,11 @@ class Embedder:
                             f"no ONNX export of {self.model_id}: run mmrag models export-onnx "
                             "(where torch is installed), or set backend to auto or torch")
                     self._onnx = clip_onnx.OnnxCLIP(folder)
-                return self._onnx
-            return self.torch_backend()
+                backend = self._onnx
+            else:
+                backend = self.torch_backend()
+            self._runs[tower] = backend
+            return backend
 
     def torch_backend(self) -> TorchCLIP:
         """The torch backend (for measuring precisions and exporting).
@@ -145,7 +155,7 @@ class Embedder:
         """Where and how each tower runs, e.g. ``cpu: images bf16, text fp32 (onnx)``."""
         parts = []
         for tower, label in (("image", "images"), ("text", "text")):
-            if self.backend(tower) == "onnx":
+            if self._for(tower) is self._onnx:
                 parts.append(f"{label} fp32 (onnx)")
             else:
                 parts.append(f"{label} {getattr(self.precision, tower)}")
