@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from .imaging import RESAMPLING, model_input
 from .models import TOWERS, ModelFileError, model_slug, models_dir
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ OPSET = 18
 # on macOS, DirectML with onnxruntime-directml).
 PROVIDERS = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider",
              "CPUExecutionProvider")
-_RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
 def export_folder(home: Path, model_id: str) -> Path:
@@ -139,7 +139,7 @@ def export(source: TorchCLIP, folder: Path) -> Path:
     cfg = model.visual.preprocess_cfg
     size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
     if cfg.get("resize_mode", "shortest") != "shortest" or \
-            cfg.get("interpolation", "bicubic") not in _RESAMPLING:
+            cfg.get("interpolation", "bicubic") not in RESAMPLING:
         raise ModelFileError(f"{source.config.model}'s preprocessing ({cfg}) has no ONNX "
                              "counterpart here")
 
@@ -208,7 +208,9 @@ class OnnxCLIP:
             self.image_size, self._context = int(meta["image_size"]), int(meta["context_length"])
             self._mean = np.array(meta["mean"], dtype=np.float32).reshape(1, 3, 1, 1)
             self._std = np.array(meta["std"], dtype=np.float32).reshape(1, 3, 1, 1)
-            self._resample = _RESAMPLING[meta["interpolation"]]
+            self._interpolation = meta["interpolation"]
+            if self._interpolation not in RESAMPLING:
+                raise ValueError(f"unknown interpolation {self._interpolation!r}")
         except (OSError, ValueError, KeyError) as exc:
             raise ModelFileError(f"the ONNX export in {folder} is damaged: {exc}") from exc
         self.towers: set[str] = set()
@@ -247,22 +249,15 @@ class OnnxCLIP:
                 self.towers.add(tower)
             return self._sessions[tower]
 
+    @property
+    def pixel_spec(self) -> tuple[int, str]:
+        """(input side S in pixels, interpolation): what :func:`.imaging.model_input`
+        needs to prepare this model's input."""
+        return self.image_size, self._interpolation
+
     def to_pixels(self, image: Image.Image) -> np.ndarray:
-        """open_clip's preprocessing without torchvision: the shortest side resized to
-        ``image_size`` (as torchvision computes the other side), then a centre crop.
-        Returns (3, S, S) uint8."""
-        image = image.convert("RGB")
-        width, height = image.size
-        side = self.image_size
-        if width <= height:
-            size = (side, int(side * height / width))
-        else:
-            size = (int(side * width / height), side)
-        image = image.resize(size, self._resample)
-        left = int(round((size[0] - side) / 2.0))
-        top = int(round((size[1] - side) / 2.0))
-        pixels = np.asarray(image.crop((left, top, left + side, top + side)), dtype=np.uint8)
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        """One image as the model's input: (3, S, S) uint8 (see :attr:`pixel_spec`)."""
+        return model_input(image, *self.pixel_spec)
 
     def encode_images(self, batch: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) uint8 from :meth:`to_pixels` → (n, d) float32, L2-normalised."""

@@ -16,6 +16,7 @@ from torchvision import transforms
 
 from . import clip_build, precision
 from .config import Config, ConfigError
+from .imaging import RESAMPLING
 from .models import (TOWERS, ModelFileError, hub_files_missing, hub_offline, hub_side_repos,
                      models_dir, register_model_config)
 
@@ -161,6 +162,18 @@ class TorchCLIP:
     def dim(self) -> int:
         """The embedding width, from the architecture's config (0 when it does not say)."""
         return int((open_clip.get_model_config(self.config.model) or {}).get("embed_dim") or 0)
+
+    @property
+    def pixel_spec(self) -> tuple[int, str] | None:
+        """(input side S in pixels, interpolation) where open_clip's preprocessing is the
+        ``shortest`` resize and centre crop that :func:`.imaging.model_input` repeats
+        without torch; None for other modes (loads the image tower)."""
+        self._need("image")
+        cfg = self.model.visual.preprocess_cfg
+        if cfg.get("resize_mode", "shortest") != "shortest" or \
+                cfg.get("interpolation", "bicubic") not in RESAMPLING:
+            return None
+        return _image_size(self.model), cfg.get("interpolation", "bicubic")
 
     def to_pixels(self, image: Image.Image) -> np.ndarray:
         """open_clip's resize and centre crop of one RGB image: (3, S, S) uint8 with S =

@@ -120,6 +120,13 @@ class Embedder:
                 self._torch = TorchCLIP(self.config, self.home, self._weights, self.model_id)
             return self._torch
 
+    def close(self) -> None:
+        """Let the loaded towers go (their memory is freed once no batch holds them); the
+        next use loads them again."""
+        with self._lock:
+            self._runs.clear()
+            self._torch = self._onnx = None
+
     def load(self, *towers: str) -> None:
         """Load *towers* (``image``, ``text``; default both) now, if not loaded yet."""
         for tower in towers or TOWERS:
@@ -160,6 +167,13 @@ class Embedder:
             else:
                 parts.append(f"{label} {getattr(self.precision, tower)}")
         return f"{self.device}: {', '.join(parts)}"
+
+    @property
+    def pixel_spec(self) -> tuple[int, str] | None:
+        """(input side S, interpolation) for :func:`.imaging.model_input`, which prepares
+        the image tower's input exactly as :meth:`to_pixels` does; None where only the
+        backend itself can (loads the image tower)."""
+        return self._for("image").pixel_spec
 
     def to_pixels(self, image: Image.Image) -> np.ndarray:
         """The model's resize and centre crop of one image: (3, S, S) uint8, S =

@@ -26,6 +26,7 @@ from .vector_index import VectorIndex
 from .writer_lock import WriterLock
 
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
+    from .clip_process import RemoteEmbedder
     from .embedder import Embedder
 
 EXACT_SEARCH_LIMIT = 20_000
@@ -59,6 +60,8 @@ class Engine:
         read_only: never change the library (searches, status, questions): a model that
             differs from the library's raises :class:`ModelMismatchError` instead of
             switching the library to it.
+        model_process: run the model in a helper process (:mod:`.clip_process`; the GUI:
+            loading it then never holds this process's interpreter lock).
 
     Raises:
         ConfigError: the config file is invalid.
@@ -68,7 +71,8 @@ class Engine:
 
     def __init__(self, home: Path | None = None, library: Path | None = None,
                  config: Config | None = None, random_weights: bool = False,
-                 embedder: Embedder | None = None, read_only: bool = False):
+                 embedder: Embedder | RemoteEmbedder | None = None, read_only: bool = False,
+                 model_process: bool = False):
         self.home = home or home_dir()
         self.config = config or load_config(self.home)
         self.library = library or (self.home / "random-weights" if random_weights else self.home)
@@ -77,6 +81,7 @@ class Engine:
         self.store = Store(self.library / "library.db")
         self.lock = WriterLock(self.library)
         self.random_weights, self.read_only = random_weights, read_only
+        self.model_process = model_process
         self.repairs: list[str] = []  # what opening had to repair, for the user to read
         # Told whom this engine waits for when another process is writing the library.
         self.on_wait: Callable[[str], None] | None = None
@@ -88,14 +93,21 @@ class Engine:
     # --- lazily loaded parts --------------------------------------------------------------
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> Embedder | RemoteEmbedder:
         """The model (loaded on first use). Raises ModelMissingError without weights."""
         with self._lock:
             if self._embedder is None:
-                from .embedder import Embedder
-
-                self._embedder = Embedder(self.config, self.home, self.random_weights)
+                if self.model_process:
+                    from .clip_process import RemoteEmbedder as kind
+                else:
+                    from .embedder import Embedder as kind
+                self._embedder = kind(self.config, self.home, self.random_weights)
             return self._embedder
+
+    @property
+    def loaded_embedder(self) -> Embedder | RemoteEmbedder | None:
+        """The model if this engine has one yet (never loads it)."""
+        return self._embedder
 
     @property
     def vectors(self) -> VectorIndex:

@@ -246,3 +246,33 @@ def _gps_degrees(dms: object, ref: object, negative_ref: str) -> float | None:
 def is_image_name(path: Path) -> bool:
     """True when the file name has a supported image extension (case-insensitive)."""
     return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+"""open_clip's ``interpolation`` names → Pillow's filters."""
+
+
+def model_input(image: Image.Image, side: int, interpolation: str) -> np.ndarray:
+    """open_clip's ``shortest`` preprocessing without torchvision: the shortest side resized
+    to *side* (the other as torchvision computes it, truncated), then a centre crop (offsets
+    rounded as torchvision's ``CenterCrop``). Normalisation is left to the model's batch.
+
+    Args:
+        image: any mode; converted to RGB.
+        side: the model's input side S, pixels.
+        interpolation: a key of :data:`RESAMPLING`.
+
+    Returns:
+        (3, S, S) uint8, channels first.
+    """
+    image = image.convert("RGB")
+    width, height = image.size
+    if width <= height:
+        size = (side, int(side * height / width))
+    else:
+        size = (int(side * width / height), side)
+    image = image.resize(size, RESAMPLING[interpolation])
+    left = int(round((size[0] - side) / 2.0))
+    top = int(round((size[1] - side) / 2.0))
+    pixels = np.asarray(image.crop((left, top, left + side, top + side)), dtype=np.uint8)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))

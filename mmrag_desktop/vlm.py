@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
-import multiprocessing
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from PIL import Image
 
-from . import vlm_process
+from . import helpers, vlm_process
 from .config import Config
 from .models import hub_file_sizes
 from .vlm_process import DEFAULT_IMAGE_SIDE, ContextFullError, ModelInfo, Settings, VLMError
@@ -26,7 +24,6 @@ __all__ = ["VisionLanguageModel", "VLMError", "ContextFullError", "VLMCrashedErr
            "ModelInfo", "inspect_files", "image_data_uri", "download_recommended"]
 
 BYTES_PER_CONTEXT_TOKEN = 200_000  # a generous KV-cache estimate for small models
-STOP_SECONDS = 5  # for a helper to end after its pipe closed, before it is killed
 
 
 class VLMCrashedError(VLMError):
@@ -39,13 +36,8 @@ class _Helper:
     a pipe to it. Ends when its pipe is closed; :meth:`close` makes sure."""
 
     def __init__(self, entry: Callable, *args):
-        # spawn, not fork: a forked child would inherit the app's threads' locks (Qt, SQLite)
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=entry, args=(child, *args), daemon=True,
-                                       name="mmrag-vlm")
-        self.process.start()
-        child.close()
+        self.process, pipes = helpers.spawn(entry, "mmrag-vlm", ("vlm",), *args)
+        self.conn = pipes["vlm"]
 
     def send(self, *message) -> None:
         try:
@@ -70,24 +62,14 @@ class _Helper:
 
     def _crashed(self) -> VLMCrashedError:
         self.close()
-        code = self.process.exitcode
-        try:
-            how = f"killed by {signal.Signals(-code).name}" if code and code < 0 \
-                else f"exit status {code}"
-        except ValueError:
-            how = f"exit status {code}"
         return VLMCrashedError(
             f"the vision-language model stopped unexpectedly (llama.cpp's helper process "
-            f"{how}). The app is unaffected: ask again to restart the model. If it keeps "
-            "happening, check that the model files are intact and reachable, or lower "
-            "vlm_gpu_layers or vlm_context.")
+            f"{helpers.ended_how(self.process)}). The app is unaffected: ask again to restart "
+            "the model. If it keeps happening, check that the model files are intact and "
+            "reachable, or lower vlm_gpu_layers or vlm_context.")
 
     def close(self) -> None:
-        self.conn.close()
-        self.process.join(STOP_SECONDS)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        helpers.stop(self.process, {"vlm": self.conn})
 
 
 def inspect_files(model: Path, mmproj: Path | None) -> ModelInfo:

@@ -193,10 +193,11 @@ def _chat_handler(llama, info: ModelInfo, mmproj: Path | None, use_gpu: bool):
     ).to_chat_handler()
 
 
-def inspect(conn: Connection, model: str, mmproj: str) -> None:
+def inspect(pipes: dict[str, Connection], model: str, mmproj: str) -> None:
     """Helper entry: check a model / mmproj pair from their GGUF headers without loading
     the weights (llama.cpp reads the model's metadata with ``vocab_only``, under a second);
-    sends ``("ready", ModelInfo)`` or an error, then ends."""
+    sends ``("ready", ModelInfo)`` or an error on ``pipes["vlm"]``, then ends."""
+    conn = pipes["vlm"]
     try:
         vocab = _open_llama(Path(model), vocab_only=True)
         try:
@@ -208,8 +209,10 @@ def inspect(conn: Connection, model: str, mmproj: str) -> None:
         conn.send(("error", "vlm", str(exc)))
 
 
-def serve(conn: Connection, settings: Settings) -> None:
-    """Helper entry: load the model, send ``ready``, then answer chats until the pipe closes."""
+def serve(pipes: dict[str, Connection], settings: Settings) -> None:
+    """Helper entry: load the model, send ``ready``, then answer chats on ``pipes["vlm"]``
+    until it closes."""
+    conn = pipes["vlm"]
     mmproj = Path(settings.mmproj) if settings.mmproj else None
     try:
         llama = _open_llama(Path(settings.model), n_ctx=settings.context,

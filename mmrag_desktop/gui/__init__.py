@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
     icon = QIcon(str(resource("mmrag-desktop.svg")))
     app.setWindowIcon(icon)
     try:
-        engine = Engine(random_weights=random_weights)
+        engine = Engine(random_weights=random_weights, model_process=True)
     except (ConfigError, OSError) as exc:
         QMessageBox.critical(None, APP_NAME, f"The library cannot be opened:\n{exc}")
         return 1

@@ -117,7 +117,8 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
         print(f"GUI benchmark on {photos} ({config.model}, "
               f"{'random weights' if random_weights else 'configured weights'})", flush=True)
         probe = LatencyProbe()
-        bridge = EngineBridge(Engine(home=home, random_weights=random_weights), settle=0.5)
+        bridge = EngineBridge(Engine(home=home, random_weights=random_weights,
+                                     model_process=True), settle=0.5)
         window = MainWindow(bridge)
         window.show()
         probe.start()

@@ -137,10 +137,14 @@ class EngineBridge(QObject):
             self.engine.random_weights
         same_model = all(getattr(config, k) == getattr(self.engine.config, k)
                          for k in ("model", "pretrained", "weights", "model_config", "device"))
-        embedder = self.engine._embedder if same_model else None
+        embedder = self.engine.loaded_embedder
+        if embedder is not None and not same_model:
+            embedder.close()
+            embedder = None
         save_config(home, config)
         self.engine.close()
-        self.engine = Engine(home, library, config, random_weights, embedder)
+        self.engine = Engine(home, library, config, random_weights, embedder,
+                             model_process=self.engine.model_process)
         self.engine.on_wait = self._waiting
         self.vlm.unload()
         self.vlm = VisionLanguageModel(config, self._hold_indexing)
@@ -160,6 +164,8 @@ class EngineBridge(QObject):
         self.watcher.stop()
         self._evict(pasted=True)
         self.engine.close()
+        if self.engine.loaded_embedder is not None:
+            self.engine.loaded_embedder.close()
 
     # --- indexing ---------------------------------------------------------------------------
 

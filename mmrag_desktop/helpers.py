@@ -1,0 +1,47 @@
+"""Helper processes: where a model whose native code could crash, or whose loading holds
+the interpreter lock, runs apart from the app (the CLIP model under the GUI, the VLM)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+STOP_SECONDS = 5  # for a helper to end after its pipes closed, before it is killed
+
+
+def spawn(target: Callable, name: str, channels: tuple[str, ...], *args
+          ) -> tuple[BaseProcess, dict[str, Connection]]:
+    """Start ``target({channel: connection}, *args)`` in a new daemon process with one pipe
+    per channel; returns the process and this side's ends. Spawned, not forked: a forked
+    child would inherit the app's threads' locks (Qt, SQLite)."""
+    context = multiprocessing.get_context("spawn")
+    pipes = {channel: context.Pipe() for channel in channels}
+    process = context.Process(target=target, name=name, daemon=True,
+                              args=({c: child for c, (_, child) in pipes.items()}, *args))
+    process.start()
+    for _, child in pipes.values():
+        child.close()
+    return process, {c: parent for c, (parent, _) in pipes.items()}
+
+
+def stop(process: BaseProcess, connections: dict[str, Connection]) -> None:
+    """Close the pipes (the helper ends), wait :data:`STOP_SECONDS`, then kill it."""
+    for conn in connections.values():
+        conn.close()
+    process.join(STOP_SECONDS)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
+def ended_how(process: BaseProcess) -> str:
+    """How a finished process ended, in words: ``killed by SIGSEGV``, ``exit status 1``."""
+    code = process.exitcode
+    try:
+        return f"killed by {signal.Signals(-code).name}" if code and code < 0 \
+            else f"exit status {code}"
+    except ValueError:
+        return f"exit status {code}"
