@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the Linux bundle from this checkout:
+#   dist/mmrag-desktop/                          the PyInstaller onedir app (mmrag, mmrag-desktop)
+#   dist/mmrag-desktop-linux-x86_64.tar.zst      it, packed
+#   dist/mmrag-desktop-linux-x86_64.squashfs     an AppDir image; the release workflow prepends
+#                                                the AppImage runtime to make the .AppImage
+# in a build venv without torch (build/bundle-venv; BUNDLE_VENV overrides). Needs python3
+# (3.10+), zstd and mksquashfs (squashfs-tools). llama-cpp-python compiles unless pip's cache
+# has its wheel; CMAKE_ARGS as in the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in zstd mksquashfs; do
+    command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing (apt-get install zstd squashfs-tools)" >&2; exit 1; }
+done
+started=$(date +%s)
+venv="${BUNDLE_VENV:-build/bundle-venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+mkdir -p build
+# The app's own dependencies (pyproject.toml) without the torch stack, plus the VLM's.
+"$venv/bin/python" - > build/bundle-requirements.txt <<'PY'
+import re, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+torch_stack = {"torch", "torchvision", "open_clip_torch", "onnx"}
+for req in project["dependencies"] + project["optional-dependencies"]["vlm"]:
+    if re.split(r"[<>=!~ \[;]", req, maxsplit=1)[0].lower() not in torch_stack:
+        print(req)
+PY
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+"$venv/bin/pip" install -q -r build/bundle-requirements.txt "pyinstaller>=6.10,<7"
+"$venv/bin/pip" install -q --no-deps --force-reinstall .
+"$venv/bin/pyinstaller" --noconfirm --clean --log-level WARN --distpath dist \
+    --workpath build/pyinstaller packaging/mmrag-desktop.spec
+app=dist/mmrag-desktop
+tar -C dist -cf - mmrag-desktop | zstd -q -19 -T0 -f -o dist/mmrag-desktop-linux-x86_64.tar.zst
+
+# AppDir: the onedir under usr/lib, the desktop entry and icon at the top, AppRun.
+appdir=build/AppDir
+rm -rf "$appdir"
+mkdir -p "$appdir/usr/lib"
+cp -a "$app" "$appdir/usr/lib/mmrag-desktop"
+cp resources/mmrag-desktop.desktop resources/mmrag-desktop.svg "$appdir/"
+ln -s mmrag-desktop.svg "$appdir/.DirIcon"
+cp packaging/AppRun "$appdir/AppRun"
+chmod +x "$appdir/AppRun"
+mksquashfs "$appdir" dist/mmrag-desktop-linux-x86_64.squashfs -root-owned -noappend \
+    -comp zstd -quiet >/dev/null
+
+echo "build.sh: built in $(( $(date +%s) - started )) s"
+echo "  $app: $(du -sm "$app" | cut -f1) MB unpacked, $(find "$app" -type f | wc -l) files"
+for packed in dist/mmrag-desktop-linux-x86_64.tar.zst dist/mmrag-desktop-linux-x86_64.squashfs; do
+    echo "  $packed: $(( $(stat -c %s "$packed") / 1048576 )) MB"
+done
