@@ -22,7 +22,7 @@ from .engine import Engine, FolderError
 from .imaging import BadImage
 from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
-                     download_weights, find_weights, import_weights)
+                     download_weights, find_weights, import_model)
 from .search import Filters, QueryError, Term
 from .paths import display_path
 from .store import LibraryVersionError, describe_db_error
@@ -332,14 +332,9 @@ def cmd_models(args) -> int:
         if not args.file:
             print("mmrag: models import needs a FILE", file=sys.stderr)
             return 2
-        if Path(args.file).is_dir():
-            from .clip_onnx import import_export
-
-            target = import_export(Path(args.file), home)
-            print(f"imported the ONNX export {args.file} → {target}")
-            return 0
-        target = import_weights(Path(args.file), config, home)
-        print(f"imported {args.file} → {target} ({config.model}, {config.pretrained})")
+        target = import_model(Path(args.file), config, home)
+        what = "the ONNX export " if target.is_dir() else ""
+        print(f"imported {what}{args.file} → {target} ({config.model}, {config.pretrained})")
     elif args.action == "download":
         def confirm(source: HubSource) -> bool:
             size = f"{source.size / 1e6:.0f} MB" if source.size else "unknown size"

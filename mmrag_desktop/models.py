@@ -7,6 +7,7 @@ purpose after seeing the size and source (``mmrag models download``).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -140,15 +141,30 @@ def configured_model_id(config: Config, home: Path, random_weights: bool = False
     """
     if random_weights:
         return "random:" + config.model
-    try:
-        return model_id(config, find_weights(config, home), home)
-    except ModelMissingError:
-        from .clip_onnx import OnnxCLIP, find_export_of
+    found = find_model(config, home)
+    if found.is_dir():
+        from .clip_onnx import OnnxCLIP
 
-        export = find_export_of(home, config.model)  # an install with only an export
+        return OnnxCLIP(found).model_id
+    return model_id(config, found, home)
+
+
+def find_model(config: Config, home: Path) -> Path:
+    """The configured weights file (:func:`find_weights`) or, in an install that has only
+    an ONNX export of the architecture (the bundle), the newest such export's folder.
+
+    Raises:
+        ModelMissingError: neither was found; the message says how to get one.
+    """
+    try:
+        return find_weights(config, home)
+    except ModelMissingError:
+        from .clip_onnx import find_export_of
+
+        export = find_export_of(home, config.model)
         if export is None:
             raise
-        return OnnxCLIP(export).model_id
+        return export
 
 
 def weights_digest(path: Path, home: Path) -> str:
@@ -200,14 +216,16 @@ def _install(staged: Path, config: Config, home: Path, suffix: str) -> Path:
 
 
 def hub_repo(config: Config) -> str | None:
-    """The Hugging Face repository open_clip lists for the configured pair, if any."""
+    """The Hugging Face repository open_clip lists for the configured pair, if any (None
+    where open_clip is not installed: the bundle, which runs ONNX exports)."""
+    if config.model.startswith("hf-hub:"):
+        return config.model.removeprefix("hf-hub:").strip("/") or None
+    if importlib.util.find_spec("open_clip") is None:
+        return None
     import open_clip
 
     cfg = open_clip.get_pretrained_cfg(config.model, config.pretrained) or {}
-    repo = (cfg.get("hf_hub") or "").strip("/")
-    if config.model.startswith("hf-hub:"):
-        repo = config.model.removeprefix("hf-hub:")
-    return repo or None
+    return (cfg.get("hf_hub") or "").strip("/") or None
 
 
 def find_weights(config: Config, home: Path) -> Path:
@@ -242,6 +260,20 @@ def find_weights(config: Config, home: Path) -> Path:
         f"  • Or import a file you already have: mmrag models import FILE\n"
         f"Looked in: {models_dir(home)} and the Hugging Face cache."
     )
+
+
+def import_model(source: Path, config: Config, home: Path) -> Path:
+    """Import a weights file (:func:`import_weights`) or an ONNX export folder
+    (:func:`.clip_onnx.import_export`) into the models folder; returns where it now lies.
+
+    Raises:
+        ModelFileError: it is missing, damaged, or does not fit the configured model.
+    """
+    if source.is_dir():
+        from .clip_onnx import import_export
+
+        return import_export(source, home)
+    return import_weights(source, config, home)
 
 
 def import_weights(source: Path, config: Config, home: Path) -> Path:
@@ -299,6 +331,11 @@ def hub_source(config: Config) -> HubSource:
         OSError: the hub cannot be reached.
     """
     repo = hub_repo(config)
+    if not repo and importlib.util.find_spec("open_clip") is None:
+        raise ModelMissingError(
+            "this install runs the model in ONNX Runtime (no torch): import an ONNX export "
+            "with mmrag models import FOLDER, made by mmrag models export-onnx in an install "
+            "with torch")
     if not repo:
         raise ModelMissingError(
             f"open_clip lists no download for {config.model} ({config.pretrained}); "

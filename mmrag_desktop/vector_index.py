@@ -58,11 +58,12 @@ class VectorIndex:
             files ``<stem>.<seq>.<token>.hnsw`` beside it.
         dim: embedding dimension d.
         model_id: the model whose vectors the index holds.
-        m, ef_construction, ef: HNSW parameters.
+        m, ef_construction, ef: HNSW parameters (defaults and their measurement: the
+            ``hnsw_*`` settings of :class:`.config.Config`).
     """
 
-    def __init__(self, path: Path, dim: int, model_id: str, m: int = 16,
-                 ef_construction: int = 200, ef: int = 192):
+    def __init__(self, path: Path, dim: int, model_id: str, m: int, ef_construction: int,
+                 ef: int):
         self.path = path
         self.sidecar = path.with_suffix(".json")
         self.dim, self.model_id = dim, model_id

@@ -5,29 +5,26 @@
 #   dist/mmrag-desktop-linux-x86_64.squashfs     an AppDir image; the release workflow prepends
 #                                                the AppImage runtime to make the .AppImage
 # in a build venv without torch (build/bundle-venv; BUNDLE_VENV overrides). Needs python3
-# (3.10+), zstd and mksquashfs (squashfs-tools). llama-cpp-python compiles unless pip's cache
-# has its wheel; CMAKE_ARGS as in the README's test command.
+# (3.11+), zstd, mksquashfs, and the X11/Wayland client libraries Qt's platform plugins link
+# (bundled from the build machine, so that the app finds them on any desktop):
+#   apt-get install zstd squashfs-tools libxcb-icccm4 libxcb-keysyms1 libwayland-cursor0 libwayland-egl1
+# llama-cpp-python compiles unless pip's cache has its wheel; CMAKE_ARGS as in the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in zstd mksquashfs; do
-    command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing (apt-get install zstd squashfs-tools)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing (see the top of $0)" >&2; exit 1; }
+done
+for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libwayland-cursor.so.0 libwayland-egl.so.1; do
+    "$(command -v ldconfig || echo /sbin/ldconfig)" -p | grep -q "$lib" || { echo "build.sh: $lib is missing (see the top of $0)" >&2; exit 1; }
 done
 started=$(date +%s)
 venv="${BUNDLE_VENV:-build/bundle-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 mkdir -p build
-# The app's own dependencies (pyproject.toml) without the torch stack, plus the VLM's.
-"$venv/bin/python" - > build/bundle-requirements.txt <<'PY'
-import re, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-torch_stack = {"torch", "torchvision", "open_clip_torch", "onnx"}
-for req in project["dependencies"] + project["optional-dependencies"]["vlm"]:
-    if re.split(r"[<>=!~ \[;]", req, maxsplit=1)[0].lower() not in torch_stack:
-        print(req)
-PY
+"$venv/bin/python" packaging/requirements.py > build/bundle-requirements.txt
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
-"$venv/bin/pip" install -q -r build/bundle-requirements.txt "pyinstaller>=6.10,<7"
+"$venv/bin/pip" install -q -r build/bundle-requirements.txt
 "$venv/bin/pip" install -q --no-deps --force-reinstall .
 "$venv/bin/pyinstaller" --noconfirm --clean --log-level WARN --distpath dist \
     --workpath build/pyinstaller packaging/mmrag-desktop.spec

@@ -259,6 +259,37 @@ def test_first_run_model_page_imports_a_file_and_explains_a_download(qtbot, home
     assert page.weights.parent == home / "models" and page.weights.is_file()
 
 
+def test_first_run_in_the_bundle_imports_an_onnx_export(qtbot, home, config, tmp_path,
+                                                      monkeypatch):
+    # The bundle has no torch: the page offers only an ONNX export, which it imports and
+    # then finds on the next start.
+    import importlib.util
+
+    from mmrag_desktop.clip_onnx import export
+    from mmrag_desktop.embedder import Embedder
+
+    made = export(Embedder(config, tmp_path / "maker").torch_backend(), tmp_path / "export")
+    config.weights = ""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None
+                        if name == "open_clip" else real_find_spec(name, *args))
+    page = first_run.ModelPage(config, home)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
+    assert page.download_button.isHidden() and page.import_button.isHidden()
+    assert not page.export_button.isHidden()
+    assert "ONNX export" in page.subTitle()
+
+    page.import_file(str(made))
+    qtbot.waitUntil(page.isComplete, timeout=30_000)
+    assert page.weights.parent == home / "models" / "onnx"
+    assert (page.weights / "image.onnx").is_file()
+    again = first_run.ModelPage(config, home)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(again.isComplete, timeout=10_000)
+    assert again.weights == page.weights
+
+
 def test_first_run_download_failure_is_explained(qtbot, home, config, monkeypatch):
     config.weights = ""
     page = first_run.ModelPage(config, home)

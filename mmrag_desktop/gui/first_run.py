@@ -3,6 +3,7 @@ seeing its size and source, or import a local file). Afterwards everything is of
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBo
                                QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
 
 from ..config import Config
-from ..models import (HubSource, download_weights, find_weights, hub_source, import_weights,
+from ..models import (HubSource, download_weights, find_model, hub_source, import_model,
                       models_dir)
 from . import plain
 from .tasks import Task
@@ -73,23 +74,32 @@ class ModelPage(QWizardPage):
         super().__init__()
         self.config, self.home = config, home
         self.setTitle("The search model")
+        # The bundle has no torch: it runs ONNX exports only, imported from a folder.
+        self.torch = importlib.util.find_spec("open_clip") is not None
         self.setSubTitle(
             f"Photos are found with the CLIP model {config.model} "
             f"({config.pretrained or 'custom weights'}). Its weights are not part of the app: "
-            "download them once, or import a file you already have. After that, nothing "
-            "leaves this computer.")
+            + ("download them once, or import a file you already have (weights, or an ONNX "
+               "export folder). " if self.torch else
+               "import an ONNX export of them (a folder made by mmrag models export-onnx). ")
+            + "After that, nothing leaves this computer.")
         self.state = plain.label("Looking for the model on this computer…")
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.download_button = QPushButton("Download…")
         self.import_button = QPushButton("Import a file…")
+        self.export_button = QPushButton("Import an ONNX export…")
         self.download_button.clicked.connect(self.ask_download)
         self.import_button.clicked.connect(self._choose_file)
+        self.export_button.clicked.connect(self._choose_export)
+        self.download_button.setVisible(self.torch)
+        self.import_button.setVisible(self.torch)
         self.progress = QProgressBar()
         self.progress.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.download_button)
         buttons.addWidget(self.import_button)
+        buttons.addWidget(self.export_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.state)
@@ -101,7 +111,7 @@ class ModelPage(QWizardPage):
         self._source: HubSource | None = None
         self._poll = QTimer(self, interval=500)
         self._poll.timeout.connect(self._show_download_progress)
-        self._run(find_weights, self._found, self._not_found, self.config, self.home)
+        self._run(find_model, self._found, self._not_found, self.config, self.home)
 
     def isComplete(self) -> bool:
         return self.weights is not None
@@ -113,8 +123,8 @@ class ModelPage(QWizardPage):
         self._task.start()
 
     def _busy(self, busy: bool) -> None:
-        self.download_button.setEnabled(not busy)
-        self.import_button.setEnabled(not busy)
+        for button in (self.download_button, self.import_button, self.export_button):
+            button.setEnabled(not busy)
 
     def _found(self, path: Path) -> None:
         self.weights = path
@@ -122,6 +132,7 @@ class ModelPage(QWizardPage):
         self._busy(False)
         self.download_button.hide()
         self.import_button.setText("Import another file…")
+        self.export_button.setText("Import another ONNX export…")
         self.progress.hide()
         self._poll.stop()
         self.completeChanged.emit()
@@ -178,11 +189,18 @@ class ModelPage(QWizardPage):
         if path:
             self.import_file(path)
 
+    def _choose_export(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Import an ONNX export (a folder)",
+                                                str(Path.home()))
+        if path:
+            self.import_file(path)
+
     def import_file(self, path: str) -> None:
-        """Check that the file fits the model and copy it into the models folder."""
+        """Check that the weights file or ONNX export folder fits the model and runs, and
+        copy it into the models folder."""
         self._busy(True)
         self.state.setText(f"Checking {path}…")
-        self._run(import_weights, self._found, self._failed, Path(path), self.config, self.home)
+        self._run(import_model, self._found, self._failed, Path(path), self.config, self.home)
 
 
 class FirstRunWizard(QWizard):

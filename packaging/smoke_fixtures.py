@@ -1,0 +1,29 @@
+"""Makes what packaging/smoke.sh feeds a bundle, with the development venv (torch):
+OUT/export/  an ONNX export of the tests' tiny random-weight CLIP model (export-onnx's output)
+OUT/vlm/     the tests' VLM pair: the real gemma-3-270m GGUF and a random-weight mmproj
+and prints the export's model id. Usage: python packaging/smoke_fixtures.py OUT"""
+
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from conftest import write_tiny_model  # noqa: E402
+from vlm_fixture import gemma_gguf, tiny_mmproj  # noqa: E402
+
+from mmrag_desktop.clip_onnx import export  # noqa: E402
+from mmrag_desktop.config import Config  # noqa: E402
+from mmrag_desktop.embedder import Embedder  # noqa: E402
+
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+(out / "tiny").mkdir(exist_ok=True)
+model_config, weights = write_tiny_model(out / "tiny")
+config = Config(model="mmrag-tiny", pretrained="", weights=str(weights),
+                model_config=str(model_config))
+made = export(Embedder(config, out / "maker").torch_backend(), out / "export")
+(out / "vlm").mkdir(exist_ok=True)
+shutil.copy(gemma_gguf(), out / "vlm" / "model.gguf")
+shutil.copy(tiny_mmproj(), out / "vlm" / "mmproj.gguf")
+print(made)
