@@ -231,6 +231,29 @@ def test_settings_are_saved_with_the_engine_config(qtbot, window, photos):
     assert window.bridge.engine.config.excludes == ["node_modules", "skip-me"]
 
 
+def test_qt_signals_keep_pythons_reference_counts(qtbot, tmp_path):
+    # PySide6 6.12.0 decrements True's reference count on every signal emit; after a few
+    # thousand (scrolling a grid of thumbnails) the interpreter aborts in bool_dealloc.
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        text = Signal(str)
+
+    emitter, got = Emitter(), []
+    emitter.text.connect(got.append)
+    loader = ThumbnailLoader(tmp_path, 64, workers=1)
+    model = ResultsModel(loader)
+    before = sys.getrefcount(True)
+    for _ in range(200):
+        emitter.text.emit("loaded")
+        model.dataChanged.emit(model.index(0), model.index(0))
+    loader.close()
+    assert len(got) == 200
+    assert abs(sys.getrefcount(True) - before) < 20
+
+
 def test_first_run_model_page_imports_a_file_and_explains_a_download(qtbot, home, config,
                                                                       tiny_model, monkeypatch):
     config.weights = ""  # nothing on this computer yet
