@@ -22,7 +22,7 @@ from .engine import Engine, FolderError
 from .imaging import BadImage
 from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
-                     download_weights, find_weights, import_model)
+                     download_weights, find_weights, has_torch, import_model)
 from .search import Filters, QueryError, Term
 from .paths import display_path
 from .store import LibraryVersionError, describe_db_error
@@ -315,6 +315,26 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _download_export(config, home: Path, assume_yes: bool) -> int:
+    """``models download`` without torch: the published ONNX export of the weights."""
+    from .onnx_download import download, find_published
+
+    try:
+        export, url = find_published(config)
+        print(f"{config.model} ({config.pretrained}): the ONNX export {export.file}, "
+              f"{export.size / 1e6:.0f} MB, from {url}\n(weights from {export.source}, "
+              f"licence {export.licence})")
+        if not _confirm_download(assume_yes):
+            return 1
+        target = download(export, url, home)
+    except OSError as exc:
+        print(f"mmrag: {exc}\nWithout network access, import an export instead: "
+              "mmrag models import FOLDER", file=sys.stderr)
+        return 2
+    print(f"saved {target}")
+    return 0
+
+
 def _confirm_download(assume_yes: bool) -> bool:
     """The user's yes to a download just described (``--yes`` answers for them)."""
     if assume_yes:
@@ -335,6 +355,8 @@ def cmd_models(args) -> int:
         target = import_model(Path(args.file), config, home)
         what = "the ONNX export " if target.is_dir() else ""
         print(f"imported {what}{args.file} → {target} ({config.model}, {config.pretrained})")
+    elif args.action == "download" and not has_torch():
+        return _download_export(config, home, args.yes)
     elif args.action == "download":
         def confirm(source: HubSource) -> bool:
             size = f"{source.size / 1e6:.0f} MB" if source.size else "unknown size"

@@ -22,6 +22,9 @@ from filelock import FileLock
 from .paths import path_from_db, path_to_db
 
 APP_NAME = "mmrag-desktop"
+# Where the release workflow publishes ONNX exports of the default weights (its
+# onnx-exports job), for installs without torch.
+EXPORTS_URL = "https://github.com/mmrag-desktop/mmrag-desktop/releases/download/onnx-exports/"
 
 DEFAULT_EXCLUDES = (
     # Junk and system folders that never hold a person's photos, and thumbnail caches that
@@ -68,6 +71,8 @@ class Config:
             2018, arXiv:1603.09320): links per node, build-time and query-time beam width.
         thumbnail_size: thumbnail edge in pixels (GUI).
         rescan_interval: seconds between periodic rescans while watching; 0 disables.
+        onnx_exports_url: where published ONNX exports of CLIP weights are listed (a
+            ``manifest.json``), for installs without torch (see :mod:`.onnx_download`).
         vlm_model: the vision-language model, a GGUF file (llama.cpp); empty: none set.
         vlm_mmproj: its vision projector (mmproj GGUF); empty: text only (no photos seen).
         vlm_threads: CPU threads for the VLM; 0 means one per core.
@@ -97,6 +102,7 @@ class Config:
     hnsw_ef: int = 240
     thumbnail_size: int = 256
     rescan_interval: int = 600
+    onnx_exports_url: str = EXPORTS_URL
     vlm_model: str = ""
     vlm_mmproj: str = ""
     vlm_threads: int = 0

@@ -215,12 +215,18 @@ def _install(staged: Path, config: Config, home: Path, suffix: str) -> Path:
     return target
 
 
+def has_torch() -> bool:
+    """Whether the torch backend can run here (torch and open_clip installed); a bundle
+    has neither and runs ONNX exports only."""
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "open_clip"))
+
+
 def hub_repo(config: Config) -> str | None:
     """The Hugging Face repository open_clip lists for the configured pair, if any (None
     where open_clip is not installed: the bundle, which runs ONNX exports)."""
     if config.model.startswith("hf-hub:"):
         return config.model.removeprefix("hf-hub:").strip("/") or None
-    if importlib.util.find_spec("open_clip") is None:
+    if not has_torch():
         return None
     import open_clip
 
@@ -331,7 +337,7 @@ def hub_source(config: Config) -> HubSource:
         OSError: the hub cannot be reached.
     """
     repo = hub_repo(config)
-    if not repo and importlib.util.find_spec("open_clip") is None:
+    if not repo and not has_torch():
         raise ModelMissingError(
             "this install runs the model in ONNX Runtime (no torch): import an ONNX export "
             "with mmrag models import FOLDER, made by mmrag models export-onnx in an install "

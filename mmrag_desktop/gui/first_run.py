@@ -3,7 +3,6 @@ seeing its size and source, or import a local file). Afterwards everything is of
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -12,8 +11,10 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBo
                                QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
 
 from ..config import Config
-from ..models import (HubSource, download_weights, find_model, hub_source, import_model,
-                      models_dir)
+from ..models import (HubSource, download_weights, find_model, has_torch, hub_source,
+                      import_model, models_dir)
+from ..onnx_download import PublishedExport, find_published
+from ..onnx_download import download as download_export
 from . import plain
 from .tasks import Task
 
@@ -75,13 +76,14 @@ class ModelPage(QWizardPage):
         self.config, self.home = config, home
         self.setTitle("The search model")
         # The bundle has no torch: it runs ONNX exports only, imported from a folder.
-        self.torch = importlib.util.find_spec("open_clip") is not None
+        self.torch = has_torch()
         self.setSubTitle(
             f"Photos are found with the CLIP model {config.model} "
             f"({config.pretrained or 'custom weights'}). Its weights are not part of the app: "
             + ("download them once, or import a file you already have (weights, or an ONNX "
                "export folder). " if self.torch else
-               "import an ONNX export of them (a folder made by mmrag models export-onnx). ")
+               "download their ONNX export once, or import one (a folder made by mmrag "
+               "models export-onnx). ")
             + "After that, nothing leaves this computer.")
         self.state = plain.label("Looking for the model on this computer…")
         self.state.setWordWrap(True)
@@ -92,7 +94,6 @@ class ModelPage(QWizardPage):
         self.download_button.clicked.connect(self.ask_download)
         self.import_button.clicked.connect(self._choose_file)
         self.export_button.clicked.connect(self._choose_export)
-        self.download_button.setVisible(self.torch)
         self.import_button.setVisible(self.torch)
         self.progress = QProgressBar()
         self.progress.hide()
@@ -108,7 +109,6 @@ class ModelPage(QWizardPage):
         layout.addStretch(1)
         self.weights: Path | None = None
         self._task: Task | None = None
-        self._source: HubSource | None = None
         self._poll = QTimer(self, interval=500)
         self._poll.timeout.connect(self._show_download_progress)
         self._run(find_model, self._found, self._not_found, self.config, self.home)
@@ -151,28 +151,46 @@ class ModelPage(QWizardPage):
     # --- download ---------------------------------------------------------------------------
 
     def ask_download(self) -> None:
-        """Ask the hub what would be downloaded (the only network access), then ask the user."""
+        """Ask what would be downloaded (the only network access: the Hugging Face hub for
+        weights, or the list of published ONNX exports without torch), then ask the user."""
         self._busy(True)
-        self.state.setText("Asking the Hugging Face hub for the file's size…")
-        self._run(hub_source, self._confirm_download, self._failed, self.config)
+        if self.torch:
+            self.state.setText("Asking the Hugging Face hub for the file's size…")
+            self._run(hub_source, self._confirm_download, self._failed, self.config)
+        else:
+            self.state.setText("Asking for the published ONNX export's size…")
+            self._run(find_published, self._confirm_export, self._failed, self.config)
 
     def _confirm_download(self, source: HubSource) -> None:
-        self._source = source
+        if not self._consent(source.filename, source.size,
+                             f"https://huggingface.co/{source.repo_id}", ""):
+            return
+        self._run(download_weights, self._found, self._failed, self.config, self.home,
+                  lambda _source: True)
+
+    def _confirm_export(self, found: tuple[PublishedExport, str]) -> None:
+        export, url = found
+        if not self._consent(export.file, export.size, url,
+                             f"\nThe weights come from {export.source} ({export.licence}).\n"):
+            return
+        self._run(download_export, self._found, self._failed, export, url, self.home)
+
+    def _consent(self, filename: str, size: int | None, url: str, more: str) -> bool:
+        """Ask before downloading; on yes, show the download's progress."""
         answer = QMessageBox.question(
             self, "Download the model?",
-            f"Download {source.filename} ({_size_text(source.size)})\n"
-            f"from https://huggingface.co/{source.repo_id}\ninto {models_dir(self.home)}?\n\n"
+            f"Download {filename} ({_size_text(size)})\nfrom {url}\n"
+            f"into {models_dir(self.home)}?\n{more}\n"
             "This is the only time the app uses the network.")
         if answer != QMessageBox.StandardButton.Yes:
             self._not_found("")
-            return
-        self.state.setText(f"Downloading {source.filename} from {source.repo_id}…")
-        self.progress.setRange(0, (source.size or 0) // 1_000_000)
+            return False
+        self.state.setText(f"Downloading {filename}…")
+        self.progress.setRange(0, (size or 0) // 1_000_000)
         self.progress.setFormat("%v of %m MB")
         self.progress.show()
         self._poll.start()
-        self._run(download_weights, self._found, self._failed, self.config, self.home,
-                  lambda _source: True)
+        return True
 
     def _show_download_progress(self) -> None:
         staging = models_dir(self.home) / ".download"
