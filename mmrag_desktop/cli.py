@@ -26,7 +26,8 @@ from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissing
 from .search import Filters, QueryError, Term
 from .paths import display_path
 from .store import LibraryVersionError, describe_db_error
-from .vlm import VisionLanguageModel, VLMError, download_recommended, inspect_files
+from .vlm import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
+                  inspect_files, recommended_sizes, use_files)
 from .writer_lock import LibraryBusyError
 
 
@@ -490,30 +491,26 @@ def cmd_vlm(args) -> int:
             raise SystemExit("mmrag vlm set MODEL.gguf [MMPROJ.gguf]")
         model = Path(args.files[0]).resolve()
         mmproj = Path(args.files[1]).resolve() if len(args.files) == 2 else None
-        info = inspect_files(model, mmproj)
-        config.vlm_model, config.vlm_mmproj = str(model), str(mmproj or "")
-        save_config(home, config)
+        info = use_files(home, config, model, mmproj)
         print(f"vision-language model set: {model.name} ({info.family}"
               f"{', own chat template' if info.chat_template else ', family chat template'})"
               f"{f', sees photos through {mmproj.name}' if mmproj else ', text only'}")
         return 0
     if args.action == "download":
-        def confirm(repo: str, files: list) -> bool:
+        try:
+            files = recommended_sizes()
             listing = ", ".join(f"{name} ({size / 1e6:,.0f} MB)" if size else name
                                 for name, size in files)
-            print(f"{listing} from https://huggingface.co/{repo}, into {home / 'vlm'}")
-            return _confirm_download(args.yes)
-
-        try:
-            pair = download_recommended(home, confirm)
+            print(f"{listing} from https://huggingface.co/{RECOMMENDED_REPO}, into "
+                  f"{home / 'vlm'}")
+            if not _confirm_download(args.yes):
+                return 1
+            pair = download_recommended(home)
         except OSError as exc:
             print(f"mmrag: {exc}\nSet a local pair instead: mmrag vlm set MODEL.gguf "
                   "MMPROJ.gguf", file=sys.stderr)
             return 2
-        if pair is None:
-            return 1
-        config.vlm_model, config.vlm_mmproj = str(pair[0]), str(pair[1])
-        save_config(home, config)
+        use_files(home, config, *pair)
         print(f"downloaded and set: {pair[0]}")
         return 0
     if not config.vlm_model:

@@ -17,18 +17,17 @@ import hashlib
 import json
 import shutil
 import tarfile
-import urllib.request
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
+from . import downloads
 from .config import Config
 from .models import ModelFileError, ModelMissingError, model_slug, models_dir
 
 MANIFEST = "manifest.json"
-CHUNK = 1 << 20
-TIMEOUT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,7 @@ def find_published(config: Config) -> tuple[PublishedExport, str]:
     """
     url = urljoin(config.onnx_exports_url, MANIFEST)
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
-            entries = json.loads(response.read())["exports"]
+        entries = json.loads(downloads.read(url))["exports"]
         published = [PublishedExport(**entry) for entry in entries]
     except (ValueError, KeyError, TypeError) as exc:
         raise OSError(f"the list of published exports at {url} is unreadable: {exc}") from exc
@@ -73,13 +71,15 @@ def find_published(config: Config) -> tuple[PublishedExport, str]:
 
 
 def download(export: PublishedExport, url: str, home: Path,
-             progress: Callable[[int], None] | None = None) -> Path:
-    """Download *export* from *url* into ``models/.download`` (``progress(bytes so far)``
-    after each MiB), check its size and SHA-256, unpack it and import it. Nothing is left
-    behind when any step fails. Returns the imported export's folder.
+             progress: Callable[[int], None] | None = None,
+             cancel: threading.Event | None = None) -> Path:
+    """Download *export* from *url* into ``models/.download`` (see :func:`.downloads.fetch`
+    for *progress* and *cancel*), check its size and SHA-256, unpack it and import it.
+    Nothing is left behind when any step fails. Returns the imported export's folder.
 
     Raises:
         OSError: the download failed.
+        DownloadCancelled: *cancel* was set.
         ModelFileError: the archive's size or hash differs from the manifest's, it is not
             a valid archive, or the export in it does not run.
     """
@@ -89,20 +89,12 @@ def download(export: PublishedExport, url: str, home: Path,
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     archive = staging / export.file
-    digest, done = hashlib.sha256(), 0
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, \
-                open(archive, "wb") as out:
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done)
-        if done != export.size or digest.hexdigest() != export.sha256:
+        size, sha256 = downloads.fetch(url, archive, progress, cancel)
+        if size != export.size or sha256 != export.sha256:
             raise ModelFileError(
-                f"the download of {export.file} is not the published file ({done:,} bytes, "
-                f"SHA-256 {digest.hexdigest()[:16]}…; expected {export.size:,} bytes, "
+                f"the download of {export.file} is not the published file ({size:,} bytes, "
+                f"SHA-256 {sha256[:16]}…; expected {export.size:,} bytes, "
                 f"{export.sha256[:16]}…); nothing was installed")
         unpacked = staging / "export"
         try:

@@ -8,6 +8,7 @@ Nothing here touches the network.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import threading
 from collections.abc import Callable, Iterator
@@ -15,15 +16,24 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import helpers, vlm_process
-from .config import Config
+from . import downloads, helpers, vlm_process
+from .config import Config, save_config
+from .downloads import DownloadCancelled
 from .models import hub_file_sizes
-from .vlm_process import DEFAULT_IMAGE_SIDE, ContextFullError, ModelInfo, Settings, VLMError
+from .vlm_process import (DEFAULT_IMAGE_SIDE, LLAMA_MISSING, ContextFullError, ModelInfo,
+                          Settings, VLMError)
 
 __all__ = ["VisionLanguageModel", "VLMError", "ContextFullError", "VLMCrashedError",
-           "ModelInfo", "inspect_files", "image_data_uri", "download_recommended"]
+           "VLMSetupError",
+           "ModelInfo", "inspect_files", "image_data_uri", "download_recommended",
+           "recommended_sizes", "use_files", "llama_installed", "LLAMA_MISSING"]
 
 BYTES_PER_CONTEXT_TOKEN = 200_000  # a generous KV-cache estimate for small models
+
+
+class VLMSetupError(VLMError):
+    """Ask is not set up: no model chosen, or llama-cpp-python is not installed. The
+    message says what to do; the GUI offers its set-up page."""
 
 
 class VLMCrashedError(VLMError):
@@ -162,9 +172,13 @@ class VisionLanguageModel:
                 self._helper = None
             if self._helper is not None:
                 return
+            if not llama_installed():
+                raise VLMSetupError(LLAMA_MISSING)
             if not self.config.vlm_model:
-                raise VLMError("no vision-language model is set: mmrag vlm set MODEL.gguf "
-                               "MMPROJ.gguf (or mmrag vlm download)")
+                raise VLMSetupError(
+                    "no vision-language model is set: choose or download one in the app "
+                    "(Ask → Set up…), or mmrag vlm set MODEL.gguf MMPROJ.gguf (or mmrag vlm "
+                    "download)")
             model = Path(self.config.vlm_model)
             mmproj = Path(self.config.vlm_mmproj) if self.config.vlm_mmproj else None
             vlm_process.check_gguf(model, "the model file")
@@ -280,28 +294,68 @@ RECOMMENDED_REPO = "ggml-org/SmolVLM-256M-Instruct-GGUF"
 RECOMMENDED_FILES = ("SmolVLM-256M-Instruct-Q8_0.gguf", "mmproj-SmolVLM-256M-Instruct-Q8_0.gguf")
 
 
-def download_recommended(home: Path, confirm) -> tuple[Path, Path] | None:
-    """Download the recommended small pair (SmolVLM-256M-Instruct, Q8_0, with its mmproj)
-    into ``home/vlm`` after ``confirm(repo, [(file, bytes or None), …])`` returns True.
-
-    Returns:
-        (model, mmproj), or None when the user declined.
+def recommended_sizes() -> list[tuple[str, int | None]]:
+    """The recommended pair's files and their sizes in bytes (None where the hub does not
+    say), asked of the hub: network, to show before asking the user.
 
     Raises:
-        OSError: the hub cannot be reached or the download failed (nothing is kept then).
+        OSError: the hub cannot be reached.
     """
-    from huggingface_hub import hf_hub_download
-
     known = hub_file_sizes(RECOMMENDED_REPO, RECOMMENDED_FILES)
-    if not confirm(RECOMMENDED_REPO, [(name, known.get(name)) for name in RECOMMENDED_FILES]):
-        return None
+    return [(name, known.get(name)) for name in RECOMMENDED_FILES]
+
+
+def download_recommended(home: Path, progress: Callable[[int], None] | None = None,
+                         cancel: threading.Event | None = None) -> tuple[Path, Path]:
+    """Download the recommended small pair (SmolVLM-256M-Instruct, Q8_0, with its mmproj)
+    into ``home/vlm``, the user having agreed; ``progress(bytes so far, both files)``.
+
+    Returns:
+        (model, mmproj).
+
+    Raises:
+        DownloadCancelled: *cancel* was set.
+        OSError: the download failed.
+        (Nothing of the pair is kept after either.)
+    """
+    from huggingface_hub import hf_hub_url
+
     target = home / "vlm"
-    fetched = []
+    target.mkdir(parents=True, exist_ok=True)
+    fetched: list[Path] = []
+    before = 0
     try:
         for name in RECOMMENDED_FILES:
-            fetched.append(Path(hf_hub_download(RECOMMENDED_REPO, name, local_dir=target)))
-    except Exception as exc:  # noqa: BLE001
+            path = target / name
+            report = (lambda done, before=before: progress(before + done)) if progress else None
+            size, _ = downloads.fetch(hf_hub_url(RECOMMENDED_REPO, name), path, report, cancel)
+            fetched.append(path)
+            before += size
+    except DownloadCancelled:
+        for path in fetched:
+            path.unlink(missing_ok=True)
+        raise
+    except OSError as exc:
         for path in fetched:
             path.unlink(missing_ok=True)
         raise OSError(f"download from {RECOMMENDED_REPO} failed: {exc}") from exc
     return fetched[0], fetched[1]
+
+
+def llama_installed() -> bool:
+    """Whether llama-cpp-python is installed (Ask needs it; see :data:`LLAMA_MISSING`)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def use_files(home: Path, config: Config, model: Path, mmproj: Path | None) -> ModelInfo:
+    """Check a model / mmproj pair (:func:`inspect_files`) and make it the configured
+    vision-language model (``config.toml``; *config* is updated). Returns what the check
+    found.
+
+    Raises:
+        VLMError: see :func:`inspect_files`.
+    """
+    info = inspect_files(model, mmproj)
+    config.vlm_model, config.vlm_mmproj = str(model), str(mmproj or "")
+    save_config(home, config)
+    return info

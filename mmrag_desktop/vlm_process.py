@@ -60,6 +60,13 @@ GGUF_MAGIC = b"GGUF"
 DEFAULT_IMAGE_SIDE = 448  # pixels, for a projector that does not say
 
 
+LLAMA_MISSING = (
+    "Ask needs llama-cpp-python, which this install does not have. In the source install, "
+    "run: CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\" "
+    ".venv/bin/pip install 'mmrag-desktop[vlm]' (it compiles llama.cpp: several minutes), "
+    "then restart the app. The desktop bundles include it.")
+
+
 class VLMError(RuntimeError):
     """The vision-language model cannot be used: what is wrong and what to do."""
 
@@ -128,8 +135,7 @@ def _open_llama(path: Path, **settings):
     try:
         from llama_cpp import Llama
     except ImportError as exc:
-        raise VLMError("llama-cpp-python is not installed: pip install "
-                       "'mmrag-desktop[vlm]'") from exc
+        raise VLMError(LLAMA_MISSING) from exc
     try:
         return Llama(str(path), verbose=False, **settings)
     except (ValueError, RuntimeError) as exc:

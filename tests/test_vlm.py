@@ -372,3 +372,133 @@ def test_follow_ups_are_trimmed_to_the_context(engine, photos, gemma):
                                         {"role": "assistant", "content": first.text}]
     assert len(conversation.history) < 2 + 2 * 9  # older follow-ups were let go
     assert conversation.history[-2] == {"role": "user", "content": question}
+
+
+def _setup_window(qtbot, home, config, photos):
+    from mmrag_desktop.config import save_config
+    from mmrag_desktop.engine import Engine
+    from mmrag_desktop.gui.bridge import EngineBridge
+    from mmrag_desktop.gui.main_window import MainWindow
+
+    home.mkdir(parents=True, exist_ok=True)
+    config.roots = [str(photos)]
+    config.vlm_max_tokens, config.ask_photos = 16, 2
+    save_config(home, config)
+    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_ask_is_set_up_in_the_app_download_declined_then_a_local_pair(
+        qtbot, home, config, photos, gemma, mmproj, monkeypatch):
+    # No model yet: the Ask panel says so and offers the set-up page; declining the
+    # download fetches nothing; a chosen local pair is checked, saved and answers.
+    from PySide6.QtWidgets import QMessageBox
+
+    from mmrag_desktop import downloads, vlm
+    from mmrag_desktop.config import load_config
+
+    window = _setup_window(qtbot, home, config, photos)
+    panel = window.ask_panel
+    assert not panel.setup_box.isHidden()
+    assert "needs a vision-language model" in panel.setup_note.text()
+    panel.setup_button.click()
+    dialog = window.vlm_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.download_button.isEnabled()
+
+    fetched, asked = [], []
+    monkeypatch.setattr(vlm, "hub_file_sizes", lambda repo, names: {n: 190_000_000 for n in names})
+    monkeypatch.setattr(downloads, "fetch", lambda *args, **kwargs: fetched.append(args))
+
+    def decline(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", decline)
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=10_000)
+    assert "190 MB" in asked[0] and vlm.RECOMMENDED_REPO in asked[0]
+    assert fetched == [] and not (home / "vlm").exists()
+    assert load_config(home).vlm_model == "" and dialog.download_button.isEnabled()
+
+    # a file that is not a model: refused with the reason, nothing saved
+    dialog.use_files(str(photos / sorted(p.name for p in photos.iterdir())[0]), None)
+    qtbot.waitUntil(lambda: dialog.choose_button.isEnabled(), timeout=30_000)
+    assert "GGUF" in dialog.state.text() and load_config(home).vlm_model == ""
+
+    dialog.use_files(str(gemma), str(mmproj))
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("✔ Ask is ready"), timeout=60_000)
+    assert "sees photos through" in dialog.state.text()
+    saved = load_config(home)
+    assert (saved.vlm_model, saved.vlm_mmproj) == (str(gemma), str(mmproj))
+    assert panel.setup_box.isHidden()
+    dialog.accept()
+
+    window.start()
+    qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states] == ["up to date"],
+                    timeout=60_000)
+    panel.question.setText("Which photo shows food?")
+    panel.ask()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
+    assert len(panel.answer.toPlainText()) > 30 and panel.setup_box.isHidden()
+    window.close()
+
+
+def test_without_llama_cpp_the_app_says_so_with_the_remedy(qtbot, home, config, photos,
+                                                          monkeypatch):
+    import importlib.util
+
+    from mmrag_desktop.vlm import LLAMA_MISSING
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None
+                        if name == "llama_cpp" else real_find_spec(name, *args))
+    window = _setup_window(qtbot, home, config, photos)
+    panel = window.ask_panel
+    assert "pip install 'mmrag-desktop[vlm]'" in panel.setup_note.text()
+    dialog = window.open_vlm_setup()
+    assert dialog.state.text() == LLAMA_MISSING
+    assert not dialog.download_button.isEnabled() and not dialog.choose_button.isEnabled()
+    panel.setup_box.hide()
+    panel.question.setText("Anything?")
+    panel.ask()  # asking anyway brings the note back instead of an error
+    qtbot.waitUntil(lambda: not panel.setup_box.isHidden(), timeout=10_000)
+    assert not panel.busy
+    window.close()
+
+
+def test_the_recommended_pair_downloads_with_progress_and_can_be_stopped(home, tmp_path,
+                                                                         monkeypatch):
+    import http.server
+    import threading
+    from functools import partial
+
+    import huggingface_hub
+
+    from mmrag_desktop.downloads import DownloadCancelled
+    from mmrag_desktop.vlm import RECOMMENDED_FILES, download_recommended
+
+    served = tmp_path / "served"
+    served.mkdir()
+    for name in RECOMMENDED_FILES:
+        (served / name).write_bytes(os.urandom(3 << 20))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(huggingface_hub, "hf_hub_url", lambda repo, name:
+                        f"http://127.0.0.1:{server.server_port}/{name}")
+    try:
+        seen = []
+        model, projector = download_recommended(home, seen.append)
+        assert model.read_bytes() == (served / RECOMMENDED_FILES[0]).read_bytes()
+        assert projector.read_bytes() == (served / RECOMMENDED_FILES[1]).read_bytes()
+        assert seen == sorted(seen) and seen[-1] == 6 << 20  # both files, in MiB steps
+        model.unlink()
+        projector.unlink()
+
+        stop = threading.Event()
+        with pytest.raises(DownloadCancelled):
+            download_recommended(home, lambda done: done >= 4 << 20 and stop.set(), stop)
+        assert sorted(p.name for p in (home / "vlm").iterdir()) == []  # nothing kept
+    finally:
+        server.shutdown()

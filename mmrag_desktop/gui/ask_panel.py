@@ -26,6 +26,7 @@ class AskPanel(QWidget):
     ``photo_opened(result)``; the window wires them to the bridge."""
 
     asked = Signal(str, object)
+    setup_requested = Signal()
     cancelled = Signal()
     reset = Signal()
     photo_opened = Signal(object)
@@ -50,6 +51,16 @@ class AskPanel(QWidget):
         self.subject.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.subject.clicked.connect(lambda: self.set_photo(None))
         self.subject.hide()
+        self.setup_note = QLabel()
+        self.setup_note.setWordWrap(True)
+        self.setup_button = QPushButton("Set up Ask…")
+        self.setup_button.clicked.connect(self.setup_requested.emit)
+        self.setup_box = QWidget()
+        setup_layout = QHBoxLayout(self.setup_box)
+        setup_layout.setContentsMargins(0, 0, 0, 0)
+        setup_layout.addWidget(self.setup_note, 1)
+        setup_layout.addWidget(self.setup_button)
+        self.setup_box.hide()
         self.answer = QTextBrowser()
         self.answer.setOpenLinks(False)
         self.cited_list = QListWidget()
@@ -73,6 +84,7 @@ class AskPanel(QWidget):
         buttons.addWidget(self.new_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.setup_box)
         layout.addLayout(row)
         layout.addLayout(buttons)
         layout.addWidget(self.answer, 1)
@@ -131,6 +143,13 @@ class AskPanel(QWidget):
                 self._set_icon(item)
             if not answer.shown:
                 self.answer.append("<i>No photo was judged relevant.</i>")
+
+    def needs_setup(self, why: str | None) -> None:
+        """Show why Ask cannot answer yet, with the button to the set-up page (None: it
+        can; the note goes away)."""
+        self._idle()
+        self.setup_note.setText(why or "")
+        self.setup_box.setVisible(bool(why))
 
     def fail(self, message: str) -> None:
         self._idle()

@@ -21,7 +21,8 @@ from ..indexer import IndexReport, Progress
 from ..models import ModelMissingError
 from ..search import Filters, Term
 from ..store import ERROR, OFFLINE, OK
-from ..vlm import VisionLanguageModel
+from ..vlm import (LLAMA_MISSING, VisionLanguageModel, VLMSetupError, download_recommended,
+                   llama_installed, recommended_sizes, use_files)
 from ..watcher import Watcher
 
 PROGRESS_INTERVAL = 0.1
@@ -63,6 +64,11 @@ class EngineBridge(QObject):
     answer_text = Signal(str)        # a streamed piece of an answer
     answered = Signal(object)        # ask.Answer, or str for a question about one photo
     answer_failed = Signal(str)
+    vlm_needed = Signal(str)         # why Ask is not set up (the set-up page is the remedy)
+    vlm_sizes = Signal(list)         # [(file, bytes or None)] of the recommended pair
+    vlm_progress = Signal(int)       # bytes downloaded so far
+    vlm_ready = Signal(str)          # the chosen pair, described
+    vlm_failed = Signal(str)
 
     def __init__(self, engine: Engine, settle: float = 1.0, parent: QObject | None = None):
         super().__init__(parent)
@@ -81,6 +87,8 @@ class EngineBridge(QObject):
         self.conversation: Conversation | None = None
         self._asking = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-ask")
         self._cancel_answer = threading.Event()
+        self._setting_up = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-vlm-setup")
+        self._cancel_download = threading.Event()
 
     def _new_watcher(self) -> Watcher:
         return Watcher(self.engine, settle=self.settle, on_report=self._on_report,
@@ -157,7 +165,9 @@ class EngineBridge(QObject):
         """Stop watching (a run stops after its batch) and close the library. A job in
         progress (a settings change, a folder removal) finishes first."""
         self._cancel_answer.set()
+        self._cancel_download.set()
         self._asking.shutdown(wait=True, cancel_futures=True)
+        self._setting_up.shutdown(wait=True, cancel_futures=True)
         self.vlm.unload()
         self._jobs.shutdown(wait=True, cancel_futures=True)
         self._searches.shutdown(wait=True, cancel_futures=True)
@@ -319,5 +329,58 @@ class EngineBridge(QObject):
                 self.conversation = Conversation(self.engine, self.vlm, filters)
             self.answered.emit(self.conversation.ask(question, self.answer_text.emit,
                                                      self._cancel_answer))
+        except VLMSetupError as exc:
+            self.vlm_needed.emit(self.vlm_status() or str(exc))
         except Exception as exc:  # noqa: BLE001 - VLMError, a bad photo, a missing model
             self.answer_failed.emit(str(exc))
+
+    # --- setting up Ask (the vision-language model) -----------------------------------------
+
+    def vlm_status(self) -> str | None:
+        """Why Ask is not set up yet (the remedy is the set-up page), or None when it is.
+        Reads files only: nothing loads."""
+        if not llama_installed():
+            return LLAMA_MISSING
+        if not self.engine.config.vlm_model:
+            return ("Ask needs a vision-language model on this computer: download a small "
+                    "one, or choose one you have.")
+        return None
+
+    def ask_vlm_sizes(self) -> None:
+        """Ask the hub for the recommended pair's sizes (network, the user having clicked
+        Download): ``vlm_sizes`` or ``vlm_failed``."""
+        self._setting_up.submit(self._guarded, lambda: self.vlm_sizes.emit(recommended_sizes()))
+
+    def download_vlm(self) -> None:
+        """Download the recommended pair (the user agreed), then use it: ``vlm_progress``
+        while it downloads, then ``vlm_ready`` or ``vlm_failed`` (also when cancelled)."""
+        self._cancel_download.clear()
+
+        def run() -> None:
+            pair = download_recommended(self.engine.home, self.vlm_progress.emit,
+                                        self._cancel_download)
+            self._use_vlm(*pair)
+        self._setting_up.submit(self._guarded, run)
+
+    def cancel_vlm_download(self) -> None:
+        self._cancel_download.set()
+
+    def use_vlm_files(self, model: str, mmproj: str | None) -> None:
+        """Check a local pair as ``mmrag vlm set`` does and use it: ``vlm_ready`` or
+        ``vlm_failed``."""
+        self._setting_up.submit(self._guarded, self._use_vlm, Path(model),
+                                Path(mmproj) if mmproj else None)
+
+    def _use_vlm(self, model: Path, mmproj: Path | None) -> None:
+        info = use_files(self.engine.home, self.engine.config, model, mmproj)
+        self.vlm.unload()  # the next question loads the new pair
+        self.conversation = None
+        self.vlm_ready.emit(f"{model.name} ({info.family}"
+                            + (f", sees photos through {mmproj.name})" if mmproj else
+                               ", text only: it cannot see photos)"))
+
+    def _guarded(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - VLMError, OSError, a cancelled download
+            self.vlm_failed.emit(str(exc))

@@ -26,6 +26,7 @@ from .folders import ErrorsDialog, FoldersPanel
 from .preview import PreviewDialog
 from .results import RESULT_ROLE, ResultsModel, ResultsView
 from .settings import SettingsDialog
+from .vlm_dialog import VLMDialog
 from .ask_panel import AskPanel
 from .thumbnail_loader import ThumbnailLoader, small_icon
 
@@ -198,6 +199,10 @@ class MainWindow(QMainWindow):
         bridge.answer_text.connect(self.ask_panel.add_text)
         bridge.answered.connect(self.ask_panel.finish)
         bridge.answer_failed.connect(self.ask_panel.fail)
+        bridge.vlm_needed.connect(self.ask_panel.needs_setup)
+        bridge.vlm_ready.connect(lambda _description: self.ask_panel.needs_setup(None))
+        self.ask_panel.setup_requested.connect(self.open_vlm_setup)
+        self.ask_panel.needs_setup(bridge.vlm_status())
         self.ask_dock = QDockWidget("Ask", self)
         self.ask_dock.setObjectName("ask")
         self.ask_dock.setWidget(self.ask_panel)
@@ -231,6 +236,7 @@ class MainWindow(QMainWindow):
         bridge.removal_held.connect(self.ask_removal)
         self.device = ""
         self.wizard: FirstRunWizard | None = None
+        self.vlm_dialog: VLMDialog | None = None
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
@@ -239,6 +245,7 @@ class MainWindow(QMainWindow):
         for text, slot, shortcut in (
                 ("Add folder…", self.folders_panel.choose_folder, None),
                 ("Set up the model…", lambda: self.show_first_run(model_only=True), None),
+                ("Set up Ask…", self.open_vlm_setup, None),
                 ("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences),
                 ("Quit", self.close, QKeySequence.StandardKey.Quit)):
             action = QAction(text, self)
@@ -491,6 +498,13 @@ class MainWindow(QMainWindow):
             lambda button: button is remove and self.bridge.confirm_removal(root))
         box.open()
         return box
+
+    def open_vlm_setup(self) -> VLMDialog:
+        """The page that sets up Ask (download or choose a vision-language model)."""
+        if self.vlm_dialog is None:
+            self.vlm_dialog = VLMDialog(self.bridge, self)
+        self.vlm_dialog.open()
+        return self.vlm_dialog
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.bridge.engine.config, self)
