@@ -512,3 +512,40 @@ def test_answering_never_undoes_the_users_pause(qtbot, window, photos):
     assert bridge.engine.store.vector_count() == 0
     bridge.resume()
     _wait_indexed(qtbot, window, 40)
+
+
+def test_keyboard_habits(qtbot, window, photos):
+    # Ctrl+F focuses the search field, Space opens a quick look and closes it, Ctrl+C on the
+    # grid copies the selected photos' paths, Esc clears the search.
+    from PySide6.QtCore import QItemSelectionModel
+    from PySide6.QtGui import QKeySequence
+
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    window.view.setFocus()
+    qtbot.keySequence(window, QKeySequence.StandardKey.Find)
+    assert window.query.hasFocus()
+    window.query.setText("a dog")
+    results = _search(qtbot, window, window.search)
+    assert len(results) == 40
+
+    window.view.setFocus()
+    window.view.setCurrentIndex(window.model.index(2))
+    qtbot.keyClick(window.view, Qt.Key.Key_Space)
+    preview = window.preview
+    assert preview is not None and preview.isVisible() and preview.result == results[2]
+    qtbot.keyClick(preview, Qt.Key.Key_Space)
+    assert not preview.isVisible()
+
+    selection = window.view.selectionModel()
+    selection.clearSelection()
+    for row in (5, 2):
+        selection.select(window.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+    window.view.setFocus()
+    qtbot.keySequence(window.view, QKeySequence.StandardKey.Copy)
+    assert QGuiApplication.clipboard().text().splitlines() == [results[2].path, results[5].path]
+
+    qtbot.keyClick(window.view, Qt.Key.Key_Escape)
+    assert window.query.text() == "" and window.query_photo is None
+    assert window.results == [] and window.stack.currentWidget() is window.placeholder

@@ -257,8 +257,17 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.folders_dock.toggleViewAction())
         view_menu.addAction(self.ask_dock.toggleViewAction())
         find = QAction("Search field", self, shortcut=QKeySequence.StandardKey.Find)
-        find.triggered.connect(lambda: self.query.setFocus())
+        find.triggered.connect(lambda: (self.query.setFocus(), self.query.selectAll()))
         view_menu.addAction(find)
+        clear = QAction("Clear search", self, shortcut=QKeySequence(Qt.Key.Key_Escape))
+        clear.triggered.connect(self.clear_search)
+        view_menu.addAction(clear)
+        # Ctrl+C on the grid copies the selected photos' paths (in a text field, its text).
+        copy = QAction("Copy paths", self.view, shortcut=QKeySequence.StandardKey.Copy,
+                       shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(
+            lambda: desktop.copy_paths([r.path for r in self.selected_results()]))
+        self.view.addAction(copy)
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -318,6 +327,8 @@ class MainWindow(QMainWindow):
         self._typing.stop()
         terms = self.terms()
         if not terms:
+            self.generation = -1  # a search still on its way is no longer wanted
+            self.results = []
             self.model.set_results([])
             self.stack.setCurrentWidget(self.placeholder)
             self.result_count.clear()
@@ -335,6 +346,11 @@ class MainWindow(QMainWindow):
         else:
             self.photo_chip.hide()
         self.search()
+
+    def clear_search(self) -> None:
+        """Esc: no text, no query photo, no results."""
+        self.query.clear()
+        self.set_query_photo(None)
 
     def find_similar(self, path: str) -> None:
         """Photos like *path*: the query becomes that photo alone."""
@@ -372,7 +388,9 @@ class MainWindow(QMainWindow):
     # --- results ----------------------------------------------------------------------------
 
     def selected_results(self) -> list[Result]:
-        return [index.data(RESULT_ROLE) for index in self.view.selectionModel().selectedIndexes()]
+        """The selected results, in the grid's order."""
+        indexes = sorted(self.view.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        return [index.data(RESULT_ROLE) for index in indexes]
 
     def open_preview(self, row: int) -> PreviewDialog:
         return self.preview_results(self.results, row)

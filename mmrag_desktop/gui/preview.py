@@ -138,6 +138,8 @@ class PreviewDialog(QDialog):
             self.show_row(self.row + 1)
         elif event.key() == Qt.Key.Key_Left and self.row > 0:
             self.show_row(self.row - 1)
+        elif event.key() == Qt.Key.Key_Space:  # Space opened it: a quick look, closed alike
+            self.accept()
         else:
             super().keyPressEvent(event)
 

@@ -97,7 +97,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
 
 class ResultsView(QListView):
-    """The thumbnail grid. Enter or double-click emits ``opened(row)``."""
+    """The thumbnail grid. Enter, Space (a quick look, as in file managers) or double-click
+    emits ``opened(row)``."""
 
     opened = Signal(int)
 
@@ -119,7 +120,8 @@ class ResultsView(QListView):
         self.scheduleDelayedItemsLayout()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space) and \
+                self.currentIndex().isValid():
             self.opened.emit(self.currentIndex().row())
             return
         super().keyPressEvent(event)
