@@ -96,7 +96,8 @@ class Config:
     batch_size: int = 32
     decode_workers: int = 0
     # Recall@10 ≥ 0.98 vs exact at p50 ≤ 2 ms on 1M 512-d vectors (`mmrag bench --sizes
-    # 1000000`, 2-core EPYC): M 16 needs ef ≈ 390 (1.9 ms); M 24 reaches 0.985 at ef 240.
+    # 1000000`, 2-core EPYC): M 16 reaches 0.980 only at ef ≈ 390 (1.9 ms); M 24 reaches
+    # 0.985 at ef 240 (p50 1.68 ms), building 1.3x slower.
     hnsw_m: int = 24
     hnsw_ef_construction: int = 200
     hnsw_ef: int = 240
