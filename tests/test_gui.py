@@ -77,6 +77,17 @@ def _search(qtbot, window: MainWindow, action) -> list[Result]:
     return window.results
 
 
+def _select(window: MainWindow, rows: list[int]) -> None:
+    """Select exactly *rows* of the grid (as ctrl-clicks would) and focus it."""
+    from PySide6.QtCore import QItemSelectionModel
+
+    selection = window.view.selectionModel()
+    selection.clearSelection()
+    for row in rows:
+        selection.select(window.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+    window.view.setFocus()
+
+
 def _drop(widget, path: Path) -> None:
     """Drag a file from a file manager and drop it on *widget*: enter, then drop."""
     mime = QMimeData()
@@ -175,7 +186,7 @@ def test_context_menu_actions(qtbot, window, photos):
     menu = window.context_menu(target)
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert list(actions) == ["Open", "Show in folder", "Copy path", "Find similar",
-                             "Ask about this photo…", "Preview"]
+                             "Ask about this photo…", "Preview", "Move to trash…"]
     actions["Copy path"].trigger()
     assert QGuiApplication.clipboard().text() == target.path
     results = _search(qtbot, window, actions["Find similar"].trigger)
@@ -517,7 +528,6 @@ def test_answering_never_undoes_the_users_pause(qtbot, window, photos):
 def test_keyboard_habits(qtbot, window, photos):
     # Ctrl+F focuses the search field, Space opens a quick look and closes it, Ctrl+C on the
     # grid copies the selected photos' paths, Esc clears the search.
-    from PySide6.QtCore import QItemSelectionModel
     from PySide6.QtGui import QKeySequence
 
     window.bridge.add_folder(str(photos))
@@ -538,14 +548,50 @@ def test_keyboard_habits(qtbot, window, photos):
     qtbot.keyClick(preview, Qt.Key.Key_Space)
     assert not preview.isVisible()
 
-    selection = window.view.selectionModel()
-    selection.clearSelection()
-    for row in (5, 2):
-        selection.select(window.model.index(row), QItemSelectionModel.SelectionFlag.Select)
-    window.view.setFocus()
+    _select(window, [5, 2])
     qtbot.keySequence(window.view, QKeySequence.StandardKey.Copy)
     assert QGuiApplication.clipboard().text().splitlines() == [results[2].path, results[5].path]
 
     qtbot.keyClick(window.view, Qt.Key.Key_Escape)
     assert window.query.text() == "" and window.query_photo is None
     assert window.results == [] and window.stack.currentWidget() is window.placeholder
+
+
+def test_delete_moves_photos_to_the_trash_and_undo_puts_them_back(qtbot, window, photos,
+                                                                    tmp_path, monkeypatch):
+    from PySide6.QtGui import QKeySequence
+    from send2trash import plat_other
+
+    trash_home = tmp_path / "xdg-data"  # the freedesktop trash, in here, not the user's
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(trash_home))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(trash_home / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(trash_home / "Trash"))
+    asked = []
+
+    def agree(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+    monkeypatch.setattr(QMessageBox, "question", agree)
+
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    window.query.setText("a dog")
+    results = _search(qtbot, window, window.search)
+    chosen = [results[1].path, results[4].path]
+    content = {path: Path(path).read_bytes() for path in chosen}
+    _select(window, [1, 4])
+    qtbot.keySequence(window.view, QKeySequence.StandardKey.Delete)
+    assert asked and "these 2 photos" in asked[0]
+    qtbot.waitUntil(lambda: not any(os.path.exists(p) for p in chosen), timeout=10_000)
+    trashed = sorted(p.name for p in (trash_home / "Trash" / "files").iterdir())
+    assert trashed == sorted(os.path.basename(p) for p in chosen)  # kept, not deleted
+    assert not {r.path for r in window.results} & set(chosen)
+    _wait_indexed(qtbot, window, 38)  # the watcher drops them from the library
+    assert window.undo_button.isVisible()
+
+    window.undo_button.click()
+    qtbot.waitUntil(lambda: all(os.path.exists(p) for p in chosen), timeout=10_000)
+    assert all(Path(p).read_bytes() == content[p] for p in chosen)
+    assert list((trash_home / "Trash" / "info").iterdir()) == []
+    _wait_indexed(qtbot, window, 40)  # and back in the library

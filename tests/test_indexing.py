@@ -149,15 +149,17 @@ def test_missing_root_goes_offline_and_returns_without_re_embedding(engine, phot
 
 
 def _interrupt_cli_index(home, photos, sig) -> tuple[subprocess.Popen, int]:
-    """Start `mmrag index` in a child process and send it *sig* once its first batch is
-    committed (later, on a loaded machine, the rest can finish before the signal lands).
-    Returns the finished process and the rows it had committed by then."""
+    """Start `mmrag index` in a child process and send it *sig* once a few batches are
+    committed. Returns the finished process and the rows it had committed by then."""
+    # SIGINT as a terminal delivers it: a test run started in the background (`cmd &` in a
+    # script, as CI runners may) ignores SIGINT, and a child inherits that.
     proc = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", "index", str(photos)],
                             env=cli_env(home), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     committed = 0
     deadline = time.monotonic() + 120
-    while committed < 8 and time.monotonic() < deadline and proc.poll() is None:
+    while committed < 24 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
         try:
             with sqlite3.connect(home / "library.db", timeout=1) as conn:

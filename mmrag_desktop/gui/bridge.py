@@ -21,6 +21,7 @@ from ..indexer import IndexReport, Progress
 from ..models import ModelMissingError
 from ..search import Filters, Term
 from ..store import ERROR, OFFLINE, OK
+from ..trash import TrashError, can_restore, move_to_trash, restore
 from ..vlm import (LLAMA_MISSING, VisionLanguageModel, VLMSetupError, download_recommended,
                    llama_installed, recommended_sizes, use_files)
 from ..watcher import Watcher
@@ -64,6 +65,8 @@ class EngineBridge(QObject):
     answer_text = Signal(str)        # a streamed piece of an answer
     answered = Signal(object)        # ask.Answer, or str for a question about one photo
     answer_failed = Signal(str)
+    trashed = Signal(list, bool)     # paths moved to the trash, whether undo can restore
+    restored = Signal(list)          # paths put back from the trash
     vlm_needed = Signal(str)         # why Ask is not set up (the set-up page is the remedy)
     vlm_sizes = Signal(list)         # [(file, bytes or None)] of the recommended pair
     vlm_progress = Signal(int)       # bytes downloaded so far
@@ -333,6 +336,26 @@ class EngineBridge(QObject):
             self.vlm_needed.emit(self.vlm_status() or str(exc))
         except Exception as exc:  # noqa: BLE001 - VLMError, a bad photo, a missing model
             self.answer_failed.emit(str(exc))
+
+    # --- the trash ----------------------------------------------------------------------------
+
+    def trash(self, paths: list[str]) -> None:
+        """Move photos to the system trash (the watcher then drops them from the library):
+        ``trashed`` with what moved, ``message`` with what could not."""
+        self._submit(self._move, move_to_trash, paths, self.trashed, can_restore())
+
+    def restore(self, paths: list[str]) -> None:
+        """Undo :meth:`trash`: ``restored`` with what came back, ``message`` otherwise."""
+        self._submit(self._move, restore, paths, self.restored)
+
+    def _move(self, move, paths: list[str], done: Signal, *extra) -> None:
+        try:
+            moved = move(paths)
+        except TrashError as exc:
+            moved = exc.done
+            self.message.emit(str(exc))
+        if moved:
+            done.emit(moved, *extra)
 
     # --- setting up Ask (the vision-language model) -----------------------------------------
 

@@ -220,6 +220,13 @@ class MainWindow(QMainWindow):
             status.addPermanentWidget(widget)
             widget.hide()
         status.addPermanentWidget(self.library_label)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.hide()
+        self.undo_button.clicked.connect(self.undo_trash)
+        status.addPermanentWidget(self.undo_button)  # a temporary message hides others
+        self._trashed: list[str] = []
+        bridge.trashed.connect(self._trashed_photos)
+        bridge.restored.connect(self._restored_photos)
 
         self._menus()
         bridge.model_ready.connect(self._model_ready)
@@ -268,6 +275,10 @@ class MainWindow(QMainWindow):
         copy.triggered.connect(
             lambda: desktop.copy_paths([r.path for r in self.selected_results()]))
         self.view.addAction(copy)
+        delete = QAction("Move to trash", self.view, shortcut=QKeySequence.StandardKey.Delete,
+                         shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        delete.triggered.connect(lambda: self.trash(self.selected_results()))
+        self.view.addAction(delete)
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -347,6 +358,40 @@ class MainWindow(QMainWindow):
             self.photo_chip.hide()
         self.search()
 
+    def trash(self, results: list[Result]) -> None:
+        """Move photos to the system trash after asking (never a permanent delete)."""
+        if not results:
+            return
+        what = (os.path.basename(results[0].path) if len(results) == 1
+                else f"these {len(results)} photos")
+        answer = QMessageBox.question(
+            self, "Move to trash?", f"Move {what} to the trash?\n\nThe files leave their "
+            "folders and the library; you can undo this right after.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.bridge.trash([r.path for r in results])
+
+    def _trashed_photos(self, paths: list[str], can_undo: bool) -> None:
+        gone = set(paths)
+        self.results = [r for r in self.results if r.path not in gone]
+        self.model.set_results(self.results)
+        self.result_count.setText(f"{len(self.results):,} results")
+        self._trashed = paths if can_undo else []
+        self.undo_button.setVisible(can_undo)
+        self.show_message(f"Moved {len(paths)} photo{'s' if len(paths) > 1 else ''} to the "
+                          "trash" + ("" if can_undo else " (restore from the system's Trash)"))
+
+    def undo_trash(self) -> None:
+        """Put the photos last moved to the trash back where they were."""
+        self.undo_button.hide()
+        if self._trashed:
+            self.bridge.restore(self._trashed)
+            self._trashed = []
+
+    def _restored_photos(self, paths: list[str]) -> None:
+        self.show_message(f"Put back {len(paths)} photo{'s' if len(paths) > 1 else ''}")
+        if self.terms():
+            self.search()
+
     def clear_search(self) -> None:
         """Esc: no text, no query photo, no results."""
         self.query.clear()
@@ -421,6 +466,9 @@ class MainWindow(QMainWindow):
         menu.addAction("Find similar", lambda: self.find_similar(result.path))
         menu.addAction("Ask about this photo…", lambda: self.ask_about(result.path))
         menu.addAction("Preview", lambda: self.open_preview(self.results.index(result)))
+        menu.addSeparator()
+        menu.addAction("Move to trash…" if len(selected) == 1 else
+                       f"Move {len(selected)} photos to trash…", lambda: self.trash(selected))
         return menu
 
     def _context_menu(self, point: QPoint) -> None:
