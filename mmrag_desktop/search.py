@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +39,51 @@ class Term:
         if os.path.isfile(spec):
             return cls(photo=spec, weight=sign * weight)
         return cls(text=spec, weight=sign * weight)
+
+
+def parse_query(text: str) -> list[Term]:
+    """The search field's typed syntax, as text terms (photos join as their own terms):
+
+    - words make one description: ``two dogs in the snow``;
+    - ``-word`` or ``-"a phrase"`` subtracts: ``beach -people``;
+    - ``N*word`` or ``N*"a phrase"`` weighs: ``2*sunset``;
+    - a quoted phrase, or ``+`` between parts, makes a separate term:
+      ``2*sunset + "red car"``.
+
+    Unbalanced quotes make the whole text one description. Empty text gives no terms.
+    """
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split, lexer.quotes, lexer.escape = True, '"', ""  # apostrophes are text
+    try:
+        tokens = list(lexer)
+    except ValueError:  # an open quote
+        return [Term(text=text.strip())] if text.strip() else []
+    quoted = {match.group(1) for match in re.finditer(r'"([^"]*)"', text)}
+    terms: list[Term] = []
+    words: list[str] = []
+
+    def flush() -> None:
+        if words:
+            terms.append(Term(text=" ".join(words)))
+            words.clear()
+
+    for token in tokens:
+        weighted = _WEIGHTED.match(token)
+        if token == "+":
+            flush()
+        elif token.startswith("-") and len(token) > 1:
+            flush()
+            terms.append(Term(text=token[1:], weight=-1.0))
+        elif weighted:
+            flush()
+            terms.append(Term(text=weighted.group(2), weight=float(weighted.group(1))))
+        elif token in quoted and " " in token:
+            flush()
+            terms.append(Term(text=token))
+        else:
+            words.append(token)
+    flush()
+    return [term for term in terms if term.text]
 
 
 @dataclass

@@ -595,3 +595,28 @@ def test_delete_moves_photos_to_the_trash_and_undo_puts_them_back(qtbot, window,
     assert all(Path(p).read_bytes() == content[p] for p in chosen)
     assert list((trash_home / "Trash" / "info").iterdir()) == []
     _wait_indexed(qtbot, window, 40)  # and back in the library
+
+
+def test_the_search_field_takes_the_typed_query_syntax(qtbot, window, photos):
+    from mmrag_desktop.search import parse_query
+
+    def parsed(text):
+        return [(t.text, t.weight) for t in parse_query(text)]
+    assert parsed("two dogs in the snow") == [("two dogs in the snow", 1.0)]
+    assert parsed("beach -people") == [("beach", 1.0), ("people", -1.0)]
+    assert parsed('2*sunset + "red car"') == [("sunset", 2.0), ("red car", 1.0)]
+    assert parsed('dogs -"red car"') == [("dogs", 1.0), ("red car", -1.0)]
+    assert parsed("it's a dog's life") == [("it's a dog's life", 1.0)]
+    assert parsed('"open quote') == [('"open quote', 1.0)]
+    assert parsed("  ") == []
+
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    window.query.setText("a kitchen -food")
+    shown = _search(qtbot, window, window.search)
+    expected = window.bridge.engine.search([Term(text="a kitchen"), Term(text="food", weight=-1)],
+                                           k=len(shown))
+    assert [r.path for r in shown] == [r.path for r in expected]
+    plain = window.bridge.engine.search([Term(text="a kitchen -food")], k=len(shown))
+    assert [r.path for r in shown] != [r.path for r in plain]  # not read as one description

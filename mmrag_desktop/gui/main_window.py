@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHB
 from ..imaging import is_image_name
 from ..paths import display_path
 from ..indexer import IndexReport, Progress
-from ..search import Filters, Result, Term
+from ..search import Filters, Result, Term, parse_query
 from ..thumbnails import cache_dir, paste_dir
 from . import desktop, plain
 from .bridge import EngineBridge, FolderState
@@ -328,7 +328,9 @@ class MainWindow(QMainWindow):
             taken_before=self.before.date().toString("yyyy-MM-dd") if self.before_check.isChecked() else None)
 
     def terms(self) -> list[Term]:
-        terms = [Term(text=self.query.text().strip())] if self.query.text().strip() else []
+        """The field's text in the typed syntax (:func:`.search.parse_query`), and the
+        query photo."""
+        terms = parse_query(self.query.text())
         if self.query_photo:
             terms.append(Term(photo=self.query_photo))
         return terms
