@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--folder", action="append", default=[], help="only photos under FOLDER")
     s.add_argument("--after", help="taken on or after DATE (YYYY-MM-DD)")
     s.add_argument("--before", help="taken on or before DATE (YYYY-MM-DD)")
+    s.add_argument("--camera", action="append", default=[],
+                   help="only photos taken with this camera model (EXIF; repeatable)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
 
@@ -264,7 +266,7 @@ def cmd_search(args) -> int:
     terms = [Term.parse(" ".join(args.query))] if args.query else []
     terms += [Term(photo=p) for p in args.photo]
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
-    filters = Filters(args.folder, args.after, args.before)
+    filters = Filters(args.folder, args.after, args.before, args.camera)
     engine = _engine(args, read_only=True)
     results = engine.search(terms, args.top_k, args.min_score, filters)
     _print_repairs(engine)

@@ -88,15 +88,17 @@ def parse_query(text: str) -> list[Term]:
 
 @dataclass
 class Filters:
-    """Restrict results to photos under some folders and/or taken in a date range
-    (ISO 8601 strings, inclusive; a bare date ``YYYY-MM-DD`` covers the whole day)."""
+    """Restrict results to photos under some folders, taken in a date range (ISO 8601
+    strings, inclusive; a bare date ``YYYY-MM-DD`` covers the whole day) and/or with some
+    cameras (EXIF model names, as :meth:`.store.Store.cameras` lists them)."""
 
     folders: list[str] = field(default_factory=list)
     taken_after: str | None = None
     taken_before: str | None = None
+    cameras: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.folders or self.taken_after or self.taken_before)
+        return not (self.folders or self.taken_after or self.taken_before or self.cameras)
 
     def sql(self) -> tuple[str, list]:
         """An SQL condition on the ``photos`` table, and its parameters."""
@@ -116,6 +118,9 @@ class Filters:
                 before += "T23:59:59.999999"
             parts.append("taken_at <= ?")
             params.append(before)
+        if self.cameras:
+            parts.append(f"camera_model IN ({', '.join('?' * len(self.cameras))})")
+            params += self.cameras
         return " AND ".join(parts) or "1", params
 
 

@@ -372,6 +372,14 @@ class Store:
         """Number of rows per status."""
         return dict(self.db.execute("SELECT status, COUNT(*) FROM photos GROUP BY status"))
 
+    def cameras(self) -> list[tuple[str, str, int]]:
+        """(camera model, make, photos) of the indexed photos' cameras (EXIF), the most
+        used first."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT camera_model, COALESCE(MAX(camera_make), ''), COUNT(*) FROM photos "
+            "WHERE status = ? AND camera_model IS NOT NULL AND camera_model != '' "
+            "GROUP BY camera_model ORDER BY COUNT(*) DESC, camera_model", [OK])]
+
     def root_counts(self) -> dict[str, dict[str, int]]:
         """Number of rows per root folder and status: ``{root: {status: n}}``."""
         out: dict[str, dict[str, int]] = {}

@@ -620,3 +620,41 @@ def test_the_search_field_takes_the_typed_query_syntax(qtbot, window, photos):
     assert [r.path for r in shown] == [r.path for r in expected]
     plain = window.bridge.engine.search([Term(text="a kitchen -food")], k=len(shown))
     assert [r.path for r in shown] != [r.path for r in plain]  # not read as one description
+
+
+def test_camera_filter_in_the_window_and_the_cli(qtbot, window, tmp_path, capsys):
+    import json
+
+    from mmrag_desktop.cli import main
+
+    folder = tmp_path / "cameras"
+    folder.mkdir()
+    cameras = {}
+    for i, photo in enumerate(coco_photos()[:20]):
+        exif = Image.Exif()
+        if i < 6:
+            exif[271], exif[272] = "SONY", "DSC-RX100"
+        elif i < 10:
+            exif[271], exif[272] = "Apple", "iPhone 12"
+        with Image.open(photo) as img:
+            img.save(folder / photo.name, "JPEG", quality=92, exif=exif)
+        cameras[str(folder / photo.name)] = exif.get(272)
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 20)
+    qtbot.waitUntil(lambda: window.camera_filter.count() == 3, timeout=10_000)
+    assert [window.camera_filter.itemText(i) for i in range(3)] == [
+        "All cameras", "DSC-RX100 (6)", "iPhone 12 (4)"]
+
+    window.query.setText("a photo")
+    assert len(_search(qtbot, window, window.search)) == 20
+    results = _search(qtbot, window, lambda: window.camera_filter.setCurrentIndex(2))
+    assert sorted(r.path for r in results) == sorted(p for p, m in cameras.items()
+                                                     if m == "iPhone 12")
+
+    home = window.bridge.engine.home
+    assert main(["--home", str(home), "search", "a photo", "--camera", "DSC-RX100", "-k", "20",
+                 "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert sorted(h["path"] for h in hits) == sorted(p for p, m in cameras.items()
+                                                     if m == "DSC-RX100")

@@ -58,6 +58,7 @@ class EngineBridge(QObject):
     searched = Signal(int, list)     # generation, list[Result]
     search_failed = Signal(int, str)
     folders = Signal(list)           # list[FolderState]
+    cameras = Signal(list)           # [(camera model, make, photos)], most used first
     status = Signal(dict)            # Engine.status()
     errors = Signal(str, list)       # root, [(path, reason)]
     paused_changed = Signal(bool)
@@ -277,6 +278,7 @@ class EngineBridge(QObject):
             states.append(FolderState(root, by_status.get(OK, 0) + by_status.get(OFFLINE, 0),
                                       by_status.get(ERROR, 0), state))
         self.folders.emit(states)
+        self.cameras.emit(self.engine.store.cameras())
         self.status.emit(self.engine.status())
 
     def list_errors(self, root: str) -> None:

@@ -144,6 +144,9 @@ class MainWindow(QMainWindow):
         self.folder_filter = QComboBox()
         self.folder_filter.addItem("All folders", None)
         self.folder_filter.currentIndexChanged.connect(self._filters_changed)
+        self.camera_filter = QComboBox()
+        self.camera_filter.addItem("All cameras", None)
+        self.camera_filter.currentIndexChanged.connect(self._filters_changed)
         self.after_check, self.after = QCheckBox("Taken after"), QDateEdit(calendarPopup=True)
         self.before_check, self.before = QCheckBox("before"), QDateEdit(calendarPopup=True)
         today = QDate.currentDate()
@@ -158,6 +161,7 @@ class MainWindow(QMainWindow):
         filter_row = QHBoxLayout()
         filter_row.addWidget(QLabel("Folder"))
         filter_row.addWidget(self.folder_filter)
+        filter_row.addWidget(self.camera_filter)
         filter_row.addSpacing(16)
         for widget in (self.after_check, self.after, self.before_check, self.before):
             filter_row.addWidget(widget)
@@ -237,6 +241,7 @@ class MainWindow(QMainWindow):
         bridge.searched.connect(self._searched)
         bridge.search_failed.connect(self._search_failed)
         bridge.folders.connect(self._folders)
+        bridge.cameras.connect(self._cameras)
         bridge.status.connect(self._status)
         bridge.errors.connect(self._errors)
         bridge.paused_changed.connect(self._paused)
@@ -322,8 +327,9 @@ class MainWindow(QMainWindow):
 
     def filters(self) -> Filters:
         folder = self.folder_filter.currentData()
+        camera = self.camera_filter.currentData()
         return Filters(
-            folders=[folder] if folder else [],
+            folders=[folder] if folder else [], cameras=[camera] if camera else [],
             taken_after=self.after.date().toString("yyyy-MM-dd") if self.after_check.isChecked() else None,
             taken_before=self.before.date().toString("yyyy-MM-dd") if self.before_check.isChecked() else None)
 
@@ -536,6 +542,20 @@ class MainWindow(QMainWindow):
         self.folder_filter.blockSignals(False)
         if current and found < 0:
             self._filters_changed()  # the filtered folder was removed
+
+    def _cameras(self, cameras: list[tuple[str, str, int]]) -> None:
+        current = self.camera_filter.currentData()
+        self.camera_filter.blockSignals(True)
+        self.camera_filter.clear()
+        self.camera_filter.addItem("All cameras", None)
+        for model, _make, photos in cameras:
+            self.camera_filter.addItem(f"{model} ({photos:,})", model)
+        found = self.camera_filter.findData(current)
+        self.camera_filter.setCurrentIndex(max(found, 0))
+        self.camera_filter.blockSignals(False)
+        self.camera_filter.setVisible(bool(cameras))
+        if current and found < 0:
+            self._filters_changed()
 
     def _status(self, status: dict) -> None:
         by_status = status["by_status"]
