@@ -23,6 +23,7 @@ from .imaging import BadImage
 from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
                      download_weights, find_weights, has_torch, import_model)
+from .duplicates import NEAR_COSINE
 from .search import Filters, QueryError, Term
 from .paths import display_path
 from .store import LibraryVersionError, describe_db_error
@@ -94,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["list", "add", "remove"], nargs="?", default="list")
     s.add_argument("paths", nargs="*")
     s.set_defaults(func=cmd_folders)
+
+    s = sub.add_parser("duplicates", help="groups of copies: exact, resized, re-compressed, "
+                       "bursts (nothing is changed)")
+    s.add_argument("--threshold", type=float, default=NEAR_COSINE,
+                   help=f"cosine similarity that makes two photos copies (default "
+                        f"{NEAR_COSINE})")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_duplicates)
 
     s = sub.add_parser("status", help="library counts, folders and model")
     s.add_argument("--errors", action="store_true", help="list files that could not be indexed")
@@ -297,6 +306,26 @@ def cmd_folders(args) -> int:
         for root in engine.config.roots:
             state = "" if os.path.isdir(root) else "  (offline)"
             print(f"{display_path(root)}{state}")
+    return 0
+
+
+def cmd_duplicates(args) -> int:
+    engine = _engine(args, read_only=True)
+    groups = engine.duplicates(args.threshold)
+    if args.json:
+        print(json.dumps([{"exact": g.exact, "keep": g.keep.path,
+                           "photos": [{"path": r.path, "width": r.meta.get("width"),
+                                       "height": r.meta.get("height"),
+                                       "size": r.meta.get("size"),
+                                       "taken_at": r.meta.get("taken_at")} for r in g.photos]}
+                          for g in groups], indent=1))
+        return 0
+    for number, found in enumerate(groups, 1):
+        print(f"group {number}: {'exact copies' if found.exact else 'near copies'}")
+        for r in found.photos:
+            size = f"{r.meta.get('width')}×{r.meta.get('height')}, {(r.meta.get('size') or 0) / 1e6:.1f} MB"
+            print(f"  {'keep ' if r is found.keep else '     '} {display_path(r.path)} ({size})")
+    print(f"{len(groups)} groups, {sum(len(g.photos) - 1 for g in groups)} photos to review")
     return 0
 
 

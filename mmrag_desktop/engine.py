@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import Config, home_dir, load_config, make_private, save_config
+from .duplicates import NEAR_COSINE, DuplicateGroup, group, keep_first
 from .indexer import Indexer, IndexReport, Progress
 from .models import ModelMismatchError, configured_model_id, model_slug
 from .paths import display_path, is_within, outermost, real_folder
@@ -326,6 +327,32 @@ class Engine:
                 best_ids, best_scores = best_ids[keep], best_scores[keep]
         order = np.argsort(-best_scores)
         return best_ids[order], best_scores[order]
+
+    def duplicates(self, threshold: float = NEAR_COSINE,
+                   neighbours: int = 10) -> list[DuplicateGroup]:
+        """Groups of copies among the library's photos: the same content hash, or
+        embeddings with cosine ≥ *threshold* among each photo's *neighbours* nearest (HNSW),
+        joined transitively; largest groups first, the photo to keep first in each (see
+        :mod:`.duplicates`)."""
+        vectors = self.sync()
+        hashes = self.store.content_hashes()
+        ids, found, scores = [], [], []
+        for chunk_ids, chunk in self.store.vectors(ids=sorted(hashes)):
+            near_ids, near_scores = vectors.neighbours(chunk, neighbours + 1)  # + itself
+            ids.append(chunk_ids)
+            found.append(near_ids)
+            scores.append(near_scores)
+        if not ids:
+            return []
+        groups = group(np.concatenate(ids), np.concatenate(found), np.concatenate(scores),
+                       hashes, threshold)
+        details = self.store.details([i for g in groups for i in g])
+        out = []
+        for members in groups:
+            photos = keep_first([Result(i, details[i]["path"], 1.0, details[i])
+                                 for i in members if i in details])
+            out.append(DuplicateGroup(photos, len({hashes[i] for i in members}) == 1))
+        return out
 
     # --- status ---------------------------------------------------------------------------
 

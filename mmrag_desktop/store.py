@@ -422,6 +422,11 @@ class Store:
         sql = f"SELECT id FROM photos WHERE vector IS NOT NULL AND status = '{OK}' AND ({where})"
         return {r[0] for r in self.db.execute(sql, params)}
 
+    def content_hashes(self) -> dict[int, str]:
+        """Row id → content hash of every embedded, online photo."""
+        return dict(self.db.execute(
+            "SELECT id, hash FROM photos WHERE vector IS NOT NULL AND status = ?", [OK]))
+
     def hashes_present(self, digests: list[str]) -> set[str]:
         """Which of the content hashes *digests* some photo in the library has."""
         found: set[str] = set()

@@ -331,6 +331,25 @@ class VectorIndex:
                 return np.empty(0, np.int64), np.empty(0, np.float32)
             return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
+    def neighbours(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top-k of many queries at once (all cores).
+
+        Args:
+            queries: (n, d) float32, L2-normalised.
+            k: neighbours per query (at most the index's size).
+
+        Returns:
+            ((n, k') int64 ids, (n, k') float32 cosine similarities), best first per row.
+        """
+        with self._lock.gen_rlock():
+            index = self._require()
+            k = min(k, self.count())
+            if k <= 0 or not len(queries):
+                return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0),
+                                                                        np.float32)
+            labels, distances = index.knn_query(queries, k=k)
+            return labels.astype(np.int64), (1.0 - distances).astype(np.float32)
+
     def set_ef(self, ef: int) -> None:
         """The query-time beam width (HNSW ``ef``) from now on: higher finds more of the
         true nearest neighbours, slower."""
