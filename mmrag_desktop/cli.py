@@ -25,7 +25,7 @@ from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissing
                      download_weights, find_weights, has_torch, import_model)
 from .duplicates import NEAR_COSINE
 from .search import Filters, QueryError, Term
-from .paths import display_path
+from .paths import display_path, size_text
 from .store import LibraryVersionError, describe_db_error
 from .vlm import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
                   inspect_files, recommended_sizes, use_files)
@@ -323,7 +323,8 @@ def cmd_duplicates(args) -> int:
     for number, found in enumerate(groups, 1):
         print(f"group {number}: {'exact copies' if found.exact else 'near copies'}")
         for r in found.photos:
-            size = f"{r.meta.get('width')}×{r.meta.get('height')}, {(r.meta.get('size') or 0) / 1e6:.1f} MB"
+            size = (f"{r.meta.get('width')}×{r.meta.get('height')}, "
+                    f"{size_text(r.meta.get('size'))}")
             print(f"  {'keep ' if r is found.keep else '     '} {display_path(r.path)} ({size})")
     print(f"{len(groups)} groups, {sum(len(g.photos) - 1 for g in groups)} photos to review")
     return 0

@@ -90,3 +90,9 @@ def outermost(folders: list[str]) -> list[str]:
         if folder not in kept:
             kept.append(folder)
     return kept
+
+
+def size_text(size: int | None) -> str:
+    """A file size for people: ``850 KB``, ``2.4 MB`` (decimal units, as file managers)."""
+    size = size or 0
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(size / 1e3, 1):.0f} KB"

@@ -28,6 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
+    from PIL import Image
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -53,6 +54,11 @@ def main() -> None:
         shutil.copytree(COCO / "images", photos)
         first = sorted(photos.glob("*.jpg"))[0]
         (photos / "scan-0042.jpg").write_bytes(first.read_bytes()[:3000])  # a truncated file
+        twin = sorted(photos.glob("*.jpg"))[5]  # copies for the duplicates view
+        shutil.copy2(twin, photos / f"copy of {twin.name}")
+        with Image.open(twin) as img:
+            img.resize((img.width // 2, img.height // 2)).save(photos / "IMG_small.jpg",
+                                                                quality=60)
         home = tmp / "home"
         home.mkdir()
         save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
@@ -88,6 +94,13 @@ def main() -> None:
         pump(0.3)
         dialog.grab().save(str(args.out / "ask-setup.png"))
         dialog.reject()
+        duplicates = window.open_duplicates()
+        duplicates.threshold.setValue(99.9)  # the tiny model: see tests/test_duplicates.py
+        duplicates.find()
+        wait(lambda: duplicates.find_button.isEnabled() and duplicates.groups)
+        pump(1.5)  # thumbnails
+        duplicates.grab().save(str(args.out / "duplicates.png"))
+        duplicates.reject()
         window.close()
         app.processEvents()
     print(f"screenshots written to {args.out}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from PIL import Image
 
 from mmrag_desktop.cli import main
@@ -58,3 +59,66 @@ def test_grouping_is_transitive_and_exact_copies_join_without_neighbours():
     hashes = {1: "a", 2: "b", 3: "c", 4: "d", 5: "d"}
     assert group(ids, near, scores, hashes, 0.99) == [[1, 2, 3], [4, 5]]
     assert group(ids, near, scores, hashes, 0.999) == [[4, 5]]
+
+
+def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config, tmp_path,
+                                                            monkeypatch):
+    import os
+
+    pytest.importorskip("pytestqt")
+    from PySide6.QtWidgets import QMessageBox, QPushButton
+    from send2trash import plat_other
+
+    from mmrag_desktop.config import save_config
+    from mmrag_desktop.engine import Engine
+    from mmrag_desktop.gui.bridge import EngineBridge
+    from mmrag_desktop.gui.main_window import MainWindow
+
+    trash_home = tmp_path / "xdg-data"  # a private freedesktop trash
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(trash_home))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(trash_home / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(trash_home / "Trash"))
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *args: QMessageBox.StandardButton.Yes)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    original = coco_photos()[7]
+    for photo in coco_photos()[:6] + [original]:
+        shutil.copy2(photo, folder / photo.name)
+    with Image.open(original) as img:
+        img.resize((img.width // 2, img.height // 2)).save(folder / "small.jpg", quality=60)
+    shutil.copy2(original, folder / "copy.jpg")
+
+    home.mkdir(parents=True)
+    config.roots = [str(folder)]
+    save_config(home, config)
+    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: [(s.photos, s.state) for s in window.folders_panel.states]
+                    == [(9, "up to date")], timeout=60_000)
+    dialog = window.open_duplicates()
+    dialog.threshold.setValue(THRESHOLD * 100)
+    dialog.find()
+    qtbot.waitUntil(lambda: len(dialog.groups) == 1 and dialog.find_button.isEnabled(),
+                    timeout=30_000)
+    found, choice = dialog.groups[0]
+    assert sorted(os.path.basename(r.path) for r in found.photos) == sorted(
+        ["copy.jpg", original.name, "small.jpg"])
+    assert choice.checkedId() == 0 and "small" not in found.keep.path
+    assert "3 photos" not in dialog.summary.text() and "2 photos" in dialog.summary.text()
+
+    choice.button(2).setChecked(True)  # keep the small one instead, as a user may
+    kept = found.photos[2].path
+    trash = [b for b in dialog.findChildren(QPushButton) if b.text().startswith("Move")][0]
+    trash.click()
+    gone = [r.path for r in found.photos if r.path != kept]
+    qtbot.waitUntil(lambda: not any(os.path.exists(p) for p in gone), timeout=30_000)
+    assert os.path.exists(kept)
+    qtbot.waitUntil(lambda: dialog.groups == [] and "No copies" in dialog.summary.text(),
+                    timeout=30_000)
+    window.undo_button.click()
+    qtbot.waitUntil(lambda: all(os.path.exists(p) for p in gone), timeout=30_000)
+    qtbot.waitUntil(lambda: len(dialog.groups) == 1, timeout=30_000)  # indexed again
+    window.close()

@@ -205,7 +205,9 @@ def test_a_change_reindexes_its_folder_not_the_whole_root(engine, photos, watchi
     before = len(reports)
     new = coco_photos()[110]
     shutil.copy2(new, album / "new.jpg")
-    wait_for(lambda: top_path(engine, new) == str(album / "new.jpg"), what="the new photo")
+    # the run's report comes after its commit: wait for both
+    wait_for(lambda: top_path(engine, new) == str(album / "new.jpg") and len(reports) > before,
+             what="the new photo and its run's report")
     later = reports[before:]
     assert later and all(r.found <= 1 for r in later)  # one folder read, not 41 files
     assert sum(r.embedded for r in later) == 1

@@ -66,6 +66,7 @@ class EngineBridge(QObject):
     answer_text = Signal(str)        # a streamed piece of an answer
     answered = Signal(object)        # ask.Answer, or str for a question about one photo
     answer_failed = Signal(str)
+    duplicates = Signal(list)        # list[DuplicateGroup]
     trashed = Signal(list, bool)     # paths moved to the trash, whether undo can restore
     restored = Signal(list)          # paths put back from the trash
     vlm_needed = Signal(str)         # why Ask is not set up (the set-up page is the remedy)
@@ -338,6 +339,12 @@ class EngineBridge(QObject):
             self.vlm_needed.emit(self.vlm_status() or str(exc))
         except Exception as exc:  # noqa: BLE001 - VLMError, a bad photo, a missing model
             self.answer_failed.emit(str(exc))
+
+    # --- duplicates -------------------------------------------------------------------------
+
+    def find_duplicates(self, threshold: float) -> None:
+        """Groups of copies (see :meth:`Engine.duplicates`): ``duplicates``."""
+        self._submit(lambda: self.duplicates.emit(self.engine.duplicates(threshold)))
 
     # --- the trash ----------------------------------------------------------------------------
 

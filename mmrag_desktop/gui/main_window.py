@@ -21,6 +21,7 @@ from ..search import Filters, Result, Term, parse_query
 from ..thumbnails import cache_dir, paste_dir
 from . import desktop, plain
 from .bridge import EngineBridge, FolderState
+from .duplicates_dialog import DuplicatesDialog
 from .first_run import FirstRunWizard
 from .folders import ErrorsDialog, FoldersPanel
 from .preview import PreviewDialog
@@ -249,6 +250,7 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.wizard: FirstRunWizard | None = None
         self.vlm_dialog: VLMDialog | None = None
+        self.duplicates_dialog: DuplicatesDialog | None = None
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
@@ -258,6 +260,7 @@ class MainWindow(QMainWindow):
                 ("Add folder…", self.folders_panel.choose_folder, None),
                 ("Set up the model…", lambda: self.show_first_run(model_only=True), None),
                 ("Set up Ask…", self.open_vlm_setup, None),
+                ("Find duplicates…", self.open_duplicates, None),
                 ("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences),
                 ("Quit", self.close, QKeySequence.StandardKey.Quit)):
             action = QAction(text, self)
@@ -586,6 +589,19 @@ class MainWindow(QMainWindow):
             lambda button: button is remove and self.bridge.confirm_removal(root))
         box.open()
         return box
+
+    def open_duplicates(self) -> DuplicatesDialog:
+        """The near-duplicate finder (it searches at once)."""
+        if self.duplicates_dialog is None:
+            self.duplicates_dialog = DuplicatesDialog(self.bridge, self.loader, self)
+            self.duplicates_dialog.trash_requested.connect(self.trash)
+            self.bridge.trashed.connect(lambda paths, _undo: self.duplicates_dialog.forget(paths))
+            # photos coming back (undo) or new copies: look again once they are indexed
+            self.bridge.indexed.connect(lambda *_: self.duplicates_dialog.isVisible()
+                                        and self.duplicates_dialog.find())
+        self.duplicates_dialog.show()
+        self.duplicates_dialog.find()
+        return self.duplicates_dialog
 
     def open_vlm_setup(self) -> VLMDialog:
         """The page that sets up Ask (download or choose a vision-language model)."""
