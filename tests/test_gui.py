@@ -120,7 +120,9 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     assert indexing and indexing[-1].done == indexing[-1].total > 0
     assert sum(p.total for p in indexing if p.done == p.total) >= 40
     device = window.bridge.engine.embedder.describe()  # whatever this machine has and chose
-    assert "40 photos" in window.library_label.text() and device in window.library_label.text()
+    # the status line follows the folders panel's update (its own signal)
+    qtbot.waitUntil(lambda: "40 photos" in window.library_label.text(), timeout=10_000)
+    assert device in window.library_label.text()
     assert window.progress_label.isHidden()
 
     # text search: the grid shows the engine's ranking, best first

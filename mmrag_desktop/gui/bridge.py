@@ -279,8 +279,8 @@ class EngineBridge(QObject):
             states.append(FolderState(root, by_status.get(OK, 0) + by_status.get(OFFLINE, 0),
                                       by_status.get(ERROR, 0), state))
         self.folders.emit(states)
-        self.cameras.emit(self.engine.store.cameras())
         self.status.emit(self.engine.status())
+        self.cameras.emit(self.engine.store.cameras())
 
     def list_errors(self, root: str) -> None:
         """Emit ``errors(root, [(path, reason)])``."""
