@@ -329,7 +329,8 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     panel.question.setText("Still there?")
     panel.ask()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
-    assert failures and "stopped unexpectedly" in failures[0] and "SIGBUS" in failures[0]
+    qtbot.waitUntil(lambda: bool(failures), timeout=10_000)  # queued from the answering thread
+    assert "stopped unexpectedly" in failures[0] and "SIGBUS" in failures[0]
     assert "stopped unexpectedly" in panel.answer.toPlainText()
     assert not window.bridge.watcher.holding and window.isVisible()
     shutil.copyfile(gemma, model)
