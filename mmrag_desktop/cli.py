@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--before", help="taken on or before DATE (YYYY-MM-DD)")
     s.add_argument("--camera", action="append", default=[],
                    help="only photos taken with this camera model (EXIF; repeatable)")
+    s.add_argument("--near", type=_place, metavar="LAT,LON[,KM]",
+                   help="only photos taken within KM (default 10) kilometres of a place, "
+                        "from their EXIF GPS: --near 38.72,-9.14,25")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
 
@@ -271,11 +274,24 @@ def cmd_watch(args) -> int:
     return 0
 
 
+def _place(text: str) -> tuple[float, float, float]:
+    """``LAT,LON[,KM]`` in decimal degrees and kilometres, for ``--near``."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180) \
+            or (len(numbers) == 3 and numbers[2] <= 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected LAT,LON or LAT,LON,KM, e.g. 38.72,-9.14,25")
+    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 10.0
+
+
 def cmd_search(args) -> int:
     terms = [Term.parse(" ".join(args.query))] if args.query else []
     terms += [Term(photo=p) for p in args.photo]
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
-    filters = Filters(args.folder, args.after, args.before, args.camera)
+    filters = Filters(args.folder, args.after, args.before, args.camera, args.near)
     engine = _engine(args, read_only=True)
     results = engine.search(terms, args.top_k, args.min_score, filters)
     _print_repairs(engine)
@@ -355,7 +371,7 @@ def _download_export(config, home: Path, assume_yes: bool) -> int:
     try:
         export, url = find_published(config)
         print(f"{config.model} ({config.pretrained}): the ONNX export {export.file}, "
-              f"{export.size / 1e6:.0f} MB, from {url}\n(weights from {export.source}, "
+              f"{size_text(export.size)}, from {url}\n(weights from {export.source}, "
               f"licence {export.licence})")
         if not _confirm_download(assume_yes):
             return 1
@@ -392,7 +408,7 @@ def cmd_models(args) -> int:
         return _download_export(config, home, args.yes)
     elif args.action == "download":
         def confirm(source: HubSource) -> bool:
-            size = f"{source.size / 1e6:.0f} MB" if source.size else "unknown size"
+            size = size_text(source.size) if source.size else "unknown size"
             print(f"{config.model} ({config.pretrained}): {source.filename}, {size}, "
                   f"from {source.repo_id} on the Hugging Face hub")
             if source.extras:
@@ -417,7 +433,7 @@ def cmd_models(args) -> int:
         started = time.perf_counter()
         folder = export(embedder.torch_backend(), export_folder(home, embedder.model_id))
         size = sum(f.stat().st_size for f in folder.iterdir())
-        print(f"exported {embedder.model_id} to {folder} ({size / 1e6:.0f} MB, "
+        print(f"exported {embedder.model_id} to {folder} ({size_text(size)}, "
               f"{time.perf_counter() - started:.0f} s); checked: it embeds like the torch model")
     else:
         from .clip_onnx import find_export
@@ -531,7 +547,7 @@ def cmd_vlm(args) -> int:
     if args.action == "download":
         try:
             files = recommended_sizes()
-            listing = ", ".join(f"{name} ({size / 1e6:,.0f} MB)" if size else name
+            listing = ", ".join(f"{name} ({size_text(size)})" if size else name
                                 for name, size in files)
             print(f"{listing} from https://huggingface.co/{RECOMMENDED_REPO}, into "
                   f"{home / 'vlm'}")

@@ -70,6 +70,8 @@ class Config:
         hnsw_m, hnsw_ef_construction, hnsw_ef: HNSW graph parameters (Malkov & Yashunin,
             2018, arXiv:1603.09320): links per node, build-time and query-time beam width.
         thumbnail_size: thumbnail edge in pixels (GUI).
+        relevance_cutoff: the GUI hides results scoring below this fraction of the best
+            result's cosine similarity ("Show all" shows them); 0 hides none.
         rescan_interval: seconds between periodic rescans while watching; 0 disables.
         onnx_exports_url: where published ONNX exports of CLIP weights are listed (a
             ``manifest.json``), for installs without torch (see :mod:`.onnx_download`).
@@ -102,6 +104,10 @@ class Config:
     hnsw_ef_construction: int = 200
     hnsw_ef: int = 240
     thumbnail_size: int = 256
+    # A guess, not a measurement (no pretrained CLIP weights were reachable to calibrate it):
+    # scaling by the best score, not subtracting from it, suits both text queries (best
+    # ≈ 0.3) and photo queries (best ≈ 1.0).
+    relevance_cutoff: float = 0.8
     rescan_interval: int = 600
     onnx_exports_url: str = EXPORTS_URL
     vlm_model: str = ""
@@ -126,6 +132,8 @@ class Config:
             raise ConfigError(f"decode_workers must be ≥ 0, got {self.decode_workers}")
         if self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef < 1:
             raise ConfigError("hnsw_m must be ≥ 2 and hnsw_ef_construction, hnsw_ef ≥ 1")
+        if not 0 <= self.relevance_cutoff < 1:
+            raise ConfigError("relevance_cutoff must be in [0, 1)")
         if self.vlm_context < 512 or self.vlm_max_tokens < 1 or self.ask_photos < 1:
             raise ConfigError("vlm_context must be ≥ 512, vlm_max_tokens and ask_photos ≥ 1")
 

@@ -23,6 +23,7 @@ from .paths import display_path, is_within, outermost, real_folder
 from .scanner import Excluder
 from .search import Filters, Result, Term, query_vector
 from .store import Store
+from .timeline import FolderNode, Timeline, folder_tree
 from .vector_index import VectorIndex
 from .writer_lock import WriterLock
 
@@ -353,6 +354,18 @@ class Engine:
                                  for i in members if i in details])
             out.append(DuplicateGroup(photos, len({hashes[i] for i in members}) == 1))
         return out
+
+    # --- browsing -------------------------------------------------------------------------
+
+    def browse(self, filters: Filters | None = None) -> Timeline:
+        """The photos that pass *filters*, newest first, by month: what the GUI shows
+        without a query."""
+        where, params = (filters or Filters()).sql()
+        return Timeline(self.store.timeline(where, params))
+
+    def folder_tree(self) -> list[FolderNode]:
+        """The library's folders that hold photos, one tree per root folder."""
+        return folder_tree(list(self.config.roots), self.store.folder_counts())
 
     # --- status ---------------------------------------------------------------------------
 

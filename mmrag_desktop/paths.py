@@ -93,6 +93,9 @@ def outermost(folders: list[str]) -> list[str]:
 
 
 def size_text(size: int | None) -> str:
-    """A file size for people: ``850 KB``, ``2.4 MB`` (decimal units, as file managers)."""
+    """A file size for people: ``850 KB``, ``2.4 MB``, ``605 MB``, ``1,234 MB`` (decimal
+    units, as file managers)."""
     size = size or 0
+    if size >= 1e8:
+        return f"{size / 1e6:,.0f} MB"
     return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(size / 1e3, 1):.0f} KB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -16,6 +17,9 @@ from .paths import folder_range
 
 if TYPE_CHECKING:
     from .embedder import Embedder
+
+KM_PER_DEGREE = 111.195
+"""Kilometres per degree of latitude (a great circle of the 6,371 km mean Earth radius)."""
 
 _WEIGHTED = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*\*\s*(.+)$", re.S)
 
@@ -89,16 +93,19 @@ def parse_query(text: str) -> list[Term]:
 @dataclass
 class Filters:
     """Restrict results to photos under some folders, taken in a date range (ISO 8601
-    strings, inclusive; a bare date ``YYYY-MM-DD`` covers the whole day) and/or with some
-    cameras (EXIF model names, as :meth:`.store.Store.cameras` lists them)."""
+    strings, inclusive; a bare date ``YYYY-MM-DD`` covers the whole day), with some
+    cameras (EXIF model names, as :meth:`.store.Store.cameras` lists them) and/or taken
+    near a place: ``near = (latitude, longitude, radius_km)`` from the photos' EXIF GPS."""
 
     folders: list[str] = field(default_factory=list)
     taken_after: str | None = None
     taken_before: str | None = None
     cameras: list[str] = field(default_factory=list)
+    near: tuple[float, float, float] | None = None
 
     def is_empty(self) -> bool:
-        return not (self.folders or self.taken_after or self.taken_before or self.cameras)
+        return not (self.folders or self.taken_after or self.taken_before or self.cameras
+                    or self.near)
 
     def sql(self) -> tuple[str, list]:
         """An SQL condition on the ``photos`` table, and its parameters."""
@@ -121,17 +128,36 @@ class Filters:
         if self.cameras:
             parts.append(f"camera_model IN ({', '.join('?' * len(self.cameras))})")
             params += self.cameras
+        if self.near:
+            # The equirectangular approximation: within 1 % of the great-circle distance
+            # up to a few hundred km, and plain SQL (SQLite's math functions are optional).
+            # Longitudes do not wrap at ±180°.
+            lat, lon, km = self.near
+            squeeze = math.cos(math.radians(lat)) ** 2
+            parts.append("gps_lat IS NOT NULL AND (gps_lat - ?) * (gps_lat - ?) + "
+                         "(gps_lon - ?) * (gps_lon - ?) * ? <= ?")
+            params += [lat, lat, lon, lon, squeeze, (km / KM_PER_DEGREE) ** 2]
         return " AND ".join(parts) or "1", params
 
 
 @dataclass
 class Result:
-    """A search hit: row id, path, cosine similarity in [-1, 1], and the photo's metadata."""
+    """A photo: row id, path, cosine similarity to the query in [-1, 1] (None when browsing
+    without one), and the photo's metadata."""
 
     id: int
     path: str
-    score: float
+    score: float | None
     meta: dict
+
+
+def relevant(results: list[Result], cutoff: float) -> list[Result]:
+    """The leading *results* (best first) whose score is at least *cutoff* × the best
+    score; all of them when the best score is not positive or *cutoff* is 0."""
+    if not results or cutoff <= 0 or results[0].score <= 0:
+        return results
+    floor = cutoff * results[0].score
+    return [r for r in results if r.score >= floor]
 
 
 class QueryError(ValueError):

@@ -417,6 +417,24 @@ class Store:
                 out[item["id"]] = item
         return out
 
+    def timeline(self, where: str, params: list) -> list[tuple]:
+        """(id, path, content hash, date, GPS latitude, longitude) of the embedded, online
+        photos that satisfy an SQL condition on ``photos``, newest first. The date is the
+        EXIF time taken, else the file's modification time in local time (ISO 8601, to the
+        second); the coordinates are None without EXIF GPS."""
+        cursor = self.db.execute(
+            "SELECT id, path, hash, COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', "
+            "mtime_ns / 1000000000, 'unixepoch', 'localtime')) AS day, gps_lat, gps_lon "
+            f"FROM photos WHERE vector IS NOT NULL AND status = ? AND ({where}) "
+            "ORDER BY day DESC, path", [OK] + params)
+        return [(i, path_from_db(p), *rest) for i, p, *rest in cursor]
+
+    def folder_counts(self) -> dict[str, int]:
+        """Folder → number of embedded, online photos directly in it."""
+        cursor = self.db.execute("SELECT folder, COUNT(*) FROM photos WHERE vector IS NOT NULL "
+                                 "AND status = ? GROUP BY folder", [OK])
+        return {path_from_db(folder): n for folder, n in cursor}
+
     def ids_matching(self, where: str, params: list) -> set[int]:
         """Ids of embedded, online rows that satisfy an SQL condition on ``photos``."""
         sql = f"SELECT id FROM photos WHERE vector IS NOT NULL AND status = '{OK}' AND ({where})"

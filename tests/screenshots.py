@@ -59,6 +59,14 @@ def main() -> None:
         with Image.open(twin) as img:
             img.resize((img.width // 2, img.height // 2)).save(photos / "IMG_small.jpg",
                                                                 quality=60)
+        # A library that looks lived in: subfolders, and dates spread over a year and a half
+        # (file times; coco-mini has no EXIF dates).
+        for i, photo in enumerate(sorted(photos.glob("0*.jpg"))):
+            album = photos / ("2024 Lisbon" if i % 5 == 1 else "Garden" if i % 7 == 2 else "")
+            album.mkdir(exist_ok=True)
+            moved = photo.rename(album / photo.name)
+            when = 1_717_000_000 - i * 200_000  # a photo every 2.3 days back from June 2024
+            os.utime(moved, (when, when))
         home = tmp / "home"
         home.mkdir()
         save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
@@ -75,7 +83,10 @@ def main() -> None:
         window.wizard.accept()
         wait(lambda: window.folders_panel.states and
              window.folders_panel.states[0].state == "up to date")
-        window.folders_panel.tree.topLevelItem(0).setSelected(True)
+        wait(lambda: window.stack.currentWidget() is window.timeline_view)
+        window.folders_panel.tree.topLevelItem(0).setExpanded(True)
+        pump(2.0)  # thumbnails
+        window.grab().save(str(args.out / "timeline.png"))
         example = sorted(photos.glob("*.jpg"))[20]
         done = window.searches_done
         window.query.setText("at the beach")

@@ -24,11 +24,12 @@ from mmrag_desktop.engine import Engine  # noqa: E402
 from mmrag_desktop.gui import first_run  # noqa: E402
 from mmrag_desktop.gui.bridge import EngineBridge  # noqa: E402
 from mmrag_desktop.gui.main_window import MainWindow  # noqa: E402
-from mmrag_desktop.gui.results import ResultsModel, ResultsView  # noqa: E402
+from mmrag_desktop.gui.preview import metadata_rows  # noqa: E402
+from mmrag_desktop.gui.results import RESULT_ROLE, ResultsModel, ResultsView  # noqa: E402
 from mmrag_desktop.gui.thumbnail_loader import ThumbnailLoader  # noqa: E402
 from mmrag_desktop.imaging import BadImage, file_hash  # noqa: E402
 from mmrag_desktop.models import HubSource  # noqa: E402
-from mmrag_desktop.search import Result, Term  # noqa: E402
+from mmrag_desktop.search import Result, Term, relevant  # noqa: E402
 from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
 from conftest import coco_photos  # noqa: E402
 
@@ -125,12 +126,20 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     assert device in window.library_label.text()
     assert window.progress_label.isHidden()
 
-    # text search: the grid shows the engine's ranking, best first
+    # text search: the grid shows the engine's ranking, best first, weak matches hidden
+    # (below relevance_cutoff × the best score) until "Show all"
     window.query.setText("a dog on a beach")
     results = _search(qtbot, window, window.search)
     expected = window.bridge.engine.search([Term(text="a dog on a beach")], k=500)
-    assert [r.path for r in results] == [r.path for r in expected]
-    assert window.model.rowCount() == 40
+    floor = window.bridge.engine.config.relevance_cutoff * expected[0].score
+    shown = [r.path for r in expected if r.score >= floor]
+    assert [r.path for r in results] == shown and 0 < len(shown) < 40
+    assert window.model.rowCount() == len(shown) and window.show_all_button.isVisible()
+    assert f"{40 - len(shown)} weak matches hidden" in window.result_count.text()
+    window.show_all_button.click()
+    assert [r.path for r in window.results] == [r.path for r in expected]
+    assert window.model.rowCount() == 40 and window.result_count.text() == "40 results"
+    results = window.results
     tooltip = window.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
     assert results[0].path in tooltip and f"{results[0].score:.3f}" in tooltip
 
@@ -164,8 +173,8 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     window.before.setDate(window.before.date().fromString("2019-07-31", "yyyy-MM-dd"))
     results = _search(qtbot, window, lambda: (window.after_check.setChecked(True),
                                               window.before_check.setChecked(True)))
-    assert len(results) == SUMMER_2019
-    assert all(r.meta["taken_at"].startswith("2019-07") for r in results)
+    assert len(window.all_results) == SUMMER_2019
+    assert all(r.meta["taken_at"].startswith("2019-07") for r in window.all_results)
 
     # remove the folder (after the confirmation): its photos leave the library, not the disk
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
@@ -540,7 +549,7 @@ def test_keyboard_habits(qtbot, window, photos):
     assert window.query.hasFocus()
     window.query.setText("a dog")
     results = _search(qtbot, window, window.search)
-    assert len(results) == 40
+    assert len(window.all_results) == 40 and len(results) >= 6
 
     window.view.setFocus()
     window.view.setCurrentIndex(window.model.index(2))
@@ -556,7 +565,7 @@ def test_keyboard_habits(qtbot, window, photos):
 
     qtbot.keyClick(window.view, Qt.Key.Key_Escape)
     assert window.query.text() == "" and window.query_photo is None
-    assert window.results == [] and window.stack.currentWidget() is window.placeholder
+    assert window.results == [] and window.browsing()  # back to the library
 
 
 def test_delete_moves_photos_to_the_trash_and_undo_puts_them_back(qtbot, window, photos,
@@ -650,10 +659,11 @@ def test_camera_filter_in_the_window_and_the_cli(qtbot, window, tmp_path, capsys
         "All cameras", "DSC-RX100 (6)", "iPhone 12 (4)"]
 
     window.query.setText("a photo")
-    assert len(_search(qtbot, window, window.search)) == 20
-    results = _search(qtbot, window, lambda: window.camera_filter.setCurrentIndex(2))
-    assert sorted(r.path for r in results) == sorted(p for p, m in cameras.items()
-                                                     if m == "iPhone 12")
+    _search(qtbot, window, window.search)
+    assert len(window.all_results) == 20
+    _search(qtbot, window, lambda: window.camera_filter.setCurrentIndex(2))
+    assert sorted(r.path for r in window.all_results) == sorted(
+        p for p, m in cameras.items() if m == "iPhone 12")
 
     home = window.bridge.engine.home
     assert main(["--home", str(home), "search", "a photo", "--camera", "DSC-RX100", "-k", "20",
@@ -661,3 +671,157 @@ def test_camera_filter_in_the_window_and_the_cli(qtbot, window, tmp_path, capsys
     hits = json.loads(capsys.readouterr().out)
     assert sorted(h["path"] for h in hits) == sorted(p for p, m in cameras.items()
                                                      if m == "DSC-RX100")
+
+
+def test_browse_the_library_by_month_and_folder(qtbot, window, dated_photos):
+    # Without a query the window shows every photo newest first under month headers; a
+    # search replaces it and Esc comes back to the same place; the folder tree browses one
+    # folder; Space previews a photo and the arrows step through the timeline.
+    from mmrag_desktop.gui.results import HEADER_ROLE
+
+    summer = dated_photos / "summer 2019"
+    summer.mkdir()
+    names = sorted(p.name for p in dated_photos.glob("*.jpg"))
+    for name in names[:SUMMER_2019]:
+        (dated_photos / name).rename(summer / name)
+    window.resize(1600, 900)
+    window.bridge.add_folder(str(dated_photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: window.browsing() and len(view.timeline) == 40, timeout=30_000)
+    model = view.timeline_model
+    assert window.result_count.text() == "40 photos"
+    newest_first = [str(dated_photos / n) for n in reversed(names[SUMMER_2019:])] + \
+        [str(summer / n) for n in reversed(names[:SUMMER_2019])]
+    assert list(view.timeline.paths) == newest_first
+    headers = model.header_rows()
+    assert [model.index(r, 0).data(HEADER_ROLE) for r in headers] == [
+        "March 2023  ·  28 photos", "July 2019  ·  12 photos"]
+    columns = model.columns
+    assert columns >= 3 and headers[1] == 1 + -(-28 // columns)
+    assert model.index(1, 0).data(RESULT_ROLE).path == newest_first[0]
+    assert model.index(headers[1] + 1, 0).data(RESULT_ROLE).path == newest_first[28]
+    # the last row of March is not full: its empty cells are neither photos nor selectable
+    if 28 % columns:
+        empty = model.index(headers[1] - 1, columns - 1)
+        assert empty.data(RESULT_ROLE) is None and not empty.flags()
+
+    # scrolled down, a search replaces the timeline; Esc brings it back where it was
+    view.verticalScrollBar().setValue(view.verticalScrollBar().maximum() // 2)
+    scrolled, top = view.verticalScrollBar().value(), view.top_photo()
+    assert scrolled > 0 and top not in (None, newest_first[0])
+    window.query.setText("a dog")
+    _search(qtbot, window, window.search)
+    assert window.stack.currentWidget() is window.view and len(window.all_results) == 40
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_Escape)
+    assert window.browsing() and window.result_count.text() == "40 photos"
+    assert (view.verticalScrollBar().value(), view.top_photo()) == (scrolled, top)
+
+    # Space previews the current photo of the timeline; → steps to the next one
+    view.setFocus()
+    view.setCurrentIndex(model.index(headers[1] + 1, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    preview = window.preview
+    assert preview.isVisible() and preview.result.path == newest_first[28]
+    qtbot.keyClick(preview, Qt.Key.Key_Right)
+    assert preview.result.path == newest_first[29]
+    assert ("Date", "2019-07-11 12:00:00") in metadata_rows(preview.result)
+    preview.accept()
+
+    # the folder tree: the subfolder with its count; choosing it browses it alone
+    panel = window.folders_panel
+    root = panel.tree.topLevelItem(0)
+    assert [(root.child(i).text(0), root.child(i).text(1)) for i in range(root.childCount())] \
+        == [("summer 2019", "12")]
+    done = window.browses_done
+    panel.tree.setCurrentItem(root.child(0))
+    qtbot.waitUntil(lambda: window.browses_done > done, timeout=10_000)
+    assert list(view.timeline.paths) == newest_first[28:]
+    assert window.folder_chip.isVisible() and "summer 2019" in window.folder_chip.text()
+    assert [model.index(r, 0).data(HEADER_ROLE) for r in model.header_rows()] == [
+        "July 2019  ·  12 photos"]
+    done = window.browses_done
+    window.folder_chip.click()
+    qtbot.waitUntil(lambda: window.browses_done > done, timeout=10_000)
+    assert len(view.timeline) == 40 and not window.folder_chip.isVisible()
+
+
+def _with_gps(photo: Path, target: Path, lat: float, lon: float) -> None:
+    """Save *photo* as *target* with EXIF GPS at (lat, lon), decimal degrees."""
+    def dms(value: float) -> tuple[float, float, float]:
+        value = abs(value)
+        minutes = (value - int(value)) * 60
+        return float(int(value)), float(int(minutes)), round((minutes - int(minutes)) * 60, 4)
+
+    exif = Image.Exif()
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = ("N" if lat >= 0 else "S"), dms(lat)
+    gps[3], gps[4] = ("E" if lon >= 0 else "W"), dms(lon)
+    with Image.open(photo) as img:
+        img.save(target, "JPEG", quality=92, exif=exif)
+
+
+def test_place_filter_from_a_photo_in_the_window_and_the_cli(qtbot, window, tmp_path, capsys):
+    import json
+
+    from mmrag_desktop.cli import main
+
+    # Photos from Lisbon's centre, Sintra (about 20 km away), Porto (about 275 km) and
+    # some without GPS: "Taken within 10 km of here" on a Lisbon photo keeps Lisbon's.
+    places = {"lisbon": (38.7223, -9.1393), "belem": (38.6916, -9.2160),
+              "sintra": (38.8029, -9.3817), "porto": (41.1579, -8.6291)}
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    where = {}
+    for i, photo in enumerate(coco_photos()[:12]):
+        target = folder / photo.name
+        name = list(places)[i % 4] if i < 8 else None
+        if name:
+            _with_gps(photo, target, *places[name])
+        else:
+            shutil.copyfile(photo, target)
+        where[str(target)] = name
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 12)
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: window.browsing() and len(view.timeline) == 12, timeout=30_000)
+    lisbon = next(r for r in view.timeline if where[r.path] == "lisbon")
+    assert abs(lisbon.meta["gps_lat"] - 38.7223) < 1e-3
+    no_gps = next(r for r in view.timeline if where[r.path] is None)
+    assert not any("km of here" in a.text() for a in window.context_menu(no_gps).actions())
+    action = next(a for a in window.context_menu(lisbon).actions() if "km of here" in a.text())
+    done = window.browses_done
+    action.trigger()
+    qtbot.waitUntil(lambda: window.browses_done > done, timeout=10_000)
+    near = {p for p, name in where.items() if name in ("lisbon", "belem")}  # Belém: 7 km
+    assert set(view.timeline.paths) == near
+    assert window.place_chip.isVisible() and lisbon.path.rsplit("/", 1)[1] in \
+        window.place_chip.text()
+    window.query.setText("a photo")
+    _search(qtbot, window, window.search)
+    assert {r.path for r in window.all_results} == near
+    done = window.searches_done
+    window.place_chip.click()
+    qtbot.waitUntil(lambda: window.searches_done > done, timeout=10_000)
+    assert len(window.all_results) == 12 and not window.place_chip.isVisible()
+
+    home = window.bridge.engine.home
+    assert main(["--home", str(home), "search", "a photo", "--near", "38.72,-9.14,30", "-k",
+                 "20", "--json"]) == 0
+    hits = {h["path"] for h in json.loads(capsys.readouterr().out)}
+    assert hits == {p for p, name in where.items() if name in ("lisbon", "belem", "sintra")}
+    with pytest.raises(SystemExit):
+        main(["--home", str(home), "search", "a photo", "--near", "95,0"])
+    assert "expected LAT,LON" in capsys.readouterr().err
+
+
+def test_relevance_cutoff_is_relative_to_the_best_score():
+    results = [Result(i, f"/p/{i}.jpg", score, {}) for i, score in
+               enumerate([0.30, 0.29, 0.25, 0.241, 0.239, 0.10])]
+    assert [r.id for r in relevant(results, 0.8)] == [0, 1, 2, 3]  # ≥ 0.24
+    assert relevant(results, 0) == results and relevant([], 0.8) == []
+    negative = [Result(0, "/a.jpg", -0.01, {}), Result(1, "/b.jpg", -0.2, {})]
+    assert relevant(negative, 0.8) == negative  # no positive best: nothing to scale

@@ -57,7 +57,9 @@ class EngineBridge(QObject):
     message = Signal(str)
     searched = Signal(int, list)     # generation, list[Result]
     search_failed = Signal(int, str)
+    browsed = Signal(int, object)    # generation, timeline.Timeline
     folders = Signal(list)           # list[FolderState]
+    folder_tree = Signal(list)       # list[timeline.FolderNode], one per root
     cameras = Signal(list)           # [(camera model, make, photos)], most used first
     status = Signal(dict)            # Engine.status()
     errors = Signal(str, list)       # root, [(path, reason)]
@@ -83,6 +85,7 @@ class EngineBridge(QObject):
         self._jobs = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-job")
         self._searches = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-search")
         self._generation = 0
+        self._browsing = 0
         self._last_progress = 0.0
         self._last_phase = ""
         self.watcher = self._new_watcher()
@@ -279,6 +282,7 @@ class EngineBridge(QObject):
             states.append(FolderState(root, by_status.get(OK, 0) + by_status.get(OFFLINE, 0),
                                       by_status.get(ERROR, 0), state))
         self.folders.emit(states)
+        self.folder_tree.emit(self.engine.folder_tree())
         self.status.emit(self.engine.status())
         self.cameras.emit(self.engine.store.cameras())
 
@@ -294,6 +298,23 @@ class EngineBridge(QObject):
         generation = self._generation
         self._searches.submit(self._search, generation, terms, filters, k)
         return generation
+
+    def browse(self, filters: Filters) -> int:
+        """Ask for the library without a query (:meth:`Engine.browse`); returns the request's
+        generation (see ``browsed``; an answer older than the latest request is dropped)."""
+        self._browsing += 1
+        generation = self._browsing
+        try:
+            self._searches.submit(self._browse, generation, filters)
+        except RuntimeError:  # closing: there is no window left to answer
+            pass
+        return generation
+
+    def _browse(self, generation: int, filters: Filters) -> None:
+        if generation == self._browsing:
+            timeline = self.engine.browse(filters)
+            if generation == self._browsing:
+                self.browsed.emit(generation, timeline)
 
     def _search(self, generation: int, terms: list[Term], filters: Filters, k: int) -> None:
         if generation != self._generation:

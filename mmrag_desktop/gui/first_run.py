@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBo
                                QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
 
 from ..config import Config
+from ..paths import size_text
 from ..models import (HubSource, download_weights, find_model, has_torch, hub_source,
                       import_model, models_dir)
 from ..onnx_download import PublishedExport, find_published
@@ -19,8 +20,6 @@ from . import plain
 from .tasks import Task
 
 
-def _size_text(size: int | None) -> str:
-    return f"{size / 1e6:,.0f} MB" if size else "size not given by the hub"
 
 
 class FoldersPage(QWizardPage):
@@ -179,7 +178,7 @@ class ModelPage(QWizardPage):
         """Ask before downloading; on yes, show the download's progress."""
         answer = QMessageBox.question(
             self, "Download the model?",
-            f"Download {filename} ({_size_text(size)})\nfrom {url}\n"
+            f"Download {filename} ({size_text(size) if size else 'size not given by the hub'})\nfrom {url}\n"
             f"into {models_dir(self.home)}?\n{more}\n"
             "This is the only time the app uses the network.")
         if answer != QMessageBox.StandardButton.Yes:

@@ -1,5 +1,5 @@
-"""The folders panel: the library's watched folders, their photo counts and states, and the
-files that could not be indexed."""
+"""The folders panel: the library's watched folders, their photo counts and states, the
+folders below them to browse, and the files that could not be indexed."""
 
 from __future__ import annotations
 
@@ -10,23 +10,28 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
                                QWidget)
 
 from ..paths import display_path
+from ..timeline import FolderNode
 from . import plain
 from .bridge import FolderState
 
 
 class FoldersPanel(QWidget):
-    """Emits ``add_requested(path)``, ``remove_requested(path)`` and
-    ``errors_requested(path)``; :meth:`set_folders` shows the bridge's states."""
+    """The watched folders (:meth:`set_folders`, the bridge's states) as a tree of the
+    folders below them that hold photos (:meth:`set_tree`). Selecting a folder browses it:
+    ``folder_chosen(path)``, or ``folder_chosen("")`` for the whole library. Emits
+    ``add_requested(path)``, and ``remove_requested(root)`` and ``errors_requested(root)``
+    for the watched folder of the selection."""
 
     add_requested = Signal(str)
     remove_requested = Signal(str)
     errors_requested = Signal(str)
+    folder_chosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Folder", "Photos", "State"])
-        self.tree.setRootIsDecorated(False)
+        self.tree.setRootIsDecorated(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.tree.header()
@@ -34,6 +39,7 @@ class FoldersPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.tree.itemSelectionChanged.connect(lambda: self.folder_chosen.emit(self.chosen()))
         self.tree.itemDoubleClicked.connect(lambda item, _: self._show_errors())
         self.add_button = QPushButton("Add folder…")
         self.remove_button = QPushButton("Remove")
@@ -50,28 +56,89 @@ class FoldersPanel(QWidget):
         layout.addWidget(self.tree)
         layout.addLayout(buttons)
         self.states: list[FolderState] = []
+        self.nodes: list[FolderNode] = []
         self._update_buttons()
 
     def set_folders(self, states: list[FolderState]) -> None:
-        selected = self.selected()
         self.states = states
+        self._rebuild()
+
+    def set_tree(self, nodes: list[FolderNode]) -> None:
+        """The folders below the watched ones, with their photo counts."""
+        self.nodes = nodes
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        chosen = self.chosen()
+        expanded = {item.data(0, Qt.ItemDataRole.UserRole) for item in self._items()
+                    if item.isExpanded()}
+        self.tree.blockSignals(True)
         self.tree.clear()
-        for state in states:
+        below = {node.path: node for node in self.nodes}
+        for state in self.states:
             errors = f"{state.errors} error{'s' if state.errors > 1 else ''}"
             text = state.state + (f", {errors}" if state.errors else "")
-            item = QTreeWidgetItem([display_path(state.path), f"{state.photos:,}", text])
-            item.setData(0, Qt.ItemDataRole.UserRole, state.path)
-            item.setToolTip(0, plain.tooltip(display_path(state.path)))
+            item = self._item(state.path, display_path(state.path), state.photos, text)
             item.setToolTip(2, plain.tooltip(text))  # the whole state, when the column is narrow
-            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
-            if state.path == selected:
+            if state.path in below:
+                self._add_children(item, below[state.path])
+        for item in self._items():
+            path = item.data(0, Qt.ItemDataRole.UserRole)
+            item.setExpanded(path in expanded)
+            if path == chosen:
                 item.setSelected(True)
+                parent = item.parent()
+                while parent is not None:
+                    parent.setExpanded(True)
+                    parent = parent.parent()
+        self.tree.blockSignals(False)
         self._update_buttons()
+        if chosen and self.chosen() != chosen:  # the folder left the library
+            self.folder_chosen.emit(self.chosen())
+
+    def _item(self, path: str, name: str, photos: int, state: str = "") -> QTreeWidgetItem:
+        item = QTreeWidgetItem([name, f"{photos:,}", state])
+        item.setData(0, Qt.ItemDataRole.UserRole, path)
+        item.setToolTip(0, plain.tooltip(display_path(path)))
+        item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return item
+
+    def _add_children(self, item: QTreeWidgetItem, node: FolderNode) -> None:
+        for child in node.children:
+            child_item = self._item(child.path, child.name, child.photos)
+            item.addChild(child_item)
+            self._add_children(child_item, child)
+
+    def _items(self) -> list[QTreeWidgetItem]:
+        out, todo = [], [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        while todo:
+            item = todo.pop()
+            out.append(item)
+            todo += [item.child(i) for i in range(item.childCount())]
+        return out
+
+    def choose(self, path: str) -> None:
+        """Select the folder at *path* ("" selects none: the whole library)."""
+        self.tree.clearSelection()
+        for item in self._items():
+            if item.data(0, Qt.ItemDataRole.UserRole) == path:
+                self.tree.setCurrentItem(item)
+
+    def chosen(self) -> str:
+        """The selected folder, or "" for none."""
+        items = self.tree.selectedItems()
+        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else ""
 
     def selected(self) -> str | None:
+        """The watched folder of the selection."""
         items = self.tree.selectedItems()
-        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+        if not items:
+            return None
+        item = items[0]
+        while item.parent() is not None:
+            item = item.parent()
+        return item.data(0, Qt.ItemDataRole.UserRole)
 
     def _update_buttons(self) -> None:
         path = self.selected()

@@ -1,5 +1,6 @@
 """The main window: search field (text, a dropped or pasted photo, or both), filters, the
-thumbnail grid, the folders panel, indexing progress and the status bar."""
+timeline (the library without a query) or the search results, the folders panel, indexing
+progress and the status bar."""
 
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHB
 from ..imaging import is_image_name
 from ..paths import display_path
 from ..indexer import IndexReport, Progress
-from ..search import Filters, Result, Term, parse_query
+from ..search import Filters, Result, Term, parse_query, relevant
 from ..thumbnails import cache_dir, paste_dir
 from . import desktop, plain
-from .bridge import EngineBridge, FolderState
+from .bridge import EngineBridge
 from .duplicates_dialog import DuplicatesDialog
 from .first_run import FirstRunWizard
 from .folders import ErrorsDialog, FoldersPanel
 from .preview import PreviewDialog
 from .results import RESULT_ROLE, ResultsModel, ResultsView
+from .timeline_view import TimelineView
 from .settings import SettingsDialog
 from .vlm_dialog import VLMDialog
 from .ask_panel import AskPanel
@@ -33,6 +35,7 @@ from .thumbnail_loader import ThumbnailLoader, small_icon
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
 TYPING_PAUSE_MS = 350  # search once typing pauses this long
+NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
 
 
 def photo_paths(mime: QMimeData) -> list[str]:
@@ -109,9 +112,14 @@ class MainWindow(QMainWindow):
         self.resize(1280, 820)
         self.setAcceptDrops(True)
         self.generation = 0
-        self.results: list[Result] = []
+        self.results: list[Result] = []  # shown: the search's relevant results, or all
+        self.all_results: list[Result] = []
+        self.place: tuple[float, float, float] | None = None  # (lat, lon, km): "near here"
         self.query_photo: str | None = None
         self.searches_done = 0  # answers shown (tests wait on it)
+        self.browses_done = 0
+        self.browse_generation = 0
+        self.browse_folder = ""  # the folder chosen in the folders panel ("" for all)
         self.last_report: IndexReport | None = None
 
         size = engine.config.thumbnail_size
@@ -121,6 +129,10 @@ class MainWindow(QMainWindow):
         self.view.setModel(self.model)
         self.view.opened.connect(self.open_preview)
         self.view.customContextMenuRequested.connect(self._context_menu)
+        self.timeline_view = TimelineView(self.loader, size)
+        self.timeline_view.opened.connect(
+            lambda position: self.preview_results(self.timeline_view.timeline, position))
+        self.timeline_view.customContextMenuRequested.connect(self._context_menu)
 
         # search row
         self.query = QueryEdit(paste_dir(engine.home))
@@ -142,9 +154,14 @@ class MainWindow(QMainWindow):
         search_row.addWidget(search_button)
 
         # filter row
-        self.folder_filter = QComboBox()
-        self.folder_filter.addItem("All folders", None)
-        self.folder_filter.currentIndexChanged.connect(self._filters_changed)
+        self.folder_chip = QToolButton()
+        self.folder_chip.setToolTip("Browsing one folder — click to see the whole library")
+        self.folder_chip.clicked.connect(lambda: self.folders_panel.choose(""))
+        self.folder_chip.hide()
+        self.place_chip = QToolButton()
+        self.place_chip.setToolTip("Only photos taken near this place — click to remove")
+        self.place_chip.clicked.connect(lambda: self.set_place(None))
+        self.place_chip.hide()
         self.camera_filter = QComboBox()
         self.camera_filter.addItem("All cameras", None)
         self.camera_filter.currentIndexChanged.connect(self._filters_changed)
@@ -160,8 +177,8 @@ class MainWindow(QMainWindow):
             check.toggled.connect(self._filters_changed)
             edit.dateChanged.connect(self._filters_changed)
         filter_row = QHBoxLayout()
-        filter_row.addWidget(QLabel("Folder"))
-        filter_row.addWidget(self.folder_filter)
+        filter_row.addWidget(self.folder_chip)
+        filter_row.addWidget(self.place_chip)
         filter_row.addWidget(self.camera_filter)
         filter_row.addSpacing(16)
         for widget in (self.after_check, self.after, self.before_check, self.before):
@@ -169,13 +186,19 @@ class MainWindow(QMainWindow):
         filter_row.addStretch(1)
         self.result_count = QLabel()
         filter_row.addWidget(self.result_count)
+        self.show_all_button = QPushButton("Show all", checkable=True)
+        self.show_all_button.setToolTip("Show the weak matches too (results scoring well "
+                                        "below the best one)")
+        self.show_all_button.toggled.connect(lambda _: self._show_results())
+        self.show_all_button.hide()
+        filter_row.addWidget(self.show_all_button)
 
-        self.placeholder = QLabel("Type a description of a photo, or drop a photo on the "
-                                  "search field.", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.placeholder = QLabel("Loading the library…", alignment=Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.placeholder)
         self.stack.addWidget(self.view)
+        self.stack.addWidget(self.timeline_view)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -189,6 +212,7 @@ class MainWindow(QMainWindow):
         self.folders_panel.add_requested.connect(bridge.add_folder)
         self.folders_panel.remove_requested.connect(bridge.remove_folder)
         self.folders_panel.errors_requested.connect(bridge.list_errors)
+        self.folders_panel.folder_chosen.connect(self._folder_chosen)
         self.folders_dock = QDockWidget("Folders", self)
         self.folders_dock.setObjectName("folders")
         self.folders_dock.setWidget(self.folders_panel)
@@ -241,7 +265,9 @@ class MainWindow(QMainWindow):
         bridge.message.connect(self.show_message)
         bridge.searched.connect(self._searched)
         bridge.search_failed.connect(self._search_failed)
-        bridge.folders.connect(self._folders)
+        bridge.folders.connect(self.folders_panel.set_folders)
+        bridge.folder_tree.connect(self.folders_panel.set_tree)
+        bridge.browsed.connect(self._browsed)
         bridge.cameras.connect(self._cameras)
         bridge.status.connect(self._status)
         bridge.errors.connect(self._errors)
@@ -277,16 +303,17 @@ class MainWindow(QMainWindow):
         clear = QAction("Clear search", self, shortcut=QKeySequence(Qt.Key.Key_Escape))
         clear.triggered.connect(self.clear_search)
         view_menu.addAction(clear)
-        # Ctrl+C on the grid copies the selected photos' paths (in a text field, its text).
-        copy = QAction("Copy paths", self.view, shortcut=QKeySequence.StandardKey.Copy,
-                       shortcutContext=Qt.ShortcutContext.WidgetShortcut)
-        copy.triggered.connect(
-            lambda: desktop.copy_paths([r.path for r in self.selected_results()]))
-        self.view.addAction(copy)
-        delete = QAction("Move to trash", self.view, shortcut=QKeySequence.StandardKey.Delete,
-                         shortcutContext=Qt.ShortcutContext.WidgetShortcut)
-        delete.triggered.connect(lambda: self.trash(self.selected_results()))
-        self.view.addAction(delete)
+        # Ctrl+C on a grid copies the selected photos' paths (in a text field, its text).
+        for view in (self.view, self.timeline_view):
+            copy = QAction("Copy paths", view, shortcut=QKeySequence.StandardKey.Copy,
+                           shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+            copy.triggered.connect(
+                lambda: desktop.copy_paths([r.path for r in self.selected_results()]))
+            view.addAction(copy)
+            delete = QAction("Move to trash", view, shortcut=QKeySequence.StandardKey.Delete,
+                             shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+            delete.triggered.connect(lambda: self.trash(self.selected_results()))
+            view.addAction(delete)
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -298,6 +325,7 @@ class MainWindow(QMainWindow):
         else:
             self.bridge.start()
             self.bridge.refresh()
+        self.browse()
 
     def show_first_run(self, model_only: bool = False) -> FirstRunWizard:
         wizard = FirstRunWizard(self.bridge.engine.config, self.bridge.engine.home, self)
@@ -329,10 +357,10 @@ class MainWindow(QMainWindow):
     # --- search -----------------------------------------------------------------------------
 
     def filters(self) -> Filters:
-        folder = self.folder_filter.currentData()
         camera = self.camera_filter.currentData()
         return Filters(
-            folders=[folder] if folder else [], cameras=[camera] if camera else [],
+            folders=[self.browse_folder] if self.browse_folder else [],
+            cameras=[camera] if camera else [], near=self.place,
             taken_after=self.after.date().toString("yyyy-MM-dd") if self.after_check.isChecked() else None,
             taken_before=self.before.date().toString("yyyy-MM-dd") if self.before_check.isChecked() else None)
 
@@ -350,10 +378,10 @@ class MainWindow(QMainWindow):
         terms = self.terms()
         if not terms:
             self.generation = -1  # a search still on its way is no longer wanted
-            self.results = []
+            self.results, self.all_results = [], []
             self.model.set_results([])
-            self.stack.setCurrentWidget(self.placeholder)
-            self.result_count.clear()
+            self.show_all_button.hide()
+            self._show_timeline()
             return
         self.result_count.setText("Searching…")
         self.generation = self.bridge.search(terms, self.filters(), TOP_K)
@@ -383,9 +411,10 @@ class MainWindow(QMainWindow):
 
     def _trashed_photos(self, paths: list[str], can_undo: bool) -> None:
         gone = set(paths)
-        self.results = [r for r in self.results if r.path not in gone]
-        self.model.set_results(self.results)
-        self.result_count.setText(f"{len(self.results):,} results")
+        self.all_results = [r for r in self.all_results if r.path not in gone]
+        if self.terms():
+            self._show_results()
+        self.browse()
         self._trashed = paths if can_undo else []
         self.undo_button.setVisible(can_undo)
         self.show_message(f"Moved {len(paths)} photo{'s' if len(paths) > 1 else ''} to the "
@@ -400,6 +429,7 @@ class MainWindow(QMainWindow):
 
     def _restored_photos(self, paths: list[str]) -> None:
         self.show_message(f"Put back {len(paths)} photo{'s' if len(paths) > 1 else ''}")
+        self.browse()
         if self.terms():
             self.search()
 
@@ -421,19 +451,78 @@ class MainWindow(QMainWindow):
     def _filters_changed(self) -> None:
         if self.terms():
             self.search()
+        self.browse()
+
+    def set_place(self, result: Result | None, km: float = NEAR_KM) -> None:
+        """Only photos taken within *km* of where *result* was taken (EXIF GPS); None shows
+        photos from everywhere."""
+        lat, lon = (result.meta.get("gps_lat"), result.meta.get("gps_lon")) if result else \
+            (None, None)
+        self.place = (lat, lon, km) if lat is not None and lon is not None else None
+        if self.place:
+            self.place_chip.setText(f"Near {os.path.basename(result.path)} ({km:g} km)  ✕")
+        self.place_chip.setVisible(self.place is not None)
+        self._filters_changed()
+
+    def _folder_chosen(self, folder: str) -> None:
+        self.browse_folder = folder
+        self.folder_chip.setText(f"Folder: {os.path.basename(folder) or folder}  ✕")
+        self.folder_chip.setVisible(bool(folder))
+        self._filters_changed()
+
+    # --- browsing (no query) ----------------------------------------------------------------
+
+    def browse(self) -> None:
+        """Show the library newest first with the filters (asked off the GUI thread)."""
+        self.browse_generation = self.bridge.browse(self.filters())
+
+    def _browsed(self, generation: int, timeline) -> None:
+        if generation != self.browse_generation:
+            return
+        self.timeline_view.set_timeline(timeline)
+        self.browses_done += 1
+        if not self.terms():
+            self._show_timeline()
+
+    def _show_timeline(self) -> None:
+        photos = len(self.timeline_view.timeline)
+        if photos:
+            self.stack.setCurrentWidget(self.timeline_view)
+            self.result_count.setText(f"{photos:,} photos")
+            return
+        self.result_count.clear()
+        if not self.filters().is_empty():
+            self.placeholder.setText("No photos match the filters.")
+        elif self.bridge.engine.config.roots:
+            self.placeholder.setText("No photos yet: they appear here as they are indexed.")
+        else:
+            self.placeholder.setText("Add a folder of photos to begin (File → Add folder…).")
+        self.stack.setCurrentWidget(self.placeholder)
 
     def _searched(self, generation: int, results: list[Result]) -> None:
         if generation != self.generation:
             return
+        self.all_results = results
+        self.show_all_button.setChecked(False)
+        self._show_results()
+        self.searches_done += 1
+
+    def _show_results(self) -> None:
+        """The search's results, weak matches hidden unless "Show all" is on."""
+        results = self.all_results
+        if not self.show_all_button.isChecked():
+            results = relevant(results, self.bridge.engine.config.relevance_cutoff)
         self.results = results
         self.model.set_results(results)
         self.stack.setCurrentWidget(self.view if results else self.placeholder)
         if not results:
             self.placeholder.setText("No photos match (check the filters).")
-        self.result_count.setText(f"{len(results):,} results")
+        hidden = len(self.all_results) - len(results)
+        self.result_count.setText(f"{len(results):,} results" +
+                                  (f" · {hidden:,} weak matches hidden" if hidden else ""))
+        self.show_all_button.setVisible(bool(hidden) or self.show_all_button.isChecked())
         if results:
             self.view.setCurrentIndex(self.model.index(0))
-        self.searches_done += 1
 
     def _search_failed(self, generation: int, message: str) -> None:
         if generation == self.generation:
@@ -443,13 +532,26 @@ class MainWindow(QMainWindow):
 
     # --- results ----------------------------------------------------------------------------
 
+    def browsing(self) -> bool:
+        """Whether the timeline (not search results) is shown."""
+        return self.stack.currentWidget() is self.timeline_view
+
     def selected_results(self) -> list[Result]:
-        """The selected results, in the grid's order."""
+        """The selected photos of the grid shown, in its order."""
+        if self.browsing():
+            return self.timeline_view.selected_results()
         indexes = sorted(self.view.selectionModel().selectedIndexes(), key=lambda i: i.row())
         return [index.data(RESULT_ROLE) for index in indexes]
 
     def open_preview(self, row: int) -> PreviewDialog:
         return self.preview_results(self.results, row)
+
+    def preview_in_grid(self, result: Result) -> PreviewDialog:
+        """Preview *result* among the photos of the grid shown (arrows step through them)."""
+        if self.browsing():
+            timeline = self.timeline_view.timeline
+            return self.preview_results(timeline, timeline.position(result.path) or 0)
+        return self.open_preview(self.results.index(result))
 
     def preview_result(self, result: Result) -> PreviewDialog:
         """Preview one photo (a photo an answer used)."""
@@ -475,19 +577,22 @@ class MainWindow(QMainWindow):
                        lambda: desktop.copy_paths([r.path for r in selected]))
         menu.addSeparator()
         menu.addAction("Find similar", lambda: self.find_similar(result.path))
+        if result.meta.get("gps_lat") is not None:
+            menu.addAction(f"Taken within {NEAR_KM:g} km of here", lambda: self.set_place(result))
         menu.addAction("Ask about this photo…", lambda: self.ask_about(result.path))
-        menu.addAction("Preview", lambda: self.open_preview(self.results.index(result)))
+        menu.addAction("Preview", lambda: self.preview_in_grid(result))
         menu.addSeparator()
         menu.addAction("Move to trash…" if len(selected) == 1 else
                        f"Move {len(selected)} photos to trash…", lambda: self.trash(selected))
         return menu
 
     def _context_menu(self, point: QPoint) -> None:
-        index = self.view.indexAt(point)
-        if index.isValid():
-            if not self.view.selectionModel().isSelected(index):  # as in file managers
-                self.view.setCurrentIndex(index)
-            self.context_menu(index.data(RESULT_ROLE)).popup(self.view.viewport().mapToGlobal(point))
+        view = self.timeline_view if self.browsing() else self.view
+        index = view.indexAt(point)
+        if index.isValid() and index.data(RESULT_ROLE) is not None:
+            if not view.selectionModel().isSelected(index):  # as in file managers
+                view.setCurrentIndex(index)
+            self.context_menu(index.data(RESULT_ROLE)).popup(view.viewport().mapToGlobal(point))
 
     # --- indexing, folders, status -------------------------------------------------------------
 
@@ -518,8 +623,10 @@ class MainWindow(QMainWindow):
                 f"Indexed: {report.embedded} new or changed, {report.moved} moved, "
                 f"{report.deleted} removed, {len(report.errors)} could not be read "
                 f"({report.seconds:.1f} s)")
-        if changes and self.terms():
-            self.search()  # the results may have changed
+        if changes:
+            self.browse()
+            if self.terms():
+                self.search()  # the results may have changed
 
     def _toggle_pause(self) -> None:
         if self.bridge.watcher.paused:
@@ -531,20 +638,6 @@ class MainWindow(QMainWindow):
         self.pause_button.setText("Resume" if paused else "Pause")
         if paused:
             self.progress_label.setText("Indexing paused")
-
-    def _folders(self, states: list[FolderState]) -> None:
-        self.folders_panel.set_folders(states)
-        current = self.folder_filter.currentData()
-        self.folder_filter.blockSignals(True)
-        self.folder_filter.clear()
-        self.folder_filter.addItem("All folders", None)
-        for state in states:
-            self.folder_filter.addItem(os.path.basename(state.path) or state.path, state.path)
-        found = self.folder_filter.findData(current)
-        self.folder_filter.setCurrentIndex(max(found, 0))
-        self.folder_filter.blockSignals(False)
-        if current and found < 0:
-            self._filters_changed()  # the filtered folder was removed
 
     def _cameras(self, cameras: list[tuple[str, str, int]]) -> None:
         current = self.camera_filter.currentData()
@@ -617,6 +710,7 @@ class MainWindow(QMainWindow):
             config = dialog.config()
             self.loader.set_size(config.thumbnail_size)
             self.view.set_thumbnail_size(config.thumbnail_size)
+            self.timeline_view.set_thumbnail_size(config.thumbnail_size)
             self.library_label.setText("Applying the settings…")
             self.bridge.apply_config(config)
 

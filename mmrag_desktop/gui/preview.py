@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayo
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from ..imaging import decode
+from ..paths import size_text
 from . import plain
 from ..search import Result
 from . import desktop
@@ -30,15 +32,16 @@ def _decode_for_preview(path: str) -> QImage:
 
 def metadata_rows(result: Result) -> list[tuple[str, str]]:
     """(label, value) pairs describing a result for people: path, date taken, size, camera,
-    place, cosine similarity."""
+    place, cosine similarity to the query (when there was one)."""
     meta = result.meta
     rows = [("File", os.path.basename(result.path)), ("Folder", os.path.dirname(result.path))]
     if meta.get("taken_at"):
         rows.append(("Taken", meta["taken_at"].replace("T", " ")))
+    elif meta.get("date"):  # a photo of the timeline: taken, else modified
+        rows.append(("Date", meta["date"].replace("T", " ")))
     if meta.get("width"):
-        size = meta.get("size") or 0
-        weight = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
-        rows.append(("Size", f"{meta['width']} × {meta['height']} pixels, {weight}"))
+        rows.append(("Size", f"{meta['width']} × {meta['height']} pixels, "
+                             f"{size_text(meta.get('size'))}"))
     if meta.get("mtime_ns"):
         modified = datetime.fromtimestamp(meta["mtime_ns"] / 1e9)
         rows.append(("Modified", modified.strftime("%Y-%m-%d %H:%M")))
@@ -47,7 +50,8 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
         rows.append(("Camera", camera))
     if meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
         rows.append(("Place", f"{meta['gps_lat']:.5f}, {meta['gps_lon']:.5f}"))
-    rows.append(("Score", f"{result.score:.3f} (cosine similarity)"))
+    if result.score is not None:
+        rows.append(("Score", f"{result.score:.3f} (cosine similarity)"))
     return rows
 
 
@@ -57,7 +61,7 @@ class PreviewDialog(QDialog):
     find_similar = Signal(str)
     ask_about = Signal(str)
 
-    def __init__(self, results: list[Result], row: int, parent: QWidget | None = None):
+    def __init__(self, results: Sequence[Result], row: int, parent: QWidget | None = None):
         super().__init__(parent)
         self.results, self.row = results, row
         self.setWindowTitle("Preview")

@@ -15,6 +15,7 @@ from . import plain
 from .thumbnail_loader import ThumbnailLoader
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
+HEADER_ROLE = Qt.ItemDataRole.UserRole + 2  # a section's title (a month of the timeline)
 PADDING = 6  # pixels around each thumbnail
 
 
@@ -61,7 +62,8 @@ class ResultsModel(QAbstractListModel):
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
-    """Paints a thumbnail centred in a square cell, a grey placeholder while it loads."""
+    """Paints a thumbnail centred in a square cell, a grey placeholder while it loads, or a
+    section's title (:data:`HEADER_ROLE`) across its cell."""
 
     def __init__(self, size: int, parent=None):
         super().__init__(parent)
@@ -71,6 +73,21 @@ class ThumbnailDelegate(QStyledItemDelegate):
         return QSize(self.size + 2 * PADDING, self.size + 2 * PADDING)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        title = index.data(HEADER_ROLE)
+        if title:
+            painter.save()
+            font = painter.font()
+            font.setBold(True)
+            font.setPointSizeF(font.pointSizeF() * 1.25)
+            painter.setFont(font)
+            painter.setPen(option.palette.color(QPalette.ColorGroup.Active,  # not greyed
+                                               QPalette.ColorRole.WindowText))
+            painter.drawText(option.rect.adjusted(PADDING, 0, -PADDING, 0),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, title)
+            painter.restore()
+            return
+        if not index.flags() & Qt.ItemFlag.ItemIsEnabled:
+            return  # an empty cell at the end of a month's last row
         painter.save()
         cell = option.rect.adjusted(PADDING // 2, PADDING // 2, -PADDING // 2, -PADDING // 2)
         palette = option.palette

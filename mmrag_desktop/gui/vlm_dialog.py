@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
                                QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
+from ..paths import size_text
 from ..vlm import LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO
 from .bridge import EngineBridge
 
@@ -86,7 +87,7 @@ class VLMDialog(QDialog):
         self.bridge.ask_vlm_sizes()
 
     def _confirm_download(self, files: list) -> None:
-        listing = "\n".join(f"  {name} ({size / 1e6:,.0f} MB)" if size else f"  {name}"
+        listing = "\n".join(f"  {name} ({size_text(size)})" if size else f"  {name}"
                             for name, size in files)
         answer = QMessageBox.question(
             self, "Download the vision-language model?",
