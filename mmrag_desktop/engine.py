@@ -30,6 +30,8 @@ from .writer_lock import WriterLock
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
     from .clip_process import RemoteEmbedder
     from .embedder import Embedder
+    from .models import HubSource
+    from .onnx_download import PublishedExport
 
 EXACT_SEARCH_LIMIT = 20_000
 """With a filter that leaves at most this many photos, search them exactly (one matrix
@@ -354,6 +356,63 @@ class Engine:
                                  for i in members if i in details])
             out.append(DuplicateGroup(photos, len({hashes[i] for i in members}) == 1))
         return out
+
+    # --- the model's files (the first-run assistant) ---------------------------------------
+
+    @property
+    def models_folder(self) -> Path:
+        """Where downloaded and imported weights and ONNX exports are kept."""
+        from .models import models_dir
+        return models_dir(self.home)
+
+    @staticmethod
+    def runs_torch() -> bool:
+        """Whether torch models can run in this install (a bundle runs ONNX exports only)."""
+        from .models import has_torch
+        return has_torch()
+
+    def find_model(self) -> Path:
+        """The configured model's weights file, or ONNX export folder, on this computer.
+
+        Raises:
+            ModelMissingError: neither is here (the message says how to get them).
+        """
+        from .models import find_model
+        return find_model(self.config, self.home)
+
+    def model_source(self) -> HubSource | tuple[PublishedExport, str]:
+        """What a download of the configured model would fetch, with its size, before any
+        download: the weights file on the Hugging Face hub where torch runs, else the
+        published ONNX export and its URL (network: the hub's API or the exports list).
+
+        Raises:
+            OSError: the source cannot be reached or does not have the model.
+        """
+        from . import models, onnx_download
+        return models.hub_source(self.config) if self.runs_torch() else \
+            onnx_download.find_published(self.config)
+
+    def download_model(self, source: HubSource | tuple[PublishedExport, str]) -> Path:
+        """Download what :meth:`model_source` found into :attr:`models_folder`; returns
+        the weights file or export folder.
+
+        Raises:
+            OSError: the download failed or its SHA-256 did not match.
+        """
+        from . import models, onnx_download
+        if isinstance(source, tuple):
+            return onnx_download.download(*source, self.home)
+        return models.download_weights(self.config, self.home, lambda _source: True)
+
+    def import_model(self, path: Path) -> Path:
+        """Check that a weights file or ONNX export folder fits the configured model and
+        runs, and copy it into :attr:`models_folder`; returns where it now lies.
+
+        Raises:
+            ModelMismatchError, ValueError, OSError: it does not fit, or cannot be read.
+        """
+        from .models import import_model
+        return import_model(Path(path), self.config, self.home)
 
     # --- browsing -------------------------------------------------------------------------
 

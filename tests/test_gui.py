@@ -28,6 +28,7 @@ from mmrag_desktop.gui.preview import metadata_rows  # noqa: E402
 from mmrag_desktop.gui.results import RESULT_ROLE, ResultsModel, ResultsView  # noqa: E402
 from mmrag_desktop.gui.thumbnail_loader import ThumbnailLoader  # noqa: E402
 from mmrag_desktop.imaging import BadImage, file_hash  # noqa: E402
+from mmrag_desktop import models  # noqa: E402
 from mmrag_desktop.models import HubSource  # noqa: E402
 from mmrag_desktop.search import Result, Term, relevant  # noqa: E402
 from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
@@ -48,6 +49,12 @@ def dated_photos(tmp_path) -> Path:
         with Image.open(photo) as img:
             img.save(folder / photo.name, "JPEG", quality=92, exif=exif)
     return folder
+
+
+def _bridge(home: Path, config) -> EngineBridge:
+    """A bridge over a library at *home* with *config* (nothing started)."""
+    home.mkdir(parents=True, exist_ok=True)
+    return EngineBridge(Engine(home=home, config=config))
 
 
 def _window(qtbot, home: Path, config) -> MainWindow:
@@ -280,13 +287,13 @@ def test_qt_signals_keep_pythons_reference_counts(qtbot, tmp_path):
 def test_first_run_model_page_imports_a_file_and_explains_a_download(qtbot, home, config,
                                                                       tiny_model, monkeypatch):
     config.weights = ""  # nothing on this computer yet
-    page = first_run.ModelPage(config, home)
+    page = first_run.ModelPage(_bridge(home, config))
     qtbot.addWidget(page)
     qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
     assert not page.isComplete()
 
     asked = []
-    monkeypatch.setattr(first_run, "hub_source", lambda cfg: HubSource(
+    monkeypatch.setattr(models, "hub_source", lambda cfg: HubSource(
         "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K", "open_clip_model.safetensors",
         605_000_000))
 
@@ -320,7 +327,7 @@ def test_first_run_in_the_bundle_imports_an_onnx_export(qtbot, home, config, tmp
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None
                         if name == "open_clip" else real_find_spec(name, *args))
-    page = first_run.ModelPage(config, home)
+    page = first_run.ModelPage(_bridge(home, config))
     qtbot.addWidget(page)
     qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
     assert page.import_button.isHidden()  # weights files need torch
@@ -331,7 +338,7 @@ def test_first_run_in_the_bundle_imports_an_onnx_export(qtbot, home, config, tmp
     qtbot.waitUntil(page.isComplete, timeout=30_000)
     assert page.weights.parent == home / "models" / "onnx"
     assert (page.weights / "image.onnx").is_file()
-    again = first_run.ModelPage(config, home)
+    again = first_run.ModelPage(_bridge(home, config))
     qtbot.addWidget(again)
     qtbot.waitUntil(again.isComplete, timeout=10_000)
     assert again.weights == page.weights
@@ -339,14 +346,14 @@ def test_first_run_in_the_bundle_imports_an_onnx_export(qtbot, home, config, tmp
 
 def test_first_run_download_failure_is_explained(qtbot, home, config, monkeypatch):
     config.weights = ""
-    page = first_run.ModelPage(config, home)
+    page = first_run.ModelPage(_bridge(home, config))
     qtbot.addWidget(page)
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
 
     def unreachable(cfg):
         raise OSError("cannot reach the Hugging Face hub for laion/x: no network")
-    monkeypatch.setattr(first_run, "hub_source", unreachable)
+    monkeypatch.setattr(models, "hub_source", unreachable)
     page.ask_download()
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert "cannot reach the Hugging Face hub" in shown[0]

@@ -98,8 +98,9 @@ def test_the_bundles_first_run_downloads_the_published_export(qtbot, bundle_home
                                                               monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from mmrag_desktop.config import load_config
+    from mmrag_desktop.engine import Engine
     from mmrag_desktop.gui import first_run
+    from mmrag_desktop.gui.bridge import EngineBridge
 
     asked = []
 
@@ -107,7 +108,7 @@ def test_the_bundles_first_run_downloads_the_published_export(qtbot, bundle_home
         asked.append(text)
         return QMessageBox.StandardButton.Yes
     monkeypatch.setattr(QMessageBox, "question", agree)
-    page = first_run.ModelPage(load_config(bundle_home), bundle_home)
+    page = first_run.ModelPage(EngineBridge(Engine(home=bundle_home)))
     qtbot.addWidget(page)
     qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
     assert not page.download_button.isHidden() and page.import_button.isHidden()

@@ -1,5 +1,7 @@
 """``mmrag bench --gui PHOTOS``: launch time, and how long the GUI's event loop is ever kept
-waiting while the model loads, a folder is indexed, searches run and the grid scrolls.
+waiting while the model loads, a folder is indexed, searches run and the grid scrolls; then
+the same for a library of 100,000 photos (synthetic rows: PHOTOS' files, under links, with
+their embeddings and made-up dates over ten years), browsed without a query.
 
 The event-loop probe is a 5 ms timer on the GUI thread: every tick that comes late by more
 than its interval means the loop could not react for that long (no repaint, no input).
@@ -28,6 +30,7 @@ from .main_window import MainWindow
 
 STALL_LIMIT_MS = 50  # the issue's bound on a blocked event loop
 LAUNCHES = 3
+LARGE_LIBRARY = 100_000
 
 
 class LatencyProbe(QObject):
@@ -175,4 +178,72 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
         launches = measure_launch(home, random_weights)
         print(f"Launch to a painted window ({LAUNCHES} runs, library of {photos_indexed} "
               f"photos): " + ", ".join(f"{t:.2f} s" for t in launches))
+        _large_library(home, Path(tmp) / "large", random_weights, probe)
         print(f"Peak RSS of the benchmark process: {peak_rss_mb():.0f} MiB")
+
+
+def _large_library(home: Path, folder: Path, random_weights: bool, probe: LatencyProbe) -> None:
+    """Grow the library to :data:`LARGE_LIBRARY` photos (see the module docstring), then
+    time a launch, browsing and scrolling the timeline."""
+    engine = Engine(home=home, random_weights=random_weights)
+    ids = sorted(engine.store.content_hashes())
+    details = engine.store.details(ids)
+    vectors = {}
+    for chunk_ids, chunk in engine.store.vectors(ids=ids):
+        vectors.update(zip(chunk_ids.tolist(), chunk))
+    start = time.perf_counter()
+    for first in range(0, LARGE_LIBRARY, 5000):
+        batch = []
+        for i in range(first, min(first + 5000, LARGE_LIBRARY)):
+            source = details[ids[i % len(ids)]]
+            path = folder / f"{i // 1000:03d}" / f"IMG_{i:06d}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(source["path"])
+            day = 3650 - i * 3650 // LARGE_LIBRARY  # newest first: ten years, back from 2025
+            year, rest = 2015 + day // 365, day % 365
+            fields = {"path": str(path), "root": str(folder), "size": source["size"],
+                      "mtime_ns": source["mtime_ns"], "hash": source["hash"],
+                      "width": source["width"], "height": source["height"],
+                      "taken_at": f"{year}-{rest // 31 % 12 + 1:02d}-{rest % 28 + 1:02d}T12:00:00"}
+            batch.append((None, fields, vectors[source["id"]]))
+        engine.store.write_batch(batch, [], [])
+    config = engine.config
+    config.roots = [str(folder)]
+    save_config(home, config)
+    engine.close()
+    print(f"Library of {LARGE_LIBRARY:,} photos (synthetic rows) written in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+
+    launches = measure_launch(home, random_weights)
+    print(f"  launch to a painted window ({LAUNCHES} runs): "
+          + ", ".join(f"{t:.2f} s" for t in launches))
+    bridge = EngineBridge(Engine(home=home, random_weights=random_weights), settle=0.5)
+    window = MainWindow(bridge)
+    window.resize(1280, 820)
+    window.show()
+    run_loop(200)
+    probe.start()  # the loop did not run while the library was written: start afresh
+    start = time.perf_counter()
+    window.browse()
+    wait_until(lambda: window.browses_done > 0, 60)
+    print(f"  timeline of {len(window.timeline_view.timeline):,} photos, "
+          f"{len(window.timeline_view.timeline.months)} months, shown in "
+          f"{time.perf_counter() - start:.2f} s")
+    browse_delays = probe.take()
+    bar = window.timeline_view.verticalScrollBar()
+    for value in range(0, bar.maximum() + 1, max(bar.maximum() // 400, 1)):
+        bar.setValue(value)  # 400 steps over the whole timeline, 20 ms apart
+        run_loop(20)
+    run_loop(500)
+    scroll_delays = probe.take()
+    for value in range(0, min(bar.maximum(), 60 * bar.pageStep()), 40):
+        bar.setValue(value)  # a wheel's pace through the first sixty screens
+        run_loop(16)
+    run_loop(500)
+    wheel_delays = probe.take()
+    print("  event loop:")
+    _report("browsing (timeline query + layout)", browse_delays)
+    _report("scrolling the whole timeline", scroll_delays)
+    _report("scrolling 60 screens, 40 px steps", wheel_delays)
+    window.close()
+    QApplication.processEvents()

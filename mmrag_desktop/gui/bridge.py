@@ -1,5 +1,7 @@
-"""The GUI's only door to the engine: every engine call runs on a worker thread, and every
-answer comes back as a Qt signal, delivered on the GUI thread (napari / Anki style).
+"""The GUI's only door to the engine: every engine call runs on a worker lane
+(:mod:`.ops`), and every answer comes back on the GUI thread: the library's events as Qt
+signals (napari style), a dialog's own request through :meth:`EngineBridge.op` (Anki's
+``CollectionOp`` style).
 """
 
 from __future__ import annotations
@@ -7,9 +9,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -25,6 +28,7 @@ from ..trash import TrashError, can_restore, move_to_trash, restore
 from ..vlm import (LLAMA_MISSING, VisionLanguageModel, VLMSetupError, download_recommended,
                    llama_installed, recommended_sizes, use_files)
 from ..watcher import Watcher
+from .ops import Lanes, Op
 
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress signals: more would only repaint the same label."""
@@ -82,8 +86,10 @@ class EngineBridge(QObject):
         self.engine = engine
         engine.on_wait = self._waiting
         self.settle = settle
-        self._jobs = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-job")
-        self._searches = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-search")
+        # lanes: "jobs" (library changes and refreshes, in order), "search" (searches and
+        # browsing), "ask" (answers), "setup" (Ask's set-up: downloads, checks), "read"
+        # (one-off reads for dialogs: previews, model files)
+        self.lanes = Lanes()
         self._generation = 0
         self._browsing = 0
         self._last_progress = 0.0
@@ -93,9 +99,7 @@ class EngineBridge(QObject):
         self._offline: dict[str, str] = {}  # root → why its last run found it offline
         self.vlm = VisionLanguageModel(engine.config, self._hold_indexing)
         self.conversation: Conversation | None = None
-        self._asking = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-ask")
         self._cancel_answer = threading.Event()
-        self._setting_up = ThreadPoolExecutor(1, thread_name_prefix="mmrag-gui-vlm-setup")
         self._cancel_download = threading.Event()
 
     def _new_watcher(self) -> Watcher:
@@ -107,10 +111,12 @@ class EngineBridge(QObject):
         self._submit(self._refresh)  # a failed run changes its folders' states
 
     def _submit(self, fn, *args) -> None:
-        try:
-            self._jobs.submit(fn, *args)
-        except RuntimeError:  # closing: there is no window left to answer
-            pass
+        self.lanes.submit("jobs", fn, *args)
+
+    def op(self, fn: Callable[..., Any], *args, lane: str = "read") -> Op:
+        """``fn(engine, *args)`` in the background (see :mod:`.ops`): add ``.success(...)``
+        and ``.failure(...)``, then ``.run()``."""
+        return Op(self.lanes, lane, lambda: fn(self.engine, *args))
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -174,11 +180,9 @@ class EngineBridge(QObject):
         progress (a settings change, a folder removal) finishes first."""
         self._cancel_answer.set()
         self._cancel_download.set()
-        self._asking.shutdown(wait=True, cancel_futures=True)
-        self._setting_up.shutdown(wait=True, cancel_futures=True)
+        self.lanes.close("ask", "setup", "read")
         self.vlm.unload()
-        self._jobs.shutdown(wait=True, cancel_futures=True)
-        self._searches.shutdown(wait=True, cancel_futures=True)
+        self.lanes.close()
         self.watcher.stop()
         self._evict(pasted=True)
         self.engine.close()
@@ -296,7 +300,7 @@ class EngineBridge(QObject):
         """Start a search; returns its generation number (see ``searched``)."""
         self._generation += 1
         generation = self._generation
-        self._searches.submit(self._search, generation, terms, filters, k)
+        self.lanes.submit("search", self._search, generation, terms, filters, k)
         return generation
 
     def browse(self, filters: Filters) -> int:
@@ -304,10 +308,7 @@ class EngineBridge(QObject):
         generation (see ``browsed``; an answer older than the latest request is dropped)."""
         self._browsing += 1
         generation = self._browsing
-        try:
-            self._searches.submit(self._browse, generation, filters)
-        except RuntimeError:  # closing: there is no window left to answer
-            pass
+        self.lanes.submit("search", self._browse, generation, filters)
         return generation
 
     def _browse(self, generation: int, filters: Filters) -> None:
@@ -333,7 +334,7 @@ class EngineBridge(QObject):
         """Ask about one *photo*, or about the library (a follow-up when a conversation is
         open; see :meth:`new_conversation`). Streams ``answer_text``, then ``answered``."""
         self._cancel_answer.clear()
-        self._asking.submit(self._ask, question, filters, photo)
+        self.lanes.submit("ask", self._ask, question, filters, photo)
 
     def cancel_answer(self) -> None:
         self._cancel_answer.set()
@@ -402,7 +403,7 @@ class EngineBridge(QObject):
     def ask_vlm_sizes(self) -> None:
         """Ask the hub for the recommended pair's sizes (network, the user having clicked
         Download): ``vlm_sizes`` or ``vlm_failed``."""
-        self._setting_up.submit(self._guarded, lambda: self.vlm_sizes.emit(recommended_sizes()))
+        self.lanes.submit("setup", self._guarded, lambda: self.vlm_sizes.emit(recommended_sizes()))
 
     def download_vlm(self) -> None:
         """Download the recommended pair (the user agreed), then use it: ``vlm_progress``
@@ -413,7 +414,7 @@ class EngineBridge(QObject):
             pair = download_recommended(self.engine.home, self.vlm_progress.emit,
                                         self._cancel_download)
             self._use_vlm(*pair)
-        self._setting_up.submit(self._guarded, run)
+        self.lanes.submit("setup", self._guarded, run)
 
     def cancel_vlm_download(self) -> None:
         self._cancel_download.set()
@@ -421,7 +422,7 @@ class EngineBridge(QObject):
     def use_vlm_files(self, model: str, mmproj: str | None) -> None:
         """Check a local pair as ``mmrag vlm set`` does and use it: ``vlm_ready`` or
         ``vlm_failed``."""
-        self._setting_up.submit(self._guarded, self._use_vlm, Path(model),
+        self.lanes.submit("setup", self._guarded, self._use_vlm, Path(model),
                                 Path(mmproj) if mmproj else None)
 
     def _use_vlm(self, model: Path, mmproj: Path | None) -> None:

@@ -10,14 +10,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBox,
                                QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
 
-from ..config import Config
 from ..paths import size_text
-from ..models import (HubSource, download_weights, find_model, has_torch, hub_source,
-                      import_model, models_dir)
-from ..onnx_download import PublishedExport, find_published
-from ..onnx_download import download as download_export
 from . import plain
-from .tasks import Task
+from .bridge import EngineBridge
 
 
 
@@ -70,12 +65,13 @@ class FoldersPage(QWizardPage):
 class ModelPage(QWizardPage):
     """Find the model's weights, or get them: complete once they are on this computer."""
 
-    def __init__(self, config: Config, home: Path):
+    def __init__(self, bridge: EngineBridge):
         super().__init__()
-        self.config, self.home = config, home
+        self.bridge = bridge
+        config = bridge.engine.config
         self.setTitle("The search model")
         # The bundle has no torch: it runs ONNX exports only, imported from a folder.
-        self.torch = has_torch()
+        self.torch = bridge.engine.runs_torch()
         self.setSubTitle(
             f"Photos are found with the CLIP model {config.model} "
             f"({config.pretrained or 'custom weights'}). Its weights are not part of the app: "
@@ -107,19 +103,15 @@ class ModelPage(QWizardPage):
         layout.addWidget(self.progress)
         layout.addStretch(1)
         self.weights: Path | None = None
-        self._task: Task | None = None
         self._poll = QTimer(self, interval=500)
         self._poll.timeout.connect(self._show_download_progress)
-        self._run(find_model, self._found, self._not_found, self.config, self.home)
+        self._run(lambda engine: engine.find_model(), self._found, self._not_found)
 
     def isComplete(self) -> bool:
         return self.weights is not None
 
-    def _run(self, fn, on_done, on_failed, *args) -> None:
-        self._task = Task(fn, *args, parent=self)
-        self._task.done.connect(on_done)
-        self._task.failed.connect(on_failed)
-        self._task.start()
+    def _run(self, fn, on_done, on_failed) -> None:
+        self.bridge.op(fn).success(on_done).failure(on_failed).run()
 
     def _busy(self, busy: bool) -> None:
         for button in (self.download_button, self.import_button, self.export_button):
@@ -153,33 +145,29 @@ class ModelPage(QWizardPage):
         """Ask what would be downloaded (the only network access: the Hugging Face hub for
         weights, or the list of published ONNX exports without torch), then ask the user."""
         self._busy(True)
-        if self.torch:
-            self.state.setText("Asking the Hugging Face hub for the file's size…")
-            self._run(hub_source, self._confirm_download, self._failed, self.config)
+        self.state.setText("Asking the Hugging Face hub for the file's size…" if self.torch
+                           else "Asking for the published ONNX export's size…")
+        self._run(lambda engine: engine.model_source(), self._confirm, self._failed)
+
+    def _confirm(self, source) -> None:
+        """Ask before downloading *source* (a hub file, or a published ONNX export and its
+        URL: :meth:`.engine.Engine.model_source`)."""
+        if isinstance(source, tuple):
+            export, url = source
+            agreed = self._consent(export.file, export.size, url, f"\nThe weights come from "
+                                   f"{export.source} ({export.licence}).\n")
         else:
-            self.state.setText("Asking for the published ONNX export's size…")
-            self._run(find_published, self._confirm_export, self._failed, self.config)
-
-    def _confirm_download(self, source: HubSource) -> None:
-        if not self._consent(source.filename, source.size,
-                             f"https://huggingface.co/{source.repo_id}", ""):
-            return
-        self._run(download_weights, self._found, self._failed, self.config, self.home,
-                  lambda _source: True)
-
-    def _confirm_export(self, found: tuple[PublishedExport, str]) -> None:
-        export, url = found
-        if not self._consent(export.file, export.size, url,
-                             f"\nThe weights come from {export.source} ({export.licence}).\n"):
-            return
-        self._run(download_export, self._found, self._failed, export, url, self.home)
+            agreed = self._consent(source.filename, source.size,
+                                   f"https://huggingface.co/{source.repo_id}", "")
+        if agreed:
+            self._run(lambda engine: engine.download_model(source), self._found, self._failed)
 
     def _consent(self, filename: str, size: int | None, url: str, more: str) -> bool:
         """Ask before downloading; on yes, show the download's progress."""
         answer = QMessageBox.question(
             self, "Download the model?",
             f"Download {filename} ({size_text(size) if size else 'size not given by the hub'})\nfrom {url}\n"
-            f"into {models_dir(self.home)}?\n{more}\n"
+            f"into {self.bridge.engine.models_folder}?\n{more}\n"
             "This is the only time the app uses the network.")
         if answer != QMessageBox.StandardButton.Yes:
             self._not_found("")
@@ -192,7 +180,7 @@ class ModelPage(QWizardPage):
         return True
 
     def _show_download_progress(self) -> None:
-        staging = models_dir(self.home) / ".download"
+        staging = self.bridge.engine.models_folder / ".download"
         done = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file()) \
             if staging.is_dir() else 0
         self.progress.setValue(done // 1_000_000)
@@ -217,18 +205,18 @@ class ModelPage(QWizardPage):
         copy it into the models folder."""
         self._busy(True)
         self.state.setText(f"Checking {path}…")
-        self._run(import_model, self._found, self._failed, Path(path), self.config, self.home)
+        self._run(lambda engine: engine.import_model(Path(path)), self._found, self._failed)
 
 
 class FirstRunWizard(QWizard):
     """Folders, then model. ``folders()`` gives the chosen folders after ``accept``."""
 
-    def __init__(self, config: Config, home: Path, parent=None):
+    def __init__(self, bridge: EngineBridge, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Welcome to mmrag-desktop")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        self.folders_page = FoldersPage(list(config.roots))
-        self.model_page = ModelPage(config, home)
+        self.folders_page = FoldersPage(list(bridge.engine.config.roots))
+        self.model_page = ModelPage(bridge)
         self.addPage(self.folders_page)
         self.addPage(self.model_page)
         self.resize(720, 480)

@@ -328,7 +328,7 @@ class MainWindow(QMainWindow):
         self.browse()
 
     def show_first_run(self, model_only: bool = False) -> FirstRunWizard:
-        wizard = FirstRunWizard(self.bridge.engine.config, self.bridge.engine.home, self)
+        wizard = FirstRunWizard(self.bridge, self)
         if model_only:
             wizard.setStartId(wizard.pageIds()[1])
         wizard.accepted.connect(lambda: self._first_run_done(wizard))
@@ -558,7 +558,7 @@ class MainWindow(QMainWindow):
         return self.preview_results([result], 0)
 
     def preview_results(self, results: list[Result], row: int) -> PreviewDialog:
-        preview = PreviewDialog(results, row, self)
+        preview = PreviewDialog(results, row, self.bridge, self)
         preview.find_similar.connect(self.find_similar)
         preview.ask_about.connect(self.ask_about)
         self.preview = preview

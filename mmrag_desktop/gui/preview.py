@@ -5,29 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from ..imaging import decode
 from ..paths import size_text
 from . import plain
 from ..search import Result
 from . import desktop
-from .tasks import Task
-from .thumbnail_loader import to_qimage
-
-PREVIEW_SIDE = 1600  # pixels: decode JPEGs in draft mode to about this, not to 12 MP
-
-
-def _decode_for_preview(path: str) -> QImage:
-    """The photo at about :data:`PREVIEW_SIDE` pixels (runs on a worker thread)."""
-    image, _ = decode(Path(path), min_side=PREVIEW_SIDE // 2)
-    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    return to_qimage(image)
+from .bridge import EngineBridge
+from .thumbnail_loader import preview_image
 
 
 def metadata_rows(result: Result) -> list[tuple[str, str]]:
@@ -61,9 +50,10 @@ class PreviewDialog(QDialog):
     find_similar = Signal(str)
     ask_about = Signal(str)
 
-    def __init__(self, results: Sequence[Result], row: int, parent: QWidget | None = None):
+    def __init__(self, results: Sequence[Result], row: int, bridge: EngineBridge,
+                 parent: QWidget | None = None):
         super().__init__(parent)
-        self.results, self.row = results, row
+        self.results, self.row, self.bridge = results, row, bridge
         self.setWindowTitle("Preview")
         self.resize(1100, 760)
         self.image_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
@@ -113,10 +103,9 @@ class PreviewDialog(QDialog):
         self._image = QImage()
         self.image_label.setText("Loading…")
         path = self.result.path
-        task = Task(_decode_for_preview, path, parent=self)
-        task.done.connect(lambda image: self._on_decoded(path, image))
-        task.failed.connect(lambda error: self._on_failed(path, error))
-        task.start()
+        self.bridge.op(lambda _engine: preview_image(path)) \
+            .success(lambda image: self._on_decoded(path, image)) \
+            .failure(lambda error: self._on_failed(path, error)).run()
 
     def _on_decoded(self, path: str, image: QImage) -> None:
         if path == self.result.path:  # else the user moved on

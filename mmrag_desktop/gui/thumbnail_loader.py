@@ -16,13 +16,14 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 
-from ..imaging import BadImage
+from ..imaging import BadImage, decode
 from ..thumbnails import thumbnail
 
 MEMORY_ITEMS = 3000
 """Thumbnails kept in memory (about 200 KB each at 256 px: ~600 MB at most)."""
 
 BROKEN = QImage()  # the answer for a photo that cannot be decoded (a null image)
+PREVIEW_SIDE = 1600  # pixels: decode JPEGs in draft mode to about this, not to 12 MP
 
 
 def to_qimage(image: Image.Image) -> QImage:
@@ -30,6 +31,17 @@ def to_qimage(image: Image.Image) -> QImage:
     rgb = image.convert("RGB")
     data = rgb.tobytes()
     return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+
+
+def preview_image(path: str) -> QImage:
+    """The photo at *path* at about :data:`PREVIEW_SIDE` pixels, for a worker thread.
+
+    Raises:
+        BadImage: the photo cannot be decoded.
+    """
+    image, _ = decode(Path(path), min_side=PREVIEW_SIDE // 2)
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return to_qimage(image)
 
 
 def small_icon(path: str, side: int) -> QIcon:
