@@ -35,14 +35,27 @@ INSTRUCTIONS = (
     "them by number like [1]. If none is relevant, say so."
 )
 PHOTO_INSTRUCTIONS = "Answer the question about this photo. Be brief and concrete."
+ABOUT_PHOTO_INSTRUCTIONS = (
+    "You answer questions about the user's photo, shown first, helped by {n} numbered photos "
+    "from their library that look related, with what is known about each. First describe "
+    "the user's photo in one line starting 'Photo:'. Then judge every numbered photo, one "
+    "line each, exactly like:\n"
+    "[1] relevant: yes - the same dog, on a beach\n"
+    "[2] relevant: no - an indoor kitchen\n"
+    "Then write 'Answer:' and answer the question about the user's photo, citing the "
+    "relevant numbered photos like [1] where they help."
+)
 
 # "[2] relevant: no - a kitchen", "Photo 2: relevant: NO — …", "3. irrelevant: …"
 _JUDGEMENT = re.compile(
     r"^\W*(?:photo\s*)?\[?(\d{1,3})\]?[\s.:)\-]*"
     r"(?:relevant\s*[:=\-]\s*(?P<answer>yes|no)\b|(?P<word>not relevant|irrelevant|relevant(?!\s*[:=\-]))\b)"
     r"\W*(?P<reason>.*)$", re.IGNORECASE)
+NO_MMPROJ = ("the model has no vision projector (mmproj) set, so it cannot see photos: choose "
+             "one in File → Set up Ask…, or mmrag vlm set MODEL.gguf MMPROJ.gguf")
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _ANSWER = re.compile(r"^\W*answer\W*:", re.IGNORECASE | re.MULTILINE)
+_PHOTO_LINE = re.compile(r"^\W*photo\W*:", re.IGNORECASE)
 
 
 @dataclass
@@ -73,10 +86,23 @@ class Answer:
         return [r for i, r in enumerate(self.candidates, 1) if i in keep]
 
     @property
+    def description(self) -> str:
+        """The model's one-line description of the photo asked about ("Photo: …"), or ""."""
+        head = self.text[:m.start()] if (m := _ANSWER.search(self.text)) else self.text
+        line = next((ln for ln in head.splitlines() if _PHOTO_LINE.match(ln)), "")
+        return _PHOTO_LINE.sub("", line).strip()
+
+    @property
     def body(self) -> str:
-        """The answer without the per-photo judgement lines."""
+        """The answer without the per-photo judgement lines (and the photo's description):
+        what follows "Answer:", or, when the model wrote no such line, its lines that are
+        neither a judgement nor the description."""
         match = _ANSWER.search(self.text)
-        return self.text[match.end():].strip() if match else self.text.strip()
+        if match:
+            return self.text[match.end():].strip()
+        return "\n".join(line for line in self.text.splitlines()
+                         if not _JUDGEMENT.match(line.strip())
+                         and not _PHOTO_LINE.match(line)).strip()
 
 
 FIELD_CHARS = 80
@@ -114,13 +140,22 @@ def describe(number: int, result: Result) -> str:
 
 
 def build_messages(question: str, candidates: list[Result], images: list[str | None],
-                   history: list[dict]) -> list[dict]:
+                   history: list[dict], subject: tuple[str, str] | None = None) -> list[dict]:
     """The chat for a library question: one user turn with the numbered photos (image
     parts where *images* has a data URI), their metadata and the instructions, then the
-    earlier turns of this conversation (*history*), then *question*."""
+    earlier turns of this conversation (*history*), then *question*. With *subject* (the
+    photo asked about: its file name and data URI) that photo comes first, and the
+    numbered ones are there to help answer about it."""
     if history:
         return history + [{"role": "user", "content": question}]
-    content: list[dict] = [{"type": "text", "text": INSTRUCTIONS.format(n=len(candidates))}]
+    if subject is None:
+        content: list[dict] = [{"type": "text",
+                                "text": INSTRUCTIONS.format(n=len(candidates))}]
+    else:
+        name, uri = subject
+        content = [{"type": "text", "text": ABOUT_PHOTO_INSTRUCTIONS.format(n=len(candidates))},
+                   {"type": "image_url", "image_url": {"url": uri}},
+                   {"type": "text", "text": f"The user's photo: file {quoted(name)}"}]
     for number, (result, image) in enumerate(zip(candidates, images), 1):
         if image is not None:
             content.append({"type": "image_url", "image_url": {"url": image}})
@@ -157,17 +192,22 @@ def parse_citations(text: str, count: int) -> list[int]:
 
 
 class Conversation:
-    """Questions about the library, with follow-ups over the same photos.
+    """Questions about the library, or about one *photo* helped by the library's photos
+    that look like it, with follow-ups over the same photos.
 
     Args:
         engine: the library (retrieval).
         vlm: the model.
-        filters: restrict retrieval (folders, date range).
+        filters: restrict retrieval (folders, date range, cameras, place).
+        photo: the photo asked about (in the library or not); retrieval then uses its
+            embedding with the question's, and leaves the photo itself out.
     """
 
-    def __init__(self, engine: Engine, vlm: VisionLanguageModel, filters: Filters | None = None):
+    def __init__(self, engine: Engine, vlm: VisionLanguageModel, filters: Filters | None = None,
+                 photo: Path | None = None):
         self.engine, self.vlm = engine, vlm
         self.filters = filters or Filters()
+        self.photo = photo
         self.candidates: list[Result] = []
         self.history: list[dict] = []
 
@@ -177,16 +217,22 @@ class Conversation:
         streaming text pieces to *on_text*.
 
         Raises:
-            VLMError: the model cannot be used. QueryError / ModelMissingError: retrieval.
+            VLMError: the model cannot be used, or cannot see the photo asked about (no
+                mmproj). BadImage: that photo cannot be read. QueryError /
+                ModelMissingError: retrieval.
         """
         first = not self.history
+        subject = None
+        if first and self.photo is not None:
+            if not self.vlm.sees_images:
+                raise VLMError(NO_MMPROJ)
+            subject = (display_path(self.photo.name), photo_data_uri(self.vlm, self.photo))
         if first:
-            self.candidates = self.engine.search([Term(text=question)],
-                                                 k=self.engine.config.ask_photos,
-                                                 filters=self.filters)
+            self.candidates = self._retrieve(question)
         images = [self._image(r) for r in self.candidates] if first else []
         while True:
-            messages = build_messages(question, self.candidates, images, self.history)
+            messages = build_messages(question, self.candidates, images, self.history,
+                                      subject)
             try:
                 text = self.vlm.answer(messages, on_text, cancel)
                 break
@@ -201,6 +247,15 @@ class Conversation:
         answer.judgements = parse_judgements(text, len(self.candidates))
         answer.cited = parse_citations(answer.body, len(self.candidates))
         return answer
+
+    def _retrieve(self, question: str) -> list[Result]:
+        k = self.engine.config.ask_photos
+        if self.photo is None:
+            return self.engine.search([Term(text=question)], k=k, filters=self.filters)
+        found = self.engine.search([Term(photo=str(self.photo)), Term(text=question)], k=k + 1,
+                                   filters=self.filters)
+        same = os.path.realpath(self.photo)
+        return [r for r in found if os.path.realpath(r.path) != same][:k]
 
     def _image(self, result: Result) -> str | None:
         if not self.vlm.sees_images:
@@ -232,8 +287,7 @@ def ask_photo(vlm: VisionLanguageModel, photo: Path, question: str,
         BadImage: the photo cannot be read.
     """
     if not vlm.sees_images:
-        raise VLMError("the model has no vision projector (mmproj) set, so it cannot see "
-                       "photos: mmrag vlm set MODEL.gguf MMPROJ.gguf")
+        raise VLMError(NO_MMPROJ)
     messages = [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": photo_data_uri(vlm, photo)}},
         {"type": "text", "text": f"{PHOTO_INSTRUCTIONS}\nQuestion: {question}"}]}]

@@ -25,6 +25,7 @@ from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissing
                      download_weights, find_weights, has_torch, import_model)
 from .duplicates import NEAR_COSINE
 from .search import Filters, QueryError, Term
+from .folder_states import FolderState
 from .paths import display_path, size_text
 from .store import LibraryVersionError, describe_db_error
 from .vlm import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
@@ -319,10 +320,15 @@ def cmd_folders(args) -> int:
             print(f"removed {display_path(os.path.abspath(p))}: {engine.remove_folder(p)} "
                   "photos left the library")
     else:
-        for root in engine.config.roots:
-            state = "" if os.path.isdir(root) else "  (offline)"
-            print(f"{display_path(root)}{state}")
+        for folder in engine.folder_states():
+            print(_folder_line(folder))
     return 0
+
+
+def _folder_line(folder: FolderState) -> str:
+    """``/photos: 1,234 photos, indexed, 2 could not be read``."""
+    errors = f", {folder.errors:,} could not be read" if folder.errors else ""
+    return f"{display_path(folder.path)}: {folder.photos:,} photos, {folder.state}{errors}"
 
 
 def cmd_duplicates(args) -> int:
@@ -356,9 +362,9 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=1))
         return 0
     print(f"library: {status['library']}\nmodel:   {status['model']}")
-    print(f"photos:  {status['photos']} " + json.dumps(status["by_status"]))
-    for root in status["roots"]:
-        print(f"folder:  {root}")
+    print(f"photos:  {status['photos']:,} " + json.dumps(status["by_status"]))
+    for folder in engine.folder_states():
+        print(f"folder:  {_folder_line(folder)}")
     for item in status.get("errors", []):
         print(f"error:   {item['path']}: {item['reason']}")
     return 0

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import Config, home_dir, load_config, make_private, save_config
+from .folder_states import Activity, FolderState, folder_states, library_photos
 from .duplicates import NEAR_COSINE, DuplicateGroup, group, keep_first
 from .indexer import Indexer, IndexReport, Progress
 from .models import ModelMismatchError, configured_model_id, model_slug
@@ -428,12 +429,19 @@ class Engine:
 
     # --- status ---------------------------------------------------------------------------
 
+    def folder_states(self, activity: Activity | None = None) -> list[FolderState]:
+        """Each watched folder's state and photo counts (see :mod:`.folder_states`);
+        *activity* is what a running watcher knows."""
+        return folder_states(list(self.config.roots), self.store.root_counts(), activity)
+
     def status(self) -> dict:
-        """Counts per state, roots, model and device (device only once the model is loaded)."""
+        """Photos in the library (:func:`.folder_states.library_photos`), counts per state,
+        roots, model and device (device only once the model is loaded)."""
         counts = self.store.counts()
         return {
             "home": str(self.home), "library": str(self.library),
-            "roots": list(self.config.roots), "photos": sum(counts.values()), "by_status": counts,
+            "roots": list(self.config.roots), "photos": library_photos(counts),
+            "by_status": counts,
             "model": f"{self.config.model} ({self.config.pretrained})",
             "device": str(self._embedder.device) if self._embedder else None,
         }

@@ -96,6 +96,7 @@ def test_cli_index_search_status(engine, tmp_path, capsys):
     assert main(["status", "--errors", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["by_status"] == {"ok": 30, "error": 1}
+    assert status["photos"] == 30  # in the library; the unreadable file is not a photo of it
     assert status["errors"][0]["path"].endswith("broken.jpg")
 
     assert main(["index"]) == 0  # all library folders, nothing new

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ from mmrag_desktop import models  # noqa: E402
 from mmrag_desktop.models import HubSource  # noqa: E402
 from mmrag_desktop.search import Result, Term, relevant  # noqa: E402
 from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
-from conftest import coco_photos  # noqa: E402
+from conftest import cli_env, coco_photos  # noqa: E402
 
 SUMMER_2019 = 12  # photos dated July 2019; the other 28 are dated March 2023
 
@@ -243,6 +245,12 @@ def test_folder_errors_are_listed_with_reasons(qtbot, window, photos):
             for r in range(dialog.table.rowCount())}
     assert set(rows) == {str(photos / "truncated.jpg"), str(photos / "notes.png")}
     assert all(reason for reason in rows.values())
+
+    # the CLI counts as the window does: 40 photos in the library, 2 files not readable
+    qtbot.waitUntil(lambda: "40 photos" in window.library_label.text(), timeout=10_000)
+    out = subprocess.run([sys.executable, "-m", "mmrag_desktop", "folders"], capture_output=True,
+                         text=True, env=cli_env(window.bridge.engine.home), check=True).stdout
+    assert out.strip() == f"{photos}: 40 photos, indexed, 2 could not be read"
 
 
 def test_settings_are_saved_with_the_engine_config(qtbot, window, photos):
@@ -503,7 +511,7 @@ def test_entry_points_and_desktop_entry(home, config, tmp_path):
     import sys
     import tomllib
 
-    from conftest import REPO, cli_env
+    from conftest import REPO
     from mmrag_desktop.gui import resource
 
     entry = configparser.ConfigParser(interpolation=None)
@@ -832,3 +840,42 @@ def test_relevance_cutoff_is_relative_to_the_best_score():
     assert relevant(results, 0) == results and relevant([], 0.8) == []
     negative = [Result(0, "/a.jpg", -0.01, {}), Result(1, "/b.jpg", -0.2, {})]
     assert relevant(negative, 0.8) == negative  # no positive best: nothing to scale
+
+
+def test_ask_panel_renders_markdown_and_loads_nothing_an_answer_names(qtbot, tmp_path):
+    # Lists, tables and code render; HTML stays text; an image an answer names is not read
+    # (a plain QTextBrowser would read it from disk).
+    from PySide6.QtWidgets import QTextBrowser
+
+    from mmrag_desktop.ask import Answer, Judgement
+    from mmrag_desktop.gui.ask_panel import AskPanel
+
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (4, 4), "red").save(secret)
+    loader = ThumbnailLoader(tmp_path / "thumbnails", 96)
+    panel = AskPanel(loader, tmp_path / "pasted")
+    qtbot.addWidget(panel)
+    photos = coco_photos()[:2]
+    candidates = [Result(i, str(p), 0.3, {"hash": f"{i:032x}"}) for i, p in enumerate(photos)]
+    body = ("Two photos:\n\n- a **dog** [1]\n- a cat\n\n| photo | animal |\n| --- | --- |\n"
+            f"| 1 | dog |\n\n```\ncode_block()\n```\n\n<b>not bold</b> ![x]({secret.as_uri()})")
+    text = f"[1] relevant: yes - a dog\n[2] relevant: no - a cat indoors\nAnswer: {body}"
+    panel.question.setText("Which is the *dog*?")
+    panel.ask()
+    panel.add_text(text)
+    panel.finish(Answer(text, candidates, [Judgement(1, True, "a dog"),
+                                           Judgement(2, False, "a cat indoors")], [1]))
+    html = panel.answer.document().toHtml()
+    assert "<table" in html and "<li" in html and "code_block()" in html
+    plain_text = panel.answer.toPlainText()
+    assert "Which is the *dog*?" in plain_text  # the question as typed, not as Markdown
+    assert "<b>not bold</b>" in plain_text and "relevant: yes" not in plain_text
+    assert "<img" not in html and "secret.png" in html  # a link to it, not an image
+    plain_browser = QTextBrowser()  # without the guard, the layout reads the file
+    plain_browser.setMarkdown(f"![x]({secret.as_uri()})")
+    assert "<img" in plain_browser.document().toHtml()
+    assert [panel.cited_list.item(i).text() for i in range(2)] == [
+        "✓ [1] a dog", "✗ [2] a cat indoors"]
+    panel.copy_button.click()
+    assert QGuiApplication.clipboard().text() == body
+    loader.close()

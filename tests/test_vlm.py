@@ -260,7 +260,9 @@ Answer: You were at the beach in July 2019 [1], and maybe [3, 2] or [7]."""
 
 def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
         qtbot, home, config, photos, gemma, mmproj, tmp_path):
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+    from PySide6.QtWidgets import QApplication
 
     from mmrag_desktop.config import save_config
     from mmrag_desktop.engine import Engine
@@ -295,17 +297,55 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     assert not window.bridge.watcher.holding  # indexing resumed afterwards
     answer_text = panel.answer.toPlainText()
     assert "Which photo shows food?" in answer_text and len(answer_text) > 30
+    qtbot.waitUntil(lambda: bool(answers), timeout=10_000)  # queued from the answering thread
+    assert (answers[-1].body or "wrote no answer") in answer_text
     candidates = window.bridge.conversation.candidates
     expected = window.bridge.engine.search([Term(text="Which photo shows food?")], k=2)
     assert [r.path for r in candidates] == [r.path for r in expected]
     qtbot.waitUntil(lambda: bool(answers), timeout=10_000)  # queued from the answering thread
     answer = answers[-1]
-    listed = [panel.cited_list.item(i).data(Qt.ItemDataRole.UserRole).path
-              for i in range(panel.cited_list.count())]
-    assert listed == [r.path for r in answer.shown]  # what the model accepted, in order
-    relevant = {j.number for j in answer.judgements if j.relevant}
-    assert listed == ([r.path for i, r in enumerate(candidates, 1) if i in relevant]
-                      if answer.judgements else [candidates[n - 1].path for n in answer.cited])
+    # every photo the model looked at, in order, with its verdict under the thumbnail
+    items = [panel.cited_list.item(i) for i in range(panel.cited_list.count())]
+    assert [i.data(Qt.ItemDataRole.UserRole).path for i in items] == [r.path for r in candidates]
+    accepted = {r.path for r in answer.shown}
+    reasons = {j.number: j.reason for j in answer.judgements}
+    for number, (item, result) in enumerate(zip(items, candidates), 1):
+        assert item.text().startswith(f"{'✓' if result.path in accepted else '✗'} [{number}]")
+        assert reasons.get(number, "") in item.text()
+    # the answer is shown without the judgement lines, and can be copied
+    assert parse_judgements(panel.answer.toPlainText(), len(candidates)) == []
+    panel.copy_button.click()
+    assert QGuiApplication.clipboard().text() == panel.last_answer() and panel.last_answer()
+
+    # a photo dropped on the panel (not in the library): the answer uses the library's
+    # photos that look like it, without the photo itself; a follow-up keeps all of them
+    dropped = tmp_path / "from-a-friend.jpg"
+    shutil.copyfile(candidates[0].path, dropped)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(dropped))])
+    for kind, point in ((QDragEnterEvent, QPoint(5, 5)), (QDropEvent, QPointF(5, 5))):
+        event = kind(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(panel, event)
+        assert event.isAccepted()
+    assert panel.photo == str(dropped) and panel.subject.isVisible()
+    assert panel.cited_list.count() == 0 and panel.turns == []  # a new conversation
+    for question in ("What is in this photo?", "And the colours?"):
+        answered_before = len(answers)
+        panel.question.setText(question)
+        panel.ask()
+        qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
+        qtbot.waitUntil(lambda: len(answers) > answered_before, timeout=10_000)
+    conversation = window.bridge.conversation
+    assert conversation.photo == dropped and len(conversation.history) == 4  # two turns
+    expected = window.bridge.engine.search(
+        [Term(photo=str(dropped)), Term(text="What is in this photo?")], k=3)
+    assert [r.path for r in conversation.candidates] == [
+        r.path for r in expected if r.path != str(dropped)][:2]
+    assert candidates[0].path in [r.path for r in conversation.candidates]  # its twin
+    assert [panel.cited_list.item(i).data(Qt.ItemDataRole.UserRole).path
+            for i in range(panel.cited_list.count())] == [r.path for r in conversation.candidates]
+    assert "And the colours?" in panel.answer.toPlainText()
     shown = candidates
 
     # about one photo, from the context menu, then stopped mid-answer
@@ -441,7 +481,8 @@ def test_ask_is_set_up_in_the_app_download_declined_then_a_local_pair(
     panel.question.setText("Which photo shows food?")
     panel.ask()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
-    assert len(panel.answer.toPlainText()) > 30 and panel.setup_box.isHidden()
+    assert panel.turns[-1][0] == "Which photo shows food?" and panel.turns[-1][1]  # answered
+    assert panel.setup_box.isHidden()
     window.close()
 
 

@@ -1,24 +1,42 @@
-"""The Ask panel: questions to the local vision-language model about the library (with
-follow-ups) or about one photo; the answer streams in, and the photos it used are shown as
-clickable thumbnails."""
+"""The Ask panel: questions to the local vision-language model about the library, or about
+one photo (dropped, pasted or chosen) helped by the library, with follow-ups; the answer
+streams in and is shown as Markdown, and every photo the model looked at is shown with its
+judgement (relevant or not, and why) under its thumbnail."""
 
 from __future__ import annotations
 
-import html
 import os
+import re
+from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import (QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon, QPixmap,
+                           QTextDocument)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+                               QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
 from ..ask import Answer
 from ..paths import display_path
 from ..search import Result
 from . import plain
+from .photo_input import PhotoLineEdit, photo_paths
 from .thumbnail_loader import ThumbnailLoader, small_icon
 
 CITED_SIZE = 96  # pixels
+MARKDOWN = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
+            | QTextDocument.MarkdownFeature.MarkdownNoHTML)  # the model's HTML stays text
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def markdown_text(text: str) -> str:
+    """*text* with Markdown's special characters escaped: shown as typed."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def without_images(markdown: str) -> str:
+    """*markdown* with every image (``![alt](url)``, ``![alt][ref]``) made a plain link:
+    Qt's text layout would read an image a model's answer names from the disk."""
+    return markdown.replace("![", "\\![")
 
 
 class AskPanel(QWidget):
@@ -31,13 +49,18 @@ class AskPanel(QWidget):
     reset = Signal()
     photo_opened = Signal(object)
 
-    def __init__(self, loader: ThumbnailLoader, parent: QWidget | None = None):
+    def __init__(self, loader: ThumbnailLoader, paste_dir: Path,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.loader = loader
         self.photo: str | None = None
         self.busy = False
-        self.question = QLineEdit(placeholderText="Ask about your photos, e.g. when was I "
-                                                  "last at the beach?")
+        self.turns: list[tuple[str, str]] = []  # (question, answer as Markdown)
+        self.setAcceptDrops(True)
+        self.question = PhotoLineEdit(paste_dir, "Ask about your photos, e.g. when was I last "
+                                                 "at the beach? Drop a photo to ask about it")
+        self.question.setClearButtonEnabled(False)
+        self.question.photo.connect(self.set_photo)
         self.question.returnPressed.connect(self.ask)
         self.ask_button = QPushButton("Ask")
         self.ask_button.clicked.connect(self.ask)
@@ -46,6 +69,10 @@ class AskPanel(QWidget):
         self.cancel_button.setEnabled(False)
         self.new_button = QPushButton("New conversation")
         self.new_button.clicked.connect(self.new_conversation)
+        self.copy_button = QPushButton("Copy answer")
+        self.copy_button.setToolTip("Copy the last answer (Markdown)")
+        self.copy_button.clicked.connect(self.copy_answer)
+        self.copy_button.setEnabled(False)
         self.subject = QToolButton()
         self.subject.setToolTip("Asking about this photo — click to ask about the library")
         self.subject.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -66,7 +93,9 @@ class AskPanel(QWidget):
         self.cited_list = QListWidget()
         self.cited_list.setViewMode(QListWidget.ViewMode.IconMode)
         self.cited_list.setIconSize(QSize(CITED_SIZE, CITED_SIZE))
-        self.cited_list.setFixedHeight(CITED_SIZE + 40)
+        self.cited_list.setGridSize(QSize(CITED_SIZE + 40, CITED_SIZE + 56))
+        self.cited_list.setWordWrap(True)
+        self.cited_list.setFixedHeight(CITED_SIZE + 80)
         self.cited_list.setFlow(QListWidget.Flow.LeftToRight)
         self.cited_list.setWrapping(False)
         self.cited_list.itemActivated.connect(
@@ -81,6 +110,7 @@ class AskPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.subject)
         buttons.addStretch(1)
+        buttons.addWidget(self.copy_button)
         buttons.addWidget(self.new_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -88,7 +118,7 @@ class AskPanel(QWidget):
         layout.addLayout(row)
         layout.addLayout(buttons)
         layout.addWidget(self.answer, 1)
-        layout.addWidget(QLabel("Photos the answer used:"))
+        layout.addWidget(QLabel("Photos the model looked at (✓ relevant, ✗ not):"))
         layout.addWidget(self.cited_list)
 
     def set_photo(self, path: str | None) -> None:
@@ -104,8 +134,10 @@ class AskPanel(QWidget):
         self.question.setFocus()
 
     def new_conversation(self) -> None:
-        self.answer.clear()
+        self.turns = []
+        self._render()
         self.cited_list.clear()
+        self.copy_button.setEnabled(False)
         self.reset.emit()
 
     def ask(self) -> None:
@@ -115,34 +147,73 @@ class AskPanel(QWidget):
         self.busy = True
         self.ask_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.answer.append(f"<p><b>{html.escape(question)}</b></p>")
-        self.answer.append("")
+        self.turns.append((question, ""))
+        self._render()
         self.question.clear()
         self.asked.emit(question, self.photo)
 
     def add_text(self, piece: str) -> None:
         """A streamed piece of the answer."""
-        cursor = self.answer.textCursor()
-        cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertText(piece)
-        self.answer.setTextCursor(cursor)
+        question, text = self.turns[-1]
+        self.turns[-1] = (question, text + piece)
+        self._render()
 
-    def finish(self, answer: Answer | str) -> None:
-        """The answer is complete (or was stopped): show the photos it used."""
+    def finish(self, answer: Answer) -> None:
+        """The answer is complete (or was stopped): show it without the judgement lines,
+        which go under the photos' thumbnails."""
         self._idle()
-        if isinstance(answer, Answer):
-            if answer.cancelled:
-                self.add_text(" [stopped]")
-            self.cited_list.clear()
-            for result in answer.shown:
-                number = answer.candidates.index(result) + 1
-                item = QListWidgetItem(f"[{number}]")
-                item.setData(Qt.ItemDataRole.UserRole, result)
-                item.setToolTip(plain.tooltip(display_path(result.path)))
-                self.cited_list.addItem(item)
-                self._set_icon(item)
-            if not answer.shown:
-                self.answer.append("<i>No photo was judged relevant.</i>")
+        text = answer.body or ("" if answer.cancelled or not answer.judgements else
+                               "*The model judged the photos (below) but wrote no answer.*")
+        if answer.description:
+            text = f"*{markdown_text(answer.description)}*\n\n{text}"
+        if answer.cancelled:
+            text += " *[stopped]*"
+        if answer.candidates and not answer.shown:
+            text += "\n\n*No photo was judged relevant.*"
+        self.turns[-1] = (self.turns[-1][0], text)
+        self._render()
+        self.copy_button.setEnabled(bool(text))
+        if answer.candidates:  # a follow-up keeps the first answer's photos and verdicts
+            self._show_candidates(answer)
+
+    def _show_candidates(self, answer: Answer) -> None:
+        verdicts = {j.number: j for j in answer.judgements}
+        shown = {id(r) for r in answer.shown}
+        self.cited_list.clear()
+        for number, result in enumerate(answer.candidates, 1):
+            verdict = verdicts.get(number)
+            mark = "✓" if id(result) in shown else "✗"
+            label = f"{mark} [{number}]" + (f" {verdict.reason}" if verdict and verdict.reason
+                                            else "")
+            item = QListWidgetItem(label)
+            item.setData(Qt.ItemDataRole.UserRole, result)
+            item.setToolTip(plain.tooltip(f"{display_path(result.path)}\n{label}"))
+            if id(result) not in shown:
+                item.setForeground(QColor(128, 128, 128))
+            self.cited_list.addItem(item)
+            self._set_icon(item)
+
+    def _render(self) -> None:
+        parts = [f"**{markdown_text(question)}**\n\n{without_images(text)}"
+                 for question, text in self.turns]
+        self.answer.document().setMarkdown("\n\n---\n\n".join(parts), MARKDOWN)
+        bar = self.answer.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def last_answer(self) -> str:
+        """The last answer's text (Markdown)."""
+        return self.turns[-1][1] if self.turns else ""
+
+    def copy_answer(self) -> None:
+        QGuiApplication.clipboard().setText(self.last_answer())
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if photo_paths(event.mimeData()) or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self.question.take_photo(event.mimeData()):
+            event.acceptProposedAction()
 
     def needs_setup(self, why: str | None) -> None:
         """Show why Ask cannot answer yet, with the button to the set-up page (None: it
@@ -153,7 +224,10 @@ class AskPanel(QWidget):
 
     def fail(self, message: str) -> None:
         self._idle()
-        self.answer.append(f"<p style='color:#b00020'>{html.escape(message)}</p>")
+        if self.turns:
+            question, text = self.turns[-1]
+            self.turns[-1] = (question, f"{text}\n\n**⚠ {markdown_text(message)}**")
+        self._render()
 
     def _idle(self) -> None:
         self.busy = False

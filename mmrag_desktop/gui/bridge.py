@@ -6,45 +6,31 @@ signals (napari style), a dialog's own request through :meth:`EngineBridge.op` (
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from .. import thumbnails
-from ..ask import Conversation, ask_photo
+from ..ask import Conversation
 from ..config import Config, save_config
 from ..engine import Engine, FolderError
+from ..folder_states import Activity
 from ..indexer import IndexReport, Progress
 from ..models import ModelMissingError
 from ..search import Filters, Term
-from ..store import ERROR, OFFLINE, OK
 from ..trash import TrashError, can_restore, move_to_trash, restore
-from ..vlm import (LLAMA_MISSING, VisionLanguageModel, VLMSetupError, download_recommended,
+from ..imaging import is_image_name
+from ..vlm import (LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO, VisionLanguageModel, VLMSetupError, download_recommended,
                    llama_installed, recommended_sizes, use_files)
 from ..watcher import Watcher
 from .ops import Lanes, Op
 
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress signals: more would only repaint the same label."""
-
-
-@dataclass
-class FolderState:
-    """One root as the folders panel shows it. ``state`` is ``indexing``, ``up to date``
-    (with how many photos are missing but kept until the user confirms), ``offline`` (with
-    why, when known), ``failed: why``, ``paused`` or ``waiting for the model``; ``errors``
-    counts files that could not be indexed."""
-
-    path: str
-    photos: int
-    errors: int
-    state: str
 
 
 class EngineBridge(QObject):
@@ -62,7 +48,7 @@ class EngineBridge(QObject):
     searched = Signal(int, list)     # generation, list[Result]
     search_failed = Signal(int, str)
     browsed = Signal(int, object)    # generation, timeline.Timeline
-    folders = Signal(list)           # list[FolderState]
+    folders = Signal(list)           # list[folder_states.FolderState]
     folder_tree = Signal(list)       # list[timeline.FolderNode], one per root
     cameras = Signal(list)           # [(camera model, make, photos)], most used first
     status = Signal(dict)            # Engine.status()
@@ -70,7 +56,7 @@ class EngineBridge(QObject):
     paused_changed = Signal(bool)
     removal_held = Signal(str, int)  # root, photos that vanished at once (ask the user)
     answer_text = Signal(str)        # a streamed piece of an answer
-    answered = Signal(object)        # ask.Answer, or str for a question about one photo
+    answered = Signal(object)        # ask.Answer
     answer_failed = Signal(str)
     duplicates = Signal(list)        # list[DuplicateGroup]
     trashed = Signal(list, bool)     # paths moved to the trash, whether undo can restore
@@ -101,6 +87,17 @@ class EngineBridge(QObject):
         self.conversation: Conversation | None = None
         self._cancel_answer = threading.Event()
         self._cancel_download = threading.Event()
+
+    is_photo_name = staticmethod(is_image_name)  # whether a file name is a photo's
+
+    @property
+    def thumbnail_folder(self) -> Path:
+        return thumbnails.cache_dir(self.engine.home)
+
+    @property
+    def paste_folder(self) -> Path:
+        """Where photos pasted as image data (screenshots) are saved to be searched with."""
+        return thumbnails.paste_dir(self.engine.home)
 
     def _new_watcher(self) -> Watcher:
         return Watcher(self.engine, settle=self.settle, on_report=self._on_report,
@@ -263,28 +260,9 @@ class EngineBridge(QObject):
         self._submit(self._refresh)
 
     def _refresh(self) -> None:
-        counts = self.engine.store.root_counts()
-        busy = self.watcher.pending()
-        states = []
-        for root in self.engine.config.roots:
-            by_status = counts.get(root, {})
-            if root in self.watcher.failures:
-                state = f"failed: {self.watcher.failures[root]}"
-            elif not os.path.isdir(root):
-                state = "offline"
-            elif root in self._offline:
-                state = f"offline ({self._offline[root]})"
-            elif root in busy and self.watcher.paused:
-                state = "paused"
-            elif root in busy:
-                state = "indexing"
-            else:
-                state = "up to date" if self.started else "waiting for the model"
-                missing = by_status.get(OFFLINE, 0)
-                if missing and self.started:  # held back: vanished at once, not yet confirmed
-                    state += f", {missing:,} missing (kept)"
-            states.append(FolderState(root, by_status.get(OK, 0) + by_status.get(OFFLINE, 0),
-                                      by_status.get(ERROR, 0), state))
+        activity = Activity(self.watcher.pending(), self.watcher.paused,
+                            dict(self.watcher.failures), dict(self._offline), self.started)
+        states = self.engine.folder_states(activity)
         self.folders.emit(states)
         self.folder_tree.emit(self.engine.folder_tree())
         self.status.emit(self.engine.status())
@@ -331,8 +309,9 @@ class EngineBridge(QObject):
     # --- questions (the local vision-language model) ----------------------------------------
 
     def ask(self, question: str, filters: Filters, photo: str | None = None) -> None:
-        """Ask about one *photo*, or about the library (a follow-up when a conversation is
-        open; see :meth:`new_conversation`). Streams ``answer_text``, then ``answered``."""
+        """Ask about one *photo* helped by the library, or about the library (a follow-up
+        when a conversation about the same is open; see :meth:`new_conversation`). Streams
+        ``answer_text``, then ``answered`` (an :class:`.ask.Answer`)."""
         self._cancel_answer.clear()
         self.lanes.submit("ask", self._ask, question, filters, photo)
 
@@ -349,12 +328,9 @@ class EngineBridge(QObject):
 
     def _ask(self, question: str, filters: Filters, photo: str | None) -> None:
         try:
-            if photo:
-                self.answered.emit(ask_photo(self.vlm, Path(photo), question,
-                                             self.answer_text.emit, self._cancel_answer))
-                return
-            if self.conversation is None:
-                self.conversation = Conversation(self.engine, self.vlm, filters)
+            subject = Path(photo) if photo else None
+            if self.conversation is None or self.conversation.photo != subject:
+                self.conversation = Conversation(self.engine, self.vlm, filters, subject)
             self.answered.emit(self.conversation.ask(question, self.answer_text.emit,
                                                      self._cancel_answer))
         except VLMSetupError as exc:
@@ -389,6 +365,14 @@ class EngineBridge(QObject):
             done.emit(moved, *extra)
 
     # --- setting up Ask (the vision-language model) -----------------------------------------
+
+    # the recommended vision-language model: the hub repository and its two files
+    vlm_recommended = (RECOMMENDED_REPO, RECOMMENDED_FILES)
+
+    @staticmethod
+    def vlm_can_run() -> bool:
+        """Whether llama-cpp-python is installed (else :meth:`vlm_status` says how)."""
+        return llama_installed()
 
     def vlm_status(self) -> str | None:
         """Why Ask is not set up yet (the remedy is the set-up page), or None when it is.

@@ -9,10 +9,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
                                QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
+from ..folder_states import FolderState
 from ..paths import display_path
 from ..timeline import FolderNode
 from . import plain
-from .bridge import FolderState
 
 
 class FoldersPanel(QWidget):

@@ -5,21 +5,17 @@ progress and the status bar."""
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QDate, QMimeData, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication,
-                           QIcon, QImage, QKeyEvent, QKeySequence)
+from PySide6.QtCore import QDate, QPoint, Qt, QTimer
+from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon,
+                           QKeySequence)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHBoxLayout,
-                               QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QProgressBar,
+                               QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
-from ..imaging import is_image_name
 from ..paths import display_path
-from ..indexer import IndexReport, Progress
 from ..search import Filters, Result, Term, parse_query, relevant
-from ..thumbnails import cache_dir, paste_dir
 from . import desktop, plain
 from .bridge import EngineBridge
 from .duplicates_dialog import DuplicatesDialog
@@ -31,17 +27,15 @@ from .timeline_view import TimelineView
 from .settings import SettingsDialog
 from .vlm_dialog import VLMDialog
 from .ask_panel import AskPanel
+from .photo_input import PhotoLineEdit, photo_paths
 from .thumbnail_loader import ThumbnailLoader, small_icon
+
+if TYPE_CHECKING:
+    from ..indexer import IndexReport, Progress
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
 TYPING_PAUSE_MS = 350  # search once typing pauses this long
 NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
-
-
-def photo_paths(mime: QMimeData) -> list[str]:
-    """Local image files in a drop or a paste."""
-    return [url.toLocalFile() for url in mime.urls()
-            if url.isLocalFile() and is_image_name(Path(url.toLocalFile()))]
 
 
 def _duration(seconds: float) -> str:
@@ -49,54 +43,6 @@ def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
-class QueryEdit(QLineEdit):
-    """The search field. A photo dropped on it or pasted into it emits ``photo(path)``;
-    pasted image data (a screenshot) is saved to *paste_dir* first."""
-
-    photo = Signal(str)
-
-    def __init__(self, paste_dir: Path, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.paste_dir = paste_dir
-        self.setAcceptDrops(True)
-        self.setClearButtonEnabled(True)
-        self.setPlaceholderText("Describe a photo — or drop or paste a photo here")
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if photo_paths(event.mimeData()) or event.mimeData().hasImage():
-            event.acceptProposedAction()
-        else:
-            super().dragEnterEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if self.take_photo(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            super().dropEvent(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.matches(QKeySequence.StandardKey.Paste) and \
-                self.take_photo(QGuiApplication.clipboard().mimeData()):
-            return
-        super().keyPressEvent(event)
-
-    def take_photo(self, mime: QMimeData) -> bool:
-        """Emit ``photo`` for a photo file or image data in *mime*; False if it holds none."""
-        paths = photo_paths(mime)
-        if paths:
-            self.photo.emit(paths[0])
-            return True
-        if mime.hasImage():
-            image = QImage(mime.imageData())
-            if not image.isNull():
-                self.paste_dir.mkdir(parents=True, exist_ok=True)
-                path = self.paste_dir / f"pasted-{time.strftime('%Y%m%d-%H%M%S')}.png"
-                image.save(str(path))
-                self.photo.emit(str(path))
-                return True
-        return False
 
 
 class MainWindow(QMainWindow):
@@ -123,7 +69,7 @@ class MainWindow(QMainWindow):
         self.last_report: IndexReport | None = None
 
         size = engine.config.thumbnail_size
-        self.loader = ThumbnailLoader(cache_dir(engine.home), size, parent=self)
+        self.loader = ThumbnailLoader(bridge.thumbnail_folder, size, parent=self)
         self.model = ResultsModel(self.loader, self)
         self.view = ResultsView(size)
         self.view.setModel(self.model)
@@ -135,7 +81,8 @@ class MainWindow(QMainWindow):
         self.timeline_view.customContextMenuRequested.connect(self._context_menu)
 
         # search row
-        self.query = QueryEdit(paste_dir(engine.home))
+        self.query = PhotoLineEdit(bridge.paste_folder,
+                                   "Describe a photo — or drop or paste a photo here")
         self.query.returnPressed.connect(self.search)
         self.query.textEdited.connect(lambda _: self._typing.start())
         self.query.photo.connect(self.set_query_photo)
@@ -220,7 +167,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.folders_dock], [360], Qt.Orientation.Horizontal)
 
         # ask panel (the local vision-language model)
-        self.ask_panel = AskPanel(self.loader)
+        self.ask_panel = AskPanel(self.loader, bridge.paste_folder)
         self.ask_panel.asked.connect(lambda question, photo: bridge.ask(question, self.filters(), photo))
         self.ask_panel.cancelled.connect(bridge.cancel_answer)
         self.ask_panel.reset.connect(bridge.new_conversation)
@@ -654,10 +601,8 @@ class MainWindow(QMainWindow):
             self._filters_changed()
 
     def _status(self, status: dict) -> None:
-        by_status = status["by_status"]
-        photos = by_status.get("ok", 0) + by_status.get("offline", 0)
         device = f" · {self.device}" if self.device else ""
-        self.library_label.setText(f"{photos:,} photos · {status['model']}{device}")
+        self.library_label.setText(f"{status['photos']:,} photos · {status['model']}{device}")
 
     def _errors(self, root: str, errors: list[tuple[str, str]]) -> None:
         self.errors_dialog = ErrorsDialog(root, errors, self)

@@ -10,9 +10,9 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayo
                                QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from ..paths import size_text
-from ..vlm import LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO
 from .bridge import EngineBridge
 
+RECOMMENDED_REPO, RECOMMENDED_FILES = EngineBridge.vlm_recommended
 RECOMMENDED = (
     f"Recommended: SmolVLM-256M-Instruct (Q8_0) with its vision projector, a small model "
     f"that runs on any computer, from huggingface.co/{RECOMMENDED_REPO} (Apache-2.0). "
@@ -72,7 +72,7 @@ class VLMDialog(QDialog):
         self._busy(False)
 
     def _busy(self, busy: bool) -> None:
-        usable = self.bridge.vlm_status() != LLAMA_MISSING
+        usable = self.bridge.vlm_can_run()
         self.download_button.setEnabled(usable and not busy)
         self.choose_button.setEnabled(usable and not busy)
         self.stop_button.setVisible(busy)
