@@ -26,6 +26,7 @@ from mmrag_desktop.engine import Engine  # noqa: E402
 from mmrag_desktop.gui import first_run  # noqa: E402
 from mmrag_desktop.gui.bridge import EngineBridge  # noqa: E402
 from mmrag_desktop.gui.main_window import MainWindow  # noqa: E402
+from mmrag_desktop.gui.ops import Lanes  # noqa: E402
 from mmrag_desktop.gui.preview import metadata_rows  # noqa: E402
 from mmrag_desktop.gui.results import RESULT_ROLE, ResultsModel, ResultsView  # noqa: E402
 from mmrag_desktop.gui.thumbnail_loader import ThumbnailLoader  # noqa: E402
@@ -281,7 +282,7 @@ def test_qt_signals_keep_pythons_reference_counts(qtbot, tmp_path):
 
     emitter, got = Emitter(), []
     emitter.text.connect(got.append)
-    loader = ThumbnailLoader(tmp_path, 64, workers=1)
+    loader = ThumbnailLoader(tmp_path, 64, Lanes())
     model = ResultsModel(loader)
     before = sys.getrefcount(True)
     for _ in range(200):
@@ -372,7 +373,8 @@ def test_grid_of_100k_results_asks_only_for_visible_thumbnails(qtbot, tmp_path):
     photos = coco_photos()
     results = [Result(i, str(photos[i % len(photos)]), 1.0 - i / 200_000,
                       {"hash": f"{i:032x}"}) for i in range(100_000)]
-    loader = ThumbnailLoader(tmp_path / "thumbnails", 128)
+    lanes = Lanes(workers={"thumbnails": 2})
+    loader = ThumbnailLoader(tmp_path / "thumbnails", 128, lanes)
     asked = []
     ask = loader.image
     loader.image = lambda path, digest: (asked.append(int(digest, 16)), ask(path, digest))[1]
@@ -395,6 +397,7 @@ def test_grid_of_100k_results_asks_only_for_visible_thumbnails(qtbot, tmp_path):
     assert loader.requested <= 4 * per_screen  # 4 screens seen out of ~16,000
     assert len(set(asked)) <= 4 * per_screen and max(asked) > 99_000
     loader.close()
+    lanes.close()
 
 
 def test_thumbnails_are_cached_by_content(tmp_path):
@@ -852,7 +855,8 @@ def test_ask_panel_renders_markdown_and_loads_nothing_an_answer_names(qtbot, tmp
 
     secret = tmp_path / "secret.png"
     Image.new("RGB", (4, 4), "red").save(secret)
-    loader = ThumbnailLoader(tmp_path / "thumbnails", 96)
+    lanes = Lanes()
+    loader = ThumbnailLoader(tmp_path / "thumbnails", 96, lanes)
     panel = AskPanel(loader, tmp_path / "pasted")
     qtbot.addWidget(panel)
     photos = coco_photos()[:2]
@@ -879,3 +883,4 @@ def test_ask_panel_renders_markdown_and_loads_nothing_an_answer_names(qtbot, tmp
     panel.copy_button.click()
     assert QGuiApplication.clipboard().text() == body
     loader.close()
+    lanes.close()

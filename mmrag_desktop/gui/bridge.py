@@ -74,8 +74,8 @@ class EngineBridge(QObject):
         self.settle = settle
         # lanes: "jobs" (library changes and refreshes, in order), "search" (searches and
         # browsing), "ask" (answers), "setup" (Ask's set-up: downloads, checks), "read"
-        # (one-off reads for dialogs: previews, model files)
-        self.lanes = Lanes()
+        # (one-off reads for dialogs: previews, model files), "thumbnails" (two workers)
+        self.lanes = Lanes(workers={"thumbnails": 2})
         self._generation = 0
         self._browsing = 0
         self._last_progress = 0.0

@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.last_report: IndexReport | None = None
 
         size = engine.config.thumbnail_size
-        self.loader = ThumbnailLoader(bridge.thumbnail_folder, size, parent=self)
+        self.loader = ThumbnailLoader(bridge.thumbnail_folder, size, bridge.lanes, parent=self)
         self.model = ResultsModel(self.loader, self)
         self.view = ResultsView(size)
         self.view.setModel(self.model)

@@ -6,7 +6,8 @@
 ``fn`` receives the library's :class:`~mmrag_desktop.engine.Engine`, never a widget;
 ``success(result)`` or ``failure(message)`` then runs on the GUI thread. Work runs on named
 *lanes*, one thread each, in the order it was asked for: library jobs wait for each other,
-while a search or an answer does not wait behind them.
+while a search or an answer does not wait behind them. The thumbnail loader's requests run
+on a lane of their own too.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from PySide6.QtCore import QObject, Signal
 
 
 class Lanes:
-    """Named single-thread lanes of background work. A closed lane drops what is queued
-    and quietly refuses new work (a window closing has nobody left to answer)."""
+    """Named lanes of background work, one thread each unless *workers* gives a lane more
+    (their work then runs side by side). A closed lane drops what is queued and quietly
+    refuses new work (a window closing has nobody left to answer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: dict[str, int] | None = None) -> None:
+        self._workers = workers or {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._closed: set[str] = set()
         self._lock = threading.Lock()
@@ -34,7 +37,8 @@ class Lanes:
             if lane in self._closed:
                 return False
             if lane not in self._pools:
-                self._pools[lane] = ThreadPoolExecutor(1, thread_name_prefix=f"mmrag-{lane}")
+                self._pools[lane] = ThreadPoolExecutor(self._workers.get(lane, 1),
+                                                       thread_name_prefix=f"mmrag-{lane}")
             self._pools[lane].submit(fn, *args)
             return True
 

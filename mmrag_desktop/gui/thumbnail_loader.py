@@ -1,4 +1,5 @@
-"""Thumbnails for the grid, made on worker threads, newest request first.
+"""Thumbnails for the grid, made on the ``thumbnails`` lane (:mod:`.ops`), newest request
+first.
 
 The view asks only for the items it paints, so scrolling through 100,000 results loads only
 what comes into view; the newest request is served first, so what the user looks at now
@@ -18,6 +19,7 @@ from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 
 from ..imaging import BadImage, decode
 from ..thumbnails import thumbnail
+from .ops import Lanes
 
 MEMORY_ITEMS = 3000
 """Thumbnails kept in memory (about 200 KB each at 256 px: ~600 MB at most)."""
@@ -58,24 +60,22 @@ class ThumbnailLoader(QObject):
 
     ``image(path, digest)`` answers at once from memory, or returns None and emits
     ``loaded(digest)`` when the thumbnail is ready. ``requested`` counts the photos sent to
-    the workers (tests check that the grid asks only for what it shows).
+    the *lanes*' ``thumbnails`` lane (tests check that the grid asks only for what it
+    shows); each request there makes the newest photo asked for.
     """
 
     loaded = Signal(str)
 
-    def __init__(self, folder: Path, size: int, workers: int = 2, parent: QObject | None = None):
+    def __init__(self, folder: Path, size: int, lanes: Lanes, parent: QObject | None = None):
         super().__init__(parent)
         self.folder, self.size = folder, size
         self.requested = 0
+        self._lanes = lanes
         self._images: OrderedDict[str, QImage] = OrderedDict()
         self._queue: OrderedDict[str, str] = OrderedDict()  # digest → path, newest last
         self._busy: set[str] = set()
-        self._wake = threading.Condition()
+        self._wake = threading.Lock()
         self._closed = False
-        self._threads = [threading.Thread(target=self._work, daemon=True,
-                                          name=f"mmrag-thumbnails-{i}") for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
 
     def image(self, path: str, digest: str) -> QImage | None:
         """The thumbnail if ready (a null QImage for an unreadable photo), else None."""
@@ -88,7 +88,7 @@ class ThumbnailLoader(QObject):
             elif digest not in self._busy:
                 self._queue[digest] = path
                 self.requested += 1
-                self._wake.notify()
+                self._lanes.submit("thumbnails", self._make_newest)
         return None
 
     def set_size(self, size: int) -> None:
@@ -99,33 +99,28 @@ class ThumbnailLoader(QObject):
             self._queue.clear()
 
     def close(self) -> None:
+        """Make no more thumbnails (what is queued is dropped)."""
         with self._wake:
             self._closed = True
             self._queue.clear()
-            self._wake.notify_all()
-        for thread in self._threads:
-            thread.join(5)
 
-    def _work(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                digest, path = self._queue.popitem(last=True)
-                self._busy.add(digest)
-                size = self.size
-            try:
-                with Image.open(thumbnail(Path(path), digest, size, self.folder)) as cached:
-                    result = to_qimage(cached)
-            except (BadImage, OSError):
-                result = BROKEN
-            with self._wake:
-                self._busy.discard(digest)
-                if size != self.size:
-                    continue
-                self._images[digest] = result
-                while len(self._images) > MEMORY_ITEMS:
-                    self._images.popitem(last=False)
-            self.loaded.emit(digest)
+    def _make_newest(self) -> None:
+        with self._wake:
+            if self._closed or not self._queue:
+                return  # served by an earlier request's run, or dropped
+            digest, path = self._queue.popitem(last=True)
+            self._busy.add(digest)
+            size = self.size
+        try:
+            with Image.open(thumbnail(Path(path), digest, size, self.folder)) as cached:
+                result = to_qimage(cached)
+        except (BadImage, OSError):
+            result = BROKEN
+        with self._wake:
+            self._busy.discard(digest)
+            if size != self.size:
+                return
+            self._images[digest] = result
+            while len(self._images) > MEMORY_ITEMS:
+                self._images.popitem(last=False)
+        self.loaded.emit(digest)
