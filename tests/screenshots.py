@@ -22,6 +22,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import COCO, REPO, write_tiny_model  # noqa: E402
 
 
+def _ask_answer(window, photos: Path, wait, pump, out: Path) -> None:
+    """The Ask panel after a question about a dropped photo, with the tests' real gemma-3
+    270M GGUF and random-weight projector (tests/vlm_fixture.py; the answer's words are
+    that small text-only model's, the layout is the app's). Skipped without llama.cpp."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        print("no llama-cpp-python: ask-answer.png not made")
+        return
+    from vlm_fixture import gemma_gguf, tiny_mmproj
+
+    config = window.bridge.engine.config
+    config.vlm_model, config.vlm_mmproj = str(gemma_gguf()), str(tiny_mmproj())
+    config.vlm_max_tokens, config.ask_photos = 60, 3
+    window.bridge.vlm_ready.emit("gemma-3-270m")
+    panel = window.ask_panel
+    panel.set_photo(str(sorted(photos.rglob("0*.jpg"))[3]))
+    panel.question.setText("What is in this photo?")
+    answers = []
+    window.bridge.answered.connect(answers.append)
+    panel.ask()
+    wait(lambda: bool(answers))
+    pump(2.0)  # thumbnails
+    window.ask_dock.resize(520, 900)
+    window.ask_dock.grab().save(str(out / "ask-answer.png"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "resources" / "screenshots")
@@ -101,6 +128,7 @@ def main() -> None:
         preview.grab().save(str(args.out / "preview.png"))
         preview.accept()
         window.ask_dock.grab().save(str(args.out / "ask-needs-setup.png"))
+        _ask_answer(window, photos, wait, pump, args.out)
         dialog = window.open_vlm_setup()
         pump(0.3)
         dialog.grab().save(str(args.out / "ask-setup.png"))
