@@ -884,3 +884,21 @@ def test_ask_panel_renders_markdown_and_loads_nothing_an_answer_names(qtbot, tmp
     assert QGuiApplication.clipboard().text() == body
     loader.close()
     lanes.close()
+
+
+def test_ask_set_up_page_is_reached_from_the_first_run_and_the_settings(qtbot, window):
+    # First run ends on an optional Ask page; Settings has a way there too. Both open the
+    # one set-up page, which says what is missing.
+    wizard = window.show_first_run()
+    assert wizard.pageIds()[-1] == wizard.pageIds()[2]
+    page = wizard.ask_page
+    assert page.state.text() == window.bridge.vlm_status() and page.isComplete()
+    dialog = page.open_setup()
+    assert dialog.isVisible() and dialog.windowTitle() == "Set up Ask"
+    dialog.reject()
+    wizard.reject()
+    settings = window.open_settings()
+    settings.vlm_button.click()
+    assert window.vlm_dialog is not None and window.vlm_dialog.isVisible()
+    window.vlm_dialog.reject()
+    settings.reject()

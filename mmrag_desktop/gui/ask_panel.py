@@ -10,8 +10,7 @@ import re
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import (QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon, QPixmap,
-                           QTextDocument)
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPixmap, QTextDocument
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
@@ -19,7 +18,7 @@ from ..ask import Answer
 from ..paths import display_path
 from ..search import Result
 from . import plain
-from .photo_input import PhotoLineEdit, photo_paths
+from .photo_input import PhotoDrops, PhotoLineEdit
 from .thumbnail_loader import ThumbnailLoader, small_icon
 
 CITED_SIZE = 96  # pixels
@@ -39,7 +38,7 @@ def without_images(markdown: str) -> str:
     return markdown.replace("![", "\\![")
 
 
-class AskPanel(QWidget):
+class AskPanel(PhotoDrops, QWidget):
     """Emits ``asked(question, photo or None)``, ``cancelled()``, ``reset()`` and
     ``photo_opened(result)``; the window wires them to the bridge."""
 
@@ -61,6 +60,7 @@ class AskPanel(QWidget):
                                                  "at the beach? Drop a photo to ask about it")
         self.question.setClearButtonEnabled(False)
         self.question.photo.connect(self.set_photo)
+        self.photo_field = self.question
         self.question.returnPressed.connect(self.ask)
         self.ask_button = QPushButton("Ask")
         self.ask_button.clicked.connect(self.ask)
@@ -206,14 +206,6 @@ class AskPanel(QWidget):
 
     def copy_answer(self) -> None:
         QGuiApplication.clipboard().setText(self.last_answer())
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if photo_paths(event.mimeData()) or event.mimeData().hasImage():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if self.question.take_photo(event.mimeData()):
-            event.acceptProposedAction()
 
     def needs_setup(self, why: str | None) -> None:
         """Show why Ask cannot answer yet, with the button to the set-up page (None: it

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBo
 from ..paths import size_text
 from . import plain
 from .bridge import EngineBridge
+from .vlm_dialog import VLMDialog
 
 
 
@@ -208,8 +209,42 @@ class ModelPage(QWizardPage):
         self._run(lambda engine: engine.import_model(Path(path)), self._found, self._failed)
 
 
+class AskPage(QWizardPage):
+    """Optional: set up Ask (the vision-language model) now, or later from the Ask panel."""
+
+    def __init__(self, bridge: EngineBridge):
+        super().__init__()
+        self.bridge = bridge
+        self.setTitle("Ask questions about your photos (optional)")
+        self.setSubTitle("A local vision-language model answers questions such as \"what "
+                         "breed is this dog?\" on this computer. You can set it up now or "
+                         "later, from the Ask panel.")
+        self.state = plain.label()
+        self.state.setWordWrap(True)
+        self.setup_button = QPushButton("Set up Ask…")
+        self.setup_button.clicked.connect(self.open_setup)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.state)
+        layout.addWidget(self.setup_button)
+        layout.addStretch(1)
+        self.dialog = None
+        bridge.vlm_ready.connect(lambda _description: self._show_state())
+        self._show_state()
+
+    def _show_state(self) -> None:
+        self.state.setText(self.bridge.vlm_status() or "✔ Ask is set up.")
+
+    def open_setup(self):
+        """Ask's set-up page (download or choose a model), over the assistant."""
+        if self.dialog is None:
+            self.dialog = VLMDialog(self.bridge, self)
+        self.dialog.open()
+        return self.dialog
+
+
 class FirstRunWizard(QWizard):
-    """Folders, then model. ``folders()`` gives the chosen folders after ``accept``."""
+    """Folders, model, then (optionally) Ask. ``folders()`` gives the chosen folders after
+    ``accept``."""
 
     def __init__(self, bridge: EngineBridge, parent=None):
         super().__init__(parent)
@@ -217,8 +252,10 @@ class FirstRunWizard(QWizard):
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.folders_page = FoldersPage(list(bridge.engine.config.roots))
         self.model_page = ModelPage(bridge)
+        self.ask_page = AskPage(bridge)
         self.addPage(self.folders_page)
         self.addPage(self.model_page)
+        self.addPage(self.ask_page)
         self.resize(720, 480)
 
     def folders(self) -> list[str]:

@@ -8,8 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QPoint, Qt, QTimer
-from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon,
-                           QKeySequence)
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHBoxLayout,
                                QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
@@ -27,7 +26,7 @@ from .timeline_view import TimelineView
 from .settings import SettingsDialog
 from .vlm_dialog import VLMDialog
 from .ask_panel import AskPanel
-from .photo_input import PhotoLineEdit, photo_paths
+from .photo_input import PhotoDrops, PhotoLineEdit
 from .thumbnail_loader import ThumbnailLoader, small_icon
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(PhotoDrops, QMainWindow):
     """The app's window over an :class:`EngineBridge`. Call :meth:`start` once shown."""
 
     def __init__(self, bridge: EngineBridge, icon: QIcon | None = None):
@@ -86,6 +85,7 @@ class MainWindow(QMainWindow):
         self.query.returnPressed.connect(self.search)
         self.query.textEdited.connect(lambda _: self._typing.start())
         self.query.photo.connect(self.set_query_photo)
+        self.photo_field = self.query
         self._typing = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS)
         self._typing.timeout.connect(self.search)
         self.photo_chip = QToolButton()
@@ -660,18 +660,11 @@ class MainWindow(QMainWindow):
             self.bridge.apply_config(config)
 
         dialog.accepted.connect(save)
+        dialog.vlm_setup_requested.connect(self.open_vlm_setup)
         dialog.open()
         return dialog
 
     # --- window -----------------------------------------------------------------------------
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if photo_paths(event.mimeData()) or event.mimeData().hasImage():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if self.query.take_photo(event.mimeData()):
-            event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.statusBar().showMessage("Finishing the current batch…")

@@ -20,6 +20,26 @@ def photo_paths(mime: QMimeData) -> list[str]:
             if url.isLocalFile() and EngineBridge.is_photo_name(Path(url.toLocalFile()))]
 
 
+def has_photo(mime: QMimeData) -> bool:
+    """Whether a drag or a paste carries a photo file or image data."""
+    return bool(photo_paths(mime)) or mime.hasImage()
+
+
+class PhotoDrops:
+    """For a widget (listed before its Qt class) that hands a photo dropped anywhere on it
+    to its ``photo_field``, a :class:`PhotoLineEdit`."""
+
+    photo_field: PhotoLineEdit
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if has_photo(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        if self.photo_field.take_photo(event.mimeData()):
+            event.acceptProposedAction()
+
+
 class PhotoLineEdit(QLineEdit):
     """A text field that also takes a photo: one dropped on it or pasted into it emits
     ``photo(path)``; pasted image data (a screenshot) is saved to *paste_dir* first."""
@@ -34,7 +54,7 @@ class PhotoLineEdit(QLineEdit):
         self.setPlaceholderText(placeholder)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if photo_paths(event.mimeData()) or event.mimeData().hasImage():
+        if has_photo(event.mimeData()):
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)

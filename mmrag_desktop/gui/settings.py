@@ -1,10 +1,11 @@
-"""The settings dialog: model, device, exclusions, thumbnail size. Saved with the engine's
-config (``config.toml``), so the CLI sees the same settings."""
+"""The settings dialog: model, device, exclusions, thumbnail size, and the way to Ask's set-up
+page. Saved with the engine's config (``config.toml``), so the CLI sees the same settings."""
 
 from __future__ import annotations
 
 import dataclasses
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton,
                                QSpinBox, QWidget)
@@ -15,7 +16,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class SettingsDialog(QDialog):
-    """Edits a copy of *config*; :meth:`config` returns it after ``accept``."""
+    """Edits a copy of *config*; :meth:`config` returns it after ``accept``.
+    ``vlm_setup_requested`` asks for Ask's set-up page (it saves its own choice)."""
+
+    vlm_setup_requested = Signal()
 
     def __init__(self, config: Config, parent: QWidget | None = None):
         super().__init__(parent)
@@ -52,6 +56,9 @@ class SettingsDialog(QDialog):
         form.addRow("Exclude", self.excludes)
         form.addRow("", self.include_hidden)
         form.addRow("Thumbnail size", self.thumbnail_size)
+        self.vlm_button = QPushButton("Set up Ask (vision-language model)…")
+        self.vlm_button.clicked.connect(self.vlm_setup_requested.emit)
+        form.addRow("Ask", self.vlm_button)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
