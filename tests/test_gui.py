@@ -736,8 +736,15 @@ def test_browse_the_library_by_month_and_folder(qtbot, window, dated_photos):
     qtbot.keyClick(window.view, Qt.Key.Key_Escape)
     assert window.browsing() and window.result_count.text() == "40 photos"
     assert (view.verticalScrollBar().value(), view.top_photo()) == (scrolled, top)
+    # a narrower window lays the timeline out in fewer columns, the same photo in view
+    columns = model.columns
+    window.resize(1300, 900)
+    qtbot.waitUntil(lambda: model.columns < columns, timeout=5_000)
+    top_row = model.index_of(view.timeline.position(top)).row()
+    assert view.rowAt(0) in (top_row, top_row - 1)  # its row at the top (under its month's title)
 
     # Space previews the current photo of the timeline; → steps to the next one
+    headers = model.header_rows()
     view.setFocus()
     view.setCurrentIndex(model.index(headers[1] + 1, 0))
     qtbot.keyClick(view, Qt.Key.Key_Space)

@@ -360,6 +360,12 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     panel.ask()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
     assert 2 <= len(pieces) <= 4  # stopped within a token or two of the request
+    # the photo asked about is in the library: it is not also one of the numbered photos
+    asked = window.bridge.conversation
+    assert asked.photo == Path(target.path) and len(asked.candidates) == 2
+    retrieved = [r.path for r in window.bridge.engine.search(
+        [Term(photo=target.path), Term(text="What colours dominate?")], k=3)]
+    assert [r.path for r in asked.candidates] == [p for p in retrieved if p != target.path][:2]
 
     # llama.cpp crashes (SIGBUS: its model file shrank under it): the panel says so, the
     # window and the indexer go on, and the next question starts the model again
@@ -544,3 +550,17 @@ def test_the_recommended_pair_downloads_with_progress_and_can_be_stopped(home, t
         assert sorted(p.name for p in (home / "vlm").iterdir()) == []  # nothing kept
     finally:
         server.shutdown()
+
+
+def test_a_photo_question_retrieves_the_library_without_the_photo_itself(engine, photos):
+    # Retrieval for a question about a library photo: its embedding with the question's,
+    # the photo itself left out (it is shown to the model as the photo asked about).
+    engine.add_folder(photos)
+    engine.index()
+    engine.config.ask_photos = 39  # all but one of the 40: only the photo itself can go
+    photo = sorted(photos.iterdir())[7]
+    conversation = Conversation(engine, vlm=None, photo=photo)
+    found = [r.path for r in conversation._retrieve("a dog")]
+    assert len(found) == 39 and str(photo) not in found
+    expected = engine.search([Term(photo=str(photo)), Term(text="a dog")], k=40)
+    assert found == [r.path for r in expected if r.path != str(photo)]
