@@ -223,9 +223,12 @@ class AskPage(QWizardPage):
         self.state.setWordWrap(True)
         self.setup_button = QPushButton("Set up Ask…")
         self.setup_button.clicked.connect(self.open_setup)
+        button_row = QHBoxLayout()
+        button_row.addWidget(self.setup_button)
+        button_row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.state)
-        layout.addWidget(self.setup_button)
+        layout.addLayout(button_row)
         layout.addStretch(1)
         self.dialog = None
         bridge.vlm_ready.connect(lambda _description: self._show_state())
