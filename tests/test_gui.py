@@ -909,3 +909,17 @@ def test_ask_set_up_page_is_reached_from_the_first_run_and_the_settings(qtbot, w
     assert window.vlm_dialog is not None and window.vlm_dialog.isVisible()
     window.vlm_dialog.reject()
     settings.reject()
+
+
+def test_adding_a_folder_writes_the_library_off_the_gui_thread(qtbot, window, photos):
+    import threading
+
+    engine, threads = window.bridge.engine, []
+    add = engine.add_folder
+    engine.add_folder = lambda folder: (threads.append(threading.current_thread()), add(folder))[1]
+    window.bridge.add_folder(str(photos))
+    assert window.bridge.has_folders()  # at once, so the first run is not offered
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    assert threads and threads[0] is not threading.main_thread()
+    assert window.wizard is None

@@ -77,6 +77,7 @@ class EngineBridge(QObject):
         # (one-off reads for dialogs: previews, model files), "thumbnails" (two workers)
         self.lanes = Lanes(workers={"thumbnails": 2})
         self._generation = 0
+        self._adding: set[str] = set()  # folders queued to be added
         self._browsing = 0
         self._last_progress = 0.0
         self._last_phase = ""
@@ -232,18 +233,29 @@ class EngineBridge(QObject):
     # --- folders ----------------------------------------------------------------------------
 
     def add_folder(self, folder: str) -> None:
-        """Add a root; the watcher indexes it. Emits ``message`` when it cannot be added
-        (not a folder, inside a library folder, the app's own folder) or replaces others."""
+        """Add a root (on the jobs lane: it writes the config and the library); the watcher
+        indexes it. Emits ``message`` when it cannot be added (not a folder, inside a
+        library folder, the app's own folder) or replaces others."""
+        self._adding.add(folder)
+        self._submit(self._add_folder, folder)
+
+    def has_folders(self) -> bool:
+        """Whether the library has folders, counting those being added."""
+        return bool(self.engine.config.roots or self._adding)
+
+    def _add_folder(self, folder: str) -> None:
         try:
             path = self.engine.add_folder(folder)
         except (NotADirectoryError, FolderError) as exc:
             self.message.emit(str(exc))
             return
+        finally:
+            self._adding.discard(folder)
         for note in self.engine.repairs:
             self.message.emit(note)
         self.engine.repairs.clear()
         self.watcher.mark_dirty(path)
-        self._submit(self._refresh)
+        self._refresh()
 
     def remove_folder(self, folder: str) -> None:
         """Remove a root and its photos from the library (never from disk)."""

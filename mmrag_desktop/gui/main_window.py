@@ -267,7 +267,7 @@ class MainWindow(PhotoDrops, QMainWindow):
     def start(self) -> None:
         """First run (no folders yet) opens the assistant; otherwise the model loads in the
         background and watching starts."""
-        if not self.bridge.engine.config.roots:
+        if not self.bridge.has_folders():
             self.show_first_run()
         else:
             self.bridge.start()
