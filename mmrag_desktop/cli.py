@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .config import ConfigError, home_dir, load_config, save_config
-from .engine import Engine, FolderError
+from .engine import SEARCH_MODES, Engine, FolderError
 from .imaging import BadImage
 from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--near", type=_place, metavar="LAT,LON[,KM]",
                    help="only photos taken within KM (default 10) kilometres of a place, "
                         "from their EXIF GPS: --near 38.72,-9.14,25")
+    s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
+                   help="semantic: by the embeddings; keyword: BM25 over file and folder "
+                        "names, camera, month and year; hybrid (default): both, fused by "
+                        "reciprocal-rank fusion")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
 
@@ -294,16 +298,20 @@ def cmd_search(args) -> int:
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
     filters = Filters(args.folder, args.after, args.before, args.camera, args.near)
     engine = _engine(args, read_only=True)
-    results = engine.search(terms, args.top_k, args.min_score, filters)
+    results = engine.search(terms, args.top_k, args.min_score, filters, args.mode)
     _print_repairs(engine)
     if args.json:
-        print(json.dumps([{"path": display_path(r.path), "score": round(r.score, 6),
+        print(json.dumps([{"path": display_path(r.path),
+                           "score": None if r.score is None else round(r.score, 6),
                            **{k: v for k, v in r.meta.items() if k != "path"}}
                           for r in results], indent=1))
     else:
         for r in results:
             taken = f"  {r.meta['taken_at'][:10]}" if r.meta.get("taken_at") else ""
-            print(f"{r.score:.3f}{taken}  {display_path(r.path)}")
+            why = (f"  ({r.meta['matched']['field']}: {r.meta['matched']['snippet']})"
+                   if "matched" in r.meta else "")
+            score = "  -  " if r.score is None else f"{r.score:.3f}"
+            print(f"{score}{taken}  {display_path(r.path)}{why}")
         if not results:
             print("no results", file=sys.stderr)
     return 0

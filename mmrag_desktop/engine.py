@@ -22,7 +22,8 @@ from .indexer import Indexer, IndexReport, Progress
 from .models import ModelMismatchError, configured_model_id, model_slug
 from .paths import display_path, is_within, outermost, real_folder
 from .scanner import Excluder
-from .search import Filters, Result, Term, query_vector
+from .keywords import KeywordIndex, fuse
+from .search import Filters, QueryError, Result, Term, query_vector
 from .store import Store
 from .timeline import FolderNode, Timeline, folder_tree
 from .vector_index import VectorIndex
@@ -42,6 +43,9 @@ when most nodes are filtered out."""
 FEW_OFFLINE = 1000
 """Up to this many photos on offline roots are left out of an unfiltered search by asking
 HNSW for that many more results and dropping them, keeping the search on the fast path."""
+
+SEARCH_MODES = ("semantic", "keyword", "hybrid")
+
 
 class FolderError(ValueError):
     """A folder cannot be added to the library as asked; the message says why."""
@@ -92,6 +96,7 @@ class Engine:
         self.on_wait: Callable[[str], None] | None = None
         self._embedder = embedder
         self._vectors: VectorIndex | None = None
+        self._keywords: KeywordIndex | None = None
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
 
@@ -108,6 +113,14 @@ class Engine:
                     from .embedder import Embedder as kind
                 self._embedder = kind(self.config, self.home, self.random_weights)
             return self._embedder
+
+    @property
+    def keywords(self) -> KeywordIndex:
+        """The keyword (FTS5) index, a cache beside the library (see :mod:`.keywords`)."""
+        with self._lock:
+            if self._keywords is None:
+                self._keywords = KeywordIndex(self.library / "keywords.db")
+            return self._keywords
 
     @property
     def loaded_embedder(self) -> Embedder | RemoteEmbedder | None:
@@ -284,18 +297,63 @@ class Engine:
     # --- search ---------------------------------------------------------------------------
 
     def search(self, terms: list[Term], k: int = 20, min_score: float | None = None,
-               filters: Filters | None = None) -> list[Result]:
+               filters: Filters | None = None, mode: str = "semantic") -> list[Result]:
         """Top-k photos for a query of weighted texts and photos.
 
+        *mode*: ``semantic`` ranks by the embeddings' cosine similarity; ``keyword`` by
+        BM25 over the words of the query's texts (:mod:`.keywords`: file and folder names,
+        camera, month and year); ``hybrid`` fuses both rankings by reciprocal-rank fusion
+        (a query without words, a photo alone, is semantic).
+
         Returns:
-            Up to *k* results, best first, each with its cosine similarity and metadata.
+            Up to *k* results, best first, with metadata. ``score`` is the cosine similarity
+            (None in keyword mode); a keyword match adds ``meta["matched"]``: the field and
+            a snippet with the matched words in [brackets].
 
         Raises:
-            QueryError: empty or unreadable query.
+            QueryError: empty or unreadable query, an unknown mode, or keyword mode
+                without words.
             ModelMissingError: no model weights.
             ModelMismatchError: the library holds another model's embeddings.
         """
-        return self.search_vector(query_vector(self.embedder, terms), k, min_score, filters)
+        if mode not in SEARCH_MODES:
+            raise QueryError(f"unknown search mode {mode!r}: {', '.join(SEARCH_MODES)}")
+        words = " ".join(t.text for t in terms if t.text and t.weight > 0)
+        if mode == "keyword":
+            if not words:
+                raise QueryError("a keyword search needs words")
+            return self._keyword_search(words, k, filters)
+        query = query_vector(self.embedder, terms)
+        semantic = self.search_vector(query, k, min_score, filters)
+        if mode == "semantic" or not words:
+            return semantic
+        matched = {r.id: r for r in self._keyword_search(words, k, filters)}
+        found = {r.id: r for r in semantic}
+        missing = [i for i in matched if i not in found]
+        if missing:  # keyword hits outside the semantic top-k: their cosine, exactly
+            for chunk_ids, chunk in self.store.vectors(ids=sorted(missing)):
+                for row_id, score in zip(chunk_ids.tolist(), (chunk @ query).tolist()):
+                    hit = matched[row_id]
+                    found[row_id] = Result(hit.id, hit.path, float(score), hit.meta)
+        for row_id, hit in matched.items():
+            if "matched" in hit.meta:
+                found[row_id].meta["matched"] = hit.meta["matched"]
+        fused = fuse([[r.id for r in semantic], list(matched)])
+        return [found[row_id] for row_id, _ in fused[:k]]
+
+    def _keyword_search(self, words: str, k: int,
+                        filters: Filters | None) -> list[Result]:
+        with self._index_lock:
+            self.keywords.catch_up(self.store)
+        where, params = (filters or Filters()).sql()
+        allowed = self.store.ids_matching(where, params)
+        # Unfiltered, few hits are dropped (offline photos); filtered, rank every match.
+        limit = k + FEW_OFFLINE if filters is None or filters.is_empty() else -1
+        hits = [h for h in self.keywords.search(words, limit) if h.id in allowed][:k]
+        details = self.store.details([h.id for h in hits])
+        return [Result(h.id, details[h.id]["path"], None,
+                       details[h.id] | {"matched": {"field": h.field, "snippet": h.snippet}})
+                for h in hits if h.id in details]
 
     def search_vector(self, query: np.ndarray, k: int = 20, min_score: float | None = None,
                       filters: Filters | None = None) -> list[Result]:
@@ -447,4 +505,6 @@ class Engine:
         }
 
     def close(self) -> None:
+        if self._keywords is not None:
+            self._keywords.close()
         self.store.close()

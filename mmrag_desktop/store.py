@@ -429,6 +429,14 @@ class Store:
             "ORDER BY day DESC, path", [OK] + params)
         return [(i, path_from_db(p), *rest) for i, p, *rest in cursor]
 
+    def keyword_rows(self, after_seq: int) -> list[tuple]:
+        """(id, path, camera make, camera model, taken at, mtime_ns, searchable) of the rows
+        changed after *after_seq*; searchable means embedded and online."""
+        cursor = self.db.execute(
+            "SELECT id, path, camera_make, camera_model, taken_at, mtime_ns, "
+            f"vector IS NOT NULL AND status = '{OK}' FROM photos WHERE seq > ?", [after_seq])
+        return [(i, path_from_db(p), *rest[:-1], bool(rest[-1])) for i, p, *rest in cursor]
+
     def folder_counts(self) -> dict[str, int]:
         """Folder → number of embedded, online photos directly in it."""
         cursor = self.db.execute("SELECT folder, COUNT(*) FROM photos WHERE vector IS NOT NULL "

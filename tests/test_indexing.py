@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -153,9 +154,9 @@ def _interrupt_cli_index(home, photos, sig) -> tuple[subprocess.Popen, int]:
     committed. Returns the finished process and the rows it had committed by then."""
     # SIGINT as a terminal delivers it: a test run started in the background (`cmd &` in a
     # script, as CI runners may) ignores SIGINT, and a child inherits that.
+    errors = tempfile.TemporaryFile("w+")  # read afterwards: a pipe could fill and block
     proc = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", "index", str(photos)],
-                            env=cli_env(home), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True,
+                            env=cli_env(home), stdout=subprocess.PIPE, stderr=errors, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     committed = 0
     deadline = time.monotonic() + 120
@@ -168,6 +169,8 @@ def _interrupt_cli_index(home, photos, sig) -> tuple[subprocess.Popen, int]:
             pass  # the child is still creating the database
     proc.send_signal(sig)
     proc.wait(timeout=60)
+    errors.seek(0)
+    proc.error_text = errors.read()[-2000:]  # for an assertion's message
     return proc, committed
 
 
@@ -175,8 +178,10 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_continues(engine, photos):
     for photo in coco_photos()[40:160]:
         shutil.copy2(photo, photos / photo.name)
     proc, committed = _interrupt_cli_index(engine.home, photos, signal.SIGINT)
-    assert proc.returncode == 130 and 0 < committed < 160
-    assert "interrupted" in proc.stdout.read()
+    out = proc.stdout.read()
+    assert proc.returncode == 130 and 0 < committed < 160, (proc.returncode, committed, out,
+                                                            proc.error_text)
+    assert "interrupted" in out
     engine.vectors  # the HNSW file was saved on the way out: nothing to repair
     done = engine.store.vector_count()
     assert engine.repairs == [] and engine.vectors.count() == done >= committed

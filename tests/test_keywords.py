@@ -1,0 +1,90 @@
+"""Keyword search (FTS5 / BM25) over names, folders, cameras and dates, and its fusion with
+the embedding search (reciprocal-rank fusion)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from PIL import Image
+
+from mmrag_desktop.cli import main
+from mmrag_desktop.keywords import fuse, match_expression
+from mmrag_desktop.search import Filters, Term
+from conftest import coco_photos
+
+
+def _library(engine, tmp_path):
+    """coco-mini photos under telling names: a receipt, a Lisbon album, a Canon camera."""
+    folder = tmp_path / "photos"
+    (folder / "Lisbon trip").mkdir(parents=True)
+    photos = coco_photos()[:12]
+    named = {"receipt-hardware-shop.jpg": photos[0], "IMG_0001.jpg": photos[1],
+             "IMG_0002.jpg": photos[2]}
+    for name, photo in named.items():
+        shutil.copyfile(photo, folder / name)
+    for photo in photos[3:8]:
+        shutil.copyfile(photo, folder / "Lisbon trip" / photo.name)
+    exif = Image.Exif()
+    exif[271], exif[272], exif[306] = "Canon", "EOS 5D", "2019:07:14 12:00:00"
+    with Image.open(photos[8]) as img:
+        img.save(folder / "holiday.jpg", "JPEG", exif=exif)
+    engine.add_folder(folder)
+    engine.index()
+    return folder
+
+
+def test_keyword_search_finds_names_folders_cameras_and_dates_and_says_why(engine, tmp_path):
+    folder = _library(engine, tmp_path)
+    [hit] = engine.search([Term(text="receipt")], k=5, mode="keyword")
+    assert hit.path == str(folder / "receipt-hardware-shop.jpg") and hit.score is None
+    assert hit.meta["matched"] == {"field": "name", "snippet": "[receipt]-hardware-shop"}
+    lisbon = engine.search([Term(text="lisbon")], k=10, mode="keyword")
+    assert len(lisbon) == 5 and {r.meta["matched"]["field"] for r in lisbon} == {"folder"}
+    [canon] = engine.search([Term(text="canon")], k=5, mode="keyword")
+    assert canon.path == str(folder / "holiday.jpg")
+    assert engine.search([Term(text="July 2019")], k=5, mode="keyword")[0].path == canon.path
+    assert engine.search([Term(text='"hardware shop"')], k=5, mode="keyword")[0].path == \
+        hit.path
+    assert engine.search([Term(text='"shop hardware"')], k=5, mode="keyword") == []
+    # filters apply; a moved photo is found under its new name; a deleted one is gone
+    assert engine.search([Term(text="lisbon")], k=10, mode="keyword",
+                         filters=Filters(folders=[str(folder / "nowhere")])) == []
+    (folder / "receipt-hardware-shop.jpg").rename(folder / "invoice.jpg")
+    (folder / "IMG_0001.jpg").unlink()
+    engine.index()
+    assert engine.search([Term(text="receipt")], k=5, mode="keyword") == []
+    assert [r.path for r in engine.search([Term(text="invoice")], k=5, mode="keyword")] == \
+        [str(folder / "invoice.jpg")]
+    assert [r.path for r in engine.search([Term(text="IMG")], k=5, mode="keyword")] == [
+        str(folder / "IMG_0002.jpg")]
+
+
+def test_hybrid_search_fuses_keyword_and_embedding_rankings(engine, tmp_path, capsys):
+    folder = _library(engine, tmp_path)
+    semantic = engine.search([Term(text="receipt")], k=12)
+    hybrid = engine.search([Term(text="receipt")], k=12, mode="hybrid")
+    receipt = str(folder / "receipt-hardware-shop.jpg")
+    # RRF: the receipt is first in one list and somewhere in the other, so it leads
+    assert hybrid[0].path == receipt and hybrid[0].meta["matched"]["field"] == "name"
+    assert {r.path for r in hybrid} == {r.path for r in semantic}
+    cosine = {r.path: r.score for r in semantic}
+    assert all(abs(r.score - cosine[r.path]) < 1e-5 for r in hybrid)  # still the cosine
+    # a photo alone has no words: hybrid is the embedding ranking
+    photo = Term(photo=str(folder / "holiday.jpg"))
+    assert [r.path for r in engine.search([photo], k=5, mode="hybrid")] == \
+        [r.path for r in engine.search([photo], k=5)]
+
+    assert main(["search", "receipt", "-k", "12", "--json"]) == 0  # the CLI's default
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["path"] == receipt and hits[0]["matched"]["snippet"].startswith("[receipt]")
+    assert main(["search", "lisbon", "--mode", "keyword"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and all("(folder:" in line and "[Lisbon]" in line for line in lines)
+
+
+def test_match_expression_and_fusion():
+    assert match_expression('red "hardware shop" car!') == '"hardware shop" OR "red" OR "car"'
+    assert match_expression("-- !!") is None
+    assert fuse([[1, 2, 3], [3, 4]]) == [(3, 1 / 63 + 1 / 61), (1, 1 / 61), (2, 1 / 62),
+                                         (4, 1 / 62)]  # a tie keeps the first seen first
