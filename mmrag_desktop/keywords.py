@@ -130,6 +130,11 @@ class KeywordIndex:
             hits.append(KeywordHit(row_id, rank, field, snippet))
         return hits
 
+    def __len__(self) -> int:
+        """Photos in the index."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
     def close(self) -> None:
         self._db.close()
 

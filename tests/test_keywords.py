@@ -58,6 +58,7 @@ def test_keyword_search_finds_names_folders_cameras_and_dates_and_says_why(engin
         [str(folder / "invoice.jpg")]
     assert [r.path for r in engine.search([Term(text="IMG")], k=5, mode="keyword")] == [
         str(folder / "IMG_0002.jpg")]
+    assert len(engine.keywords) == engine.store.vector_count() == 8  # no stale entries
 
 
 def test_hybrid_search_fuses_keyword_and_embedding_rankings(engine, tmp_path, capsys):
@@ -88,3 +89,18 @@ def test_match_expression_and_fusion():
     assert match_expression("-- !!") is None
     assert fuse([[1, 2, 3], [3, 4]]) == [(3, 1 / 63 + 1 / 61), (1, 1 / 61), (2, 1 / 62),
                                          (4, 1 / 62)]  # a tie keeps the first seen first
+
+
+def test_the_keyword_index_catches_up_with_deletions_incrementally(engine, tmp_path):
+    # A deletion committed after the index looked (its tombstone not yet pruned by an HNSW
+    # save) leaves the index without a full rebuild.
+    folder = _library(engine, tmp_path)
+    assert len(engine.search([Term(text="lisbon")], k=10, mode="keyword")) == 5
+    applied = len(engine.keywords)
+    [victim] = [r for r in engine.search([Term(text="receipt")], k=1, mode="keyword")]
+    engine.store.write_batch([], [], [victim.id])
+    assert not engine.store.changes_since(engine.store.seq() - 1).full  # the incremental path
+    engine.keywords.catch_up(engine.store)
+    assert len(engine.keywords) == applied - 1
+    assert engine.search([Term(text="receipt")], k=5, mode="keyword") == []
+    assert str(folder / "receipt-hardware-shop.jpg") == victim.path
