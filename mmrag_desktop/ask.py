@@ -108,15 +108,17 @@ class Answer:
 FIELD_CHARS = 80
 """The longest piece of metadata (a file or folder name, a camera) put in a prompt: a
 50 kB EXIF field would otherwise fill the model's context."""
+TEXT_CHARS = 300
+"""The most of a photo's recognised text put in a prompt (a receipt's lines, a sign)."""
 
 _LINE_BREAKS = {"\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def quoted(text: str) -> str:
-    """*text* as one quoted, escaped line of at most :data:`FIELD_CHARS` characters: it can
-    neither end the line (no newline survives) nor pass for the app's own format."""
-    if len(text) > FIELD_CHARS:
-        text = text[:FIELD_CHARS - 1] + "…"
+def quoted(text: str, limit: int = FIELD_CHARS) -> str:
+    """*text* as one quoted, escaped line of at most *limit* characters: it can neither
+    end the line (no newline survives) nor pass for the app's own format."""
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
     out = json.dumps(text, ensure_ascii=False)  # escapes quotes, backslashes, C0 controls
     for char, escape in _LINE_BREAKS.items():  # breaks str.splitlines() also splits on
         out = out.replace(char, escape)
@@ -124,8 +126,10 @@ def quoted(text: str) -> str:
 
 
 def describe(number: int, result: Result) -> str:
-    """One photo's line for the prompt: number, file, folder, date taken, camera, place;
-    every text field quoted and capped (see :func:`quoted`)."""
+    """One photo's line for the prompt: number, file, folder, date taken, camera, place
+    (its name where the understanding pass found it, else the coordinates) and the text
+    recognised in it (up to :data:`TEXT_CHARS`); every text field quoted and capped (see
+    :func:`quoted`)."""
     meta = result.meta
     parts = [f"[{number}] file {quoted(display_path(os.path.basename(result.path)))}",
              f"folder {quoted(display_path(os.path.basename(os.path.dirname(result.path))))}"]
@@ -134,8 +138,12 @@ def describe(number: int, result: Result) -> str:
     camera = " ".join(filter(None, [meta.get("camera_make"), meta.get("camera_model")]))
     if camera:
         parts.append(f"camera {quoted(camera)}")
-    if meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
+    if meta.get("place"):
+        parts.append(f"place {quoted(meta['place'])}")
+    elif meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
         parts.append(f"place {meta['gps_lat']:.4f}, {meta['gps_lon']:.4f}")
+    if meta.get("text"):
+        parts.append(f"text in the photo {quoted(meta['text'], TEXT_CHARS)}")
     return ", ".join(parts)
 
 
@@ -251,9 +259,12 @@ class Conversation:
     def _retrieve(self, question: str) -> list[Result]:
         k = self.engine.config.ask_photos
         if self.photo is None:
-            return self.engine.search([Term(text=question)], k=k, filters=self.filters)
+            # hybrid: a question naming words in a photo ("the receipt from the hardware
+            # shop") finds it by its recognised text as well as by its looks
+            return self.engine.search([Term(text=question)], k=k, filters=self.filters,
+                                      mode="hybrid")
         found = self.engine.search([Term(photo=str(self.photo)), Term(text=question)], k=k + 1,
-                                   filters=self.filters)
+                                   filters=self.filters, mode="hybrid")
         same = os.path.realpath(self.photo)
         return [r for r in found if os.path.realpath(r.path) != same][:k]
 

@@ -68,7 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-removal", action="store_true",
                    help="remove photos that vanished in large numbers (held back otherwise, "
                         "in case a drive is unplugged), and accept folders on a new disk")
+    s.add_argument("--no-understand", action="store_true",
+                   help="only embed: skip the understanding pass (text in photos, places) "
+                        "that follows; `mmrag understand` runs it later")
     s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("understand", help="read the text in photos and name their places "
+                       "(resumable; what `mmrag index` runs after embedding)")
+    s.set_defaults(func=cmd_understand)
 
     s = sub.add_parser("watch", help="index, then keep the library up to date as folders change")
     s.add_argument("--settle", type=float, default=1.0,
@@ -92,10 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--near", type=_place, metavar="LAT,LON[,KM]",
                    help="only photos taken within KM (default 10) kilometres of a place, "
                         "from their EXIF GPS: --near 38.72,-9.14,25")
+    s.add_argument("--place", default="", metavar="NAME",
+                   help="only photos taken in a named town, city, region or country "
+                        "(found offline from their EXIF GPS by `mmrag understand`)")
     s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
                    help="semantic: by the embeddings; keyword: BM25 over file and folder "
-                        "names, camera, month and year; hybrid (default): both, fused by "
-                        "reciprocal-rank fusion")
+                        "names, camera, month and year, text in the photo and place "
+                        "names; hybrid (default): both, fused by reciprocal-rank fusion")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
 
@@ -171,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--gui", action="store_true",
                    help="benchmark the GUI instead: launch time and the longest event-loop "
                         "stall while indexing, searching and scrolling")
+    s.add_argument("--text", action="store_true",
+                   help="benchmark text in photos instead: phrases rendered onto the photos, "
+                        "OCR ms per photo, search latency during the pass, rank-1 per mode")
     s.add_argument("--large", type=int, default=24, help="12 MP JPEGs to generate (0: none)")
     s.add_argument("--sizes", default="100000,1000000", help="synthetic ANN set sizes")
     s.add_argument("--queries", type=int, default=1000, help="ANN queries per size")
@@ -245,7 +258,47 @@ def cmd_index(args) -> int:
     _print_repairs(engine)
     report = engine.index(roots, on_progress=_ProgressBar(), allow_removal=args.allow_removal)
     print_report(report)
-    return 130 if report.cancelled else 0
+    if report.cancelled:
+        return 130
+    return 0 if args.no_understand else _understand(engine)
+
+
+def cmd_understand(args) -> int:
+    return _understand(_engine(args))
+
+
+def _understand(engine) -> int:
+    """Run the understanding pass with a progress bar per analysis; Ctrl+C keeps what is
+    done (the next run resumes)."""
+    if not engine.config.understand:
+        return 0
+    bars: dict[str, tqdm] = {}
+
+    def show(event) -> None:
+        bar = bars.get(event.analysis)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[event.analysis] = tqdm(
+                total=event.total, unit="photo", file=sys.stderr,
+                desc={"text": "reading text", "places": "naming places"}[event.analysis])
+        bar.update(event.done - bar.n)
+
+    try:
+        report = engine.understand(on_progress=show)
+    except KeyboardInterrupt:
+        print("\nmmrag: interrupted; what was done is kept, `mmrag understand` resumes",
+              file=sys.stderr)
+        return 130
+    finally:
+        for bar in bars.values():
+            bar.close()
+    done = ", ".join(f"{n} {'photos read' if a == 'text' else 'places named'}"
+                     for a, n in report.analysed.items())
+    print(f"understood in {report.seconds:.1f} s: {done}")
+    for path, reason in report.failed:
+        print(f"  not understood (tried again next time): {display_path(path)}: {reason}")
+    return 0
 
 
 def cmd_watch(args) -> int:
@@ -296,7 +349,7 @@ def cmd_search(args) -> int:
     terms = [Term.parse(" ".join(args.query))] if args.query else []
     terms += [Term(photo=p) for p in args.photo]
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
-    filters = Filters(args.folder, args.after, args.before, args.camera, args.near)
+    filters = Filters(args.folder, args.after, args.before, args.camera, args.near, args.place)
     engine = _engine(args, read_only=True)
     results = engine.search(terms, args.top_k, args.min_score, filters, args.mode)
     _print_repairs(engine)
@@ -308,10 +361,12 @@ def cmd_search(args) -> int:
     else:
         for r in results:
             taken = f"  {r.meta['taken_at'][:10]}" if r.meta.get("taken_at") else ""
-            why = (f"  ({r.meta['matched']['field']}: {r.meta['matched']['snippet']})"
+            why = (f"  ({r.meta['matched']['field']}: "
+                   f"{' '.join(r.meta['matched']['snippet'].split())})"
                    if "matched" in r.meta else "")
+            where = f"  [{r.meta['place']}]" if r.meta.get("place") else ""
             score = "  -  " if r.score is None else f"{r.score:.3f}"
-            print(f"{score}{taken}  {display_path(r.path)}{why}")
+            print(f"{score}{taken}  {display_path(r.path)}{where}{why}")
         if not results:
             print("no results", file=sys.stderr)
     return 0
@@ -373,6 +428,8 @@ def cmd_status(args) -> int:
     print(f"photos:  {status['photos']:,} " + json.dumps(status["by_status"]))
     for folder in engine.folder_states():
         print(f"folder:  {_folder_line(folder)}")
+    for analysis, (done, total) in status["understood"].items():
+        print(f"{analysis + ':':<8} {done:,} of {total:,} photos understood")
     for item in status.get("errors", []):
         print(f"error:   {item['path']}: {item['reason']}")
     return 0
@@ -610,6 +667,11 @@ def cmd_bench(args) -> int:
         from .bench import run_vlm_bench
 
         run_vlm_bench(Path(args.photos), args.vlm_model, args.vlm_mmproj)
+        return 0
+    if args.text:
+        from .text_bench import run_text_bench
+
+        run_text_bench(Path(args.photos), random_weights=args.random_weights)
         return 0
     if args.gui:
         from .gui.bench import run_gui_bench

@@ -83,6 +83,8 @@ class Config:
         vlm_idle_unload: seconds without a question after which the VLM is unloaded.
         vlm_max_tokens: the longest answer, tokens.
         ask_photos: photos the VLM looks at for a question about the library.
+        understand: what the understanding pass learns after photos are embedded
+            (:mod:`.understanding`): ``text`` (OCR), ``places`` (names for EXIF GPS).
     """
 
     roots: list[str] = field(default_factory=list)
@@ -118,6 +120,7 @@ class Config:
     vlm_idle_unload: float = 300.0
     vlm_max_tokens: int = 512
     ask_photos: int = 4
+    understand: list[str] = field(default_factory=lambda: ["text", "places"])
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` when a value is out of range."""
@@ -136,6 +139,11 @@ class Config:
             raise ConfigError("relevance_cutoff must be in [0, 1)")
         if self.vlm_context < 512 or self.vlm_max_tokens < 1 or self.ask_photos < 1:
             raise ConfigError("vlm_context must be ≥ 512, vlm_max_tokens and ask_photos ≥ 1")
+        from .understanding import ANALYSES  # imports no model
+        unknown = [a for a in self.understand if a not in ANALYSES]
+        if unknown:
+            raise ConfigError(f"understand: unknown {', '.join(unknown)} (known: "
+                              f"{', '.join(ANALYSES)})")
 
 
 def home_dir() -> Path:

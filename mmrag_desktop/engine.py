@@ -26,6 +26,8 @@ from .keywords import KeywordIndex, fuse
 from .search import Filters, QueryError, Result, Term, query_vector
 from .store import Store
 from .timeline import FolderNode, Timeline, folder_tree
+from .understanding import Progress as UnderstandProgress
+from .understanding import UnderstandingPass, UnderstandReport, summary
 from .vector_index import VectorIndex
 from .writer_lock import WriterLock
 
@@ -290,6 +292,25 @@ class Engine:
                               self.config.batch_size, workers)
             return indexer.run(roots, on_progress, cancel, stable_after, allow_removal, scope)
 
+    def understand(self, on_progress: Callable[[UnderstandProgress], None] | None = None,
+                   cancel: threading.Event | None = None,
+                   paused: threading.Event | None = None) -> UnderstandReport:
+        """Run the understanding pass (:mod:`.understanding`) over the photos that lack
+        results of :attr:`Config.understand`'s analyses: resumable, cancelled by *cancel*
+        after the photo under way, waiting while *paused* is set. Waits for an index run
+        in progress only to forget what deleted photos left behind."""
+        if self.read_only:
+            raise RuntimeError("a read-only engine does not change the library")
+        with self._index_lock, self._writing("understanding photos"):
+            self.store.forget_orphan_understanding()
+        return self.understanding_pass().run(on_progress, cancel, paused)
+
+    def understanding_pass(self) -> UnderstandingPass:
+        """The understanding pass for this library's configured analyses (see
+        :meth:`understand`; :meth:`UnderstandingPass.pending` says what is left)."""
+        return UnderstandingPass(self.store, self.config.understand,
+                                 lambda: self._writing("understanding photos"))
+
     def _writing(self, activity: str):
         """The writer lock for *activity*, telling :attr:`on_wait` if another process has it."""
         return self.lock.hold(activity, on_wait=self.on_wait)
@@ -338,22 +359,32 @@ class Engine:
         for row_id, hit in matched.items():
             if "matched" in hit.meta:
                 found[row_id].meta["matched"] = hit.meta["matched"]
-        fused = fuse([[r.id for r in semantic], list(matched)])
-        return [found[row_id] for row_id, _ in fused[:k]]
+        # Each ranking ranks the candidates of both (Cormack et al.'s fusion of full
+        # rankings): keyword hits below the semantic top-k follow it by their cosine, so
+        # a photo matching every word is not tied with one that only looks similar.
+        below = sorted((i for i in missing if i in found), key=lambda i: -found[i].score)
+        fused = fuse([[r.id for r in semantic] + below, list(matched)])
+        return [found[row_id] for row_id, _ in fused if row_id in found][:k]
 
     def _keyword_search(self, words: str, k: int,
                         filters: Filters | None) -> list[Result]:
-        with self._index_lock:
-            self.keywords.catch_up(self.store)
+        """BM25 over the words, fused by reciprocal-rank fusion with BM25 over the
+        trigrams of recognised text (:meth:`KeywordIndex.search_text_fuzzy`)."""
+        keywords = self.keywords
+        keywords.catch_up(self.store)
         where, params = (filters or Filters()).sql()
         allowed = self.store.ids_matching(where, params)
         # Unfiltered, few hits are dropped (offline photos); filtered, rank every match.
         limit = k + FEW_OFFLINE if filters is None or filters.is_empty() else -1
-        hits = [h for h in self.keywords.search(words, limit) if h.id in allowed][:k]
-        details = self.store.details([h.id for h in hits])
-        return [Result(h.id, details[h.id]["path"], None,
-                       details[h.id] | {"matched": {"field": h.field, "snippet": h.snippet}})
-                for h in hits if h.id in details]
+        exact = [h for h in keywords.search(words, limit) if h.id in allowed]
+        fuzzy = [h for h in keywords.search_text_fuzzy(words, limit) if h.id in allowed]
+        why = {h.id: h for h in fuzzy} | {h.id: h for h in exact}  # exact words say it best
+        ranked = [row_id for row_id, _ in fuse([[h.id for h in exact],
+                                                 [h.id for h in fuzzy]])][:k]
+        details = self._details(ranked)
+        return [Result(i, details[i]["path"], None, details[i] | {"matched": {
+            "field": why[i].field, "snippet": why[i].snippet}})
+            for i in ranked if i in details]
 
     def search_vector(self, query: np.ndarray, k: int = 20, min_score: float | None = None,
                       filters: Filters | None = None) -> list[Result]:
@@ -372,12 +403,26 @@ class Engine:
                 ids, scores = self._exact(query, allowed, k)
             else:
                 ids, scores = vectors.search(query, k, allowed.__contains__)
-        details = self.store.details([int(i) for i in ids])
+        details = self._details([int(i) for i in ids])
         results = [Result(int(i), details[int(i)]["path"], float(s), details[int(i)])
                    for i, s in zip(ids, scores) if int(i) in details]
         if min_score is not None:
             results = [r for r in results if r.score >= min_score]
         return results
+
+    def _details(self, ids: list[int]) -> dict[int, dict]:
+        """:meth:`Store.details` with what the understanding pass learned of each photo
+        (:func:`.understanding.summary`: ``text``, ``place``)."""
+        details = self.store.details(ids)
+        understood = self.store.understood([d["hash"] for d in details.values() if d["hash"]])
+        for item in details.values():
+            item.update(summary(understood.get(item["hash"], {})))
+        return details
+
+    def understood(self, digest: str) -> dict[str, str]:
+        """What the understanding pass learned of the photo with content hash *digest*
+        (:func:`.understanding.summary`: ``text``, ``place``; empty where nothing yet)."""
+        return summary(self.store.understood([digest]).get(digest, {}))
 
     def _exact(self, query: np.ndarray, ids: set[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         best_ids, best_scores = np.empty(0, np.int64), np.empty(0, np.float32)
@@ -494,7 +539,8 @@ class Engine:
 
     def status(self) -> dict:
         """Photos in the library (:func:`.folder_states.library_photos`), counts per state,
-        roots, model and device (device only once the model is loaded)."""
+        roots, model and device (device only once the model is loaded), and per analysis
+        of the understanding pass (contents done, contents in all)."""
         counts = self.store.counts()
         return {
             "home": str(self.home), "library": str(self.library),
@@ -502,6 +548,7 @@ class Engine:
             "by_status": counts,
             "model": f"{self.config.model} ({self.config.pretrained})",
             "device": str(self._embedder.device) if self._embedder else None,
+            "understood": self.understanding_pass().pending(),
         }
 
     def close(self) -> None:

@@ -94,18 +94,21 @@ def parse_query(text: str) -> list[Term]:
 class Filters:
     """Restrict results to photos under some folders, taken in a date range (ISO 8601
     strings, inclusive; a bare date ``YYYY-MM-DD`` covers the whole day), with some
-    cameras (EXIF model names, as :meth:`.store.Store.cameras` lists them) and/or taken
-    near a place: ``near = (latitude, longitude, radius_km)`` from the photos' EXIF GPS."""
+    cameras (EXIF model names, as :meth:`.store.Store.cameras` lists them), taken near a
+    point: ``near = (latitude, longitude, radius_km)`` from the photos' EXIF GPS, and/or
+    in a named place: ``place``, a word or words of the place's names (town, city,
+    county, region or country, as the understanding pass found them; case-insensitive)."""
 
     folders: list[str] = field(default_factory=list)
     taken_after: str | None = None
     taken_before: str | None = None
     cameras: list[str] = field(default_factory=list)
     near: tuple[float, float, float] | None = None
+    place: str = ""
 
     def is_empty(self) -> bool:
         return not (self.folders or self.taken_after or self.taken_before or self.cameras
-                    or self.near)
+                    or self.near or self.place)
 
     def sql(self) -> tuple[str, list]:
         """An SQL condition on the ``photos`` table, and its parameters."""
@@ -137,6 +140,12 @@ class Filters:
             parts.append("gps_lat IS NOT NULL AND (gps_lat - ?) * (gps_lat - ?) + "
                          "(gps_lon - ?) * (gps_lon - ?) * ? <= ?")
             params += [lat, lat, lon, lon, squeeze, (km / KM_PER_DEGREE) ** 2]
+        if self.place.strip():
+            # Padded with spaces: "Paris" matches the word, not "Parisot". (LIKE ignores
+            # case for ASCII letters only.)
+            parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'place' "
+                         "AND ' ' || text || ' ' LIKE ?)")
+            params.append(f"% {self.place.strip()} %")
         return " AND ".join(parts) or "1", params
 
 
@@ -152,12 +161,15 @@ class Result:
 
 
 def relevant(results: list[Result], cutoff: float) -> list[Result]:
-    """The leading *results* (best first) whose score is at least *cutoff* × the best
-    score; all of them when the best score is not positive or *cutoff* is 0."""
-    if not results or cutoff <= 0 or results[0].score <= 0:
+    """The *results*, in their order, that matched by keyword (``meta["matched"]``) or
+    score at least *cutoff* × the best score; all of them when no score is positive or
+    *cutoff* is 0."""
+    scores = [r.score for r in results if r.score is not None]
+    if not scores or cutoff <= 0 or max(scores) <= 0:
         return results
-    floor = cutoff * results[0].score
-    return [r for r in results if r.score >= floor]
+    floor = cutoff * max(scores)
+    return [r for r in results if "matched" in r.meta or (r.score is not None
+                                                          and r.score >= floor)]
 
 
 class QueryError(ValueError):

@@ -27,11 +27,12 @@ import sqlite_utils
 from .imaging import PhotoMeta
 from .paths import db_parent, folder_range, path_from_db, path_to_db
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The database layout this code reads and writes. 1: paths with undecodable bytes stored
 as base64 behind a marker; 2: the prefix-preserving path encoding of
 :mod:`mmrag_desktop.paths`, the vector checksum, the per-model vector archive, root devices;
-3: each photo's folder, indexed (a run compares the library with the disk folder by folder)."""
+3: each photo's folder, indexed (a run compares the library with the disk folder by folder);
+4: what the understanding pass learned about each photo's content (:mod:`.understanding`)."""
 
 OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
 """Row states: embedded; could not be read (``error`` holds why); waiting to be
@@ -40,6 +41,10 @@ OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
 CHECKSUM_MOD = 1 << 64
 """Vector checksums (:func:`vector_checksum`) are sums modulo this."""
 _VARIABLES = 900  # rows per IN (...) list: under SQLite's bound-variable limit
+KEEP_TOMBSTONES = 10_000
+"""The newest tombstones are kept even once the saved HNSW file reflects them, so that the
+other caches (the keyword index, another process's HNSW) catch up by replaying deletions
+instead of comparing every id."""
 
 
 class LibraryVersionError(RuntimeError):
@@ -190,6 +195,11 @@ class Store:
                                    pk=("model", "hash"), if_not_exists=True)
         # Each root's device when it was added: an empty mount point is not an empty folder.
         db["roots"].create({"root": str, "device": int}, pk="root", if_not_exists=True)
+        # By content hash, so a moved photo or a copy keeps it; ``seq`` as for photos.
+        db["understanding"].create({"hash": str, "kind": str, "version": int, "data": str,
+                                    "text": str, "seq": int},
+                                   pk=("hash", "kind"), if_not_exists=True)
+        db["understanding"].create_index(["seq"], if_not_exists=True)
         db["photos"].create_index(["path"], unique=True, if_not_exists=True)
         for column in ("hash", "seq", "root", "taken_at", "status", "folder"):
             db["photos"].create_index([column], if_not_exists=True)
@@ -346,9 +356,15 @@ class Store:
         return [r[0] for r in self.db.execute("SELECT id FROM tombstones WHERE seq > ?", [seq])]
 
     def prune_tombstones(self, upto_seq: int) -> None:
-        """Forget tombstones up to *upto_seq* (a saved HNSW file reflects them). A reader
-        in another process whose cache is older then compares id sets instead."""
+        """Forget tombstones up to *upto_seq* (a saved HNSW file reflects them) but the
+        newest :data:`KEEP_TOMBSTONES`. A cache older than what is forgotten then compares
+        id sets instead."""
         with self.transaction():
+            row = self.db.execute("SELECT seq FROM tombstones ORDER BY seq DESC LIMIT 1 "
+                                  "OFFSET ?", [KEEP_TOMBSTONES]).fetchone()
+            if row is None:
+                return
+            upto_seq = min(upto_seq, row[0])
             self.db.execute("DELETE FROM tombstones WHERE seq <= ?", [upto_seq])
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'pruned_seq' "
                             "AND CAST(value AS INTEGER) < ?", [str(upto_seq), upto_seq])
@@ -430,12 +446,84 @@ class Store:
         return [(i, path_from_db(p), *rest) for i, p, *rest in cursor]
 
     def keyword_rows(self, after_seq: int) -> list[tuple]:
-        """(id, path, camera make, camera model, taken at, mtime_ns, searchable) of the rows
-        changed after *after_seq*; searchable means embedded and online."""
+        """(id, path, root, camera make, camera model, taken at, mtime_ns, {kind:
+        understood text}, searchable) of the rows changed after *after_seq*, or whose
+        content's understanding did; searchable means embedded and online."""
         cursor = self.db.execute(
-            "SELECT id, path, camera_make, camera_model, taken_at, mtime_ns, "
-            f"vector IS NOT NULL AND status = '{OK}' FROM photos WHERE seq > ?", [after_seq])
-        return [(i, path_from_db(p), *rest[:-1], bool(rest[-1])) for i, p, *rest in cursor]
+            "SELECT id, path, root, camera_make, camera_model, taken_at, mtime_ns, hash, "
+            f"vector IS NOT NULL AND status = '{OK}' FROM photos WHERE seq > ? OR hash IN "
+            "(SELECT hash FROM understanding WHERE seq > ?)", [after_seq, after_seq])
+        rows = cursor.fetchall()
+        texts = self.understood_texts([r[7] for r in rows if r[7]])
+        return [(i, path_from_db(p), path_from_db(root), make, model, taken, mtime,
+                 texts.get(digest, {}), bool(searchable))
+                for i, p, root, make, model, taken, mtime, digest, searchable in rows]
+
+    # --- understanding (by content hash; see :mod:`.understanding`) --------------------------
+
+    def understanding_todo(self, kind: str, version: int, limit: int,
+                           with_gps: bool = False) -> list[tuple[str, str, float, float]]:
+        """Up to *limit* (content hash, path, GPS latitude, longitude) of embedded, online
+        photos whose content has no *kind* result of *version* or later, one path per
+        content; *with_gps*: only photos with EXIF GPS."""
+        gps = "AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL" if with_gps else ""
+        cursor = self.db.execute(
+            "SELECT p.hash, MIN(p.path), p.gps_lat, p.gps_lon FROM photos p "
+            "LEFT JOIN understanding u ON u.hash = p.hash AND u.kind = ? "
+            f"WHERE p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL "
+            f"AND (u.version IS NULL OR u.version < ?) {gps} GROUP BY p.hash LIMIT ?",
+            [kind, version, limit])
+        return [(digest, path_from_db(path), lat, lon) for digest, path, lat, lon in cursor]
+
+    def understanding_counts(self, kind: str, version: int,
+                             with_gps: bool = False) -> tuple[int, int]:
+        """(contents done, contents in all) for *kind* at *version*, over embedded, online
+        photos (with EXIF GPS for *with_gps*)."""
+        gps = "AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL" if with_gps else ""
+        done, total = self.db.execute(
+            "SELECT COUNT(u.hash), COUNT(*) FROM (SELECT DISTINCT hash FROM photos p "
+            f"WHERE p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL {gps}) "
+            "AS c LEFT JOIN understanding u ON u.hash = c.hash AND u.kind = ? "
+            "AND u.version >= ?", [kind, version]).fetchone()
+        return done, total
+
+    def put_understanding(self, kind: str, version: int,
+                          results: list[tuple[str, str, str]]) -> None:
+        """Store *kind* results ``(content hash, JSON data, searchable text)`` in one
+        transaction under one new ``seq`` (the keyword index picks them up)."""
+        with self.transaction():
+            seq = self._next_seq()
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO understanding(hash, kind, version, data, text, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(digest, kind, version, data, text, seq) for digest, data, text in results])
+
+    def forget_orphan_understanding(self) -> int:
+        """Delete what is understood of contents no photo has any more (a deleted
+        receipt's text goes with it); call between index runs, since a run may delete a
+        moved photo's old row before adding its new one. Returns the rows deleted."""
+        with self.transaction():
+            return self.db.execute("DELETE FROM understanding WHERE hash NOT IN (SELECT "
+                                   "hash FROM photos WHERE hash IS NOT NULL)").rowcount
+
+    def understood(self, digests: list[str]) -> dict[str, dict[str, str]]:
+        """Content hash → {kind: JSON data} for the given contents."""
+        return self._understanding(digests, "data")
+
+    def understood_texts(self, digests: list[str]) -> dict[str, dict[str, str]]:
+        """Content hash → {kind: searchable text} for the given contents."""
+        return self._understanding(digests, "text")
+
+    def _understanding(self, digests: list[str], column: str) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        unique = sorted(set(digests))
+        for start in range(0, len(unique), _VARIABLES):
+            part = unique[start:start + _VARIABLES]
+            for digest, kind, value in self.db.execute(
+                    f"SELECT hash, kind, {column} FROM understanding "
+                    f"WHERE hash IN ({','.join('?' * len(part))})", part):
+                out.setdefault(digest, {})[kind] = value
+        return out
 
     def folder_counts(self) -> dict[str, int]:
         """Folder → number of embedded, online photos directly in it."""
@@ -539,7 +627,8 @@ class Store:
                 total = vector_checksum([row_id], [data], total)
                 ids.append(row_id)
             for row_id, fields in others:
-                fields = _encode_fields(fields)
+                # seq too: a move changes what the keyword index holds (name, folder)
+                fields = _encode_fields(fields) | {"seq": seq}
                 row_id = self._existing(row_id, fields)
                 if fields.get("vector", 0) is None and row_id is not None:
                     total = self._without(row_id, total)

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests run headless
 
@@ -63,8 +64,10 @@ def config(tiny_model):
     from mmrag_desktop.config import Config
 
     model_config, weights = tiny_model
+    # The understanding pass (OCR) is tested on its own (tests/test_understanding.py).
     return Config(model="mmrag-tiny", pretrained="", weights=str(weights),
-                  model_config=str(model_config), batch_size=8, decode_workers=2)
+                  model_config=str(model_config), batch_size=8, decode_workers=2,
+                  understand=[])
 
 
 @pytest.fixture
@@ -94,6 +97,21 @@ def photos(tmp_path) -> Path:
     for photo in coco_photos()[:40]:
         shutil.copy2(photo, folder / photo.name)
     return folder
+
+
+def with_gps(photo: Path, target: Path, lat: float, lon: float) -> None:
+    """Save *photo* as *target* with EXIF GPS at (lat, lon), decimal degrees."""
+    def dms(value: float) -> tuple[float, float, float]:
+        value = abs(value)
+        minutes = (value - int(value)) * 60
+        return float(int(value)), float(int(minutes)), round((minutes - int(minutes)) * 60, 4)
+
+    exif = Image.Exif()
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = ("N" if lat >= 0 else "S"), dms(lat)
+    gps[3], gps[4] = ("E" if lon >= 0 else "W"), dms(lon)
+    with Image.open(photo) as img:
+        img.save(target, "JPEG", quality=92, exif=exif)
 
 
 def cli_env(home: Path) -> dict:

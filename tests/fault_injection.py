@@ -216,7 +216,7 @@ def prepare(root: Path, model_config: Path, weights: Path) -> tuple[Path, Path]:
     folder.mkdir()
     save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
                              model_config=str(model_config), batch_size=4, roots=[str(folder)],
-                             rescan_interval=0))
+                             rescan_interval=0, understand=[]))
     for photo in coco_photos()[:30]:
         shutil.copy2(photo, folder / photo.name)
     return home, folder

@@ -89,7 +89,7 @@ def main() -> None:
         model_config, weights = write_tiny_model(root)
         make_variants(sources, args.files, root / "staging")
         config = Config(model="mmrag-tiny", pretrained="", weights=str(weights),
-                        model_config=str(model_config))
+                        model_config=str(model_config), understand=[])
         engine = Engine(home=root / "home", config=config)
         (root / "watched").mkdir()
         result = storm(engine, root / "staging", root / "watched")

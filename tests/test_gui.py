@@ -35,7 +35,7 @@ from mmrag_desktop import models  # noqa: E402
 from mmrag_desktop.models import HubSource  # noqa: E402
 from mmrag_desktop.search import Result, Term, relevant  # noqa: E402
 from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
-from conftest import cli_env, coco_photos  # noqa: E402
+from conftest import cli_env, coco_photos, with_gps  # noqa: E402
 
 SUMMER_2019 = 12  # photos dated July 2019; the other 28 are dated March 2023
 
@@ -773,21 +773,6 @@ def test_browse_the_library_by_month_and_folder(qtbot, window, dated_photos):
     assert len(view.timeline) == 40 and not window.folder_chip.isVisible()
 
 
-def _with_gps(photo: Path, target: Path, lat: float, lon: float) -> None:
-    """Save *photo* as *target* with EXIF GPS at (lat, lon), decimal degrees."""
-    def dms(value: float) -> tuple[float, float, float]:
-        value = abs(value)
-        minutes = (value - int(value)) * 60
-        return float(int(value)), float(int(minutes)), round((minutes - int(minutes)) * 60, 4)
-
-    exif = Image.Exif()
-    gps = exif.get_ifd(0x8825)
-    gps[1], gps[2] = ("N" if lat >= 0 else "S"), dms(lat)
-    gps[3], gps[4] = ("E" if lon >= 0 else "W"), dms(lon)
-    with Image.open(photo) as img:
-        img.save(target, "JPEG", quality=92, exif=exif)
-
-
 def test_place_filter_from_a_photo_in_the_window_and_the_cli(qtbot, window, tmp_path, capsys):
     import json
 
@@ -804,7 +789,7 @@ def test_place_filter_from_a_photo_in_the_window_and_the_cli(qtbot, window, tmp_
         target = folder / photo.name
         name = list(places)[i % 4] if i < 8 else None
         if name:
-            _with_gps(photo, target, *places[name])
+            with_gps(photo, target, *places[name])
         else:
             shutil.copyfile(photo, target)
         where[str(target)] = name
@@ -923,3 +908,41 @@ def test_adding_a_folder_writes_the_library_off_the_gui_thread(qtbot, window, ph
     _wait_indexed(qtbot, window, 40)
     assert threads and threads[0] is not threading.main_thread()
     assert window.wizard is None
+
+
+def test_text_and_places_are_read_in_the_background_and_say_why_a_photo_matched(
+        qtbot, home, config, tmp_path):
+    from mmrag_desktop.gui.preview import PreviewDialog, metadata_rows
+    from mmrag_desktop.text_bench import render_phrases
+
+    config.understand = ["text", "places"]
+    folder = tmp_path / "photos"
+    made = render_phrases(coco_photos(), folder, count=3)
+    with_gps(coco_photos()[10], folder / "paris.jpg", 48.8584, 2.2945)
+    window = _window(qtbot, home, config)
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 4)
+    qtbot.waitUntil(lambda: window.understand_label.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: window.understand_label.isHidden(), timeout=60_000)
+    assert window.bridge.engine.understanding_pass().pending() == {
+        "text": (4, 4), "places": (1, 1)}
+    window.query.setText("Midnight Bakery")
+    results = _search(qtbot, window, window.search)
+    assert results[0].path == str(made[1][0])
+    tooltip = window.model.data(window.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "Matched the text in the photo" in tooltip and "[Midnight]" in tooltip
+    rows = dict(metadata_rows(results[0]))
+    assert "Midnight Bakery" in rows["Text in photo"] and "[Midnight]" in rows["Why"]
+    # a photo of the timeline: the preview reads its place
+    window.query.clear()
+    window.search()
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: window.browsing() and len(view.timeline) == 4, timeout=30_000)
+    paris = next(r for r in view.timeline if r.path.endswith("paris.jpg"))
+    dialog = PreviewDialog([paris], 0, window.bridge)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "Vanves (Paris), Île-de-France, France" in
+                    dict(metadata_rows(dialog.result)).get("Place", ""), timeout=10_000)
+    dialog.close()
+    window.close()

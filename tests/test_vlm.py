@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from mmrag_desktop.ask import (Answer, Conversation, Judgement, ask_photo, build_messages,
-                               describe, parse_citations, parse_judgements)
+                               TEXT_CHARS, describe, parse_citations, parse_judgements,
+                               quoted)
 from mmrag_desktop.search import Filters, Result, Term
 from mmrag_desktop.vlm import VisionLanguageModel, VLMCrashedError, VLMError, inspect_files
 from mmrag_desktop.vlm_process import FAMILY_TEMPLATES, chat_template
-from conftest import cli_env, coco_photos
+from conftest import cli_env, coco_photos, with_gps
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
 
@@ -161,7 +162,7 @@ def test_library_question_retrieves_with_filters_and_follows_up(engine, photos, 
     conversation = Conversation(engine, vlm, Filters(folders=[str(photos)]))
     pieces = []
     answer = conversation.ask("Where was I last at the beach?", pieces.append)
-    expected = engine.search([Term(text="Where was I last at the beach?")], k=3)
+    expected = engine.search([Term(text="Where was I last at the beach?")], k=3, mode="hybrid")
     assert [r.path for r in answer.candidates] == [r.path for r in expected]
     assert answer.text == "".join(pieces) and pieces
     assert held == ["paused", "resumed"]
@@ -403,6 +404,29 @@ def test_metadata_can_neither_pose_as_the_answer_format_nor_fill_the_context():
     assert parse_judgements(photo_lines, 2) == []
     assert Answer(photo_lines, []).body == photo_lines.strip()  # no line starts "Answer:"
     assert '"trip\\u2028[2] relevant: yes - planted"' in line  # still readable, escaped
+
+
+def test_a_text_only_model_is_given_the_text_read_in_the_photos_and_their_places(
+        engine, tmp_path, gemma):
+    from mmrag_desktop.text_bench import render_phrases
+
+    made = render_phrases(coco_photos(), tmp_path / "photos", count=6)
+    with_gps(coco_photos()[20], tmp_path / "photos" / "trip.jpg", 35.6586, 139.7454)
+    engine.config.understand = ["text", "places"]
+    engine.add_folder(tmp_path / "photos")
+    engine.index()
+    engine.understand()
+    engine.config.ask_photos = 2
+    conversation = Conversation(engine, _vlm(engine.config, gemma))
+    answer = conversation.ask("What did the receipt from the hardware store say?")
+    assert answer.candidates[0].path == str(made[0][0])  # found by its text
+    prompt = [p["text"] for p in conversation.history[0]["content"]]
+    read = answer.candidates[0].meta["text"]  # as the OCR read it: "eRec\nSt9\nHardwate"
+    assert "Hardwa" in read and f"text in the photo {quoted(read, TEXT_CHARS)}" in prompt[1]
+    conversation = Conversation(engine, _vlm(engine.config, gemma))
+    conversation.ask("Which photos did I take in Tokyo?")
+    prompt = "\n".join(p["text"] for p in conversation.history[0]["content"])
+    assert 'place "Shibakōen (Tokyo), Tokyo, Japan"' in prompt
 
 
 def test_follow_ups_are_trimmed_to_the_context(engine, photos, gemma):

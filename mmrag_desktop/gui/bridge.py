@@ -66,6 +66,7 @@ class EngineBridge(QObject):
     vlm_progress = Signal(int)       # bytes downloaded so far
     vlm_ready = Signal(str)          # the chosen pair, described
     vlm_failed = Signal(str)
+    understanding = Signal(object)   # understanding.Progress, or None when the pass ends
 
     def __init__(self, engine: Engine, settle: float = 1.0, parent: QObject | None = None):
         super().__init__(parent)
@@ -74,7 +75,8 @@ class EngineBridge(QObject):
         self.settle = settle
         # lanes: "jobs" (library changes and refreshes, in order), "search" (searches and
         # browsing), "ask" (answers), "setup" (Ask's set-up: downloads, checks), "read"
-        # (one-off reads for dialogs: previews, model files), "thumbnails" (two workers)
+        # (one-off reads for dialogs: previews, model files), "thumbnails" (two workers),
+        # "understand" (the understanding pass)
         self.lanes = Lanes(workers={"thumbnails": 2})
         self._generation = 0
         self._adding: set[str] = set()  # folders queued to be added
@@ -88,6 +90,11 @@ class EngineBridge(QObject):
         self.conversation: Conversation | None = None
         self._cancel_answer = threading.Event()
         self._cancel_download = threading.Event()
+        # the understanding pass: one at a time, after index runs, paused with indexing
+        self._understand_wanted = threading.Event()
+        self._understand_paused = threading.Event()
+        self._cancel_understand = threading.Event()
+        self._last_understood = 0.0
 
     is_photo_name = staticmethod(is_image_name)  # whether a file name is a photo's
 
@@ -153,6 +160,7 @@ class EngineBridge(QObject):
 
     def _apply_config(self, config: Config) -> None:
         self.watcher.stop()
+        self._cancel_understand.set()  # it runs on the engine being replaced
         home, library, random_weights = self.engine.home, self.engine.library, \
             self.engine.random_weights
         same_model = all(getattr(config, k) == getattr(self.engine.config, k)
@@ -178,7 +186,8 @@ class EngineBridge(QObject):
         progress (a settings change, a folder removal) finishes first."""
         self._cancel_answer.set()
         self._cancel_download.set()
-        self.lanes.close("ask", "setup", "read")
+        self._cancel_understand.set()
+        self.lanes.close("ask", "setup", "read", "understand")
         self.vlm.unload()
         self.lanes.close()
         self.watcher.stop()
@@ -214,19 +223,52 @@ class EngineBridge(QObject):
             self._submit(self._evict)
         # On the job thread, like every refresh: one thread, so states arrive in order.
         self._submit(self._refresh)
+        self.understand()
+
+    def understand(self) -> None:
+        """Run the understanding pass (:meth:`Engine.understand`) in the background, once
+        more after the one under way if that is running. Emits ``understanding`` with its
+        progress, then None."""
+        if not self.engine.config.understand or self._understand_wanted.is_set():
+            return
+        self._understand_wanted.set()
+        self._cancel_understand.clear()
+        self.lanes.submit("understand", self._understand)
+
+    def _understand(self) -> None:
+        self._understand_wanted.clear()
+        try:
+            report = self.engine.understand(self._on_understanding, self._cancel_understand,
+                                            self._understand_paused)
+        except Exception as exc:  # noqa: BLE001 - shown; the next run tries again
+            self.message.emit(f"Could not read the text in photos or name their places: {exc}")
+            return
+        finally:
+            self.understanding.emit(None)
+        if any(report.analysed.values()):
+            self._submit(self._refresh)
+
+    def _on_understanding(self, progress) -> None:
+        now = time.monotonic()
+        if now - self._last_understood >= PROGRESS_INTERVAL or progress.done == progress.total:
+            self._last_understood = now
+            self.understanding.emit(progress)
 
     def confirm_removal(self, root: str) -> None:
         """The user confirmed that the photos held back in *root* are gone for good."""
         self.watcher.confirm_removal(root)
 
     def pause(self) -> None:
-        """Pause indexing after the current batch; changes are still collected."""
+        """Pause indexing after the current batch, and the understanding pass after its
+        photo; changes are still collected."""
         self.watcher.pause()
+        self._understand_paused.set()
         self.paused_changed.emit(True)
         self._submit(self._refresh)
 
     def resume(self) -> None:
         self.watcher.resume()
+        self._understand_paused.clear()
         self.paused_changed.emit(False)
         self._submit(self._refresh)
 
@@ -311,7 +353,7 @@ class EngineBridge(QObject):
         if generation != self._generation:
             return  # superseded while queued
         try:
-            results = self.engine.search(terms, k, filters=filters)
+            results = self.engine.search(terms, k, filters=filters, mode="hybrid")
         except Exception as exc:  # noqa: BLE001 - QueryError, a missing model, a bad photo
             self.search_failed.emit(generation, str(exc))
             return

@@ -191,8 +191,11 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.pause_button = QPushButton("Pause")
         self.pause_button.clicked.connect(self._toggle_pause)
         self.library_label = plain.label("Loading the model…")
+        # the understanding pass (text in photos, places), after indexing
+        self.understand_label = plain.label()
         status = self.statusBar()
-        for widget in (self.progress_label, self.progress_bar, self.pause_button):
+        for widget in (self.progress_label, self.progress_bar, self.pause_button,
+                       self.understand_label):
             status.addPermanentWidget(widget)
             widget.hide()
         status.addPermanentWidget(self.library_label)
@@ -208,6 +211,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.model_ready.connect(self._model_ready)
         bridge.model_missing.connect(self._model_missing)
         bridge.progress.connect(self._progress)
+        bridge.understanding.connect(self._understanding)
         bridge.indexed.connect(self._indexed)
         bridge.message.connect(self.show_message)
         bridge.searched.connect(self._searched)
@@ -558,6 +562,18 @@ class MainWindow(PhotoDrops, QMainWindow):
             if progress.eta is not None:
                 text += f" · {_duration(progress.eta)} left"
             self.progress_label.setText(text)
+
+    def _understanding(self, progress) -> None:
+        """The understanding pass's progress (an :class:`.understanding.Progress`), or
+        None when it ended."""
+        if progress is None:
+            self.understand_label.hide()
+            return
+        what = "Reading text in photos" if progress.analysis == "text" else "Naming places"
+        self.understand_label.setText(
+            f"{what}: {progress.done:,} of {progress.total:,}"
+            + (" (paused)" if progress.paused else ""))
+        self.understand_label.show()
 
     def _indexed(self, report: IndexReport, roots: list[str]) -> None:
         self.last_report = report

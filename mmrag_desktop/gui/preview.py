@@ -16,12 +16,14 @@ from . import plain
 from ..search import Result
 from . import desktop
 from .bridge import EngineBridge
+from .results import why_matched
 from .thumbnail_loader import preview_image
 
 
 def metadata_rows(result: Result) -> list[tuple[str, str]]:
     """(label, value) pairs describing a result for people: path, date taken, size, camera,
-    place, cosine similarity to the query (when there was one)."""
+    place (named, where the understanding pass found it), the text in the photo, cosine
+    similarity to the query (when there was one) and why a keyword search matched."""
     meta = result.meta
     rows = [("File", os.path.basename(result.path)), ("Folder", os.path.dirname(result.path))]
     if meta.get("taken_at"):
@@ -38,9 +40,16 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
     if camera:
         rows.append(("Camera", camera))
     if meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
-        rows.append(("Place", f"{meta['gps_lat']:.5f}, {meta['gps_lon']:.5f}"))
+        coordinates = f"{meta['gps_lat']:.5f}, {meta['gps_lon']:.5f}"
+        rows.append(("Place", f"{meta['place']} ({coordinates})" if meta.get("place")
+                     else coordinates))
+    if meta.get("text"):
+        rows.append(("Text in photo", meta["text"]))
     if result.score is not None:
         rows.append(("Score", f"{result.score:.3f} (cosine similarity)"))
+    why = why_matched(meta)
+    if why:
+        rows.append(("Why", why))
     return rows
 
 
@@ -93,6 +102,20 @@ class PreviewDialog(QDialog):
         """Show another result (decoded off the GUI thread)."""
         self.row = row
         self.setWindowTitle(f"{os.path.basename(self.result.path)} — {row + 1} of {len(self.results)}")
+        self._fill_details()
+        digest = self.result.meta.get("hash")
+        if digest and "text" not in self.result.meta and "place" not in self.result.meta:
+            # a photo of the timeline: what the understanding pass knows is read now
+            self.bridge.op(lambda engine: engine.understood(digest)) \
+                .success(lambda known: self._understood(row, known)).run()
+        self._image = QImage()
+        self.image_label.setText("Loading…")
+        path = self.result.path
+        self.bridge.op(lambda _engine: preview_image(path)) \
+            .success(lambda image: self._on_decoded(path, image)) \
+            .failure(lambda error: self._on_failed(path, error)).run()
+
+    def _fill_details(self) -> None:
         while self.details.rowCount():
             self.details.removeRow(0)
         for label, value in metadata_rows(self.result):
@@ -100,12 +123,11 @@ class PreviewDialog(QDialog):
             field.setWordWrap(True)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.details.addRow(label, field)
-        self._image = QImage()
-        self.image_label.setText("Loading…")
-        path = self.result.path
-        self.bridge.op(lambda _engine: preview_image(path)) \
-            .success(lambda image: self._on_decoded(path, image)) \
-            .failure(lambda error: self._on_failed(path, error)).run()
+
+    def _understood(self, row: int, known: dict[str, str]) -> None:
+        if known and row == self.row:
+            self.result.meta.update(known)
+            self._fill_details()
 
     def _on_decoded(self, path: str, image: QImage) -> None:
         if path == self.result.path:  # else the user moved on

@@ -19,9 +19,24 @@ HEADER_ROLE = Qt.ItemDataRole.UserRole + 2  # a section's title (a month of the 
 PADDING = 6  # pixels around each thumbnail
 
 
+FIELD_NAMES = {"name": "file name", "folder": "folder", "camera": "camera", "date": "date",
+               "text": "text in the photo", "place": "place"}
+
+
+def why_matched(meta: dict) -> str:
+    """Why a keyword search matched, for people: ``Matched the text in the photo:
+    “[Midnight] Bakery”``; empty when it did not match by keyword."""
+    matched = meta.get("matched")
+    if not matched:
+        return ""
+    snippet = " ".join(matched["snippet"].split())
+    return f"Matched the {FIELD_NAMES.get(matched['field'], matched['field'])}: “{snippet}”"
+
+
 class ResultsModel(QAbstractListModel):
     """Search results, best first. DecorationRole is the thumbnail (a QImage; None while it
-    loads; a null QImage when the photo cannot be read); ToolTipRole the score and path."""
+    loads; a null QImage when the photo cannot be read); ToolTipRole the score, path, why it
+    matched and where it was taken."""
 
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
@@ -48,7 +63,15 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.loader.image(result.path, result.meta["hash"])
         if role == Qt.ItemDataRole.ToolTipRole:
-            return plain.tooltip(f"score {result.score:.3f}\n{display_path(result.path)}")
+            lines = [display_path(result.path)]
+            if result.score is not None:
+                lines.insert(0, f"score {result.score:.3f}")
+            why = why_matched(result.meta)
+            if why:
+                lines.append(why)
+            if result.meta.get("place"):
+                lines.append(f"Place: {result.meta['place']}")
+            return plain.tooltip("\n".join(lines))
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return os.path.basename(result.path)
         if role == RESULT_ROLE:
