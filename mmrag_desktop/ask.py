@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .engine import Engine
 from .imaging import BadImage, decode
-from .paths import display_path
+from .paths import display_path, elide
 from .search import Filters, Result, Term
 from .vlm import ContextFullError, VisionLanguageModel, VLMError, image_data_uri
 
@@ -117,9 +117,7 @@ _LINE_BREAKS = {"\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 def quoted(text: str, limit: int = FIELD_CHARS) -> str:
     """*text* as one quoted, escaped line of at most *limit* characters: it can neither
     end the line (no newline survives) nor pass for the app's own format."""
-    if len(text) > limit:
-        text = text[:limit - 1] + "…"
-    out = json.dumps(text, ensure_ascii=False)  # escapes quotes, backslashes, C0 controls
+    out = json.dumps(elide(text, limit), ensure_ascii=False)  # escapes quotes, backslashes, C0 controls
     for char, escape in _LINE_BREAKS.items():  # breaks str.splitlines() also splits on
         out = out.replace(char, escape)
     return out

@@ -28,6 +28,7 @@ from .search import Filters, QueryError, Term
 from .folder_states import FolderState
 from .paths import display_path, size_text
 from .store import LibraryVersionError, describe_db_error
+from .understanding import ANALYSES
 from .vlm import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
                   inspect_files, recommended_sizes, use_files)
 from .writer_lock import LibraryBusyError
@@ -279,9 +280,8 @@ def _understand(engine) -> int:
         if bar is None:
             for other in bars.values():
                 other.close()
-            bar = bars[event.analysis] = tqdm(
-                total=event.total, unit="photo", file=sys.stderr,
-                desc={"text": "reading text", "places": "naming places"}[event.analysis])
+            bar = bars[event.analysis] = tqdm(total=event.total, unit="photo", file=sys.stderr,
+                                              desc=ANALYSES[event.analysis].doing)
         bar.update(event.done - bar.n)
 
     try:
@@ -293,8 +293,7 @@ def _understand(engine) -> int:
     finally:
         for bar in bars.values():
             bar.close()
-    done = ", ".join(f"{n} {'photos read' if a == 'text' else 'places named'}"
-                     for a, n in report.analysed.items())
+    done = ", ".join(f"{n} {ANALYSES[name].done}" for name, n in report.analysed.items())
     print(f"understood in {report.seconds:.1f} s: {done}")
     for path, reason in report.failed:
         print(f"  not understood (tried again next time): {display_path(path)}: {reason}")
@@ -361,8 +360,7 @@ def cmd_search(args) -> int:
     else:
         for r in results:
             taken = f"  {r.meta['taken_at'][:10]}" if r.meta.get("taken_at") else ""
-            why = (f"  ({r.meta['matched']['field']}: "
-                   f"{' '.join(r.meta['matched']['snippet'].split())})"
+            why = (f"  ({r.meta['matched']['field']}: {r.meta['matched']['snippet']})"
                    if "matched" in r.meta else "")
             where = f"  [{r.meta['place']}]" if r.meta.get("place") else ""
             score = "  -  " if r.score is None else f"{r.score:.3f}"
@@ -418,6 +416,7 @@ def cmd_duplicates(args) -> int:
 def cmd_status(args) -> int:
     engine = _engine(args, read_only=True)
     status = engine.status()
+    status["understood"] = engine.understanding_pass().pending()
     if args.errors:
         status["errors"] = [{"path": display_path(p), "reason": r}
                             for p, r in engine.store.errors()]

@@ -323,8 +323,9 @@ class Engine:
 
         *mode*: ``semantic`` ranks by the embeddings' cosine similarity; ``keyword`` by
         BM25 over the words of the query's texts (:mod:`.keywords`: file and folder names,
-        camera, month and year); ``hybrid`` fuses both rankings by reciprocal-rank fusion
-        (a query without words, a photo alone, is semantic).
+        camera, month and year, the text in the photo and its place's names); ``hybrid``
+        fuses both rankings by reciprocal-rank fusion (a query without words, a photo
+        alone, is semantic).
 
         Returns:
             Up to *k* results, best first, with metadata. ``score`` is the cosine similarity
@@ -350,20 +351,17 @@ class Engine:
             return semantic
         matched = {r.id: r for r in self._keyword_search(words, k, filters)}
         found = {r.id: r for r in semantic}
-        missing = [i for i in matched if i not in found]
-        if missing:  # keyword hits outside the semantic top-k: their cosine, exactly
-            for chunk_ids, chunk in self.store.vectors(ids=sorted(missing)):
-                for row_id, score in zip(chunk_ids.tolist(), (chunk @ query).tolist()):
-                    hit = matched[row_id]
-                    found[row_id] = Result(hit.id, hit.path, float(score), hit.meta)
         for row_id, hit in matched.items():
-            if "matched" in hit.meta:
+            if row_id in found:
                 found[row_id].meta["matched"] = hit.meta["matched"]
         # Each ranking ranks the candidates of both (Cormack et al.'s fusion of full
-        # rankings): keyword hits below the semantic top-k follow it by their cosine, so
-        # a photo matching every word is not tied with one that only looks similar.
-        below = sorted((i for i in missing if i in found), key=lambda i: -found[i].score)
-        fused = fuse([[r.id for r in semantic] + below, list(matched)])
+        # rankings): keyword hits below the semantic top-k follow it by their exact cosine,
+        # so a photo matching every word is not tied with one that only looks similar.
+        missing = {i for i in matched if i not in found}
+        below, scores = self._exact(query, missing, len(missing))
+        for row_id, score in zip(below.tolist(), scores.tolist()):
+            found[row_id] = Result(row_id, matched[row_id].path, score, matched[row_id].meta)
+        fused = fuse([[r.id for r in semantic] + below.tolist(), list(matched)])
         return [found[row_id] for row_id, _ in fused if row_id in found][:k]
 
     def _keyword_search(self, words: str, k: int,
@@ -372,12 +370,15 @@ class Engine:
         trigrams of recognised text (:meth:`KeywordIndex.search_text_fuzzy`)."""
         keywords = self.keywords
         keywords.catch_up(self.store)
-        where, params = (filters or Filters()).sql()
-        allowed = self.store.ids_matching(where, params)
         # Unfiltered, few hits are dropped (offline photos); filtered, rank every match.
         limit = k + FEW_OFFLINE if filters is None or filters.is_empty() else -1
-        exact = [h for h in keywords.search(words, limit) if h.id in allowed]
-        fuzzy = [h for h in keywords.search_text_fuzzy(words, limit) if h.id in allowed]
+        exact = keywords.search(words, limit)
+        fuzzy = keywords.search_text_fuzzy(words, limit)
+        where, params = (filters or Filters()).sql()
+        allowed = self.store.ids_matching(where, params,
+                                          among=list({h.id for h in exact + fuzzy}))
+        exact = [h for h in exact if h.id in allowed]
+        fuzzy = [h for h in fuzzy if h.id in allowed]
         why = {h.id: h for h in fuzzy} | {h.id: h for h in exact}  # exact words say it best
         ranked = [row_id for row_id, _ in fuse([[h.id for h in exact],
                                                  [h.id for h in fuzzy]])][:k]
@@ -539,8 +540,9 @@ class Engine:
 
     def status(self) -> dict:
         """Photos in the library (:func:`.folder_states.library_photos`), counts per state,
-        roots, model and device (device only once the model is loaded), and per analysis
-        of the understanding pass (contents done, contents in all)."""
+        roots, model and device (device only once the model is loaded). How far the
+        understanding pass got is :meth:`UnderstandingPass.pending` (a count over the
+        library, asked for only where it is shown)."""
         counts = self.store.counts()
         return {
             "home": str(self.home), "library": str(self.library),
@@ -548,7 +550,6 @@ class Engine:
             "by_status": counts,
             "model": f"{self.config.model} ({self.config.pretrained})",
             "device": str(self._embedder.device) if self._embedder else None,
-            "understood": self.understanding_pass().pending(),
         }
 
     def close(self) -> None:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .paths import elide
 from .store import Store
 
 FIELDS = ("name", "folder", "camera", "date", "text", "place")
 LAYOUT = 2  # what the fields hold; an index of another layout is rebuilt
-UNDERSTOOD_FIELDS = {"text": "text", "place": "place"}
-"""Field → the understanding kind whose searchable text fills it."""
+UNDERSTOOD = ("text", "place")
+"""The fields filled by the understanding pass: each by the kind of the same name."""
 SNIPPET_TOKENS = 12  # the most words of a field a match's snippet shows
 FUZZY_SNIPPET_CHARS = 60
 FUZZY_MIN_LETTERS = 5  # shorter words ("what", "the") share trigrams with too much
@@ -47,7 +48,7 @@ _PHRASE = re.compile(r'"([^"]+)"')
 @dataclass
 class KeywordHit:
     """A photo the keyword search found: its row id, BM25 rank (1 is best), and why — the
-    field that matched and a snippet with the match in [brackets]."""
+    field that matched and a snippet with the match in [brackets], on one line."""
 
     id: int
     rank: int
@@ -78,7 +79,7 @@ def document(path: str, root: str, camera_make: str | None, camera_model: str | 
             [] if below == os.curdir else [below])),
         "camera": " ".join(filter(None, [camera_make, camera_model])),
         "date": when.strftime("%B %Y") if when else "",
-    } | {f: understood.get(kind) or "" for f, kind in UNDERSTOOD_FIELDS.items()}
+    } | {kind: understood.get(kind) or "" for kind in UNDERSTOOD}
 
 
 def match_expression(query: str) -> str | None:
@@ -107,12 +108,8 @@ def trigrams(text: str) -> set[str]:
             for i in range(len(word) - 2)}
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= FUZZY_SNIPPET_CHARS else text[:FUZZY_SNIPPET_CHARS - 1] + "…"
-
-
 class KeywordIndex:
-    """The FTS5 index at *path*, for the library in *store*."""
+    """The FTS5 index at *path* (see :meth:`catch_up` for whose library)."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -186,7 +183,7 @@ class KeywordIndex:
         for rank, (row_id, *marked) in enumerate(_strong(rows), 1):
             field, snippet = next(((f, m) for f, m in zip(FIELDS, marked) if "[" in m),
                                   (FIELDS[0], marked[0]))
-            hits.append(KeywordHit(row_id, rank, field, snippet))
+            hits.append(KeywordHit(row_id, rank, field, " ".join(snippet.split())))
         return hits
 
     def search_text_fuzzy(self, query: str, k: int) -> list[KeywordHit]:
@@ -206,7 +203,8 @@ class KeywordIndex:
                 "ORDER BY bm25(grams) LIMIT ?", [expression, k]).fetchall()
         similar = [row for row in rows if any(
             len(word & trigrams(row[2])) >= MIN_SHARED_TRIGRAMS * len(word) for word in words)]
-        return [KeywordHit(row_id, rank, "text", _clip(" ".join(text.split())))
+        return [KeywordHit(row_id, rank, "text", elide(" ".join(text.split()),
+                                                       FUZZY_SNIPPET_CHARS))
                 for rank, (row_id, text) in enumerate(_strong(similar), 1)]
 
     def __len__(self) -> int:

@@ -92,6 +92,11 @@ def outermost(folders: list[str]) -> list[str]:
     return kept
 
 
+def elide(text: str, limit: int) -> str:
+    """*text* cut to at most *limit* characters, ending in "…" where it was cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def size_text(size: int | None) -> str:
     """A file size for people: ``850 KB``, ``2.4 MB``, ``605 MB``, ``1,234 MB`` (decimal
     units, as file managers)."""

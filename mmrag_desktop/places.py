@@ -12,7 +12,7 @@ large city is named beside it, because that is what a person types ("Paris").
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 PLACES_VERSION = 1
 """The lookup's version: places stored by an older one are redone."""
@@ -57,9 +57,6 @@ class Place:
         """Every name, for keyword search."""
         return " ".join(part for part in (self.locality, self.city, self.county,
                                           self.region, self.country) if part)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

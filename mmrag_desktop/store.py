@@ -454,9 +454,10 @@ class Store:
             f"vector IS NOT NULL AND status = '{OK}' FROM photos WHERE seq > ? OR hash IN "
             "(SELECT hash FROM understanding WHERE seq > ?)", [after_seq, after_seq])
         rows = cursor.fetchall()
-        texts = self.understood_texts([r[7] for r in rows if r[7]])
+        understood = self.understood([r[7] for r in rows if r[7]])
         return [(i, path_from_db(p), path_from_db(root), make, model, taken, mtime,
-                 texts.get(digest, {}), bool(searchable))
+                 {kind: text for kind, (_, text) in understood.get(digest, {}).items()},
+                 bool(searchable))
                 for i, p, root, make, model, taken, mtime, digest, searchable in rows]
 
     # --- understanding (by content hash; see :mod:`.understanding`) --------------------------
@@ -466,25 +467,21 @@ class Store:
         """Up to *limit* (content hash, path, GPS latitude, longitude) of embedded, online
         photos whose content has no *kind* result of *version* or later, one path per
         content; *with_gps*: only photos with EXIF GPS."""
-        gps = "AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL" if with_gps else ""
         cursor = self.db.execute(
             "SELECT p.hash, MIN(p.path), p.gps_lat, p.gps_lon FROM photos p "
             "LEFT JOIN understanding u ON u.hash = p.hash AND u.kind = ? "
-            f"WHERE p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL "
-            f"AND (u.version IS NULL OR u.version < ?) {gps} GROUP BY p.hash LIMIT ?",
-            [kind, version, limit])
+            f"WHERE {_understandable(with_gps)} AND (u.version IS NULL OR u.version < ?) "
+            "GROUP BY p.hash LIMIT ?", [kind, version, limit])
         return [(digest, path_from_db(path), lat, lon) for digest, path, lat, lon in cursor]
 
     def understanding_counts(self, kind: str, version: int,
                              with_gps: bool = False) -> tuple[int, int]:
         """(contents done, contents in all) for *kind* at *version*, over embedded, online
         photos (with EXIF GPS for *with_gps*)."""
-        gps = "AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL" if with_gps else ""
         done, total = self.db.execute(
             "SELECT COUNT(u.hash), COUNT(*) FROM (SELECT DISTINCT hash FROM photos p "
-            f"WHERE p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL {gps}) "
-            "AS c LEFT JOIN understanding u ON u.hash = c.hash AND u.kind = ? "
-            "AND u.version >= ?", [kind, version]).fetchone()
+            f"WHERE {_understandable(with_gps)}) AS c LEFT JOIN understanding u "
+            "ON u.hash = c.hash AND u.kind = ? AND u.version >= ?", [kind, version]).fetchone()
         return done, total
 
     def put_understanding(self, kind: str, version: int,
@@ -506,23 +503,16 @@ class Store:
             return self.db.execute("DELETE FROM understanding WHERE hash NOT IN (SELECT "
                                    "hash FROM photos WHERE hash IS NOT NULL)").rowcount
 
-    def understood(self, digests: list[str]) -> dict[str, dict[str, str]]:
-        """Content hash → {kind: JSON data} for the given contents."""
-        return self._understanding(digests, "data")
-
-    def understood_texts(self, digests: list[str]) -> dict[str, dict[str, str]]:
-        """Content hash → {kind: searchable text} for the given contents."""
-        return self._understanding(digests, "text")
-
-    def _understanding(self, digests: list[str], column: str) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {}
+    def understood(self, digests: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
+        """Content hash → {kind: (JSON data, searchable text)} for the given contents."""
+        out: dict[str, dict[str, tuple[str, str]]] = {}
         unique = sorted(set(digests))
         for start in range(0, len(unique), _VARIABLES):
             part = unique[start:start + _VARIABLES]
-            for digest, kind, value in self.db.execute(
-                    f"SELECT hash, kind, {column} FROM understanding "
+            for digest, kind, data, text in self.db.execute(
+                    "SELECT hash, kind, data, text FROM understanding "
                     f"WHERE hash IN ({','.join('?' * len(part))})", part):
-                out.setdefault(digest, {})[kind] = value
+                out.setdefault(digest, {})[kind] = (data, text)
         return out
 
     def folder_counts(self) -> dict[str, int]:
@@ -531,10 +521,19 @@ class Store:
                                  "AND status = ? GROUP BY folder", [OK])
         return {path_from_db(folder): n for folder, n in cursor}
 
-    def ids_matching(self, where: str, params: list) -> set[int]:
-        """Ids of embedded, online rows that satisfy an SQL condition on ``photos``."""
+    def ids_matching(self, where: str, params: list,
+                     among: list[int] | None = None) -> set[int]:
+        """Ids of embedded, online rows that satisfy an SQL condition on ``photos``; with
+        *among*, only those of these ids (an index lookup, not a scan of the library)."""
         sql = f"SELECT id FROM photos WHERE vector IS NOT NULL AND status = '{OK}' AND ({where})"
-        return {r[0] for r in self.db.execute(sql, params)}
+        if among is None:
+            return {r[0] for r in self.db.execute(sql, params)}
+        found: set[int] = set()
+        for start in range(0, len(among), _VARIABLES):
+            part = among[start:start + _VARIABLES]
+            found.update(r[0] for r in self.db.execute(
+                f"{sql} AND id IN ({','.join('?' * len(part))})", params + part))
+        return found
 
     def content_hashes(self) -> dict[int, str]:
         """Row id → content hash of every embedded, online photo."""
@@ -723,6 +722,13 @@ class Store:
                        "('checksum', ?), ('pruned_seq', ?)",
                        [new, str(self._full_checksum()), str(seq)])
         return restored, waiting
+
+
+def _understandable(with_gps: bool) -> str:
+    """The SQL condition on ``photos p`` for photos the understanding pass reads:
+    embedded, online, with a content hash (and EXIF GPS for *with_gps*)."""
+    gps = " AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL" if with_gps else ""
+    return f"p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL{gps}"
 
 
 def meta_fields(meta: PhotoMeta) -> dict:

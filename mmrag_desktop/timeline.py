@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from .paths import is_within
 from .search import Result
 
 
@@ -98,7 +99,7 @@ def folder_tree(roots: list[str], counts: dict[str, int]) -> list[FolderNode]:
         top = FolderNode(root)
         nodes = {root: top}
         for folder in sorted(counts):
-            if folder != root and not folder.startswith(os.path.join(root, "")):
+            if not is_within(folder, root):
                 continue
             chain, parent = [], folder
             while parent not in nodes:

@@ -29,11 +29,28 @@ from .ocr import OCR_VERSION
 from .places import PLACES_VERSION, Place
 from .store import Store
 
-ANALYSES = ("text", "places")
-"""What the pass can do: ``text`` (OCR), ``places`` (reverse geocoding of EXIF GPS)."""
-KINDS = {"text": ("text", OCR_VERSION), "places": ("place", PLACES_VERSION)}
-"""Analysis → (stored kind, version)."""
-BATCH = 8  # photos per commit: what an interruption can cost
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One thing the pass learns: the ``kind`` its results are stored under and their
+    ``version``, photos per commit (``batch``: what an interruption can cost), whether it
+    needs EXIF GPS, and what people read while it runs (``doing``) and after (``done``)."""
+
+    kind: str
+    version: int
+    batch: int
+    with_gps: bool
+    doing: str
+    done: str
+
+
+ANALYSES = {
+    "text": Analysis("text", OCR_VERSION, 8, False, "Reading text in photos", "photos read"),
+    # one call names a thousand places in milliseconds
+    "places": Analysis("place", PLACES_VERSION, 1000, True, "Naming places", "places named"),
+}
+"""What the pass can do, by name: ``text`` (OCR), ``places`` (reverse geocoding of GPS)."""
 WORKER_NICE = 10  # added to the helper's CPU niceness
 MAX_TEXT_CHARS = 4000  # recognised text kept per photo: a scanned page, not a book
 
@@ -85,7 +102,7 @@ def _read_text(path: str) -> list[dict]:
 
 def _find_places(coordinates: list[tuple[float, float]]) -> list[dict | None]:
     from .places import places
-    return [p.to_dict() if p else None for p in places(coordinates)]
+    return [asdict(p) if p else None for p in places(coordinates)]
 
 
 # --- what is stored ----------------------------------------------------------------------------
@@ -96,17 +113,15 @@ def text_record(lines: list[dict]) -> tuple[str, str]:
     return json.dumps({"lines": lines}, ensure_ascii=False), text
 
 
-def summary(understood: dict[str, str]) -> dict[str, str]:
-    """What a person reads about a photo from its stored results ({kind: JSON data}):
-    ``text`` (recognised lines, one per line) and ``place`` (:meth:`.places.Place.label`),
-    each only where known."""
+def summary(understood: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """What a person reads about a photo from its stored results ({kind: (JSON data,
+    text)}): ``text`` (recognised lines, one per line) and ``place``
+    (:meth:`.places.Place.label`), each only where known."""
     out = {}
-    if "text" in understood:
-        lines = json.loads(understood["text"]).get("lines", [])
-        if lines:
-            out["text"] = "\n".join(line["text"] for line in lines)[:MAX_TEXT_CHARS]
+    if understood.get("text", ("", ""))[1]:
+        out["text"] = understood["text"][1]
     if "place" in understood:
-        place = json.loads(understood["place"])
+        place = json.loads(understood["place"][0])
         if place.get("locality"):
             out["place"] = Place(**place).label()
     return out
@@ -119,23 +134,24 @@ class UnderstandingPass:
 
     Args:
         store: the library.
-        analyses: which of :data:`ANALYSES` to run, in order.
+        analyses: which of :data:`ANALYSES` to run, in order (names checked by
+            :meth:`.config.Config.validate`).
         writing: a context manager factory holding the library's writer lock for one
             commit.
     """
 
     def __init__(self, store: Store, analyses: list[str],
                  writing: Callable[[], AbstractContextManager]):
-        unknown = set(analyses) - set(ANALYSES)
-        if unknown:
-            raise ValueError(f"unknown analyses {sorted(unknown)}: {', '.join(ANALYSES)}")
         self.store, self.analyses, self.writing = store, list(analyses), writing
         self._pool: ProcessPoolExecutor | None = None
 
     def pending(self) -> dict[str, tuple[int, int]]:
         """Analysis → (contents done, contents in all)."""
-        return {a: self.store.understanding_counts(*KINDS[a], with_gps=a == "places")
-                for a in self.analyses}
+        return {name: self.store.understanding_counts(a.kind, a.version, a.with_gps)
+                for name, a in self._analyses()}
+
+    def _analyses(self) -> list[tuple[str, Analysis]]:
+        return [(name, ANALYSES[name]) for name in self.analyses]
 
     def run(self, on_progress: Callable[[Progress], None] | None = None,
             cancel: threading.Event | None = None,
@@ -147,28 +163,27 @@ class UnderstandingPass:
         report = UnderstandReport()
         cancel = cancel or threading.Event()
         try:
-            for analysis in self.analyses:
-                report.analysed[analysis] = 0
-                kind, version = KINDS[analysis]
+            for name, analysis in self._analyses():
+                report.analysed[name] = 0
                 done, total = self.store.understanding_counts(
-                    kind, version, with_gps=analysis == "places")
+                    analysis.kind, analysis.version, analysis.with_gps)
                 skipped: set[str] = set()  # unreadable now (vanished, offline): next pass
                 while not cancel.is_set():
-                    batch = BATCH if analysis == "text" else 1000
                     todo = [item for item in self.store.understanding_todo(
-                        kind, version, batch + len(skipped), with_gps=analysis == "places")
-                        if item[0] not in skipped][:batch]
+                        analysis.kind, analysis.version, analysis.batch + len(skipped),
+                        analysis.with_gps) if item[0] not in skipped][:analysis.batch]
                     if not todo:
                         break
-                    results = list(self._analyse(analysis, todo, cancel, paused, on_progress,
+                    results = list(self._analyse(name, todo, cancel, paused, on_progress,
                                                  done, total, report, skipped))
                     if results:
                         with self.writing():
-                            self.store.put_understanding(kind, version, results)
+                            self.store.put_understanding(analysis.kind, analysis.version,
+                                                         results)
                     done += len(results)
-                    report.analysed[analysis] += len(results)
-                    if on_progress and analysis == "places":  # text says so photo by photo
-                        on_progress(Progress(analysis, done, total))
+                    report.analysed[name] += len(results)
+                    if on_progress and name == "places":  # text says so photo by photo
+                        on_progress(Progress(name, done, total))
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)

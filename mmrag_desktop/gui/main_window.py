@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHB
 
 from ..paths import display_path
 from ..search import Filters, Result, Term, parse_query, relevant
+from ..understanding import ANALYSES
 from . import desktop, plain
 from .bridge import EngineBridge
 from .duplicates_dialog import DuplicatesDialog
@@ -569,9 +570,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         if progress is None:
             self.understand_label.hide()
             return
-        what = "Reading text in photos" if progress.analysis == "text" else "Naming places"
         self.understand_label.setText(
-            f"{what}: {progress.done:,} of {progress.total:,}"
+            f"{ANALYSES[progress.analysis].doing}: {progress.done:,} of {progress.total:,}"
             + (" (paused)" if progress.paused else ""))
         self.understand_label.show()
 

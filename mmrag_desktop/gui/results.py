@@ -29,8 +29,8 @@ def why_matched(meta: dict) -> str:
     matched = meta.get("matched")
     if not matched:
         return ""
-    snippet = " ".join(matched["snippet"].split())
-    return f"Matched the {FIELD_NAMES.get(matched['field'], matched['field'])}: “{snippet}”"
+    return (f"Matched the {FIELD_NAMES.get(matched['field'], matched['field'])}: "
+            f"“{matched['snippet']}”")
 
 
 class ResultsModel(QAbstractListModel):
