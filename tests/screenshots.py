@@ -19,7 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import COCO, REPO, write_tiny_model  # noqa: E402
+from conftest import COCO, REPO, with_gps, write_tiny_model  # noqa: E402
 
 
 def _ask_answer(window, photos: Path, wait, pump, out: Path) -> None:
@@ -65,12 +65,13 @@ def main() -> None:
     from mmrag_desktop.gui.bench import run_loop, wait_until
     from mmrag_desktop.gui.bridge import EngineBridge
     from mmrag_desktop.gui.main_window import MainWindow
+    from mmrag_desktop.text_bench import render_phrases
 
     def pump(seconds: float) -> None:
         run_loop(int(seconds * 1000))
 
     def wait(condition) -> None:
-        if not wait_until(condition, 120):
+        if not wait_until(condition, 300):
             raise SystemExit("timed out")
 
     app = QApplication([])
@@ -94,6 +95,10 @@ def main() -> None:
             moved = photo.rename(album / photo.name)
             when = 1_717_000_000 - i * 200_000  # a photo every 2.3 days back from June 2024
             os.utime(moved, (when, when))
+        # Text to read (phrases drawn onto photos, as `mmrag bench --text` does) and a place.
+        render_phrases(sorted((COCO / "images").glob("*.jpg"))[200:], photos / "Signs", 6)
+        with_gps(sorted((COCO / "images").glob("*.jpg"))[230], photos / "Paris.jpg",
+                 48.8584, 2.2945)
         home = tmp / "home"
         home.mkdir()
         save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
@@ -140,6 +145,19 @@ def main() -> None:
         pump(1.5)  # thumbnails
         duplicates.grab().save(str(args.out / "duplicates.png"))
         duplicates.reject()
+        # What the understanding pass read: a search by the text in a photo, and its preview.
+        engine = window.bridge.engine
+        wait(lambda: all(done == total for done, total in
+                         engine.understanding_pass().pending().values()))
+        done = window.searches_done
+        window.query.setText("Midnight Bakery")
+        window.set_query_photo(None)  # searches
+        wait(lambda: window.searches_done > done)
+        preview = window.open_preview(0)
+        preview.resize(1100, 700)
+        pump(1.5)
+        preview.grab().save(str(args.out / "preview-text.png"))
+        preview.accept()
         window.close()
         app.processEvents()
     print(f"screenshots written to {args.out}")
