@@ -14,8 +14,12 @@ cd "$(dirname "$0")/.."
 for tool in zstd mksquashfs; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing (see the top of $0)" >&2; exit 1; }
 done
+# The cache is read once into a variable: piped into `grep -q` under pipefail, ldconfig dies of
+# SIGPIPE when grep stops at the first match of an output longer than the pipe's buffer, and a
+# library that is there reads as missing.
+linker_cache=$("$(command -v ldconfig || echo /sbin/ldconfig)" -p)
 for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libwayland-cursor.so.0 libwayland-egl.so.1; do
-    "$(command -v ldconfig || echo /sbin/ldconfig)" -p | grep -q "$lib" || { echo "build.sh: $lib is missing (see the top of $0)" >&2; exit 1; }
+    [[ $linker_cache == *"$lib "* ]] || { echo "build.sh: $lib is missing (see the top of $0)" >&2; exit 1; }
 done
 started=$(date +%s)
 venv="${BUNDLE_VENV:-build/bundle-venv}"
