@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import Engine
-from .imaging import BadImage, decode
+from .imaging import BadImage
 from .paths import display_path, elide
 from .search import Filters, Result, Term
-from .vlm import ContextFullError, VisionLanguageModel, VLMError, image_data_uri
+from .vlm import ContextFullError, VisionLanguageModel, VLMError, photo_data_uri
 
 INSTRUCTIONS = (
     "You answer questions about the user's own photos. Below are {n} numbered photos from "
@@ -273,17 +273,6 @@ class Conversation:
             return photo_data_uri(self.vlm, Path(result.path))
         except (BadImage, OSError):
             return None  # described by its metadata only
-
-
-def photo_data_uri(vlm: VisionLanguageModel, photo: Path) -> str:
-    """*photo* decoded and downscaled to the model's image input size, as a ``data:`` URI.
-
-    Raises:
-        BadImage, OSError: the photo cannot be read.
-    """
-    side = vlm.image_side
-    image, _ = decode(photo, min_side=side)
-    return image_data_uri(image, side)
 
 
 def ask_photo(vlm: VisionLanguageModel, photo: Path, question: str,

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .config import ConfigError, home_dir, load_config, save_config
-from .engine import SEARCH_MODES, Engine, FolderError
+from .engine import SEARCH_FIELDS, SEARCH_MODES, Engine, FolderError
 from .imaging import BadImage
 from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
@@ -26,7 +26,7 @@ from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissing
 from .duplicates import NEAR_COSINE
 from .search import Filters, QueryError, Term
 from .folder_states import FolderState
-from .paths import display_path, size_text
+from .paths import display_path, elide, size_text
 from .store import LibraryVersionError, describe_db_error
 from .understanding import ANALYSES
 from .vlm import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
@@ -74,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                         "that follows; `mmrag understand` runs it later")
     s.set_defaults(func=cmd_index)
 
-    s = sub.add_parser("understand", help="read the text in photos and name their places "
-                       "(resumable; what `mmrag index` runs after embedding)")
+    s = sub.add_parser("understand", help="read the text in photos, name their places and, "
+                       "opt-in, caption them with the vision-language model (the setting "
+                       "`understand`; resumable; what `mmrag index` runs after embedding)")
     s.set_defaults(func=cmd_understand)
 
     s = sub.add_parser("watch", help="index, then keep the library up to date as folders change")
@@ -106,7 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
                    help="semantic: by the embeddings; keyword: BM25 over file and folder "
                         "names, camera, month and year, text in the photo and place "
-                        "names; hybrid (default): both, fused by reciprocal-rank fusion")
+                        "names, captions; hybrid (default): both, fused by reciprocal-rank "
+                        "fusion")
+    s.add_argument("--field", choices=SEARCH_FIELDS, default="both",
+                   help="the vector the semantic side searches: image (the photo's), "
+                        "caption (its caption's, embedded by the text tower; only captioned "
+                        "photos), both (default: fused)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
 
@@ -296,7 +302,10 @@ def _understand(engine) -> int:
     done = ", ".join(f"{n} {ANALYSES[name].done}" for name, n in report.analysed.items())
     print(f"understood in {report.seconds:.1f} s: {done}")
     for path, reason in report.failed:
-        print(f"  not understood (tried again next time): {display_path(path)}: {reason}")
+        print(f"  not understood: {display_path(path)}: {reason}")
+    for name, reason in report.unavailable.items():
+        print(f"mmrag: {ANALYSES[name].doing.lower()} could not start: {reason}",
+              file=sys.stderr)
     return 0
 
 
@@ -350,7 +359,7 @@ def cmd_search(args) -> int:
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
     filters = Filters(args.folder, args.after, args.before, args.camera, args.near, args.place)
     engine = _engine(args, read_only=True)
-    results = engine.search(terms, args.top_k, args.min_score, filters, args.mode)
+    results = engine.search(terms, args.top_k, args.min_score, filters, args.mode, args.field)
     _print_repairs(engine)
     if args.json:
         print(json.dumps([{"path": display_path(r.path),
@@ -363,6 +372,8 @@ def cmd_search(args) -> int:
             why = (f"  ({r.meta['matched']['field']}: {r.meta['matched']['snippet']})"
                    if "matched" in r.meta else "")
             where = f"  [{r.meta['place']}]" if r.meta.get("place") else ""
+            if r.meta.get("caption"):
+                why += f"  “{elide(r.meta['caption'], 80)}”"
             score = "  -  " if r.score is None else f"{r.score:.3f}"
             print(f"{score}{taken}  {display_path(r.path)}{where}{why}")
         if not results:

@@ -28,7 +28,10 @@ from .store import Store
 from .timeline import FolderNode, Timeline, folder_tree
 from .understanding import Progress as UnderstandProgress
 from .understanding import UnderstandingPass, UnderstandReport, summary
+from .caption_index import KIND as CAPTION_KIND
+from .caption_index import CaptionIndex
 from .vector_index import VectorIndex
+from .vlm import VisionLanguageModel
 from .writer_lock import WriterLock
 
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
@@ -47,6 +50,7 @@ FEW_OFFLINE = 1000
 HNSW for that many more results and dropping them, keeping the search on the fast path."""
 
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
+SEARCH_FIELDS = ("image", "caption", "both")
 
 
 class FolderError(ValueError):
@@ -99,6 +103,7 @@ class Engine:
         self._embedder = embedder
         self._vectors: VectorIndex | None = None
         self._keywords: KeywordIndex | None = None
+        self._captions: CaptionIndex | None = None
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
 
@@ -294,22 +299,26 @@ class Engine:
 
     def understand(self, on_progress: Callable[[UnderstandProgress], None] | None = None,
                    cancel: threading.Event | None = None,
-                   paused: threading.Event | None = None) -> UnderstandReport:
+                   paused: threading.Event | None = None,
+                   vlm: VisionLanguageModel | None = None) -> UnderstandReport:
         """Run the understanding pass (:mod:`.understanding`) over the photos that lack
         results of :attr:`Config.understand`'s analyses: resumable, cancelled by *cancel*
-        after the photo under way, waiting while *paused* is set. Waits for an index run
-        in progress only to forget what deleted photos left behind."""
+        after the photo under way, waiting while *paused* is set; captions by *vlm* (one
+        from the config if None). Waits for an index run in progress only to forget what
+        deleted photos left behind."""
         if self.read_only:
             raise RuntimeError("a read-only engine does not change the library")
         with self._index_lock, self._writing("understanding photos"):
             self.store.forget_orphan_understanding()
-        return self.understanding_pass().run(on_progress, cancel, paused)
+        return self.understanding_pass(vlm).run(on_progress, cancel, paused)
 
-    def understanding_pass(self) -> UnderstandingPass:
+    def understanding_pass(self, vlm: VisionLanguageModel | None = None) -> UnderstandingPass:
         """The understanding pass for this library's configured analyses (see
         :meth:`understand`; :meth:`UnderstandingPass.pending` says what is left)."""
+        if vlm is None and "captions" in self.config.understand:
+            vlm = VisionLanguageModel(self.config)  # loads only when a caption is asked for
         return UnderstandingPass(self.store, self.config.understand,
-                                 lambda: self._writing("understanding photos"))
+                                 lambda: self._writing("understanding photos"), vlm)
 
     def _writing(self, activity: str):
         """The writer lock for *activity*, telling :attr:`on_wait` if another process has it."""
@@ -318,51 +327,108 @@ class Engine:
     # --- search ---------------------------------------------------------------------------
 
     def search(self, terms: list[Term], k: int = 20, min_score: float | None = None,
-               filters: Filters | None = None, mode: str = "semantic") -> list[Result]:
+               filters: Filters | None = None, mode: str = "semantic",
+               field: str = "both") -> list[Result]:
         """Top-k photos for a query of weighted texts and photos.
 
         *mode*: ``semantic`` ranks by the embeddings' cosine similarity; ``keyword`` by
         BM25 over the words of the query's texts (:mod:`.keywords`: file and folder names,
-        camera, month and year, the text in the photo and its place's names); ``hybrid``
-        fuses both rankings by reciprocal-rank fusion (a query without words, a photo
-        alone, is semantic).
+        camera, month and year, the text in the photo, its place's names, its caption and
+        what was extracted from it); ``hybrid`` fuses both rankings by reciprocal-rank
+        fusion (a query without words, a photo alone, is semantic).
+
+        *field*: which of a photo's two vectors the semantic side searches: ``image`` (the
+        pixels'), ``caption`` (its caption's, :mod:`.caption_index`; photos without one
+        are not found), or ``both``, fused by reciprocal-rank fusion.
 
         Returns:
             Up to *k* results, best first, with metadata. ``score`` is the cosine similarity
-            (None in keyword mode); a keyword match adds ``meta["matched"]``: the field and
-            a snippet with the matched words in [brackets].
+            of the image vector (of the caption's with *field* ``caption``; None in
+            keyword mode); a keyword match adds ``meta["matched"]``: the field and a snippet
+            with the matched words in [brackets]; a caption match ``meta["caption_score"]``.
 
         Raises:
-            QueryError: empty or unreadable query, an unknown mode, or keyword mode
-                without words.
+            QueryError: empty or unreadable query, an unknown mode or field, or keyword
+                mode without words.
             ModelMissingError: no model weights.
             ModelMismatchError: the library holds another model's embeddings.
         """
         if mode not in SEARCH_MODES:
             raise QueryError(f"unknown search mode {mode!r}: {', '.join(SEARCH_MODES)}")
+        if field not in SEARCH_FIELDS:
+            raise QueryError(f"unknown search field {field!r}: {', '.join(SEARCH_FIELDS)}")
         words = " ".join(t.text for t in terms if t.text and t.weight > 0)
         if mode == "keyword":
             if not words:
                 raise QueryError("a keyword search needs words")
             return self._keyword_search(words, k, filters)
         query = query_vector(self.embedder, terms)
-        semantic = self.search_vector(query, k, min_score, filters)
+        if field == "caption":
+            semantic = [r for r in self._caption_search(query, k, filters)
+                        if min_score is None or r.score >= min_score]
+        else:
+            semantic = self.search_vector(query, k, min_score, filters)
+            if field == "both":
+                semantic = self._fused(query, semantic, self._caption_search(query, k, filters),
+                                       k)
         if mode == "semantic" or not words:
             return semantic
-        matched = {r.id: r for r in self._keyword_search(words, k, filters)}
-        found = {r.id: r for r in semantic}
-        for row_id, hit in matched.items():
-            if row_id in found:
-                found[row_id].meta["matched"] = hit.meta["matched"]
-        # Each ranking ranks the candidates of both (Cormack et al.'s fusion of full
-        # rankings): keyword hits below the semantic top-k follow it by their exact cosine,
-        # so a photo matching every word is not tied with one that only looks similar.
-        missing = {i for i in matched if i not in found}
-        below, scores = self._exact(query, missing, len(missing))
+        return self._fused(query, semantic, self._keyword_search(words, k, filters), k)
+
+    def _fused(self, query: np.ndarray, first: list[Result], second: list[Result],
+               k: int) -> list[Result]:
+        """Two rankings fused by reciprocal-rank fusion; a photo in both keeps what each
+        says of it (its image cosine, why it matched). Each ranking ranks the candidates
+        of both (Cormack et al.'s fusion of full rankings): *second*'s photos below
+        *first*'s top-k follow it by their exact image cosine, so a photo that matches
+        every word of a query is not tied with one that only looks similar."""
+        if not second:
+            return first
+        found = {r.id: r for r in first}
+        for hit in second:
+            if hit.id in found:
+                found[hit.id].meta = hit.meta | found[hit.id].meta
+        missing = {r.id: r for r in second if r.id not in found}
+        below, scores = self._exact(query, set(missing), len(missing))
         for row_id, score in zip(below.tolist(), scores.tolist()):
-            found[row_id] = Result(row_id, matched[row_id].path, score, matched[row_id].meta)
-        fused = fuse([[r.id for r in semantic] + below.tolist(), list(matched)])
-        return [found[row_id] for row_id, _ in fused if row_id in found][:k]
+            found[row_id] = Result(row_id, missing[row_id].path, score, missing[row_id].meta)
+        ranked = fuse([[r.id for r in first] + below.tolist(), [r.id for r in second]])
+        return [found[row_id] for row_id, _ in ranked if row_id in found][:k]
+
+    def captions(self) -> CaptionIndex:
+        """The captions' vector index (:mod:`.caption_index`), brought up to date with
+        the library's captions (embedding new ones with the text tower)."""
+        with self._lock:
+            vectors = self.vectors
+            if self._captions is None or self._captions.model_id != vectors.model_id:
+                path = self.library / "captions" / (model_slug(vectors.model_id, "") + ".npz")
+                for other in path.parent.glob("*.npz"):  # other models': rebuilt if need be
+                    if other != path:
+                        other.unlink(missing_ok=True)
+                self._captions = CaptionIndex(path, vectors.model_id, vectors.dim,
+                                              self.config.hnsw_m,
+                                              self.config.hnsw_ef_construction,
+                                              self.config.hnsw_ef)
+            captions = self._captions
+        captions.catch_up(self.store, self.embedder.encode_texts)
+        return captions
+
+    def _caption_search(self, query: np.ndarray, k: int,
+                        filters: Filters | None) -> list[Result]:
+        """Photos whose caption's vector is nearest *query*, best first, scored by that
+        cosine (also ``meta["caption_score"]``); copies of a photo share its caption."""
+        if not self.store.understanding_state(CAPTION_KIND)[0]:
+            return []  # no captions: no text tower call, no file
+        captions = self.captions()
+        unfiltered = filters is None or filters.is_empty()
+        hits = captions.search(query, 2 * k if unfiltered else max(50 * k, 1000))
+        where, params = (filters or Filters()).sql()
+        ids = self.store.ids_by_hash([digest for digest, _ in hits], where, params)
+        ranked = [(row_id, score) for digest, score in hits for row_id in ids.get(digest, [])][:k]
+        details = self._details([row_id for row_id, _ in ranked])
+        return [Result(row_id, details[row_id]["path"], score,
+                       details[row_id] | {"caption_score": score})
+                for row_id, score in ranked if row_id in details]
 
     def _keyword_search(self, words: str, k: int,
                         filters: Filters | None) -> list[Result]:

@@ -1,6 +1,7 @@
 """Keyword search over what a person would type about a photo — its file and folder names,
-its camera, the month and year it was taken, the text in it and the place's names (what the
-understanding pass learned, :mod:`.understanding`) — with SQLite FTS5 and BM25, and its
+its camera, the month and year it was taken, the text in it, the place's names, its caption
+and tags (what the understanding pass learned, :mod:`.understanding`) and what was extracted
+from it (:mod:`.extraction`) — with SQLite FTS5 and BM25, and its
 fusion with the embedding search by reciprocal-rank fusion.
 
 The keyword index is a derived cache beside the library (``keywords.db``), like the HNSW
@@ -21,10 +22,11 @@ from pathlib import Path
 from .paths import elide
 from .store import Store
 
-FIELDS = ("name", "folder", "camera", "date", "text", "place")
-LAYOUT = 2  # what the fields hold; an index of another layout is rebuilt
-UNDERSTOOD = ("text", "place")
-"""The fields filled by the understanding pass: each by the kind of the same name."""
+FIELDS = ("name", "folder", "camera", "date", "text", "place", "caption", "extracted")
+LAYOUT = 3  # what the fields hold; an index of another layout is rebuilt
+UNDERSTOOD = ("text", "place", "caption", "extracted")
+"""The fields filled from the understanding table: each by the kinds named ``FIELD`` or
+``FIELD:…`` (the extractions, one kind per schema)."""
 SNIPPET_TOKENS = 12  # the most words of a field a match's snippet shows
 FUZZY_SNIPPET_CHARS = 60
 FUZZY_MIN_LETTERS = 5  # shorter words ("what", "the") share trigrams with too much
@@ -63,8 +65,13 @@ def document(path: str, root: str, camera_make: str | None, camera_model: str | 
     folder's name and the path below it (what is above, ``/home/alice``, every photo
     shares: it would match everything); the date is the month's name and the year (taken,
     else the file's modification time); *understood* is {kind: searchable text} from the
-    understanding pass."""
+    understanding pass and extractions."""
     below = os.path.relpath(os.path.dirname(path), root)
+    by_field: dict[str, list[str]] = {name: [] for name in UNDERSTOOD}
+    for kind, text in understood.items():
+        field = kind.partition(":")[0]
+        if field in by_field and text:
+            by_field[field].append(text)
     when = None
     if taken_at:
         try:
@@ -79,7 +86,7 @@ def document(path: str, root: str, camera_make: str | None, camera_model: str | 
             [] if below == os.curdir else [below])),
         "camera": " ".join(filter(None, [camera_make, camera_model])),
         "date": when.strftime("%B %Y") if when else "",
-    } | {kind: understood.get(kind) or "" for kind in UNDERSTOOD}
+    } | {name: "\n".join(texts) for name, texts in by_field.items()}
 
 
 def match_expression(query: str) -> str | None:

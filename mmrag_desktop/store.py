@@ -200,6 +200,7 @@ class Store:
                                     "text": str, "seq": int},
                                    pk=("hash", "kind"), if_not_exists=True)
         db["understanding"].create_index(["seq"], if_not_exists=True)
+        db["understanding"].create_index(["kind", "seq"], if_not_exists=True)
         db["photos"].create_index(["path"], unique=True, if_not_exists=True)
         for column in ("hash", "seq", "root", "taken_at", "status", "folder"):
             db["photos"].create_index([column], if_not_exists=True)
@@ -513,6 +514,40 @@ class Store:
                     "SELECT hash, kind, data, text FROM understanding "
                     f"WHERE hash IN ({','.join('?' * len(part))})", part):
                 out.setdefault(digest, {})[kind] = (data, text)
+        return out
+
+    def understanding_state(self, kind: str) -> tuple[int, int]:
+        """(results of *kind*, the newest one's ``seq``): a cache of them is current while
+        this has not changed (a deletion changes the count, anything new the ``seq``)."""
+        count, newest = self.db.execute(
+            "SELECT COUNT(*), MAX(seq) FROM understanding WHERE kind = ?", [kind]).fetchone()
+        return count, newest or 0
+
+    def understanding_rows(self, kind: str, after_seq: int = 0) -> list[tuple[str, str]]:
+        """(content hash, JSON data) of the *kind* results stored after *after_seq*."""
+        return self.db.execute("SELECT hash, data FROM understanding WHERE kind = ? AND seq > ?",
+                               [kind, after_seq]).fetchall()
+
+    def understanding_hashes(self, kind: str) -> set[str]:
+        """The contents that have a *kind* result."""
+        return {r[0] for r in self.db.execute("SELECT hash FROM understanding WHERE kind = ?",
+                                              [kind])}
+
+    def ids_by_hash(self, digests: list[str], where: str = "1",
+                    params: list | None = None) -> dict[str, list[int]]:
+        """Content hash → ids of the embedded, online photos with it that satisfy an SQL
+        condition on ``photos`` (copies share a hash)."""
+        out: dict[str, list[int]] = {}
+        unique = sorted(set(digests))
+        params = list(params or [])
+        size = max(100, _VARIABLES - len(params))  # room for the filter's own variables
+        for start in range(0, len(unique), size):
+            part = unique[start:start + size]
+            for row_id, digest in self.db.execute(
+                    f"SELECT id, hash FROM photos WHERE vector IS NOT NULL AND status = '{OK}' "
+                    f"AND hash IN ({','.join('?' * len(part))}) AND ({where}) ORDER BY id",
+                    part + params):
+                out.setdefault(digest, []).append(row_id)
         return out
 
     def folder_counts(self) -> dict[str, int]:

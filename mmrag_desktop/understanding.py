@@ -1,12 +1,14 @@
 """The understanding pass: what a person would type about a photo, learned after it is
-embedded — the text in it (:mod:`.ocr`) and the place it was taken (:mod:`.places`).
+embedded — the text in it (:mod:`.ocr`), the place it was taken (:mod:`.places`) and, opt-in,
+a caption with tags by the local vision-language model (:mod:`.captions`).
 
 Results are stored by content hash (:meth:`.store.Store.put_understanding`), so a moved
 photo or a copy keeps them and a changed file (a new hash) is redone. Each analysis has a
 version; results of an older one are redone. The pass commits every few photos, so an
-interrupted pass resumes where it stopped. The models run in one helper process at a lower
-CPU priority with one thread, so the app and its searches keep the other cores; a native
-crash there costs one photo, which is recorded as failed and not retried.
+interrupted pass resumes where it stopped. OCR runs in one helper process at a lower CPU
+priority with one thread, so the app and its searches keep the other cores; captions run in
+the vision-language model's own helper (:mod:`.vlm`). A native crash in either costs one
+photo, which is recorded as failed and not retried.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from .captions import CAPTION_VERSION, caption_record, describe_photo
 from .imaging import BadImage
 from .ocr import OCR_VERSION
 from .places import PLACES_VERSION, Place
 from .store import Store
-
+from .structured import StructuredOutputError
+from .vlm import VisionLanguageModel, VLMCrashedError, VLMError
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,11 @@ ANALYSES = {
     "text": Analysis("text", OCR_VERSION, 8, False, "Reading text in photos", "photos read"),
     # one call names a thousand places in milliseconds
     "places": Analysis("place", PLACES_VERSION, 1000, True, "Naming places", "places named"),
+    "captions": Analysis("caption", CAPTION_VERSION, 4, False, "Describing photos",
+                         "photos described"),
 }
-"""What the pass can do, by name: ``text`` (OCR), ``places`` (reverse geocoding of GPS)."""
+"""What the pass can do, by name: ``text`` (OCR), ``places`` (reverse geocoding of GPS),
+``captions`` (the vision-language model; opt-in)."""
 WORKER_NICE = 10  # added to the helper's CPU niceness
 MAX_TEXT_CHARS = 4000  # recognised text kept per photo: a scanned page, not a book
 
@@ -70,10 +77,12 @@ class Progress:
 @dataclass
 class UnderstandReport:
     """What a pass did: photos analysed per analysis, ``failed`` (path, reason) pairs,
-    whether it was ``cancelled``, and wall-clock ``seconds``."""
+    analyses that could not run at all (``unavailable``: name → why), whether it was
+    ``cancelled``, and wall-clock ``seconds``."""
 
     analysed: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
     cancelled: bool = False
     seconds: float = 0.0
 
@@ -115,11 +124,17 @@ def text_record(lines: list[dict]) -> tuple[str, str]:
 
 def summary(understood: dict[str, tuple[str, str]]) -> dict[str, str]:
     """What a person reads about a photo from its stored results ({kind: (JSON data,
-    text)}): ``text`` (recognised lines, one per line) and ``place``
-    (:meth:`.places.Place.label`), each only where known."""
+    text)}): ``text`` (recognised lines, one per line), ``caption`` (with its tags) and
+    ``place`` (:meth:`.places.Place.label`), each only where known."""
     out = {}
     if understood.get("text", ("", ""))[1]:
         out["text"] = understood["text"][1]
+    if "caption" in understood:
+        caption = json.loads(understood["caption"][0])
+        if caption.get("caption"):
+            out["caption"] = caption["caption"]
+        if caption.get("tags"):
+            out["tags"] = ", ".join(caption["tags"])
     if "place" in understood:
         place = json.loads(understood["place"][0])
         if place.get("locality"):
@@ -138,12 +153,16 @@ class UnderstandingPass:
             :meth:`.config.Config.validate`).
         writing: a context manager factory holding the library's writer lock for one
             commit.
+        vlm: the vision-language model for ``captions``.
     """
 
     def __init__(self, store: Store, analyses: list[str],
-                 writing: Callable[[], AbstractContextManager]):
+                 writing: Callable[[], AbstractContextManager],
+                 vlm: VisionLanguageModel | None = None):
         self.store, self.analyses, self.writing = store, list(analyses), writing
+        self.vlm = vlm
         self._pool: ProcessPoolExecutor | None = None
+        self._readers = {"text": self._read_text, "captions": self._describe}
 
     def pending(self) -> dict[str, tuple[int, int]]:
         """Analysis → (contents done, contents in all)."""
@@ -174,8 +193,12 @@ class UnderstandingPass:
                         analysis.with_gps) if item[0] not in skipped][:analysis.batch]
                     if not todo:
                         break
-                    results = list(self._analyse(name, todo, cancel, paused, on_progress,
-                                                 done, total, report, skipped))
+                    try:
+                        results = list(self._analyse(name, todo, cancel, paused, on_progress,
+                                                     done, total, report, skipped))
+                    except VLMError as exc:  # no model set, no mmproj, not enough memory
+                        report.unavailable[name] = str(exc)
+                        break
                     if results:
                         with self.writing():
                             self.store.put_understanding(analysis.kind, analysis.version,
@@ -211,18 +234,30 @@ class UnderstandingPass:
             if cancel.is_set():
                 return
             try:
-                data, text = text_record(self._call(_read_text, path))
-            except BadImage as exc:  # vanished, offline, or changed since it was embedded
+                data, text = self._readers[analysis](path, cancel)
+            except (BadImage, OSError) as exc:  # vanished, offline, changed since embedded
                 report.failed.append((path, str(exc)))
                 skipped.add(digest)
                 continue
-            except BrokenProcessPool:
-                reason = "the text reader crashed on this photo"
+            except (BrokenProcessPool, VLMCrashedError, StructuredOutputError) as exc:
+                if cancel.is_set():
+                    return
+                reason = ("the text reader crashed on this photo"
+                          if isinstance(exc, BrokenProcessPool) else str(exc))
                 report.failed.append((path, reason))
                 data, text = json.dumps({"error": reason}), ""
             yield digest, data, text
             if on_progress:
                 on_progress(Progress(analysis, done + n + 1, total, path))
+
+    def _read_text(self, path: str, cancel: threading.Event) -> tuple[str, str]:
+        return text_record(self._call(_read_text, path))
+
+    def _describe(self, path: str, cancel: threading.Event) -> tuple[str, str]:
+        if self.vlm is None:
+            raise VLMError("captions need the vision-language model")
+        answer = describe_photo(self.vlm, Path(path), cancel)
+        return caption_record(answer, Path(self.vlm.config.vlm_model).name)
 
     def _call(self, function, *args):
         if self._pool is None:

@@ -19,13 +19,14 @@ from PIL import Image
 from . import downloads, helpers, vlm_process
 from .config import Config, save_config
 from .downloads import DownloadCancelled
+from .imaging import decode
 from .models import hub_file_sizes
 from .vlm_process import (DEFAULT_IMAGE_SIDE, LLAMA_MISSING, ContextFullError, ModelInfo,
                           Settings, VLMError)
 
 __all__ = ["VisionLanguageModel", "VLMError", "ContextFullError", "VLMCrashedError",
            "VLMSetupError",
-           "ModelInfo", "inspect_files", "image_data_uri", "download_recommended",
+           "ModelInfo", "inspect_files", "image_data_uri", "photo_data_uri", "download_recommended",
            "recommended_sizes", "use_files", "llama_installed", "LLAMA_MISSING"]
 
 BYTES_PER_CONTEXT_TOKEN = 200_000  # a generous KV-cache estimate for small models
@@ -106,6 +107,17 @@ def image_data_uri(image: Image.Image, side: int) -> str:
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=90)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def photo_data_uri(vlm: VisionLanguageModel, photo: Path) -> str:
+    """*photo* decoded and downscaled to *vlm*'s image input size, as a ``data:`` URI.
+
+    Raises:
+        BadImage, OSError: the photo cannot be read.
+    """
+    side = vlm.image_side
+    image, _ = decode(photo, min_side=side)
+    return image_data_uri(image, side)
 
 
 def _available_memory() -> int | None:
@@ -212,9 +224,11 @@ class VisionLanguageModel:
                 self._helper = None
 
     def stream(self, messages: list[dict], cancel: threading.Event | None = None,
-               max_tokens: int | None = None) -> Iterator[str]:
+               max_tokens: int | None = None, schema: dict | None = None) -> Iterator[str]:
         """Answer a chat (OpenAI-style *messages*; image parts as ``data:`` URIs), yielding
-        text pieces as they are generated. Stops early when *cancel* is set.
+        text pieces as they are generated. Stops early when *cancel* is set. With *schema*
+        (a JSON schema) llama.cpp's grammar keeps the answer to JSON that follows it, up
+        to *max_tokens* (where it may be cut: see :mod:`.structured`).
 
         Raises:
             VLMError, ContextFullError, VLMCrashedError: see the class.
@@ -227,7 +241,7 @@ class VisionLanguageModel:
             release = self.hold_cpu() if self.hold_cpu else None
             ended = cancelled = False
             try:
-                helper.send("chat", messages, max_tokens or self.config.vlm_max_tokens)
+                helper.send("chat", messages, max_tokens or self.config.vlm_max_tokens, schema)
                 while True:
                     if cancel is not None and cancel.is_set() and not cancelled:
                         helper.send("cancel")
@@ -267,10 +281,11 @@ class VisionLanguageModel:
             self._helper = None
 
     def answer(self, messages: list[dict], on_text: Callable[[str], None] | None = None,
-               cancel: threading.Event | None = None) -> str:
+               cancel: threading.Event | None = None, max_tokens: int | None = None,
+               schema: dict | None = None) -> str:
         """:meth:`stream`, passing each piece to *on_text*; returns the whole text."""
         pieces = []
-        for piece in self.stream(messages, cancel):
+        for piece in self.stream(messages, cancel, max_tokens, schema):
             pieces.append(piece)
             if on_text:
                 on_text(piece)

@@ -7,8 +7,9 @@ Files are checked before loading (GGUF magic, projector width against the model'
 embedding width) so that a wrong pair gets a clear message instead of a crash.
 
 Protocol on the pipe (tuples; the parent speaks first only after ``ready``):
-    parent → helper: ``("chat", messages, max_tokens)``, ``("cancel",)``; closing the pipe
-        ends the helper.
+    parent → helper: ``("chat", messages, max_tokens, schema)`` (*schema*: a JSON schema
+        the answer must follow, enforced by llama.cpp's grammar, or None), ``("cancel",)``;
+        closing the pipe ends the helper.
     helper → parent: ``("ready", ModelInfo)`` once loaded; per chat any number of
         ``("text", piece)`` then ``("end", context_tokens)``; ``("error", kind, message)``
         in place of ``ready`` or ``end`` (kind ``"context"`` or ``"vlm"``).
@@ -242,10 +243,14 @@ def serve(pipes: dict[str, Connection], settings: Settings) -> None:
 
 
 def _chat(conn: Connection, llama, settings: Settings, messages: list[dict],
-          max_tokens: int) -> None:
+          max_tokens: int, schema: dict | None) -> None:
+    # llama-cpp-python turns the schema into a GBNF grammar (its json_schema_to_gbnf, a port
+    # of llama.cpp's json-schema-to-grammar) that masks every token breaking it.
+    response_format = {"type": "json_object", "schema": schema} if schema else None
     try:
         chunks = llama.create_chat_completion(messages=messages, stream=True, temperature=0.2,
-                                              max_tokens=max_tokens)
+                                              max_tokens=max_tokens,
+                                              response_format=response_format)
         for chunk in chunks:
             if conn.poll() and conn.recv()[0] == "cancel":
                 break

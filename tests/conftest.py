@@ -59,6 +59,22 @@ def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
     return write_tiny_model(tmp_path_factory.mktemp("model"))
 
 
+@pytest.fixture(scope="session")
+def gemma() -> Path:
+    """The real gemma-3-270m GGUF (text only; :mod:`vlm_fixture`)."""
+    from vlm_fixture import gemma_gguf
+
+    return gemma_gguf()
+
+
+@pytest.fixture(scope="session")
+def mmproj() -> Path:
+    """A random-weight vision projector for gemma-3-270m (:mod:`vlm_fixture`)."""
+    from vlm_fixture import tiny_mmproj
+
+    return tiny_mmproj()
+
+
 @pytest.fixture
 def config(tiny_model):
     from mmrag_desktop.config import Config

@@ -27,20 +27,6 @@ from conftest import cli_env, coco_photos, with_gps
 llama_cpp = pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
 
 
-@pytest.fixture(scope="session")
-def gemma():
-    from vlm_fixture import gemma_gguf
-
-    return gemma_gguf()
-
-
-@pytest.fixture(scope="session")
-def mmproj():
-    from vlm_fixture import tiny_mmproj
-
-    return tiny_mmproj()
-
-
 def _vlm(config, model, mmproj=None, **settings) -> VisionLanguageModel:
     config.vlm_model, config.vlm_mmproj = str(model), str(mmproj or "")
     config.vlm_context, config.vlm_max_tokens = 1024, 12

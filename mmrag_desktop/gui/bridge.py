@@ -24,6 +24,7 @@ from ..models import ModelMissingError
 from ..search import Filters, Term
 from ..trash import TrashError, can_restore, move_to_trash, restore
 from ..imaging import is_image_name
+from ..understanding import ANALYSES
 from ..vlm import (LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO, VisionLanguageModel, VLMSetupError, download_recommended,
                    llama_installed, recommended_sizes, use_files)
 from ..watcher import Watcher
@@ -239,12 +240,14 @@ class EngineBridge(QObject):
         self._understand_wanted.clear()
         try:
             report = self.engine.understand(self._on_understanding, self._cancel_understand,
-                                            self._understand_paused)
+                                            self._understand_paused, self.vlm)
         except Exception as exc:  # noqa: BLE001 - shown; the next run tries again
-            self.message.emit(f"Could not read the text in photos or name their places: {exc}")
+            self.message.emit(f"Could not understand photos (text, places, captions): {exc}")
             return
         finally:
             self.understanding.emit(None)
+        for name, reason in report.unavailable.items():
+            self.message.emit(f"{ANALYSES[name].doing} could not start: {reason}")
         if any(report.analysed.values()):
             self._submit(self._refresh)
 

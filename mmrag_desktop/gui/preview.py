@@ -22,7 +22,8 @@ from .thumbnail_loader import preview_image
 
 def metadata_rows(result: Result) -> list[tuple[str, str]]:
     """(label, value) pairs describing a result for people: path, date taken, size, camera,
-    place (named, where the understanding pass found it), the text in the photo, cosine
+    place (named, where the understanding pass found it), the text in the photo, its
+    caption and tags (by the vision-language model), cosine
     similarity to the query (when there was one) and why a keyword search matched."""
     meta = result.meta
     rows = [("File", os.path.basename(result.path)), ("Folder", os.path.dirname(result.path))]
@@ -45,6 +46,9 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
                      else coordinates))
     if meta.get("text"):
         rows.append(("Text in photo", meta["text"]))
+    if meta.get("caption"):
+        rows.append(("Caption", meta["caption"] + (f" (tags: {meta['tags']})"
+                                                   if meta.get("tags") else "")))
     if result.score is not None:
         rows.append(("Score", f"{result.score:.3f} (cosine similarity)"))
     why = why_matched(meta)

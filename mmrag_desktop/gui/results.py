@@ -9,7 +9,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from ..paths import display_path
+from ..paths import display_path, elide
 from ..search import Result
 from . import plain
 from .thumbnail_loader import ThumbnailLoader
@@ -20,17 +20,22 @@ PADDING = 6  # pixels around each thumbnail
 
 
 FIELD_NAMES = {"name": "file name", "folder": "folder", "camera": "camera", "date": "date",
-               "text": "text in the photo", "place": "place"}
+               "text": "text in the photo", "place": "place", "caption": "caption",
+               "extracted": "extracted fields"}
 
 
 def why_matched(meta: dict) -> str:
-    """Why a keyword search matched, for people: ``Matched the text in the photo:
-    “[Midnight] Bakery”``; empty when it did not match by keyword."""
+    """Why a search matched beyond the photo's looks, for people: ``Matched the text in
+    the photo: “[Midnight] Bakery”`` (keywords), or ``Its caption is close in meaning
+    (0.31): “a dog on a beach”`` (the caption's vector); empty otherwise."""
     matched = meta.get("matched")
-    if not matched:
-        return ""
-    return (f"Matched the {FIELD_NAMES.get(matched['field'], matched['field'])}: "
-            f"“{matched['snippet']}”")
+    if matched:
+        return (f"Matched the {FIELD_NAMES.get(matched['field'], matched['field'])}: "
+                f"“{matched['snippet']}”")
+    if meta.get("caption_score") is not None and meta.get("caption"):
+        return (f"Its caption is close in meaning ({meta['caption_score']:.2f}): "
+                f"“{elide(meta['caption'], 80)}”")
+    return ""
 
 
 class ResultsModel(QAbstractListModel):
@@ -71,6 +76,8 @@ class ResultsModel(QAbstractListModel):
                 lines.append(why)
             if result.meta.get("place"):
                 lines.append(f"Place: {result.meta['place']}")
+            if result.meta.get("caption") and "caption_score" not in result.meta:
+                lines.append(f"Caption: {elide(result.meta['caption'], 80)}")
             return plain.tooltip("\n".join(lines))
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return os.path.basename(result.path)

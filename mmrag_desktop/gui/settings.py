@@ -1,5 +1,5 @@
-"""The settings dialog: model, device, exclusions, thumbnail size, and the way to Ask's set-up
-page. Saved with the engine's config (``config.toml``), so the CLI sees the same settings."""
+"""The settings dialog: model, device, exclusions, thumbnail size, what the understanding pass
+learns, and the way to Ask's set-up page. Saved with the engine's config (``config.toml``), so the CLI sees the same settings."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from ..config import Config
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ANALYSIS_CHOICES = {
+    "text": "Read the text in photos (OCR)",
+    "places": "Name the places of photos with GPS",
+    "captions": "Describe photos with the vision-language model (slow: seconds per photo)",
+}
+"""The understanding pass's analyses (:data:`.understanding.ANALYSES`), as people read them."""
 
 
 class SettingsDialog(QDialog):
@@ -56,6 +62,11 @@ class SettingsDialog(QDialog):
         form.addRow("Exclude", self.excludes)
         form.addRow("", self.include_hidden)
         form.addRow("Thumbnail size", self.thumbnail_size)
+        self.analyses = {}
+        for name, label in ANALYSIS_CHOICES.items():
+            box = self.analyses[name] = QCheckBox(label)
+            box.setChecked(name in config.understand)
+            form.addRow("Understand" if name == "text" else "", box)
         self.vlm_button = QPushButton("Set up Ask (vision-language model)…")
         self.vlm_button.clicked.connect(self.vlm_setup_requested.emit)
         form.addRow("Ask", self.vlm_button)
@@ -82,4 +93,5 @@ class SettingsDialog(QDialog):
             weights=self.weights.text().strip(), device=self.device.currentText(),
             batch_size=self.batch_size.value(), excludes=excludes,
             include_hidden=self.include_hidden.isChecked(),
-            thumbnail_size=self.thumbnail_size.value())
+            thumbnail_size=self.thumbnail_size.value(),
+            understand=[name for name, box in self.analyses.items() if box.isChecked()])

@@ -1,0 +1,200 @@
+"""Captions by the local vision-language model (the real gemma-3-270m with a random-weight
+mmproj, through llama.cpp's JSON-schema grammar): always schema-valid, repaired when cut
+short, stored by content and searchable by keyword; the caption's own vector (the CLIP text
+tower) in its own HNSW index, alone and fused with the image vector."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jsonschema
+import pytest
+
+from mmrag_desktop import captions, structured
+from mmrag_desktop.captions import CAPTION_SCHEMA, CAPTION_VERSION, caption_record
+from mmrag_desktop.engine import Engine
+from mmrag_desktop.imaging import file_hash
+from mmrag_desktop.search import Term
+from mmrag_desktop.structured import StructuredAnswer, parse
+from mmrag_desktop.vlm import VisionLanguageModel
+from conftest import coco_photos
+
+COCO_CAPTIONS = "../shared/data/coco-mini/captions.jsonl"
+
+
+def _library(engine: Engine, folder, count: int) -> list:
+    folder.mkdir()
+    photos = []
+    for photo in coco_photos()[:count]:
+        shutil.copyfile(photo, folder / photo.name)
+        photos.append(folder / photo.name)
+    engine.add_folder(folder)
+    engine.index()
+    return photos
+
+
+def _captioning(engine: Engine, gemma, mmproj) -> VisionLanguageModel:
+    config = engine.config
+    config.understand = ["captions"]
+    config.vlm_model, config.vlm_mmproj, config.vlm_context = str(gemma), str(mmproj), 2048
+    return VisionLanguageModel(config)
+
+
+def _stored(engine: Engine) -> dict[str, dict]:
+    return {digest: json.loads(data) for digest, data in engine.store.understanding_rows("caption")}
+
+
+def _valid(value: dict) -> None:
+    jsonschema.validate({k: value[k] for k in CAPTION_SCHEMA["properties"]}, CAPTION_SCHEMA)
+
+
+@pytest.fixture(autouse=True)
+def _llama():
+    pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
+
+
+def test_captions_are_schema_valid_json_stored_by_content_and_searchable(
+        engine, tmp_path, gemma, mmproj):
+    photos = _library(engine, tmp_path / "photos", 4)
+    vlm = _captioning(engine, gemma, mmproj)
+    try:
+        report = engine.understand(vlm=vlm)
+    finally:
+        vlm.unload()
+    assert report.analysed == {"captions": 4} and not report.failed, report
+    stored = _stored(engine)
+    assert set(stored) == {file_hash(p) for p in photos}
+    for value in stored.values():  # 100 % schema-valid: the grammar and the repair
+        _valid(value)
+        assert value["model"] == gemma.name
+    digest = file_hash(photos[0])
+    caption = stored[digest]
+    summary = engine.understood(digest)
+    assert summary["caption"] == caption["caption"] and caption["caption"]
+    # searchable by its words: the caption field says why
+    word = next(w for w in caption["caption"].split() if len(w.strip(".,")) >= 3).strip(".,")
+    found = engine.search([Term(word)], k=10, mode="keyword")
+    assert str(photos[0]) in [r.path for r in found]
+    assert {r.meta["matched"]["field"] for r in found if r.path == str(photos[0])} == {"caption"}
+    # nothing is left to do: a second pass asks the model nothing
+    assert engine.understand(vlm=vlm).analysed == {"captions": 0}
+
+
+def test_output_cut_at_the_token_limit_is_repaired_never_stored_malformed(
+        engine, tmp_path, gemma, mmproj, monkeypatch):
+    _library(engine, tmp_path / "photos", 3)
+    monkeypatch.setattr(captions, "CAPTION_TOKENS", 16)  # cut inside the JSON, both attempts
+    vlm = _captioning(engine, gemma, mmproj)
+    try:
+        report = engine.understand(vlm=vlm)
+    finally:
+        vlm.unload()
+    assert report.analysed == {"captions": 3} and not report.failed
+    stored = _stored(engine)
+    assert len(stored) == 3
+    for value in stored.values():
+        _valid(value)
+        assert value["repaired"] is True
+
+
+def test_parse_repairs_cut_json_and_rejects_what_cannot_be_repaired():
+    cut = ('{ "caption": "two dogs in the snow", "tags": [ "winter", "dogs" ], "objects":')
+    value, repaired = parse(cut, CAPTION_SCHEMA)
+    assert repaired and value == {"caption": "two dogs in the snow", "tags": ["winter", "dogs"],
+                                  "objects": [], "text_seen": ""}
+    value, repaired = parse('{"caption": "a red bus", "tags": ["bus", "stre', CAPTION_SCHEMA)
+    assert repaired and value["tags"] == ["bus", "stre"] and value["caption"] == "a red bus"
+    whole = '{"caption": "a cat", "tags": [], "objects": ["cat"], "text_seen": ""}'
+    assert parse(whole, CAPTION_SCHEMA) == (json.loads(whole), False)
+    assert parse("", CAPTION_SCHEMA) is None
+    assert parse('["not", "an", "object"]', CAPTION_SCHEMA) is None
+    receipt = structured_receipt_schema()
+    assert parse('{"merchant": "Hardware', receipt) is None  # a required number is missing
+
+
+def structured_receipt_schema() -> dict:
+    return {"type": "object", "properties": {"merchant": {"type": "string"},
+                                             "total": {"type": "number"}},
+            "required": ["merchant", "total"]}
+
+
+def test_an_answer_that_stays_invalid_is_recorded_as_failed_not_stored(
+        engine, tmp_path, gemma, mmproj, monkeypatch):
+    photos = _library(engine, tmp_path / "photos", 1)
+    monkeypatch.setattr(structured, "parse", lambda raw, schema: None)
+    vlm = _captioning(engine, gemma, mmproj)
+    try:
+        report = engine.understand(vlm=vlm)
+    finally:
+        vlm.unload()
+    assert [path for path, _ in report.failed] == [str(photos[0])]
+    assert "not valid JSON" in report.failed[0][1]
+    [value] = _stored(engine).values()
+    assert set(value) == {"error"}  # no caption: nothing malformed is searchable
+    assert engine.understood(file_hash(photos[0])) == {}
+
+
+def test_captions_without_a_vision_projector_say_why_and_do_not_start(engine, tmp_path, gemma):
+    _library(engine, tmp_path / "photos", 1)
+    vlm = _captioning(engine, gemma, "")
+    report = engine.understand(vlm=vlm)
+    assert report.analysed == {"captions": 0}
+    assert "mmproj" in report.unavailable["captions"]
+    assert not vlm.loaded
+
+
+# --- the caption's own vector ------------------------------------------------------------------
+
+def _coco_captions() -> dict[str, str]:
+    with open(COCO_CAPTIONS) as lines:
+        return {row["file"]: row["captions"][0] for row in map(json.loads, lines)}
+
+
+def test_the_caption_vector_has_its_own_index_searched_alone_or_fused(engine, tmp_path,
+                                                                     monkeypatch, capsys):
+    """COCO's human captions stand in for a good VLM's (the one here has random image
+    weights): each caption as a query finds its photo first by the caption vector."""
+    photos = _library(engine, tmp_path / "photos", 30)
+    human = _coco_captions()
+    engine.store.put_understanding("caption", CAPTION_VERSION, [
+        (file_hash(p), *caption_record(StructuredAnswer(
+            {"caption": human[p.name], "tags": [], "objects": [], "text_seen": ""}, False, 1),
+            "coco")) for p in photos])
+
+    def rank1(field: str) -> float:
+        hits = [engine.search([Term(human[p.name])], k=5, mode="semantic", field=field)
+                for p in photos]
+        return sum(bool(h) and h[0].path == str(p) for h, p in zip(hits, photos)) / len(photos)
+
+    rates = {field: rank1(field) for field in ("image", "caption", "both")}
+    with capsys.disabled():
+        print("\ncaption query rank-1 by field (random CLIP weights): " +
+              ", ".join(f"{f} {r:.0%}" for f, r in rates.items()))
+    assert rates["caption"] == 1.0
+    [hit] = engine.search([Term(human[photos[3].name])], k=1, mode="semantic", field="caption")
+    assert hit.meta["caption_score"] == pytest.approx(1.0, abs=1e-4)
+    assert hit.meta["caption"] == human[photos[3].name]
+
+    # saved beside the library: a new engine searches without embedding the captions again
+    encoded = []
+    reopened = Engine(engine.home, config=engine.config, random_weights=False)
+    real = reopened.embedder.encode_texts
+    monkeypatch.setattr(reopened.embedder, "encode_texts",
+                        lambda texts: encoded.append(len(texts)) or real(texts))
+    [again] = reopened.search([Term(human[photos[3].name])], k=1, field="caption")
+    assert again.path == str(photos[3]) and encoded == [1]  # the query only
+
+    # a deleted photo's caption leaves the index; a changed caption is embedded again
+    photos[3].unlink()
+    reopened.index()
+    reopened.understand()
+    assert len(reopened.captions()) == 29
+    assert str(photos[3]) not in [r.path for r in reopened.search(
+        [Term(human[photos[3].name])], k=5, field="caption")]
+    reopened.store.put_understanding("caption", CAPTION_VERSION, [(file_hash(photos[5]), *caption_record(
+        StructuredAnswer({"caption": "a purple giraffe juggling teacups", "tags": [],
+                          "objects": [], "text_seen": ""}, False, 1), "coco"))])
+    [moved] = reopened.search([Term("a purple giraffe juggling teacups")], k=1, field="caption")
+    assert moved.path == str(photos[5]) and moved.score == pytest.approx(1.0, abs=1e-4)
+    reopened.close()
