@@ -125,9 +125,9 @@ def quoted(text: str, limit: int = FIELD_CHARS) -> str:
 
 def describe(number: int, result: Result) -> str:
     """One photo's line for the prompt: number, file, folder, date taken, camera, place
-    (its name where the understanding pass found it, else the coordinates) and the text
-    recognised in it (up to :data:`TEXT_CHARS`); every text field quoted and capped (see
-    :func:`quoted`)."""
+    (its name where the understanding pass found it, else the coordinates), its caption
+    and tags, the text recognised in it (up to :data:`TEXT_CHARS`) and what was extracted
+    from it; every text field quoted and capped (see :func:`quoted`)."""
     meta = result.meta
     parts = [f"[{number}] file {quoted(display_path(os.path.basename(result.path)))}",
              f"folder {quoted(display_path(os.path.basename(os.path.dirname(result.path))))}"]
@@ -140,8 +140,14 @@ def describe(number: int, result: Result) -> str:
         parts.append(f"place {quoted(meta['place'])}")
     elif meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
         parts.append(f"place {meta['gps_lat']:.4f}, {meta['gps_lon']:.4f}")
+    if meta.get("caption"):
+        parts.append(f"caption {quoted(meta['caption'])}")
+    if meta.get("tags"):
+        parts.append(f"tags {quoted(meta['tags'])}")
     if meta.get("text"):
         parts.append(f"text in the photo {quoted(meta['text'], TEXT_CHARS)}")
+    if meta.get("extracted"):
+        parts.append(f"extracted {quoted(meta['extracted'], TEXT_CHARS)}")
     return ", ".join(parts)
 
 

@@ -24,6 +24,7 @@ from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
                      download_weights, find_weights, has_torch, import_model)
 from .duplicates import NEAR_COSINE
+from .extraction import SCHEMAS, ExtractionError, load_schema, to_csv
 from .search import Filters, QueryError, Term
 from .folder_states import FolderState
 from .paths import display_path, elide, size_text
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ModelMissingError, ModelFileError, ModelMismatchError, ConfigError, QueryError,
             NotADirectoryError, FolderError, VLMError, BadImage, LibraryBusyError,
-            LibraryVersionError) as exc:
+            LibraryVersionError, ExtractionError) as exc:
         print(f"mmrag: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:
@@ -162,6 +163,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--chat", action="store_true", help="then read follow-up questions")
     s.add_argument("--json", action="store_true", help="print one JSON object at the end")
     s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("extract", help="structured extraction by the vision-language model: "
+                       "a receipt, invoice, business card, table or screenshot as JSON, "
+                       "stored and searchable; without photos, export what is stored")
+    s.add_argument("photos", nargs="*", help="library photos (none: every stored extraction "
+                                             "by the schema)")
+    s.add_argument("--schema", required=True, metavar="NAME|FILE.json",
+                   help=f"a built-in schema ({', '.join(SCHEMAS)}) or a JSON schema file")
+    s.add_argument("--format", choices=["json", "csv"], default="json",
+                   help="csv: one line per row of the schema's table (a receipt's items)")
+    s.add_argument("--out", help="write to this file instead of the terminal")
+    s.add_argument("--again", action="store_true",
+                   help="ask the model again instead of using the stored result")
+    s.set_defaults(func=cmd_extract)
 
     s = sub.add_parser("vlm", help="show, set or download the vision-language model")
     s.add_argument("action", nargs="?", default="status", choices=["status", "set", "download"])
@@ -610,6 +625,35 @@ def cmd_ask(args) -> int:
             return 0
         if not question:
             return 0
+
+
+def cmd_extract(args) -> int:
+    if args.photos:
+        engine = _engine(args)
+        vlm = VisionLanguageModel(engine.config)
+        try:
+            results = []
+            for photo in args.photos:
+                found = engine.extract(photo, args.schema, vlm, args.again)
+                how = "stored" if found.stored else "repaired" if found.repaired else "new"
+                print(f"{display_path(found.photo)}: {found.name} ({how})", file=sys.stderr)
+                results.append(found)
+        finally:
+            vlm.unload()
+    else:
+        results = _engine(args, read_only=True).extracted(args.schema)
+        print(f"{len(results)} stored", file=sys.stderr)
+    if args.format == "csv":
+        text = to_csv([(display_path(r.photo), r.value) for r in results],
+                      load_schema(args.schema)[1])
+    else:
+        text = json.dumps([{"photo": display_path(r.photo), "schema": r.name, **r.value}
+                           for r in results], indent=1, ensure_ascii=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_vlm(args) -> int:

@@ -7,6 +7,7 @@ for it).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import Config, home_dir, load_config, make_private, save_config
+from .extraction import EXTRACTION_VERSION, Extraction, ExtractionError, extract, load_schema, record
+from .extraction import kind as extraction_kind
 from .folder_states import Activity, FolderState, folder_states, library_photos
 from .duplicates import NEAR_COSINE, DuplicateGroup, group, keep_first
 from .indexer import Indexer, IndexReport, Progress
@@ -319,6 +322,53 @@ class Engine:
             vlm = VisionLanguageModel(self.config)  # loads only when a caption is asked for
         return UnderstandingPass(self.store, self.config.understand,
                                  lambda: self._writing("understanding photos"), vlm)
+
+    def extract(self, photo: str | os.PathLike, schema: str,
+                vlm: VisionLanguageModel | None = None, again: bool = False,
+                cancel: threading.Event | None = None) -> Extraction:
+        """Structured extraction (:mod:`.extraction`) from a library photo by a built-in
+        schema's name or a JSON schema file's path; stored by content (searchable, and
+        returned from the library next time unless *again*). A text-only *vlm* reads the
+        photo's recognised text.
+
+        Raises:
+            ExtractionError: unknown or invalid schema, the photo is not in the library, or
+                a text-only model and no text recognised in it.
+            StructuredOutputError, VLMError: see :func:`.extraction.extract`.
+            BadImage, OSError: the photo cannot be read.
+        """
+        name, fields = load_schema(schema)
+        path = str(Path(photo).resolve())
+        digest = self.store.hash_of(path)
+        if digest is None:
+            raise ExtractionError(f"{display_path(path)} is not in the library: add its "
+                                  "folder and index it first")
+        known = self.store.understood([digest]).get(digest, {})
+        stored = known.get(extraction_kind(name))
+        if stored and not again:
+            return Extraction(path, name, json.loads(stored[0])["value"], stored=True)
+        vlm = vlm or VisionLanguageModel(self.config)
+        answer = extract(vlm, Path(path), name, fields, known.get("text", ("", ""))[1], cancel)
+        data, text = record(answer, name, Path(self.config.vlm_model).name)
+        with self._writing("storing an extraction"):
+            self.store.put_understanding(extraction_kind(name), EXTRACTION_VERSION,
+                                         [(digest, data, text)])
+        return Extraction(path, name, answer.value, repaired=answer.repaired)
+
+    def extracted(self, schema: str) -> list[Extraction]:
+        """Every stored extraction by *schema* (a name or a schema file's path), one per
+        photo content (under one of its paths), for export.
+
+        Raises:
+            ExtractionError: see :func:`.extraction.load_schema`.
+        """
+        name, _ = load_schema(schema)
+        rows = self.store.understanding_rows(extraction_kind(name))
+        ids = self.store.ids_by_hash([digest for digest, _ in rows])
+        details = self.store.details([found[0] for found in ids.values()])
+        paths = {d["hash"]: d["path"] for d in details.values()}
+        return [Extraction(paths[digest], name, json.loads(data)["value"], stored=True)
+                for digest, data in rows if digest in paths]
 
     def _writing(self, activity: str):
         """The writer lock for *activity*, telling :attr:`on_wait` if another process has it."""

@@ -16,10 +16,11 @@ import csv
 import io
 import json
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .structured import StructuredAnswer, check_schema, flatten, generate
-from .vlm import VisionLanguageModel, VLMError, photo_data_uri
+from .vlm import VisionLanguageModel, photo_data_uri
 
 EXTRACTION_VERSION = 1
 EXTRACTION_TOKENS = 384  # the first attempt's limit: a long receipt's items fit
@@ -84,6 +85,19 @@ TEXT_PROMPT = (
     "letters), as JSON with the fields of the schema. Copy names and numbers exactly as "
     "written; leave out what is not there.\n\nText:\n{text}")
 MAX_TEXT_CHARS = 3000  # recognised text given to a text-only model
+
+
+@dataclass
+class Extraction:
+    """What was extracted from ``photo`` by schema ``name``: ``value`` (valid for the
+    schema); ``stored`` when it was read from the library rather than made now, and
+    whether the model's output had to be ``repaired``."""
+
+    photo: str
+    name: str
+    value: dict
+    stored: bool = False
+    repaired: bool = False
 
 
 class ExtractionError(ValueError):

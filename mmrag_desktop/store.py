@@ -516,6 +516,12 @@ class Store:
                 out.setdefault(digest, {})[kind] = (data, text)
         return out
 
+    def hash_of(self, path: str) -> str | None:
+        """The content hash of the embedded photo at *path*, None if the library has none."""
+        row = self.db.execute("SELECT hash FROM photos WHERE path = ? AND vector IS NOT NULL",
+                              [path_to_db(path)]).fetchone()
+        return row[0] if row else None
+
     def understanding_state(self, kind: str) -> tuple[int, int]:
         """(results of *kind*, the newest one's ``seq``): a cache of them is current while
         this has not changed (a deletion changes the count, anything new the ``seq``)."""

@@ -56,7 +56,8 @@ def fonts() -> list[Path | None]:
     return found[::step][:6] + [None]
 
 
-def _font(source: Path | None, size: int) -> ImageFont.FreeTypeFont:
+def load_font(source: Path | None, size: int) -> ImageFont.FreeTypeFont:
+    """*source* (a font of :func:`fonts`) at *size* pixels."""
     return ImageFont.truetype(str(source), size) if source else ImageFont.load_default(size)
 
 
@@ -86,14 +87,14 @@ def render(photo: Path, phrase: str, out: Path, rng: random.Random) -> None:
     image = Image.open(photo).convert("RGB")
     source = rng.choice(fonts())
     size = rng.randint(max(20, image.height // 16), max(28, image.height // 9))
-    font = _font(source, size)
+    font = load_font(source, size)
     left, top, right, bottom = font.getbbox(phrase)
     layer = Image.new("RGBA", (right - left + 8, bottom - top + 8), (0, 0, 0, 0))
     layer_draw = ImageDraw.Draw(layer)
     angle = rng.uniform(-30, 30)
     rotated_size = layer.rotate(angle, expand=True).size
     if rotated_size[0] > image.width:  # too long for the photo: smaller
-        font = _font(source, size * image.width // (rotated_size[0] + 20))
+        font = load_font(source, size * image.width // (rotated_size[0] + 20))
         left, top, right, bottom = font.getbbox(phrase)
         layer = Image.new("RGBA", (right - left + 8, bottom - top + 8), (0, 0, 0, 0))
         layer_draw = ImageDraw.Draw(layer)

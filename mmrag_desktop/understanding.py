@@ -124,8 +124,9 @@ def text_record(lines: list[dict]) -> tuple[str, str]:
 
 def summary(understood: dict[str, tuple[str, str]]) -> dict[str, str]:
     """What a person reads about a photo from its stored results ({kind: (JSON data,
-    text)}): ``text`` (recognised lines, one per line), ``caption`` (with its tags) and
-    ``place`` (:meth:`.places.Place.label`), each only where known."""
+    text)}): ``text`` (recognised lines, one per line), ``caption`` and ``tags``,
+    ``extracted`` (each schema's values on a line) and ``place``
+    (:meth:`.places.Place.label`), each only where known."""
     out = {}
     if understood.get("text", ("", ""))[1]:
         out["text"] = understood["text"][1]
@@ -135,6 +136,11 @@ def summary(understood: dict[str, tuple[str, str]]) -> dict[str, str]:
             out["caption"] = caption["caption"]
         if caption.get("tags"):
             out["tags"] = ", ".join(caption["tags"])
+    extracted = [f"{kind.partition(':')[2].replace('_', ' ')}: {text}"
+                 for kind, (_, text) in sorted(understood.items())
+                 if kind.startswith("extracted:") and text]
+    if extracted:
+        out["extracted"] = "\n".join(" · ".join(e.splitlines()) for e in extracted)
     if "place" in understood:
         place = json.loads(understood["place"][0])
         if place.get("locality"):

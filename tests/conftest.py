@@ -130,6 +130,27 @@ def with_gps(photo: Path, target: Path, lat: float, lon: float) -> None:
         img.save(target, "JPEG", quality=92, exif=exif)
 
 
+RECEIPT = ["HARDWARE HAVEN", "12 Elm Street", "Hammer     12.99", "Nails       3.50",
+           "Tape        2.25", "TOTAL      18.74"]
+
+
+def render_receipt(target: Path) -> None:
+    """A photographed-looking receipt (:data:`RECEIPT`): dark text on off-white paper on
+    a wooden-brown table, in the first of the system's fonts."""
+    from PIL import ImageDraw
+
+    from mmrag_desktop.text_bench import fonts, load_font
+
+    image = Image.new("RGB", (900, 1100), (92, 64, 40))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((150, 80, 750, 1020), fill=(246, 244, 236))
+    font = load_font(fonts()[0], 44)
+    for n, line in enumerate(RECEIPT):
+        draw.text((190, 140 + n * 120), line, fill=(20, 20, 20), font=font)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, quality=90)
+
+
 def cli_env(home: Path) -> dict:
     return os.environ | {"MMRAG_HOME": str(home), "PYTHONPATH": str(REPO)}
 

@@ -19,7 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import COCO, REPO, with_gps, write_tiny_model  # noqa: E402
+from conftest import COCO, REPO, render_receipt, with_gps, write_tiny_model  # noqa: E402
 
 
 def _ask_answer(window, photos: Path, wait, pump, out: Path) -> None:
@@ -47,6 +47,35 @@ def _ask_answer(window, photos: Path, wait, pump, out: Path) -> None:
     pump(2.0)  # thumbnails
     window.ask_dock.resize(520, 900)
     window.ask_dock.grab().save(str(out / "ask-answer.png"))
+
+
+def _extraction(window, wait, pump, out: Path) -> None:
+    """The Extract dialog on a photographed receipt, filled by the tests' real gemma-3 270M
+    without a projector: it reads the text the OCR recognised (the values are that small
+    model's). Skipped without llama.cpp."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        print("no llama-cpp-python: extract-receipt.png not made")
+        return
+    from vlm_fixture import gemma_gguf
+
+    config = window.bridge.engine.config
+    config.vlm_model, config.vlm_mmproj = str(gemma_gguf()), ""
+    window.bridge.vlm.unload()
+    done = window.searches_done
+    window.query.setText("Hardware Haven")
+    window.set_query_photo(None)  # searches
+    wait(lambda: window.searches_done > done)
+    preview = window.open_preview(0)
+    dialog = preview._extract()
+    dialog.schema.setCurrentText("receipt")
+    dialog.extract()
+    wait(lambda: dialog.extraction is not None)
+    pump(0.5)
+    dialog.grab().save(str(out / "extract-receipt.png"))
+    dialog.close()
+    preview.accept()
 
 
 def main() -> None:
@@ -99,6 +128,7 @@ def main() -> None:
         render_phrases(sorted((COCO / "images").glob("*.jpg"))[200:], photos / "Signs", 6)
         with_gps(sorted((COCO / "images").glob("*.jpg"))[230], photos / "Paris.jpg",
                  48.8584, 2.2945)
+        render_receipt(photos / "Receipts" / "hardware-haven.jpg")
         home = tmp / "home"
         home.mkdir()
         save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
@@ -158,6 +188,7 @@ def main() -> None:
         pump(1.5)
         preview.grab().save(str(args.out / "preview-text.png"))
         preview.accept()
+        _extraction(window, wait, pump, args.out)
         window.close()
         app.processEvents()
     print(f"screenshots written to {args.out}")

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from mmrag_desktop import captions, structured
+from mmrag_desktop.ask import describe, quoted
 from mmrag_desktop.captions import CAPTION_SCHEMA, CAPTION_VERSION, caption_record
 from mmrag_desktop.engine import Engine
 from mmrag_desktop.imaging import file_hash
@@ -77,6 +78,10 @@ def test_captions_are_schema_valid_json_stored_by_content_and_searchable(
     found = engine.search([Term(word)], k=10, mode="keyword")
     assert str(photos[0]) in [r.path for r in found]
     assert {r.meta["matched"]["field"] for r in found if r.path == str(photos[0])} == {"caption"}
+    # Ask's prompt line for the photo carries its caption and tags
+    line = describe(1, next(r for r in found if r.path == str(photos[0])))
+    assert f"caption {quoted(caption['caption'])}" in line
+    assert ("tags " in line) == bool(caption["tags"])
     # nothing is left to do: a second pass asks the model nothing
     assert engine.understand(vlm=vlm).analysed == {"captions": 0}
 

@@ -3,6 +3,7 @@ engine (tiny random-weight model)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -944,5 +945,53 @@ def test_text_and_places_are_read_in_the_background_and_say_why_a_photo_matched(
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: "Vanves (Paris), Île-de-France, France" in
                     dict(metadata_rows(dialog.result)).get("Place", ""), timeout=10_000)
+    dialog.close()
+    window.close()
+
+
+def test_captions_show_in_the_preview_and_extract_saves_json_and_csv(qtbot, home, config,
+                                                                    tmp_path, gemma, mmproj,
+                                                                    monkeypatch):
+    pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
+    from PySide6.QtWidgets import QFileDialog
+
+    from mmrag_desktop.gui.extraction_dialog import ExtractionDialog
+    from mmrag_desktop.gui.preview import PreviewDialog, metadata_rows
+
+    config.understand = ["captions"]
+    config.vlm_model, config.vlm_mmproj, config.vlm_context = str(gemma), str(mmproj), 2048
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in coco_photos()[:2]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    window = _window(qtbot, home, config)
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 2)
+    # the pass captions both photos in the background with the app's own model
+    qtbot.waitUntil(lambda: window.bridge.engine.understanding_pass().pending() ==
+                    {"captions": (2, 2)}, timeout=120_000)
+    qtbot.waitUntil(lambda: window.understand_label.isHidden(), timeout=30_000)
+    window.search()
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: window.browsing() and len(view.timeline) == 2, timeout=30_000)
+    dialog = PreviewDialog(list(view.timeline), 0, window.bridge)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "Caption" in dict(metadata_rows(dialog.result)), timeout=10_000)
+    extraction = dialog._extract()
+    qtbot.addWidget(extraction)
+    assert isinstance(extraction, ExtractionDialog) and not extraction.save_csv.isEnabled()
+    extraction.schema.setCurrentText("business card")
+    extraction.extract()
+    qtbot.waitUntil(lambda: extraction.extraction is not None, timeout=120_000)
+    shown = json.loads(extraction.result.toPlainText())
+    assert shown == extraction.extraction.value and "name" in shown
+    assert "stored in the library" in extraction.status.text()
+    target = tmp_path / "card.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    extraction.save_csv.click()
+    header, row = target.read_text().splitlines()[:2]
+    assert header.startswith("photo,name") and row.startswith(dialog.result.path)
+    extraction.close()
     dialog.close()
     window.close()

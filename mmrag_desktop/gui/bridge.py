@@ -124,6 +124,12 @@ class EngineBridge(QObject):
         and ``.failure(...)``, then ``.run()``."""
         return Op(self.lanes, lane, lambda: fn(self.engine, *args))
 
+    def extract(self, path: str, schema: str) -> Op:
+        """Structured extraction from *path* by *schema* (:meth:`Engine.extract`) on Ask's
+        lane, so that one model answers one thing at a time; the op's result is an
+        :class:`.extraction.Extraction`."""
+        return self.op(lambda engine: engine.extract(path, schema, self.vlm), lane="ask")
+
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:

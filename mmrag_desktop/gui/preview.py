@@ -17,6 +17,7 @@ from ..search import Result
 from . import desktop
 from .bridge import EngineBridge
 from .results import why_matched
+from .extraction_dialog import ExtractionDialog
 from .thumbnail_loader import preview_image
 
 
@@ -49,6 +50,8 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
     if meta.get("caption"):
         rows.append(("Caption", meta["caption"] + (f" (tags: {meta['tags']})"
                                                    if meta.get("tags") else "")))
+    if meta.get("extracted"):
+        rows.append(("Extracted", meta["extracted"]))
     if result.score is not None:
         rows.append(("Score", f"{result.score:.3f} (cosine similarity)"))
     why = why_matched(meta)
@@ -80,7 +83,8 @@ class PreviewDialog(QDialog):
         for text, slot in (("Open", lambda: desktop.open_with_default_app(self.result.path)),
                            ("Show in folder", lambda: desktop.reveal_in_file_manager(self.result.path)),
                            ("Find similar", self._find_similar),
-                           ("Ask…", self._ask_about)):
+                           ("Ask…", self._ask_about),
+                           ("Extract…", self._extract)):
             button = QPushButton(text)
             button.setAutoDefault(False)
             button.clicked.connect(slot)
@@ -165,6 +169,11 @@ class PreviewDialog(QDialog):
     def _ask_about(self) -> None:
         self.ask_about.emit(self.result.path)
         self.accept()
+
+    def _extract(self) -> ExtractionDialog:
+        dialog = ExtractionDialog(self.bridge, self.result.path, self)
+        dialog.show()
+        return dialog
 
     def _find_similar(self) -> None:
         self.find_similar.emit(self.result.path)
