@@ -262,10 +262,13 @@ def test_settings_are_saved_with_the_engine_config(qtbot, window, photos):
     dialog = window.open_settings()
     dialog.thumbnail_size.setValue(160)
     dialog.excludes.setPlainText("node_modules\nskip-me")
+    assert not any(box.isChecked() for box in dialog.analyses.values())
+    dialog.analyses["places"].setChecked(True)
     dialog.accept()
     home = window.bridge.engine.home
     qtbot.waitUntil(lambda: load_config(home).thumbnail_size == 160, timeout=10_000)
     assert load_config(home).excludes == ["node_modules", "skip-me"]
+    assert load_config(home).understand == ["places"]
     assert window.view.delegate.size == 160 and window.loader.size == 160
     _wait_indexed(qtbot, window, 40)  # restarted on the new settings, nothing re-embedded
     assert window.bridge.engine.config.excludes == ["node_modules", "skip-me"]
