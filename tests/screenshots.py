@@ -67,11 +67,15 @@ def _extraction(window, wait, pump, out: Path) -> None:
     window.query.setText("Hardware Haven")
     window.set_query_photo(None)  # searches
     wait(lambda: window.searches_done > done)
-    preview = window.open_preview(0)
+    paths = [r.path for r in window.results]
+    preview = window.open_preview(next(i for i, p in enumerate(paths)
+                                       if p.endswith("hardware-haven.jpg")))
     dialog = preview._extract()
     dialog.schema.setCurrentText("receipt")
     dialog.extract()
-    wait(lambda: dialog.extraction is not None)
+    wait(lambda: dialog.extraction is not None or dialog.extract_button.isEnabled())
+    if dialog.extraction is None:
+        raise SystemExit(f"extraction: {dialog.status.text()} ({preview.result.path})")
     pump(0.5)
     dialog.grab().save(str(out / "extract-receipt.png"))
     dialog.close()

@@ -8,7 +8,8 @@ from datetime import datetime
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QHBoxLayout,
+                               QLabel,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from ..paths import size_text
@@ -79,16 +80,16 @@ class PreviewDialog(QDialog):
         side = QVBoxLayout()
         side.addLayout(self.details)
         side.addStretch(1)
-        actions = QHBoxLayout()
-        for text, slot in (("Open", lambda: desktop.open_with_default_app(self.result.path)),
+        actions = QGridLayout()  # two rows: five buttons do not fit the panel's width
+        for number, (text, slot) in enumerate((("Open", lambda: desktop.open_with_default_app(self.result.path)),
                            ("Show in folder", lambda: desktop.reveal_in_file_manager(self.result.path)),
                            ("Find similar", self._find_similar),
                            ("Ask…", self._ask_about),
-                           ("Extract…", self._extract)):
+                           ("Extract…", self._extract))):
             button = QPushButton(text)
             button.setAutoDefault(False)
             button.clicked.connect(slot)
-            actions.addWidget(button)
+            actions.addWidget(button, number // 3, number % 3)
         side.addLayout(actions)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
