@@ -26,30 +26,28 @@ EXTRACTION_VERSION = 1
 EXTRACTION_TOKENS = 384  # the first attempt's limit: a long receipt's items fit
 _TEXT = {"type": "string", "maxLength": 120}
 _MONEY = {"type": "number"}
+_CURRENCY = {"type": "string", "maxLength": 8}
+
+
+def _lines(text: str, amount: str) -> dict:
+    """A bill's lines: up to 40 of {*text*, quantity, *amount*}."""
+    return {"type": "array", "maxItems": 40, "items": {
+        "type": "object", "properties": {text: _TEXT, "quantity": _MONEY, amount: _MONEY},
+        "required": [text, amount], "additionalProperties": False}}
+
+
 SCHEMAS: dict[str, dict] = {
     "receipt": {
         "type": "object",
-        "properties": {
-            "merchant": _TEXT, "date": _TEXT, "currency": {"type": "string", "maxLength": 8},
-            "items": {"type": "array", "maxItems": 40, "items": {
-                "type": "object", "properties": {"name": _TEXT, "quantity": _MONEY,
-                                                 "price": _MONEY},
-                "required": ["name", "price"], "additionalProperties": False}},
-            "total": _MONEY,
-        },
+        "properties": {"merchant": _TEXT, "date": _TEXT, "currency": _CURRENCY,
+                       "items": _lines("name", "price"), "total": _MONEY},
         "required": ["merchant"], "additionalProperties": False,
     },
     "invoice": {
         "type": "object",
-        "properties": {
-            "issuer": _TEXT, "customer": _TEXT, "invoice_number": _TEXT, "date": _TEXT,
-            "currency": {"type": "string", "maxLength": 8},
-            "lines": {"type": "array", "maxItems": 40, "items": {
-                "type": "object", "properties": {"description": _TEXT, "quantity": _MONEY,
-                                                 "amount": _MONEY},
-                "required": ["description", "amount"], "additionalProperties": False}},
-            "total": _MONEY,
-        },
+        "properties": {"issuer": _TEXT, "customer": _TEXT, "invoice_number": _TEXT,
+                       "date": _TEXT, "currency": _CURRENCY,
+                       "lines": _lines("description", "amount"), "total": _MONEY},
         "required": ["issuer"], "additionalProperties": False,
     },
     "business_card": {

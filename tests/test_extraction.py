@@ -129,3 +129,14 @@ def test_a_user_schema_file_is_checked(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ExtractionError):
         load_schema(str(tmp_path / "broken.json"))
+
+
+def test_every_built_in_schema_is_valid_and_becomes_a_grammar():
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from mmrag_desktop.captions import CAPTION_SCHEMA
+    from mmrag_desktop.structured import check_schema
+
+    for schema in [*SCHEMAS.values(), CAPTION_SCHEMA]:
+        check_schema(schema)
+        assert LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
