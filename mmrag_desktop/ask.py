@@ -213,13 +213,15 @@ class Conversation:
         filters: restrict retrieval (folders, date range, cameras, place).
         photo: the photo asked about (in the library or not); retrieval then uses its
             embedding with the question's, and leaves the photo itself out.
+        among: library photos' row ids chosen by the user (the map's lasso): the question
+            is about these, the first ``ask_photos`` of them, instead of retrieved ones.
     """
 
     def __init__(self, engine: Engine, vlm: VisionLanguageModel, filters: Filters | None = None,
-                 photo: Path | None = None):
+                 photo: Path | None = None, among: tuple[int, ...] = ()):
         self.engine, self.vlm = engine, vlm
         self.filters = filters or Filters()
-        self.photo = photo
+        self.photo, self.among = photo, tuple(among)
         self.candidates: list[Result] = []
         self.history: list[dict] = []
 
@@ -262,6 +264,8 @@ class Conversation:
 
     def _retrieve(self, question: str) -> list[Result]:
         k = self.engine.config.ask_photos
+        if self.among:
+            return self.engine.photos(list(self.among[:k]))
         if self.photo is None:
             # hybrid: a question naming words in a photo ("the receipt from the hardware
             # shop") finds it by its recognised text as well as by its looks

@@ -19,6 +19,8 @@ import numpy as np
 from .config import Config, home_dir, load_config, make_private, save_config
 from .extraction import EXTRACTION_VERSION, Extraction, ExtractionError, extract, load_schema, record
 from .extraction import kind as extraction_kind
+from . import library_map
+from .library_map import MapView
 from .folder_states import Activity, FolderState, folder_states, library_photos
 from .duplicates import NEAR_COSINE, DuplicateGroup, group, keep_first
 from .indexer import Indexer, IndexReport, Progress
@@ -109,6 +111,7 @@ class Engine:
         self._captions: CaptionIndex | None = None
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
+        self._map_lock = threading.Lock()
 
     # --- lazily loaded parts --------------------------------------------------------------
 
@@ -527,6 +530,12 @@ class Engine:
             results = [r for r in results if r.score >= min_score]
         return results
 
+    def photos(self, ids: list[int]) -> list[Result]:
+        """Library photos by row id, in that order (ids no longer in the library left
+        out), with their metadata and no score."""
+        details = self._details(ids)
+        return [Result(i, details[i]["path"], None, details[i]) for i in ids if i in details]
+
     def _details(self, ids: list[int]) -> dict[int, dict]:
         """:meth:`Store.details` with what the understanding pass learned of each photo
         (:func:`.understanding.summary`: ``text``, ``place``)."""
@@ -577,6 +586,41 @@ class Engine:
                                  for i in members if i in details])
             out.append(DuplicateGroup(photos, len({hashes[i] for i in members}) == 1))
         return out
+
+    def library_map(self) -> MapView:
+        """The 2-D map of the library's embedded, online photos (:mod:`.library_map`),
+        brought up to date (a full layout the first time and after many changes, else the
+        new photos placed by their neighbours), with each photo's path and content hash."""
+        with self._map_lock:
+            vectors = self.sync()
+            path = self.library / "map" / (model_slug(vectors.model_id, "") + ".npz")
+            previous = library_map.load(path, vectors.model_id)
+            with self.store.snapshot():
+                seq = self.store.seq()
+                fresh = previous is None or previous.seq != seq
+                live = np.asarray(sorted(self.store.ids_matching("1", [])), np.int64)
+                chunks = list(self.store.vectors(after_seq=previous.seq)) \
+                    if fresh and previous is not None else []
+            if fresh:
+                changed = (np.concatenate([c[0] for c in chunks]) if chunks else
+                           np.empty(0, np.int64),
+                           np.concatenate([c[1] for c in chunks]) if chunks else None)
+                previous = library_map.update(previous, seq, live, changed, self._vectors_of,
+                                              vectors.neighbours)
+                library_map.save(path, vectors.model_id, previous)
+        shown = np.isin(previous.ids, live)  # a cache of another seq may hold offline ones
+        ids, xy = previous.ids[shown], previous.xy[shown]
+        details = self.store.details(ids.tolist())
+        return MapView(ids, xy, previous.method, [details[i]["path"] for i in ids.tolist()],
+                       [details[i]["hash"] for i in ids.tolist()])
+
+    def _vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored embeddings of *ids*, ``(n, d) float32``, in their order."""
+        found = {}
+        for chunk_ids, chunk in self.store.vectors(ids=ids.tolist()):
+            found.update(zip(chunk_ids.tolist(), chunk))
+        return np.stack([found[i] for i in ids.tolist()]) if len(ids) else \
+            np.empty((0, self.vectors.dim), np.float32)
 
     # --- the model's files (the first-run assistant) ---------------------------------------
 

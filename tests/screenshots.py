@@ -82,6 +82,32 @@ def _extraction(window, wait, pump, out: Path) -> None:
     preview.accept()
 
 
+def _map(window, wait, pump, out: Path) -> None:
+    """The map of the library with a lasso's photos chosen and one hovered (the layout of
+    the tiny random-weight model's embeddings: its clusters mean little)."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QPainterPath
+
+    dialog = window.open_map()
+    wait(lambda: dialog.view is not None)
+    canvas = dialog.canvas
+    pump(0.3)
+    centre = canvas._screen()[len(canvas.xy) // 3]
+    lasso = QPainterPath(QPointF(centre[0] - 60, centre[1] - 30))
+    for dx, dy in ((30, -70), (80, -10), (50, 60), (-40, 50)):
+        lasso.lineTo(QPointF(centre[0] + dx, centre[1] + dy))
+    lasso.closeSubpath()
+    canvas.select_in(lasso)
+    canvas._hover_at(QPointF(*centre))
+    pump(1.5)  # the hovered photo's thumbnail
+    canvas._lasso = lasso  # drawn as it was while dragging
+    canvas.update()
+    pump(0.2)
+    dialog.grab().save(str(out / "map.png"))
+    canvas._lasso = None
+    dialog.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "resources" / "screenshots")
@@ -179,6 +205,7 @@ def main() -> None:
         pump(1.5)  # thumbnails
         duplicates.grab().save(str(args.out / "duplicates.png"))
         duplicates.reject()
+        _map(window, wait, pump, args.out)
         # What the understanding pass read: a search by the text in a photo, and its preview.
         engine = window.bridge.engine
         wait(lambda: all(done == total for done, total in

@@ -998,3 +998,50 @@ def test_captions_show_in_the_preview_and_extract_saves_json_and_csv(qtbot, home
     extraction.close()
     dialog.close()
     window.close()
+
+
+def test_the_map_of_the_library_zooms_hovers_and_turns_a_lasso_into_a_query(qtbot, window,
+                                                                           photos):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent, QPainterPath
+    from PySide6.QtWidgets import QApplication
+
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    dialog = window.open_map()
+    qtbot.waitUntil(lambda: dialog.view is not None, timeout=60_000)
+    canvas = dialog.canvas
+    assert len(canvas.xy) == 40 and "40 photos" in dialog.status.text()
+    # hovering a dot shows that photo's name (its thumbnail as it loads)
+    screen = canvas._screen()
+    row = 7
+    point = QPointF(*screen[row])
+    QApplication.sendEvent(canvas, QMouseEvent(  # offscreen Qt sends no real pointer moves
+        QEvent.Type.MouseMove, point, canvas.mapToGlobal(point), Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+    assert canvas.hover == row
+    assert dialog.caption.text() == os.path.basename(dialog.view.paths[canvas.hover])
+    qtbot.waitUntil(lambda: dialog.photo.pixmap() is not None and
+                    not dialog.photo.pixmap().isNull(), timeout=10_000)
+    # the wheel zooms in around the pointer: the dot under it stays put
+    at = QPointF(*screen[row])
+    canvas.zoom_at(4.0, at)
+    assert canvas.zoom == 4.0 and np.allclose(canvas._screen()[row], screen[row], atol=1e-6)
+    canvas.zoom_at(0.25, at)
+    # a lasso around a few dots chooses exactly those, and they become the query
+    centre = canvas._screen()[row]
+    lasso = QPainterPath(QPointF(centre[0] - 40, centre[1] - 40))
+    for dx, dy in ((40, -40), (40, 40), (-40, 40)):
+        lasso.lineTo(QPointF(centre[0] + dx, centre[1] + dy))
+    lasso.closeSubpath()
+    canvas.select_in(lasso)
+    inside = np.flatnonzero((np.abs(canvas._screen() - centre) < 40).all(axis=1)).tolist()
+    assert dialog.chosen == inside and row in inside and dialog.query_button.isEnabled()
+    results = _search(qtbot, window, dialog.query_button.click)
+    assert results and results[0].path in {dialog.view.paths[r] for r in inside}
+    # or what a question is about: the Ask panel takes the chosen photos' ids
+    dialog.ask_button.click()
+    assert window.ask_panel.photo == tuple(int(dialog.view.ids[r]) for r in inside)
+    assert f"About {len(inside)} photos from the map" in window.ask_panel.subject.text()
+    dialog.close()

@@ -574,3 +574,13 @@ def test_a_photo_question_retrieves_the_library_without_the_photo_itself(engine,
     assert len(found) == 39 and str(photo) not in found
     expected = engine.search([Term(photo=str(photo)), Term(text="a dog")], k=40)
     assert found == [r.path for r in expected if r.path != str(photo)]
+
+
+def test_a_question_about_photos_chosen_on_the_map_is_about_those(engine, photos, gemma):
+    engine.index([str(photos)])
+    engine.config.ask_photos = 3
+    chosen = sorted(engine.store.ids_matching("1", []))[5:9]
+    conversation = Conversation(engine, _vlm(engine.config, gemma), among=tuple(chosen))
+    answer = conversation.ask("Which of these was taken outdoors?")
+    assert [r.id for r in answer.candidates] == chosen[:3]  # not retrieved: the chosen
+    assert len(conversation.history[0]["content"]) == 1 + 3 + 1  # instructions, 3, question

@@ -39,7 +39,8 @@ def without_images(markdown: str) -> str:
 
 
 class AskPanel(PhotoDrops, QWidget):
-    """Emits ``asked(question, photo or None)``, ``cancelled()``, ``reset()`` and
+    """Emits ``asked(question, photo path, chosen photos' ids as a tuple, or None)``,
+    ``cancelled()``, ``reset()`` and
     ``photo_opened(result)``; the window wires them to the bridge."""
 
     asked = Signal(str, object)
@@ -52,7 +53,7 @@ class AskPanel(PhotoDrops, QWidget):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.loader = loader
-        self.photo: str | None = None
+        self.photo: str | tuple[int, ...] | None = None  # a photo, or chosen photos' ids
         self.busy = False
         self.turns: list[tuple[str, str]] = []  # (question, answer as Markdown)
         self.setAcceptDrops(True)
@@ -120,6 +121,14 @@ class AskPanel(PhotoDrops, QWidget):
         layout.addWidget(self.answer, 1)
         layout.addWidget(QLabel("Photos the model looked at (✓ relevant, ✗ not):"))
         layout.addWidget(self.cited_list)
+
+    def set_photos(self, ids: list[int], paths: list[str]) -> None:
+        """Ask about these library photos (row ids, with their paths): the map's lasso."""
+        self.set_photo(None)
+        self.photo = tuple(ids)
+        self.subject.setText(f"About {len(ids):,} photos from the map  ✕")
+        self.subject.setIcon(small_icon(paths[0], 32))
+        self.subject.show()
 
     def set_photo(self, path: str | None) -> None:
         """Ask about this photo (None: about the library)."""

@@ -124,6 +124,11 @@ class EngineBridge(QObject):
         and ``.failure(...)``, then ``.run()``."""
         return Op(self.lanes, lane, lambda: fn(self.engine, *args))
 
+    def library_map(self) -> Op:
+        """The map of the library (:meth:`Engine.library_map`) on a lane of its own (a
+        first layout takes a while); the op's result is a :class:`.library_map.MapView`."""
+        return self.op(lambda engine: engine.library_map(), lane="map")
+
     def extract(self, path: str, schema: str) -> Op:
         """Structured extraction from *path* by *schema* (:meth:`Engine.extract`) on Ask's
         lane, so that one model answers one thing at a time; the op's result is an
@@ -194,7 +199,7 @@ class EngineBridge(QObject):
         self._cancel_answer.set()
         self._cancel_download.set()
         self._cancel_understand.set()
-        self.lanes.close("ask", "setup", "read", "understand")
+        self.lanes.close("ask", "setup", "read", "understand", "map")
         self.vlm.unload()
         self.lanes.close()
         self.watcher.stop()
@@ -371,8 +376,10 @@ class EngineBridge(QObject):
 
     # --- questions (the local vision-language model) ----------------------------------------
 
-    def ask(self, question: str, filters: Filters, photo: str | None = None) -> None:
-        """Ask about one *photo* helped by the library, or about the library (a follow-up
+    def ask(self, question: str, filters: Filters,
+            photo: str | tuple[int, ...] | None = None) -> None:
+        """Ask about one *photo* helped by the library, about chosen library photos (a
+        tuple of row ids: the map's lasso), or about the library (a follow-up
         when a conversation about the same is open; see :meth:`new_conversation`). Streams
         ``answer_text``, then ``answered`` (an :class:`.ask.Answer`)."""
         self._cancel_answer.clear()
@@ -389,11 +396,13 @@ class EngineBridge(QObject):
         pause is left as it is."""
         return self.watcher.hold()
 
-    def _ask(self, question: str, filters: Filters, photo: str | None) -> None:
+    def _ask(self, question: str, filters: Filters, photo: str | tuple[int, ...] | None) -> None:
         try:
-            subject = Path(photo) if photo else None
-            if self.conversation is None or self.conversation.photo != subject:
-                self.conversation = Conversation(self.engine, self.vlm, filters, subject)
+            subject = Path(photo) if isinstance(photo, str) else None
+            among = photo if isinstance(photo, tuple) else ()
+            if self.conversation is None or \
+                    (self.conversation.photo, self.conversation.among) != (subject, among):
+                self.conversation = Conversation(self.engine, self.vlm, filters, subject, among)
             self.answered.emit(self.conversation.ask(question, self.answer_text.emit,
                                                      self._cancel_answer))
         except VLMSetupError as exc:

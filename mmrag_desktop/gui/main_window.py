@@ -24,6 +24,7 @@ from .folders import ErrorsDialog, FoldersPanel
 from .preview import PreviewDialog
 from .results import RESULT_ROLE, ResultsModel, ResultsView
 from .timeline_view import TimelineView
+from .map_view import MapDialog
 from .settings import SettingsDialog
 from .vlm_dialog import VLMDialog
 from .ask_panel import AskPanel
@@ -229,6 +230,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.wizard: FirstRunWizard | None = None
         self.vlm_dialog: VLMDialog | None = None
         self.duplicates_dialog: DuplicatesDialog | None = None
+        self.map_dialog: MapDialog | None = None
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
@@ -249,6 +251,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.folders_dock.toggleViewAction())
         view_menu.addAction(self.ask_dock.toggleViewAction())
+        view_menu.addAction("Map of the library…", self.open_map)
         find = QAction("Search field", self, shortcut=QKeySequence.StandardKey.Find)
         find.triggered.connect(lambda: (self.query.setFocus(), self.query.selectAll()))
         view_menu.addAction(find)
@@ -394,6 +397,20 @@ class MainWindow(PhotoDrops, QMainWindow):
         """Photos like *path*: the query becomes that photo alone."""
         self.query.clear()
         self.set_query_photo(path)
+
+    def find_similar_to(self, paths: list[str]) -> None:
+        """Photos like all of *paths* together (the map's lasso): their embeddings summed."""
+        self.query.clear()
+        self.set_query_photo(None)  # clears the results
+        self.result_count.setText("Searching…")
+        self.generation = self.bridge.search([Term(photo=p) for p in paths], self.filters(),
+                                             TOP_K)
+
+    def ask_about_photos(self, ids: list[int], paths: list[str]) -> None:
+        """Open the Ask panel on chosen library photos (the map's lasso)."""
+        self.ask_dock.show()
+        self.ask_dock.raise_()
+        self.ask_panel.set_photos(ids, paths)
 
     def ask_about(self, path: str) -> None:
         """Open the Ask panel on one photo."""
@@ -656,6 +673,16 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.duplicates_dialog.show()
         self.duplicates_dialog.find()
         return self.duplicates_dialog
+
+    def open_map(self) -> MapDialog:
+        """The map of the library (laid out, or brought up to date, in the background)."""
+        if self.map_dialog is None:
+            self.map_dialog = MapDialog(self.bridge, self.loader, self)
+            self.map_dialog.query_requested.connect(self.find_similar_to)
+            self.map_dialog.ask_requested.connect(self.ask_about_photos)
+        self.map_dialog.show()
+        self.map_dialog.load()
+        return self.map_dialog
 
     def open_vlm_setup(self) -> VLMDialog:
         """The page that sets up Ask (download or choose a vision-language model)."""
