@@ -22,6 +22,7 @@ from .thumbnail_loader import ThumbnailLoader
 HOVER_PIXELS = 6  # a dot this near the pointer is the one hovered
 MAX_QUERY_PHOTOS = 12  # lassoed photos a query is made of (each one is embedded)
 DOT = 4.0  # pixels
+MARGIN = 0.94  # of the canvas's shorter side the whole map spans, unzoomed
 
 
 class MapCanvas(QWidget):
@@ -48,20 +49,24 @@ class MapCanvas(QWidget):
         self.hover = -1
         self.update()
 
+    def _side(self) -> float:
+        """Pixels that the map's unit square spans at the current zoom."""
+        return min(self.width(), self.height()) * MARGIN * self.zoom
+
     def _screen(self) -> np.ndarray:
         """The dots' widget coordinates, (n, 2) float."""
-        side = min(self.width(), self.height()) * self.zoom
+        side = self._side()
         middle = np.array([self.width() / 2, self.height() / 2])
         return (self.xy - self.centre) * side + middle
 
     def zoom_at(self, factor: float, at: QPointF) -> None:
         """Zoom by *factor* keeping the map point under *at* where it is."""
-        side = min(self.width(), self.height()) * self.zoom
+        side = self._side()
         point = np.array([at.x(), at.y()])
         middle = np.array([self.width() / 2, self.height() / 2])
         under = (point - middle) / side + self.centre
         self.zoom = float(np.clip(self.zoom * factor, 0.5, 200.0))
-        self.centre = under - (point - middle) / (min(self.width(), self.height()) * self.zoom)
+        self.centre = under - (point - middle) / self._side()
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -99,7 +104,7 @@ class MapCanvas(QWidget):
             self._lasso.lineTo(position)
             self.update()
         elif self._pan_from is not None:
-            side = min(self.width(), self.height()) * self.zoom
+            side = self._side()
             moved = position - self._pan_from
             self.centre = self.centre - np.array([moved.x(), moved.y()]) / side
             self._pan_from = position
@@ -161,6 +166,7 @@ class MapDialog(QDialog):
         self.canvas.selected.connect(self._selected)
         self.status = plain.label("Laying out the library…")
         self.status.setWordWrap(True)
+        self.chosen_label = plain.label("")
         self.photo = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.photo.setFixedSize(240, 240)
         self.caption = plain.label("")
@@ -178,6 +184,7 @@ class MapDialog(QDialog):
         help_text.setWordWrap(True)
         side = QVBoxLayout()
         side.addWidget(self.status)
+        side.addWidget(self.chosen_label)
         side.addWidget(self.photo)
         side.addWidget(self.caption)
         side.addStretch(1)
@@ -226,7 +233,7 @@ class MapDialog(QDialog):
         self.chosen = rows
         self.query_button.setEnabled(bool(rows))
         self.ask_button.setEnabled(bool(rows))
-        self.status.setText(f"{len(rows):,} photos chosen" if rows else "No photos chosen")
+        self.chosen_label.setText(f"{len(rows):,} photos chosen" if rows else "No photos chosen")
 
     def _query(self) -> None:
         """The chosen photos (the first :data:`MAX_QUERY_PHOTOS`) as a query."""
