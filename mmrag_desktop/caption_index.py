@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from .paths import write_atomically
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -140,19 +139,13 @@ class CaptionIndex:
         self._labels.update(zip(hashes, labels.tolist()))
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.stem,
-                                    suffix=".tmp.npz")
         hashes, vectors = self._live()
         try:
-            with os.fdopen(fd, "wb") as file:
-                np.savez(file, model_id=np.asarray(self.model_id),
-                         hashes=np.asarray(hashes, dtype=str), vectors=vectors,
-                         state=np.asarray(self._state, dtype=np.int64))
-            os.replace(temp, self.path)
+            write_atomically(self.path, lambda file: np.savez(
+                file, model_id=np.asarray(self.model_id), hashes=np.asarray(hashes, dtype=str),
+                vectors=vectors, state=np.asarray(self._state, dtype=np.int64)))
         except OSError as exc:  # a cache: the next look rebuilds what is missing
             log.warning("caption index %s not saved: %s", self.path, exc)
-            Path(temp).unlink(missing_ok=True)
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The *k* captions nearest *query* ((d,) float32, L2-normalised; a text's or a

@@ -24,7 +24,7 @@ from .indexer import IndexReport, Progress
 from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
                      download_weights, find_weights, has_torch, import_model)
 from .duplicates import NEAR_COSINE
-from .extraction import SCHEMAS, ExtractionError, load_schema, to_csv
+from .extraction import SCHEMAS, ExtractionError, to_csv
 from .search import Filters, QueryError, Term
 from .folder_states import FolderState
 from .paths import display_path, elide, size_text
@@ -644,8 +644,7 @@ def cmd_extract(args) -> int:
         results = _engine(args, read_only=True).extracted(args.schema)
         print(f"{len(results)} stored", file=sys.stderr)
     if args.format == "csv":
-        text = to_csv([(display_path(r.photo), r.value) for r in results],
-                      load_schema(args.schema)[1])
+        text = to_csv([(display_path(r.photo), r.value) for r in results])
     else:
         text = json.dumps([{"photo": display_path(r.photo), "schema": r.name, **r.value}
                            for r in results], indent=1, ensure_ascii=False) + "\n"

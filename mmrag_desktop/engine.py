@@ -454,10 +454,7 @@ class Engine:
         with self._lock:
             vectors = self.vectors
             if self._captions is None or self._captions.model_id != vectors.model_id:
-                path = self.library / "captions" / (model_slug(vectors.model_id, "") + ".npz")
-                for other in path.parent.glob("*.npz"):  # other models': rebuilt if need be
-                    if other != path:
-                        other.unlink(missing_ok=True)
+                path = self._model_cache("captions", vectors.model_id)
                 self._captions = CaptionIndex(path, vectors.model_id, vectors.dim,
                                               self.config.hnsw_m,
                                               self.config.hnsw_ef_construction,
@@ -465,6 +462,15 @@ class Engine:
             captions = self._captions
         captions.catch_up(self.store, self.embedder.encode_texts)
         return captions
+
+    def _model_cache(self, folder: str, model_id: str) -> Path:
+        """``library/folder/<model>.npz``, a cache of *model_id*'s; the folder's files of
+        other models, and temp files of crashed saves, are removed (rebuilt if need be)."""
+        path = self.library / folder / (model_slug(model_id, "") + ".npz")
+        for other in path.parent.glob("*.npz"):
+            if other != path:
+                other.unlink(missing_ok=True)
+        return path
 
     def _caption_search(self, query: np.ndarray, k: int,
                         filters: Filters | None) -> list[Result]:
@@ -593,7 +599,7 @@ class Engine:
         new photos placed by their neighbours), with each photo's path and content hash."""
         with self._map_lock:
             vectors = self.sync()
-            path = self.library / "map" / (model_slug(vectors.model_id, "") + ".npz")
+            path = self._model_cache("map", vectors.model_id)
             previous = library_map.load(path, vectors.model_id)
             with self.store.snapshot():
                 seq = self.store.seq()

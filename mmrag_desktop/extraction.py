@@ -165,26 +165,23 @@ def record(answer: StructuredAnswer, name: str, model: str) -> tuple[str, str]:
             "\n".join(text for _, text in flatten(answer.value)))
 
 
-def table_property(schema: dict) -> str | None:
-    """The property holding the schema's table — the first array of objects or of
-    arrays (a receipt's ``items``, a table's ``rows``) — or None."""
-    for name, item in schema.get("properties", {}).items():
-        if item.get("type") == "array" and item.get("items", {}).get("type") in ("object",
-                                                                                 "array"):
-            return name
-    return None
+def table_of(value: dict) -> str | None:
+    """The property holding an extraction's table — the first list of objects or of
+    lists (a receipt's ``items``, a table's ``rows``) — or None."""
+    return next((name for name, item in value.items() if isinstance(item, list) and item
+                 and all(isinstance(row, (dict, list)) for row in item)), None)
 
 
-def to_csv(extracted: list[tuple[str, dict]], schema: dict) -> str:
-    """CSV of (photo path, value) pairs: one line per row of the schema's table (with the
-    photo and the value's other fields repeated on each), or one line per photo when the
-    schema has no table. A table schema's ``columns`` name its rows' cells."""
-    table = table_property(schema)
+def to_csv(extracted: list[tuple[str, dict]]) -> str:
+    """CSV of (photo path, value) pairs: one line per row of the value's table
+    (:func:`table_of`, with the photo and the value's other fields repeated on each), or
+    one line per photo without one. A table's ``columns`` name its rows' cells."""
     lines: list[dict[str, str]] = []
     for photo, value in extracted:
+        table = table_of(value)
         outer = {"photo": photo} | {key: text for key, text in flatten(
             {k: v for k, v in value.items() if k != table and k != "columns"})}
-        rows = (value.get(table) or []) if table else []
+        rows = value[table] if table else []
         if not rows:
             lines.append(outer)
             continue

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .paths import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -163,16 +163,12 @@ def load(path: Path, model_id: str) -> LibraryMap | None:
 
 
 def save(path: Path, model_id: str, library_map: LibraryMap) -> None:
-    """Write the map beside the library (temp file, then rename); a cache, so a failure
-    is only logged."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
+    """Write the map beside the library (:func:`.paths.write_atomically`); a cache, so a
+    failure is only logged."""
     try:
-        with os.fdopen(fd, "wb") as file:
-            np.savez(file, model_id=np.asarray(model_id), ids=library_map.ids,
-                     xy=library_map.xy, method=np.asarray(library_map.method),
-                     seq=np.asarray(library_map.seq), placed=np.asarray(library_map.placed))
-        os.replace(temp, path)
+        write_atomically(path, lambda file: np.savez(
+            file, model_id=np.asarray(model_id), ids=library_map.ids, xy=library_map.xy,
+            method=np.asarray(library_map.method), seq=np.asarray(library_map.seq),
+            placed=np.asarray(library_map.placed)))
     except OSError as exc:
         log.warning("library map %s not saved: %s", path, exc)
-        Path(temp).unlink(missing_ok=True)

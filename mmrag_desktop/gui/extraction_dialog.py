@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout,
                                QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from ..extraction import SCHEMAS, Extraction, load_schema, to_csv
+from ..extraction import SCHEMAS, Extraction, to_csv
 from . import plain
 from .bridge import EngineBridge
 
@@ -25,7 +25,6 @@ class ExtractionDialog(QDialog):
         super().__init__(parent)
         self.bridge, self.path = bridge, path
         self.extraction: Extraction | None = None
-        self._schema = ""
         self.setWindowTitle(f"Extract from {os.path.basename(path)}")
         self.schema = QComboBox()
         self.schema.addItems([name.replace("_", " ") for name in SCHEMAS] + [OWN_SCHEMA])
@@ -62,16 +61,16 @@ class ExtractionDialog(QDialog):
         """Start the extraction by the chosen schema (asks for a file for one's own)."""
         choice = self.schema.currentText()
         if choice == OWN_SCHEMA:
-            self._schema, _ = QFileDialog.getOpenFileName(self, "JSON schema", "",
-                                                          "JSON schema (*.json)")
-            if not self._schema:
+            schema, _ = QFileDialog.getOpenFileName(self, "JSON schema", "",
+                                                    "JSON schema (*.json)")
+            if not schema:
                 return
         else:
-            self._schema = choice.replace(" ", "_")
+            schema = choice.replace(" ", "_")
         self.extract_button.setEnabled(False)
         self._show_saving(False)
         self.status.setText("Extracting… (the model may take a minute on a CPU)")
-        self.bridge.extract(self.path, self._schema).success(self._done) \
+        self.bridge.extract(self.path, schema).success(self._done) \
             .failure(self._failed).run()
 
     def _done(self, extraction: Extraction) -> None:
@@ -101,7 +100,7 @@ class ExtractionDialog(QDialog):
         if not target:
             return
         if kind == "csv":
-            text = to_csv([(found.photo, found.value)], load_schema(self._schema)[1])
+            text = to_csv([(found.photo, found.value)])
         else:
             text = json.dumps({"photo": found.photo, "schema": found.name, **found.value},
                               indent=2, ensure_ascii=False) + "\n"

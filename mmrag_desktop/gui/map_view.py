@@ -42,29 +42,35 @@ class MapCanvas(QWidget):
         self.hover = -1
         self._lasso: QPainterPath | None = None
         self._pan_from: QPointF | None = None
+        self._changes = 0  # bumped when the dots or the chosen ones change
+        self._dots: tuple[tuple, list[QPolygonF]] | None = None  # (view key, polygons)
 
     def set_points(self, xy: np.ndarray) -> None:
         self.xy = xy
-        self.chosen = np.zeros(len(xy), bool)
+        self._choose([])
         self.hover = -1
+
+    def _choose(self, rows: list[int]) -> None:
+        self.chosen = np.zeros(len(self.xy), bool)
+        self.chosen[rows] = True
+        self._changes += 1
         self.update()
 
     def _side(self) -> float:
         """Pixels that the map's unit square spans at the current zoom."""
         return min(self.width(), self.height()) * MARGIN * self.zoom
 
+    def _middle(self) -> np.ndarray:
+        return np.array([self.width() / 2, self.height() / 2])
+
     def _screen(self) -> np.ndarray:
         """The dots' widget coordinates, (n, 2) float."""
-        side = self._side()
-        middle = np.array([self.width() / 2, self.height() / 2])
-        return (self.xy - self.centre) * side + middle
+        return (self.xy - self.centre) * self._side() + self._middle()
 
     def zoom_at(self, factor: float, at: QPointF) -> None:
         """Zoom by *factor* keeping the map point under *at* where it is."""
-        side = self._side()
-        point = np.array([at.x(), at.y()])
-        middle = np.array([self.width() / 2, self.height() / 2])
-        under = (point - middle) / side + self.centre
+        point, middle = np.array([at.x(), at.y()]), self._middle()
+        under = (point - middle) / self._side() + self.centre
         self.zoom = float(np.clip(self.zoom * factor, 0.5, 200.0))
         self.centre = under - (point - middle) / self._side()
         self.update()
@@ -73,21 +79,30 @@ class MapCanvas(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().base())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        screen = self._screen()
         pen = QPen(self.palette().text().color(), DOT)
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        for chosen, colour in ((False, QColor(70, 110, 180)), (True, QColor(230, 120, 20))):
+        for colour, dots in zip((QColor(70, 110, 180), QColor(230, 120, 20)), self._polygons()):
             pen.setColor(colour)
             painter.setPen(pen)
-            rows = screen[self.chosen == chosen]
-            painter.drawPoints(QPolygonF([QPointF(x, y) for x, y in rows]))
+            painter.drawPoints(dots)
         if self.hover >= 0:
-            x, y = screen[self.hover]
+            x, y = self._screen()[self.hover]
             painter.setPen(QPen(self.palette().highlight().color(), 2))
             painter.drawEllipse(QPointF(x, y), DOT + 3, DOT + 3)
         if self._lasso is not None:
             painter.setPen(QPen(self.palette().highlight().color(), 1.5, Qt.PenStyle.DashLine))
             painter.drawPath(self._lasso)
+
+    def _polygons(self) -> list[QPolygonF]:
+        """The dots (not chosen, chosen) in widget coordinates, made again only when the
+        view or the dots changed: a hover or a lasso stroke repaints without a Python loop
+        over every photo."""
+        key = (self.zoom, *self.centre, self.width(), self.height(), self._changes)
+        if self._dots is None or self._dots[0] != key:
+            screen = self._screen()
+            self._dots = (key, [QPolygonF([QPointF(x, y) for x, y in screen[self.chosen == c]])
+                                for c in (False, True)])
+        return self._dots[1]
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         self.zoom_at(1.0015 ** event.angleDelta().y(), event.position())
@@ -129,9 +144,7 @@ class MapCanvas(QWidget):
         polygon = lasso.toFillPolygon()
         inside = [int(row) for row in near if polygon.containsPoint(
             QPointF(*screen[row]), Qt.FillRule.OddEvenFill)]
-        self.chosen = np.zeros(len(self.xy), bool)
-        self.chosen[inside] = True
-        self.update()
+        self._choose(inside)
         self.selected.emit(inside)
 
     def _hover_at(self, position: QPointF) -> None:
