@@ -30,6 +30,7 @@ from .folder_states import FolderState
 from .paths import display_path, elide, size_text
 from .store import LibraryVersionError, describe_db_error
 from .understanding import ANALYSES
+from .video import clock
 from .vlm import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
                   inspect_files, recommended_sizes, use_files)
 from .writer_lock import LibraryBusyError
@@ -390,7 +391,8 @@ def cmd_search(args) -> int:
             if r.meta.get("caption"):
                 why += f"  “{elide(r.meta['caption'], 80)}”"
             score = "  -  " if r.score is None else f"{r.score:.3f}"
-            print(f"{score}{taken}  {display_path(r.path)}{where}{why}")
+            at = f" @ {clock(r.meta['moment'])}" if "moment" in r.meta else ""
+            print(f"{score}{taken}  {display_path(r.path)}{at}{where}{why}")
         if not results:
             print("no results", file=sys.stderr)
     return 0

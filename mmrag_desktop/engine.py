@@ -7,9 +7,11 @@ for it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +37,9 @@ from .understanding import Progress as UnderstandProgress
 from .understanding import UnderstandingPass, UnderstandReport, summary
 from .caption_index import KIND as CAPTION_KIND
 from .caption_index import CaptionIndex
+from .concepts import BACKGROUND, TAGGED, ConceptError, Probe, learn, mentioned
+from .frame_index import FrameIndex
+from .keyed_index import KeyedIndex
 from .vector_index import VectorIndex
 from .vlm import VisionLanguageModel
 from .writer_lock import WriterLock
@@ -53,6 +58,9 @@ when most nodes are filtered out."""
 FEW_OFFLINE = 1000
 """Up to this many photos on offline roots are left out of an unfiltered search by asking
 HNSW for that many more results and dropping them, keeping the search on the fast path."""
+
+FRAME_CANDIDATES = 4
+"""Keyframes asked of the frame index per result wanted: a video matches with several."""
 
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 SEARCH_FIELDS = ("image", "caption", "both")
@@ -109,6 +117,8 @@ class Engine:
         self._vectors: VectorIndex | None = None
         self._keywords: KeywordIndex | None = None
         self._captions: CaptionIndex | None = None
+        self._frames: FrameIndex | None = None
+        self._probes: dict[tuple, Probe] = {}  # (name, model, examples) → learned probe
         self._lock = threading.RLock()
         self._index_lock = threading.Lock()
         self._map_lock = threading.Lock()
@@ -301,7 +311,9 @@ class Engine:
             vectors = self.sync()
             indexer = Indexer(self.store, vectors, lambda: self.embedder, excluder,
                               self.config.batch_size, workers)
-            return indexer.run(roots, on_progress, cancel, stable_after, allow_removal, scope)
+            report = indexer.run(roots, on_progress, cancel, stable_after, allow_removal, scope)
+            self.store.forget_orphans()  # keyframes of videos deleted or changed
+            return report
 
     def understand(self, on_progress: Callable[[UnderstandProgress], None] | None = None,
                    cancel: threading.Event | None = None,
@@ -315,7 +327,7 @@ class Engine:
         if self.read_only:
             raise RuntimeError("a read-only engine does not change the library")
         with self._index_lock, self._writing("understanding photos"):
-            self.store.forget_orphan_understanding()
+            self.store.forget_orphans()
         return self.understanding_pass(vlm).run(on_progress, cancel, paused)
 
     def understanding_pass(self, vlm: VisionLanguageModel | None = None) -> UnderstandingPass:
@@ -394,6 +406,10 @@ class Engine:
         pixels'), ``caption`` (its caption's, :mod:`.caption_index`; photos without one
         are not found), or ``both``, fused by reciprocal-rank fusion.
 
+        A personal concept's name in a text (:mod:`.concepts`: ``Rex at the beach``) ranks
+        the library by the concept's probe; the rest of the text searches as above, and the
+        rankings are fused by reciprocal-rank fusion (see :meth:`_concept_search`).
+
         Returns:
             Up to *k* results, best first, with metadata. ``score`` is the cosine similarity
             of the image vector (of the caption's with *field* ``caption``; None in
@@ -408,6 +424,12 @@ class Engine:
         """
         if mode not in SEARCH_MODES:
             raise QueryError(f"unknown search mode {mode!r}: {', '.join(SEARCH_MODES)}")
+        filters = self._resolved(filters)
+        names = self.store.concept_names()
+        if names:
+            found, terms = self._split_concepts(terms, names)
+            if found:
+                return self._concept_search(found, terms, k, min_score, filters, mode, field)
         if field not in SEARCH_FIELDS:
             raise QueryError(f"unknown search field {field!r}: {', '.join(SEARCH_FIELDS)}")
         words = " ".join(t.text for t in terms if t.text and t.weight > 0)
@@ -451,17 +473,29 @@ class Engine:
     def captions(self) -> CaptionIndex:
         """The captions' vector index (:mod:`.caption_index`), brought up to date with
         the library's captions (embedding new ones with the text tower)."""
-        with self._lock:
-            vectors = self.vectors
-            if self._captions is None or self._captions.model_id != vectors.model_id:
-                path = self._model_cache("captions", vectors.model_id)
-                self._captions = CaptionIndex(path, vectors.model_id, vectors.dim,
-                                              self.config.hnsw_m,
-                                              self.config.hnsw_ef_construction,
-                                              self.config.hnsw_ef)
-            captions = self._captions
+        captions = self._keyed_index("_captions", CaptionIndex, "captions")
         captions.catch_up(self.store, self.embedder.encode_texts)
         return captions
+
+    def frames(self) -> FrameIndex:
+        """The videos' keyframe index (:mod:`.frame_index`), brought up to date with the
+        library's keyframes."""
+        frames = self._keyed_index("_frames", FrameIndex, "frames")
+        frames.catch_up(self.store)
+        return frames
+
+    def _keyed_index(self, attribute: str, kind: type[KeyedIndex], folder: str) -> KeyedIndex:
+        """The engine's *kind* index of the library's model, opened from ``library/folder``
+        the first time and again after a model change."""
+        with self._lock:
+            vectors = self.vectors
+            index = getattr(self, attribute)
+            if index is None or index.model_id != vectors.model_id:
+                index = kind(self._model_cache(folder, vectors.model_id), vectors.model_id,
+                             vectors.dim, self.config.hnsw_m, self.config.hnsw_ef_construction,
+                             self.config.hnsw_ef)
+                setattr(self, attribute, index)
+            return index
 
     def _model_cache(self, folder: str, model_id: str) -> Path:
         """``library/folder/<model>.npz``, a cache of *model_id*'s; the folder's files of
@@ -482,8 +516,9 @@ class Engine:
         unfiltered = filters is None or filters.is_empty()
         hits = captions.search(query, 2 * k if unfiltered else max(50 * k, 1000))
         where, params = (filters or Filters()).sql()
-        ids = self.store.ids_by_hash([digest for digest, _ in hits], where, params)
-        ranked = [(row_id, score) for digest, score in hits for row_id in ids.get(digest, [])][:k]
+        ids = self.store.ids_by_hash([digest for (digest, _), _ in hits], where, params)
+        ranked = [(row_id, score) for (digest, _), score in hits
+                  for row_id in ids.get(digest, [])][:k]
         details = self._details([row_id for row_id, _ in ranked])
         return [Result(row_id, details[row_id]["path"], score,
                        details[row_id] | {"caption_score": score})
@@ -515,7 +550,7 @@ class Engine:
     def search_vector(self, query: np.ndarray, k: int = 20, min_score: float | None = None,
                       filters: Filters | None = None) -> list[Result]:
         """Top-k photos for a query embedding: (d,) float32, L2-normalised."""
-        filters = filters or Filters()
+        filters = self._resolved(filters)
         vectors = self.sync()
         offline = self.store.offline_ids(FEW_OFFLINE) if filters.is_empty() else None
         if offline is not None:
@@ -532,9 +567,198 @@ class Engine:
         details = self._details([int(i) for i in ids])
         results = [Result(int(i), details[int(i)]["path"], float(s), details[int(i)])
                    for i, s in zip(ids, scores) if int(i) in details]
+        results = self._moments(query, results, k, filters)
         if min_score is not None:
             results = [r for r in results if r.score >= min_score]
         return results
+
+    def _moments(self, query: np.ndarray, results: list[Result], k: int,
+                 filters: Filters) -> list[Result]:
+        """*results* with the videos whose keyframes match *query* best (the frame index),
+        every video scored by the cosine similarity of its best keyframe or of the whole
+        (its keyframes' mean: a video as the query), whichever is higher, and given that
+        keyframe's time in ``meta["moment"]`` (seconds); the top *k* of them all."""
+        if not self.store.frame_state(self.vectors.model_id)[0]:
+            return results  # no videos: no frame index to open
+        hits = self.frames().search(query, FRAME_CANDIDATES * k if filters.is_empty()
+                                    else max(50 * k, 1000))
+        where, params = filters.sql()
+        ids = self.store.ids_by_hash(list(dict.fromkeys(d for (d, _), _ in hits)), where, params)
+        found = {r.id: r for r in results}
+        fresh = [i for same in ids.values() for i in same if i not in found]
+        details = self._details(fresh)
+        found.update((i, Result(i, details[i]["path"], None, details[i]))
+                     for i in fresh if i in details)
+        videos = [r for r in found.values() if r.meta.get("duration") is not None]
+        whole = self._vectors_of(np.asarray([r.id for r in videos], np.int64)) @ query
+        for result, score in zip(videos, whole.tolist()):
+            times, vectors = self.store.frames_of(self.vectors.model_id, result.meta["hash"])
+            if len(times):
+                scores = vectors @ query
+                best = int(np.argmax(scores))
+                result.meta["moment"] = float(times[best])
+                score = max(score, float(scores[best]))
+            result.score = score
+        ranked = [r for r in found.values() if r.score is not None]
+        return sorted(ranked, key=lambda r: -r.score)[:k]
+
+    # --- personal concepts (:mod:`.concepts`) -------------------------------------------
+
+    def label(self, name: str, paths: list[str], yes: bool = True) -> Probe:
+        """Make the library photos *paths* examples of concept *name* (a new name makes a
+        new concept), or with *yes* False counter-examples (rejected suggestions), and
+        learn it again.
+
+        Raises:
+            ConceptError: no name, or a path the library has no embedded photo at.
+        """
+        name = " ".join(name.split())
+        if not name:
+            raise ConceptError("a concept needs a name")
+        digests = []
+        for path in paths:
+            digest = self.store.hash_of(os.path.abspath(path))
+            if digest is None:
+                raise ConceptError(f"{path} is not an indexed photo of this library "
+                                   "(add its folder and index it first)")
+            digests.append(digest)
+        with self._writing("learning a concept"):
+            self.store.label_examples(name, digests, yes)
+        return self.probe(name)
+
+    def forget_concept(self, name: str, paths: list[str] | None = None) -> int:
+        """Remove concept *name*, or only its examples at *paths*. Returns the examples
+        removed.
+
+        Raises:
+            ConceptError: no such concept.
+        """
+        self._known_concept(name)
+        digests = None if paths is None else [
+            d for d in (self.store.hash_of(os.path.abspath(p)) for p in paths) if d]
+        with self._writing("changing a concept"):
+            return self.store.forget_concept(name, digests)
+
+    def concepts(self) -> list[tuple[Probe | None, int, str]]:
+        """Each concept: (its probe, photos tagged with it, why it has no probe: "" when
+        learned), alphabetically."""
+        out = []
+        for name in self.store.concept_names():
+            try:
+                probe = self.probe(name)
+            except ConceptError as exc:
+                out.append((None, 0, str(exc)))
+                continue
+            out.append((probe, len(self._tagged(probe)), ""))
+        return out
+
+    def probe(self, name: str) -> Probe:
+        """Concept *name* learned from its examples' embeddings under the library's model
+        (:func:`.concepts.learn`; kept until the examples or the model change).
+
+        Raises:
+            ConceptError: no such concept, or none of its examples has an embedding.
+        """
+        name = self._known_concept(name)
+        examples = tuple(self.store.concept_examples(name))
+        key = (name.casefold(), self.vectors.model_id, examples)
+        if key not in self._probes:
+            vectors = self.store.vectors_by_hash([digest for digest, _ in examples])
+            dim = self.vectors.dim
+
+            def stack(yes: bool) -> np.ndarray:
+                found = [vectors[d] for d, y in examples if y == yes and d in vectors]
+                return np.stack(found) if found else np.empty((0, dim), np.float32)
+
+            background = self.store.sample_vectors(
+                BACKGROUND, zlib.crc32(name.casefold().encode()), {d for d, _ in examples})
+            self._probes[key] = learn(name, stack(True), stack(False),
+                                      background.reshape(-1, dim))
+        return self._probes[key]
+
+    def _known_concept(self, name: str) -> str:
+        """*name* as the library spells it. Raises ConceptError for an unknown one."""
+        for known in self.store.concept_names():
+            if known.casefold() == " ".join(name.split()).casefold():
+                return known
+        raise ConceptError(f"no concept named “{name}” (mmrag concepts list)")
+
+    def _tagged(self, probe: Probe, filters: Filters | None = None) -> list[Result]:
+        """The photos tagged with *probe*'s concept (probability ≥ :data:`.concepts.TAGGED`),
+        most confident first: an HNSW search along its direction, widened until it reaches
+        photos below the threshold."""
+        floor, k = probe.cosine_for(TAGGED), 256
+        while True:
+            found = self.search_vector(probe.direction, k, None, filters)
+            if len(found) < k or found[-1].score < floor:
+                return [r for r in found if r.score >= floor]
+            k *= 4
+
+    def _resolved(self, filters: Filters | None) -> Filters:
+        """*filters* with its concepts turned into the ids of the photos tagged with them
+        (all of them)."""
+        filters = filters or Filters()
+        if not filters.concepts:
+            return filters
+        ids: set[int] | None = None
+        for name in filters.concepts:
+            tagged = {r.id for r in self._tagged(self.probe(name))}
+            ids = tagged if ids is None else ids & tagged
+        return dataclasses.replace(filters, concepts=[], ids=frozenset(ids or ()))
+
+    @staticmethod
+    def _split_concepts(terms: list[Term], names: list[str]) -> tuple[list[str], list[Term]]:
+        """The concepts named in the positive text terms, and the terms without them."""
+        found: list[str] = []
+        rest: list[Term] = []
+        for term in terms:
+            if term.text is None or term.weight <= 0:
+                rest.append(term)
+                continue
+            named, text = mentioned(term.text, names)
+            found += [n for n in named if n not in found]
+            if text:
+                rest.append(dataclasses.replace(term, text=text))
+        return found, rest
+
+    def _concept_search(self, names: list[str], terms: list[Term], k: int,
+                        min_score: float | None, filters: Filters, mode: str,
+                        field: str) -> list[Result]:
+        """Concepts fused with the rest of a query by reciprocal-rank fusion. Each side
+        brings its top candidates; each ranking then ranks all of them (a concept by its
+        probe, the text by its own order and then the image cosine), so a photo that is
+        Rex *and* at the beach beats one that is only either. ``score`` is the rest of the
+        query's cosine similarity, or with a concept alone the probability;
+        ``meta["concepts"]`` holds each concept's probability."""
+        pool = max(10 * k, 200)
+        probes = [self.probe(name) for name in names]
+        found: dict[int, Result] = {}
+        for probe in probes:
+            for result in self.search_vector(probe.direction, pool, None, filters):
+                found.setdefault(result.id, result)
+        text = self.search(terms, pool, min_score, filters, mode, field) if terms else []
+        for result in text:
+            found[result.id] = result
+        ids = np.asarray(list(found), np.int64)
+        vectors = self._vectors_of(ids)
+        rankings = [ids[np.argsort(-(vectors @ probe.weights), kind="stable")].tolist()
+                    for probe in probes]
+        if terms:
+            first = [r.id for r in text]
+            query = query_vector(self.embedder, terms)
+            rest = [i for i in ids[np.argsort(-(vectors @ query), kind="stable")].tolist()
+                    if i not in set(first)]
+            rankings.append(first + rest)
+        chance = {probe.name: probe.probability(vectors) for probe in probes}
+        row = {i: n for n, i in enumerate(ids.tolist())}
+        out = []
+        for row_id, _ in fuse(rankings)[:k]:
+            result = found[row_id]
+            result.meta["concepts"] = {name: float(p[row[row_id]]) for name, p in chance.items()}
+            if not terms:
+                result.score = result.meta["concepts"][probes[0].name]
+            out.append(result)
+        return out
 
     def photos(self, ids: list[int]) -> list[Result]:
         """Library photos by row id, in that order (ids no longer in the library left
@@ -549,7 +773,25 @@ class Engine:
         understood = self.store.understood([d["hash"] for d in details.values() if d["hash"]])
         for item in details.values():
             item.update(summary(understood.get(item["hash"], {})))
+        names = self.store.concept_names()
+        if names and details:
+            self._tag(details, names)
         return details
+
+    def _tag(self, details: dict[int, dict], names: list[str]) -> None:
+        """Add ``concepts``, {name: probability}, to each photo's details: the concepts it
+        is tagged with (probability ≥ :data:`.concepts.TAGGED`)."""
+        probes = []
+        for name in names:
+            try:
+                probes.append(self.probe(name))
+            except ConceptError:
+                continue  # no usable example yet: it tags nothing
+        for ids, vectors in self.store.vectors(ids=list(details)):
+            chances = {probe.name: probe.probability(vectors) for probe in probes}
+            for n, row_id in enumerate(ids.tolist()):
+                details[row_id]["concepts"] = {name: float(p[n]) for name, p in chances.items()
+                                               if p[n] >= TAGGED}
 
     def understood(self, digest: str) -> dict[str, str]:
         """What the understanding pass learned of the photo with content hash *digest*
@@ -690,7 +932,7 @@ class Engine:
     def browse(self, filters: Filters | None = None) -> Timeline:
         """The photos that pass *filters*, newest first, by month: what the GUI shows
         without a query."""
-        where, params = (filters or Filters()).sql()
+        where, params = self._resolved(filters).sql()
         return Timeline(self.store.timeline(where, params))
 
     def folder_tree(self) -> list[FolderNode]:

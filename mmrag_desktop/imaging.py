@@ -29,6 +29,8 @@ pillow_heif.register_heif_opener()
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 )
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
+"""Videos, read by :mod:`.video` (animated GIFs too, found by their content)."""
 
 MAX_PIXELS = 180_000_000
 """Images above this many pixels are refused as possible decompression bombs (a 180 MP
@@ -63,7 +65,7 @@ class PhotoMeta:
 
 
 @contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def reading(path: Path) -> Iterator[None]:
     """Turns the OS errors of reading *path* into :class:`BadImage` reasons."""
     try:
         yield
@@ -84,16 +86,18 @@ def file_hash(path: Path) -> str:
     Raises:
         BadImage: the file is empty, unreadable, vanished, or is a folder.
     """
-    with _reading(path), path.open("rb") as f:
+    with reading(path), path.open("rb") as f:
         digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16))
         if f.tell() == 0:
             raise BadImage("empty file (0 bytes)")
         return digest.hexdigest()
 
 
-def decode(source: Path | bytes, min_side: int = 0) -> tuple[Image.Image, PhotoMeta]:
+def decode(source: Path | bytes, min_side: int = 0,
+           at: float = 0.0) -> tuple[Image.Image, PhotoMeta]:
     """Decode a photo file (or encoded bytes) into an RGB image with EXIF orientation
-    applied: the one way the app reads a photo, at whatever size it needs.
+    applied: the one way the app reads a photo, at whatever size it needs. A video file
+    gives its frame *at* seconds (:func:`.video.still`).
 
     Args:
         source: the file, or its encoded bytes (a pasted image).
@@ -103,6 +107,7 @@ def decode(source: Path | bytes, min_side: int = 0) -> tuple[Image.Image, PhotoM
             model this decodes 500×375 pixels instead of 4000×3000, and the antialiased
             resize that follows has far less to do; only the bytes needed are read. 0 decodes
             at full size.
+        at: for a video, seconds from its start.
 
     Returns:
         The RGB image (transparent areas composited on white; 16-bit images scaled to 8
@@ -113,11 +118,16 @@ def decode(source: Path | bytes, min_side: int = 0) -> tuple[Image.Image, PhotoM
         BadImage: unreadable, empty, not an image, truncated or corrupt, above
             :data:`MAX_PIXELS`, or any failure inside a decoder (with its reason).
     """
+    if not isinstance(source, bytes) and (
+            is_video_name(source) or (at > 0 and source.suffix.lower() == ".gif")):
+        from .video import still  # here: video.py imports this module
+
+        return still(source, at, min_side)
     if isinstance(source, bytes):
         if not source:
             raise BadImage("empty file (0 bytes)")
         return _decode(io.BytesIO(source), min_side)
-    with _reading(source), source.open("rb") as f:
+    with reading(source), source.open("rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
             raise BadImage("empty file (0 bytes)")
         return _decode(f, min_side)
@@ -246,6 +256,16 @@ def _gps_degrees(dms: object, ref: object, negative_ref: str) -> float | None:
 def is_image_name(path: Path) -> bool:
     """True when the file name has a supported image extension (case-insensitive)."""
     return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_video_name(path: Path) -> bool:
+    """True when the file name has a supported video extension (case-insensitive)."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_media_name(path: Path) -> bool:
+    """True for the names the library indexes: photos and videos."""
+    return is_image_name(path) or is_video_name(path)
 
 
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .imaging import is_image_name
+from .imaging import is_media_name
 from .paths import is_within
 
 
@@ -140,7 +140,7 @@ def scan(
                     if entry.is_symlink() and is_within(os.path.realpath(entry.path), real_root):
                         continue  # walked under its real path: each photo has one path
                     subfolders.append(entry.path)
-                elif stat.S_ISREG(st.st_mode) and is_image_name(Path(entry.name)):
+                elif stat.S_ISREG(st.st_mode) and is_media_name(Path(entry.name)):
                     listing.files.append(FileStat(entry.path, root, st.st_size, st.st_mtime_ns,
                                                   getattr(st, "st_ctime_ns", st.st_mtime_ns)))
             yield listing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -14,6 +15,7 @@ import numpy as np
 
 from .imaging import BadImage, decode
 from .paths import folder_range
+from .video import is_video, keyframes, mean_direction
 
 if TYPE_CHECKING:
     from .embedder import Embedder
@@ -97,7 +99,9 @@ class Filters:
     cameras (EXIF model names, as :meth:`.store.Store.cameras` lists them), taken near a
     point: ``near = (latitude, longitude, radius_km)`` from the photos' EXIF GPS, and/or
     in a named place: ``place``, a word or words of the place's names (town, city,
-    county, region or country, as the understanding pass found them; case-insensitive)."""
+    county, region or country, as the understanding pass found them; case-insensitive),
+    and/or tagged with personal concepts (``concepts``, names; :mod:`.concepts`), which
+    the engine turns into the photos' row ids (``ids``) before the filter is used."""
 
     folders: list[str] = field(default_factory=list)
     taken_after: str | None = None
@@ -105,10 +109,12 @@ class Filters:
     cameras: list[str] = field(default_factory=list)
     near: tuple[float, float, float] | None = None
     place: str = ""
+    concepts: list[str] = field(default_factory=list)
+    ids: frozenset[int] | None = None
 
     def is_empty(self) -> bool:
         return not (self.folders or self.taken_after or self.taken_before or self.cameras
-                    or self.near or self.place)
+                    or self.near or self.place or self.concepts or self.ids is not None)
 
     def sql(self) -> tuple[str, list]:
         """An SQL condition on the ``photos`` table, and its parameters."""
@@ -146,6 +152,10 @@ class Filters:
             parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'place' "
                          "AND ' ' || text || ' ' LIKE ?)")
             params.append(f"% {self.place.strip()} %")
+        if self.ids is not None:
+            # One JSON parameter, however many: SQLite's limit on variables never applies.
+            parts.append("id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(self.ids)))
         return " AND ".join(parts) or "1", params
 
 
@@ -193,8 +203,14 @@ def query_vector(embedder: Embedder, terms: list[Term]) -> np.ndarray:
         for term, vector in zip(texts, embedder.encode_texts([t.text for t in texts])):
             total += term.weight * vector
     for term in (t for t in terms if t.photo is not None):
+        path, side = Path(term.photo), embedder.image_size
         try:
-            image, _ = decode(Path(term.photo), min_side=embedder.image_size)
+            if is_video(path):  # all of it: the mean of its keyframes, as the library has it
+                stills, _ = keyframes(path, min_side=side)
+                frames = np.stack([embedder.to_pixels(k.image) for k in stills])
+                total += term.weight * mean_direction(embedder.encode_images(frames))
+                continue
+            image, _ = decode(path, min_side=side)
         except BadImage as exc:
             raise QueryError(f"query photo {term.photo}: {exc}") from exc
         total += term.weight * embedder.encode_images(embedder.to_pixels(image)[None])[0]

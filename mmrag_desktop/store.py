@@ -27,12 +27,15 @@ import sqlite_utils
 from .imaging import PhotoMeta
 from .paths import db_parent, folder_range, path_from_db, path_to_db
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The database layout this code reads and writes. 1: paths with undecodable bytes stored
 as base64 behind a marker; 2: the prefix-preserving path encoding of
 :mod:`mmrag_desktop.paths`, the vector checksum, the per-model vector archive, root devices;
 3: each photo's folder, indexed (a run compares the library with the disk folder by folder);
-4: what the understanding pass learned about each photo's content (:mod:`.understanding`)."""
+4: what the understanding pass learned about each photo's content (:mod:`.understanding`);
+5: videos: a row's ``duration`` (seconds; NULL for a photo) and its keyframes' embeddings
+(``frames``, by model and content hash); personal concepts and their example photos
+(:mod:`.concepts`)."""
 
 OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
 """Row states: embedded; could not be read (``error`` holds why); waiting to be
@@ -184,7 +187,7 @@ class Store:
                 "hash": str, "width": int, "height": int, "taken_at": str,
                 "camera_make": str, "camera_model": str, "gps_lat": float,
                 "gps_lon": float, "status": str, "error": str, "vector": bytes,
-                "seq": int, "indexed_at": float, "folder": str,
+                "seq": int, "indexed_at": float, "folder": str, "duration": float,
             },
             pk="id", not_null={"path", "root", "status"}, if_not_exists=True,
         )
@@ -201,6 +204,18 @@ class Store:
                                    pk=("hash", "kind"), if_not_exists=True)
         db["understanding"].create_index(["seq"], if_not_exists=True)
         db["understanding"].create_index(["kind", "seq"], if_not_exists=True)
+        # A video's keyframes (:mod:`.video`): time in seconds, embedding; by content hash
+        # and model like ``model_vectors``, so moves, copies and model switches keep them.
+        db["frames"].create({"model": str, "hash": str, "time": float, "vector": bytes,
+                             "seq": int}, pk=("model", "hash", "time"), if_not_exists=True)
+        db["frames"].create_index(["model", "seq"], if_not_exists=True)
+        db["frames"].create_index(["hash"], if_not_exists=True)
+        # Personal concepts (:mod:`.concepts`): names, and example contents, yes or no.
+        db.execute("CREATE TABLE IF NOT EXISTS concepts (name TEXT PRIMARY KEY COLLATE NOCASE, "
+                   "created REAL)")
+        db.execute("CREATE TABLE IF NOT EXISTS concept_examples (concept TEXT NOT NULL COLLATE "
+                   "NOCASE, hash TEXT NOT NULL, yes INTEGER NOT NULL, added REAL, "
+                   "PRIMARY KEY (concept, hash))")
         db["photos"].create_index(["path"], unique=True, if_not_exists=True)
         for column in ("hash", "seq", "root", "taken_at", "status", "folder"):
             db["photos"].create_index([column], if_not_exists=True)
@@ -209,8 +224,11 @@ class Store:
         """Bring a version-*version* database to :data:`SCHEMA_VERSION` (inside the open
         transaction: a failed migration leaves the old database untouched)."""
         db = self.db
-        if "folder" not in db["photos"].columns_dict:
+        columns = db["photos"].columns_dict
+        if "folder" not in columns:
             db.execute("ALTER TABLE photos ADD COLUMN folder TEXT")
+        if "duration" not in columns:
+            db.execute("ALTER TABLE photos ADD COLUMN duration REAL")
         self._create_tables()
         if version == 1:
             marker = "\x00raw:"
@@ -423,7 +441,8 @@ class Store:
             marks = ",".join("?" * len(part))
             cursor = self.db.execute(
                 "SELECT id, path, root, hash, size, mtime_ns, width, height, taken_at, camera_make, "
-                f"camera_model, gps_lat, gps_lon, status FROM photos WHERE id IN ({marks})",
+                f"camera_model, gps_lat, gps_lon, status, duration FROM photos "
+                f"WHERE id IN ({marks})",
                 part,
             )
             names = [c[0] for c in cursor.description]
@@ -496,13 +515,103 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(digest, kind, version, data, text, seq) for digest, data, text in results])
 
-    def forget_orphan_understanding(self) -> int:
+    def forget_orphans(self) -> int:
         """Delete what is understood of contents no photo has any more (a deleted
-        receipt's text goes with it); call between index runs, since a run may delete a
-        moved photo's old row before adding its new one. Returns the rows deleted."""
+        receipt's text goes with it), and the keyframes of videos no longer there; call
+        between index runs, since a run may delete a moved photo's old row before adding
+        its new one. Returns the rows deleted."""
+        gone = "hash NOT IN (SELECT hash FROM photos WHERE hash IS NOT NULL)"
         with self.transaction():
-            return self.db.execute("DELETE FROM understanding WHERE hash NOT IN (SELECT "
-                                   "hash FROM photos WHERE hash IS NOT NULL)").rowcount
+            return (self.db.execute(f"DELETE FROM understanding WHERE {gone}").rowcount
+                    + self.db.execute(f"DELETE FROM frames WHERE {gone}").rowcount)
+
+    # --- personal concepts (see :mod:`.concepts`) -------------------------------------------
+
+    def concept_names(self) -> list[str]:
+        """The concepts' names, as the user wrote them, alphabetically."""
+        return [r[0] for r in self.db.execute("SELECT name FROM concepts ORDER BY name")]
+
+    def concept_examples(self, name: str) -> list[tuple[str, bool]]:
+        """(content hash, yes) of a concept's examples; empty for an unknown concept."""
+        return [(digest, bool(yes)) for digest, yes in self.db.execute(
+            "SELECT hash, yes FROM concept_examples WHERE concept = ? ORDER BY added, hash",
+            [name])]
+
+    def label_examples(self, name: str, digests: list[str], yes: bool) -> None:
+        """Make contents yes (or no) examples of concept *name*, creating it if new (names
+        are compared without case); an example said again takes the new answer."""
+        now = time.time()
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO concepts(name, created) VALUES (?, ?)",
+                            [name, now])
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO concept_examples(concept, hash, yes, added) "
+                "VALUES ((SELECT name FROM concepts WHERE name = ?), ?, ?, ?)",
+                [(name, digest, int(yes), now) for digest in digests])
+
+    def forget_concept(self, name: str, digests: list[str] | None = None) -> int:
+        """Remove a concept (with *digests*: only those examples). Returns the examples
+        removed."""
+        with self.transaction():
+            if digests is None:
+                self.db.execute("DELETE FROM concepts WHERE name = ?", [name])
+                return self.db.execute("DELETE FROM concept_examples WHERE concept = ?",
+                                       [name]).rowcount
+            return sum(self.db.execute("DELETE FROM concept_examples WHERE concept = ? AND "
+                                       "hash = ?", [name, digest]).rowcount for digest in digests)
+
+    def vectors_by_hash(self, digests: list[str]) -> dict[str, np.ndarray]:
+        """Content hash → its (d,) float32 embedding, for the given contents that have one."""
+        out: dict[str, np.ndarray] = {}
+        unique = sorted(set(digests))
+        for start in range(0, len(unique), _VARIABLES):
+            part = unique[start:start + _VARIABLES]
+            for digest, data in self.db.execute(
+                    "SELECT hash, vector FROM photos WHERE vector IS NOT NULL AND hash IN "
+                    f"({','.join('?' * len(part))})", part):
+                out.setdefault(digest, np.frombuffer(data, np.float32))
+        return out
+
+    def sample_vectors(self, n: int, seed: int, excluding: set[str]) -> np.ndarray:
+        """Embeddings of up to *n* photos drawn at random (reproducibly, by *seed*) from
+        those with one, not of the contents *excluding*: (m, d) float32."""
+        ids = [i for i, digest in self.db.execute(
+            "SELECT id, hash FROM photos WHERE vector IS NOT NULL ORDER BY id")
+            if digest not in excluding]
+        if len(ids) > n:
+            chosen = np.random.default_rng(seed).choice(len(ids), n, replace=False)
+            ids = [ids[i] for i in sorted(chosen.tolist())]
+        chunks = [vectors for _, vectors in self.vectors(ids=ids)]
+        return np.concatenate(chunks) if chunks else np.empty((0, 0), np.float32)
+
+    # --- video keyframes (see :mod:`.video`) ------------------------------------------------
+
+    def frame_state(self, model: str) -> tuple[int, int]:
+        """(keyframes of *model*, the newest one's ``seq``): a cache of them is current
+        while this has not changed."""
+        count, newest = self.db.execute(
+            "SELECT COUNT(*), MAX(seq) FROM frames WHERE model = ?", [model]).fetchone()
+        return count, newest or 0
+
+    def frame_rows(self, model: str, after_seq: int = 0) -> list[tuple[str, float, bytes]]:
+        """(content hash, time in s, (d,) float32 embedding bytes) of *model*'s keyframes
+        stored after *after_seq*."""
+        return self.db.execute("SELECT hash, time, vector FROM frames WHERE model = ? "
+                               "AND seq > ?", [model, after_seq]).fetchall()
+
+    def frame_keys(self, model: str) -> set[tuple[str, float]]:
+        """(content hash, time in s) of every keyframe of *model*."""
+        return set(self.db.execute("SELECT hash, time FROM frames WHERE model = ?", [model]))
+
+    def frames_of(self, model: str, digest: str) -> tuple[np.ndarray, np.ndarray]:
+        """A video's keyframes under *model*: ((n,) float64 times in s, ascending;
+        (n, d) float32 embeddings); n is 0 for a photo."""
+        rows = self.db.execute("SELECT time, vector FROM frames WHERE model = ? AND hash = ? "
+                               "ORDER BY time", [model, digest]).fetchall()
+        if not rows:
+            return np.empty(0), np.empty((0, 0), np.float32)
+        return (np.array([r[0] for r in rows], np.float64),
+                np.stack([np.frombuffer(r[1], np.float32) for r in rows]))
 
     def understood(self, digests: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
         """Content hash → {kind: (JSON data, searchable text)} for the given contents."""
@@ -629,7 +738,9 @@ class Store:
     # --- writes ---------------------------------------------------------------------------
 
     def write_batch(self, embedded: list[tuple[int | None, dict, np.ndarray]],
-                    others: list[tuple[int | None, dict]], deleted: list[int]) -> list[int]:
+                    others: list[tuple[int | None, dict]], deleted: list[int],
+                    frames: dict[str, list[tuple[float, np.ndarray]]] | None = None
+                    ) -> list[int]:
         """Commit one batch of changes in one transaction, under one new ``seq``.
 
         A row given as new (id None) whose path the library already holds updates that
@@ -640,6 +751,8 @@ class Store:
             others: (id or None, row fields) for rows without a new vector (errors, moves,
                 touched files); a row that loses its vector gets a tombstone.
             deleted: ids of rows to delete.
+            frames: videos' keyframes, content hash → [(time in s, (d,) float32
+                embedding)], stored under the library's model (replacing its earlier ones).
 
         Returns:
             The ids of *embedded* rows, in order (new rows get theirs here).
@@ -675,6 +788,14 @@ class Store:
                     db.execute("INSERT OR REPLACE INTO tombstones(id, seq) VALUES (?, ?)",
                                [row_id, seq])
                 self._put(row_id, fields)
+            if frames:
+                model = self.get_meta("model_id")
+                for digest, stills in frames.items():
+                    db.execute("DELETE FROM frames WHERE model = ? AND hash = ?", [model, digest])
+                    db.conn.executemany(
+                        "INSERT INTO frames(model, hash, time, vector, seq) VALUES (?, ?, ?, ?, ?)",
+                        [(model, digest, float(at), np.asarray(vector, np.float32).tobytes(), seq)
+                         for at, vector in stills])
             if total != before:
                 self._set_checksum(total)
         return ids
@@ -701,7 +822,7 @@ class Store:
         """Fields and vector of a row, to give an identical file its own row."""
         cursor = self.db.execute(
             "SELECT width, height, taken_at, camera_make, camera_model, gps_lat, gps_lon, "
-            "vector FROM photos WHERE id = ?", [source_id])
+            "duration, vector FROM photos WHERE id = ?", [source_id])
         names = [c[0] for c in cursor.description]
         values = dict(zip(names, cursor.fetchone()))
         vector = np.frombuffer(values.pop("vector"), dtype=np.float32)
@@ -769,15 +890,17 @@ def _understandable(with_gps: bool) -> str:
     """The SQL condition on ``photos p`` for photos the understanding pass reads:
     embedded, online, with a content hash (and EXIF GPS for *with_gps*)."""
     gps = " AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL" if with_gps else ""
-    return f"p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL{gps}"
+    return (f"p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL "
+            f"AND p.duration IS NULL{gps}")
 
 
 def meta_fields(meta: PhotoMeta) -> dict:
-    """Row fields for a photo's metadata."""
+    """Row fields for a photo's metadata (a video's too: its ``duration`` in seconds)."""
     return {
         "width": meta.width, "height": meta.height, "taken_at": meta.taken_at,
         "camera_make": meta.camera_make, "camera_model": meta.camera_model,
         "gps_lat": meta.gps_lat, "gps_lon": meta.gps_lon,
+        "duration": getattr(meta, "duration", None),
     }
 
 

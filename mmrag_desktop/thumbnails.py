@@ -23,14 +23,15 @@ def cache_dir(home: Path) -> Path:
     return home / "thumbnails"
 
 
-def thumbnail(photo: Path, digest: str, size: int, folder: Path) -> Path:
+def thumbnail(photo: Path, digest: str, size: int, folder: Path, at: float = 0.0) -> Path:
     """The cached thumbnail of *photo*, made first if need be.
 
     Args:
-        photo: the image file.
-        digest: its content hash (the cache key with *size*).
+        photo: the image file (or video).
+        digest: its content hash (the cache key with *size* and *at*).
         size: the longest edge of the thumbnail, pixels.
         folder: the cache folder (see :func:`cache_dir`).
+        at: for a video, the moment shown, seconds from its start.
 
     Returns:
         The path of a JPEG at most *size* × *size* pixels, aspect ratio kept.
@@ -38,10 +39,11 @@ def thumbnail(photo: Path, digest: str, size: int, folder: Path) -> Path:
     Raises:
         BadImage: the photo cannot be read or decoded.
     """
-    target = folder / digest[:2] / f"{digest}-{size}.jpg"
+    moment = f"-{round(at * 1000)}" if at else ""  # milliseconds
+    target = folder / digest[:2] / f"{digest}-{size}{moment}.jpg"
     if target.is_file():
         return target
-    image, _ = decode(photo, min_side=size)
+    image, _ = decode(photo, min_side=size, at=at)
     image.thumbnail((size, size))
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written to a temporary name and renamed, so a crash or a second thread never leaves a

@@ -30,7 +30,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from .engine import Engine
-from .imaging import is_image_name
+from .imaging import is_media_name
 from .indexer import IndexReport, Progress
 from .paths import outermost
 from .scanner import Excluder
@@ -116,7 +116,7 @@ class Watcher:
         """Whether a change at *path* can matter to the library."""
         if path != root and self.excluder.skips_path(path, root):
             return False  # hidden, temporary (dot-files), excluded, or the app's own files
-        return is_directory or path == root or is_image_name(Path(path))
+        return is_directory or path == root or is_media_name(Path(path))
 
     def mark_dirty(self, root: str, folder: str | None = None) -> None:
         """Note a change in *folder* below *root* (None: anywhere in it); a run of the

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # packaging/smoke.sh DIR [FIXTURES]: run the onedir bundle in DIR as a new machine would:
 # `env -i`, a temporary HOME, only /usr/bin:/bin on PATH, no virtual environment reachable.
-# It imports a small ONNX export (the tests' tiny model), indexes 20 coco-mini photos,
-# searches (text, photo, --json), answers `mmrag ask` with the gemma-3-270m fixture, opens
+# It imports a small ONNX export (the tests' tiny model), indexes 20 coco-mini photos and a
+# video, searches (text, photo, a video's scene, --json), answers `mmrag ask` with the gemma-3-270m fixture, opens
 # the GUI headless to a painted window, and checks that the running app maps no library from
 # outside the bundle but the system's own, and that ldd resolves every library in it.
 # FIXTURES (made by packaging/smoke_fixtures.py) default to a fresh set made with $PYTHON
@@ -22,8 +22,9 @@ fixtures="$(cd "$fixtures" && pwd)"
 home="$work/home"
 photos="$work/photos"
 mkdir -p "$home" "$photos"
-find "${COCO:-$repo/../shared/data/coco-mini/images}" -name '*.jpg' | sort | head -20 |
-    while read -r photo; do cp "$photo" "$photos/"; done
+coco="${COCO:-$repo/../shared/data/coco-mini/images}"
+find "$coco" -name '*.jpg' | sort | head -20 | while read -r photo; do cp "$photo" "$photos/"; done
+cp "$fixtures/clip.mp4" "$photos/"  # its second scene is coco-mini's 32nd photo
 # The export's architecture; the bundle has no torch, so it runs the imported export.
 printf 'model = "mmrag-tiny"\npretrained = ""\nroots = ["%s"]\n' "$photos" > "$home/config.toml"
 
@@ -41,7 +42,7 @@ echo "smoke: $app"
 "${bundled[@]}" "$app/mmrag" models import "$fixtures/export" >/dev/null || fail "models import"
 "${bundled[@]}" "$app/mmrag" index > "$work/index.out" 2>&1 || { cat "$work/index.out"; fail "index"; }
 count=$("${bundled[@]}" "$app/mmrag" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["photos"])')
-[ "$count" = 20 ] || fail "indexed $count photos, not 20"
+[ "$count" = 21 ] || fail "indexed $count photos and videos, not 21"
 
 started=$(now)
 "${bundled[@]}" "$app/mmrag" search "a dog on a beach" -k 5 --json > "$work/text.json" || fail "text search"
@@ -58,6 +59,13 @@ import json, sys
 assert json.load(open(sys.argv[1]))[0]["path"] == sys.argv[2]
 PY
 "${bundled[@]}" "$app/mmrag" search "a red car" -k 3 > /dev/null || fail "plain search"
+scene="$(find "$coco" -name '*.jpg' | sort | sed -n 32p)"
+"${bundled[@]}" "$app/mmrag" search "$scene" -k 1 --json > "$work/video.json" || fail "video search"
+python3 - "$work/video.json" <<'PY' || fail "a video's scene does not find the video at that moment"
+import json, sys
+hit = json.load(open(sys.argv[1]))[0]
+assert hit["path"].endswith("clip.mp4") and 3.0 <= hit["moment"] < 6.0, hit
+PY
 
 "${bundled[@]}" "$app/mmrag" vlm set "$fixtures/vlm/model.gguf" "$fixtures/vlm/mmproj.gguf" >/dev/null 2>&1 \
     || fail "vlm set"
@@ -71,7 +79,7 @@ gui_s=$(seconds "$started" "$(now)")
 [ "$shown" = shown ] || fail "the GUI did not paint a window"
 
 if [ "$(uname -s)" != Linux ]; then  # the release workflow's Windows and macOS runs
-    echo "smoke: passed: import, index 20, text/photo/--json search, ask, GUI painted"
+    echo "smoke: passed: import, index 20 + a video, text/photo/video/--json search, ask, GUI painted"
     echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"
     exit 0
 fi
@@ -104,6 +112,7 @@ missing="$(find "$app" -type f \( -name '*.so*' -o -perm -u+x \) -exec sh -c \
     "$app" {} + | sort -u)"
 [ -z "$missing" ] || fail "ldd cannot resolve: $missing"
 
-echo "smoke: passed: import, index 20, text/photo/--json search, ask, GUI painted," \
+echo "smoke: passed: import, index 20 + a video, text/photo/video/--json search, ask," \
+     "GUI painted," \
      "$(wc -l <<< "$maps") libraries mapped ($(wc -l <<< "$outside") from the system), ldd clean"
 echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"

@@ -1,6 +1,7 @@
 """Makes what packaging/smoke.sh feeds a bundle, with the development venv (torch):
 OUT/export/  an ONNX export of the tests' tiny random-weight CLIP model (export-onnx's output)
 OUT/vlm/     the tests' VLM pair: the real gemma-3-270m GGUF and a random-weight mmproj
+OUT/clip.mp4 a 6-second video of coco-mini's 31st and 32nd photos (3 s each), by PyAV
 and prints the export's model id. Usage: python packaging/smoke_fixtures.py OUT"""
 
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import write_tiny_model  # noqa: E402
+from conftest import coco_photos, encode_video, write_tiny_model  # noqa: E402
 from vlm_fixture import gemma_gguf, tiny_mmproj  # noqa: E402
 
 from mmrag_desktop.clip_onnx import export  # noqa: E402
@@ -26,4 +27,5 @@ made = export(Embedder(config, out / "maker").torch_backend(), out / "export")
 (out / "vlm").mkdir(exist_ok=True)
 shutil.copy(gemma_gguf(), out / "vlm" / "model.gguf")
 shutil.copy(tiny_mmproj(), out / "vlm" / "mmproj.gguf")
+encode_video(out / "clip.mp4", coco_photos()[30:32], seconds=3.0)
 print(made)

@@ -177,3 +177,34 @@ def no_network(monkeypatch) -> list:
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     return attempts
+
+
+VIDEO_CODECS = {".mp4": "libx264", ".mov": "libx264", ".m4v": "libx264", ".mkv": "libx264",
+                ".webm": "libvpx-vp9", ".avi": "mpeg4"}
+
+
+def encode_video(target: Path, scenes: list[Path], seconds: float = 2.0, fps: int = 10,
+                 size: tuple[int, int] = (160, 120)) -> None:
+    """Encode *scenes* (photos) as a video with PyAV: each photo held still for *seconds*,
+    a keyframe every second (so the keyframe interval is 1 s), no audio. The container and
+    codec follow *target*'s extension (:data:`VIDEO_CODECS`); ``.gif`` makes an animated
+    GIF with Pillow instead."""
+    import av
+    from PIL import Image
+
+    frames = [Image.open(p).convert("RGB").resize(size) for p in scenes]
+    if target.suffix == ".gif":
+        frames[0].save(target, save_all=True, append_images=frames[1:],
+                       duration=int(seconds * 1000), loop=0)
+        return
+    with av.open(str(target), "w") as container:
+        stream = container.add_stream(VIDEO_CODECS[target.suffix], rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = fps
+        for frame in frames:
+            for _ in range(int(seconds * fps)):
+                for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)

@@ -381,7 +381,8 @@ def test_grid_of_100k_results_asks_only_for_visible_thumbnails(qtbot, tmp_path):
     loader = ThumbnailLoader(tmp_path / "thumbnails", 128, lanes)
     asked = []
     ask = loader.image
-    loader.image = lambda path, digest: (asked.append(int(digest, 16)), ask(path, digest))[1]
+    loader.image = lambda path, digest, at=0.0: (asked.append(int(digest, 16)),
+                                                 ask(path, digest, at))[1]
     model = ResultsModel(loader)
     view = ResultsView(128)
     view.setModel(model)
@@ -1045,3 +1046,61 @@ def test_the_map_of_the_library_zooms_hovers_and_turns_a_lasso_into_a_query(qtbo
     assert window.ask_panel.photo == tuple(int(dialog.view.ids[r]) for r in inside)
     assert f"About {len(inside)} photos from the map" in window.ask_panel.subject.text()
     dialog.close()
+
+
+def test_a_video_is_found_at_its_moment_shown_there_and_played_from_there(
+        qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QPushButton
+
+    from conftest import encode_video
+    from mmrag_desktop.gui.desktop import PLAYERS
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    scenes = coco_photos()[40:44]
+    encode_video(folder / "holiday.mp4", scenes, seconds=3.0)
+    for photo in coco_photos()[:8]:
+        shutil.copy2(photo, folder / photo.name)
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 9)
+    # the third scene's photo finds the video, at that scene
+    results = _search(qtbot, window, lambda: window.find_similar(str(scenes[2])))
+    video = results[0]
+    assert video.path == str(folder / "holiday.mp4") and 6.0 <= video.meta["moment"] < 9.0
+    tooltip = window.model.data(window.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert f"video, 0:12, best at 0:0{int(video.meta['moment'])}" in tooltip
+    # its thumbnail is that moment's frame, not the video's first
+    qtbot.waitUntil(lambda: window.model.data(window.model.index(0),
+                                              Qt.ItemDataRole.DecorationRole) is not None)
+    shown = window.model.data(window.model.index(0), Qt.ItemDataRole.DecorationRole)
+    cache = window.loader.folder
+    at_moment = Image.open(thumbnail(Path(video.path), video.meta["hash"], window.loader.size,
+                                     cache, video.meta["moment"]))
+    at_start = Image.open(thumbnail(Path(video.path), video.meta["hash"], window.loader.size,
+                                    cache))
+    from PySide6.QtGui import QImage
+
+    rgb = shown.convertToFormat(QImage.Format.Format_RGB888)
+    assert (rgb.width(), rgb.height()) == at_moment.size
+    pixels = np.frombuffer(rgb.constBits(), np.uint8).reshape(
+        rgb.height(), rgb.bytesPerLine())[:, :3 * rgb.width()].reshape(
+        rgb.height(), rgb.width(), 3).astype(np.float32)
+    assert np.abs(pixels - np.asarray(at_moment, np.float32)).mean() < 2
+    assert np.abs(pixels - np.asarray(at_start, np.float32)).mean() > 10
+    # the preview says where in the video this is; Open plays from there
+    launched = tmp_path / "launched.txt"
+    player = tmp_path / "bin" / "mpv"
+    player.parent.mkdir()
+    player.write_text(f'#!/bin/sh\necho "$@" > "{launched}"\n')
+    player.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{player.parent}{os.pathsep}{os.environ['PATH']}")
+    assert list(PLAYERS)[0] == "mpv"
+    preview = window.open_preview(0)
+    rows = dict(metadata_rows(video))
+    assert rows["Video"].startswith("0:12 long; this moment is 0:0")
+    open_button = next(b for b in preview.findChildren(QPushButton) if b.text() == "Open")
+    open_button.click()
+    qtbot.waitUntil(launched.exists, timeout=10_000)
+    assert launched.read_text().split() == [f"--start={video.meta['moment']:.2f}", video.path]
+    preview.close()

@@ -23,7 +23,7 @@ from ..indexer import IndexReport, Progress
 from ..models import ModelMissingError
 from ..search import Filters, Term
 from ..trash import TrashError, can_restore, move_to_trash, restore
-from ..imaging import is_image_name
+from ..imaging import is_media_name
 from ..understanding import ANALYSES
 from ..vlm import (LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO, VisionLanguageModel, VLMSetupError, download_recommended,
                    llama_installed, recommended_sizes, use_files)
@@ -97,7 +97,7 @@ class EngineBridge(QObject):
         self._cancel_understand = threading.Event()
         self._last_understood = 0.0
 
-    is_photo_name = staticmethod(is_image_name)  # whether a file name is a photo's
+    is_photo_name = staticmethod(is_media_name)  # whether a file name is a photo's or video's
 
     @property
     def thumbnail_folder(self) -> Path:

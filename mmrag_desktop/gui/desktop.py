@@ -4,6 +4,7 @@ clipboard."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +15,36 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 def open_with_default_app(path: str) -> bool:
     """Open *path* with the desktop's default application. Returns False if none did."""
     return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+PLAYERS = {"mpv": "--start={seconds}", "vlc": "--start-time={seconds}",
+           "celluloid": "--mpv-start={seconds}", "iina": "--mpv-start={seconds}"}
+"""Video players that take a start time on their command line, tried in this order, and how
+(the system's default player takes none)."""
+
+
+def player_command(path: str, seconds: float) -> list[str] | None:
+    """A command line that plays the video *path* from *seconds*, with the first player of
+    :data:`PLAYERS` found on ``PATH``; None when there is none."""
+    for name, option in PLAYERS.items():
+        program = shutil.which(name)
+        if program:
+            return [program, option.format(seconds=f"{seconds:.2f}"), path]
+    return None
+
+
+def open_media(path: str, at: float | None = None) -> bool:
+    """Open a photo, or play a video from *at* seconds where an installed player allows
+    (:func:`player_command`; else from its start, with the default app). Returns False if
+    nothing could be started."""
+    command = player_command(path, at) if at else None
+    if command:
+        try:
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return True
+        except OSError:
+            pass
+    return open_with_default_app(path)
 
 
 def reveal_in_file_manager(path: str) -> bool:

@@ -540,7 +540,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         selected = self.selected_results()
         if result not in selected:
             selected = [result]
-        menu.addAction("Open", lambda: desktop.open_with_default_app(result.path))
+        menu.addAction("Open", lambda: desktop.open_media(result.path, result.meta.get("moment")))
         menu.addAction("Show in folder", lambda: desktop.reveal_in_file_manager(result.path))
         menu.addAction("Copy path" if len(selected) == 1 else f"Copy {len(selected)} paths",
                        lambda: desktop.copy_paths([r.path for r in selected]))

@@ -17,6 +17,7 @@ from . import plain
 from ..search import Result
 from . import desktop
 from .bridge import EngineBridge
+from ..video import clock
 from .results import why_matched
 from .extraction_dialog import ExtractionDialog
 from .thumbnail_loader import preview_image
@@ -36,6 +37,10 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
     if meta.get("width"):
         rows.append(("Size", f"{meta['width']} × {meta['height']} pixels, "
                              f"{size_text(meta.get('size'))}"))
+    if meta.get("duration") is not None:
+        rows.append(("Video", f"{clock(meta['duration'])} long" + (
+            f"; this moment is {clock(meta['moment'])} in (Open plays from there)"
+            if "moment" in meta else "")))
     if meta.get("mtime_ns"):
         modified = datetime.fromtimestamp(meta["mtime_ns"] / 1e9)
         rows.append(("Modified", modified.strftime("%Y-%m-%d %H:%M")))
@@ -81,7 +86,8 @@ class PreviewDialog(QDialog):
         side.addLayout(self.details)
         side.addStretch(1)
         actions = QGridLayout()  # two rows: five buttons do not fit the panel's width
-        for number, (text, slot) in enumerate((("Open", lambda: desktop.open_with_default_app(self.result.path)),
+        for number, (text, slot) in enumerate((("Open", lambda: desktop.open_media(
+                               self.result.path, self.result.meta.get("moment"))),
                            ("Show in folder", lambda: desktop.reveal_in_file_manager(self.result.path)),
                            ("Find similar", self._find_similar),
                            ("Ask…", self._ask_about),
@@ -119,8 +125,8 @@ class PreviewDialog(QDialog):
                 .success(lambda known: self._understood(row, known)).run()
         self._image = QImage()
         self.image_label.setText("Loading…")
-        path = self.result.path
-        self.bridge.op(lambda _engine: preview_image(path)) \
+        path, at = self.result.path, self.result.meta.get("moment", 0.0)
+        self.bridge.op(lambda _engine: preview_image(path, at)) \
             .success(lambda image: self._on_decoded(path, image)) \
             .failure(lambda error: self._on_failed(path, error)).run()
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, QRect,
+                            QSize, Qt, Signal)
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ..paths import display_path, elide
 from ..search import Result
+from ..video import clock
 from . import plain
-from .thumbnail_loader import ThumbnailLoader
+from .thumbnail_loader import ThumbnailLoader, thumbnail_key
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
 HEADER_ROLE = Qt.ItemDataRole.UserRole + 2  # a section's title (a month of the timeline)
@@ -38,6 +40,25 @@ def why_matched(meta: dict) -> str:
     return ""
 
 
+def video_label(meta: dict) -> str:
+    """`` — video, 0:42, best at 0:12`` for a video's result (empty for a photo)."""
+    if meta.get("duration") is None:
+        return ""
+    moment = f", best at {clock(meta['moment'])}" if "moment" in meta else ""
+    return f" — video, {clock(meta['duration'])}{moment}"
+
+
+def _video_badge(painter: QPainter, image: QRect, meta: dict) -> None:
+    """A ▶ and the moment shown (else the length) on a video's thumbnail, bottom left."""
+    text = f"▶ {clock(meta.get('moment', meta['duration']))}"
+    metrics = painter.fontMetrics()
+    badge = QRect(0, 0, metrics.horizontalAdvance(text) + 8, metrics.height() + 2)
+    badge.moveBottomLeft(image.bottomLeft() + QPoint(3, -3))
+    painter.fillRect(badge, QColor(0, 0, 0, 170))
+    painter.setPen(QColor(255, 255, 255))
+    painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+
+
 class ResultsModel(QAbstractListModel):
     """Search results, best first. DecorationRole is the thumbnail (a QImage; None while it
     loads; a null QImage when the photo cannot be read); ToolTipRole the score, path, why it
@@ -55,7 +76,8 @@ class ResultsModel(QAbstractListModel):
         self.results = results
         self._rows = {}
         for row, result in enumerate(results):
-            self._rows.setdefault(result.meta.get("hash") or "", []).append(row)
+            key = thumbnail_key(result.meta.get("hash") or "", result.meta.get("moment", 0.0))
+            self._rows.setdefault(key, []).append(row)
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
@@ -66,9 +88,10 @@ class ResultsModel(QAbstractListModel):
             return None
         result = self.results[index.row()]
         if role == Qt.ItemDataRole.DecorationRole:
-            return self.loader.image(result.path, result.meta["hash"])
+            return self.loader.image(result.path, result.meta["hash"],
+                                     result.meta.get("moment", 0.0))
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [display_path(result.path)]
+            lines = [display_path(result.path) + video_label(result.meta)]
             if result.score is not None:
                 lines.insert(0, f"score {result.score:.3f}")
             why = why_matched(result.meta)
@@ -85,8 +108,8 @@ class ResultsModel(QAbstractListModel):
             return result
         return None
 
-    def _on_loaded(self, digest: str) -> None:
-        for row in self._rows.get(digest, ()):
+    def _on_loaded(self, key: str) -> None:
+        for row in self._rows.get(key, ()):
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
@@ -137,6 +160,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             target.moveCenter(inner.center())
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawImage(target, image)
+            result = index.data(RESULT_ROLE)
+            if result is not None and result.meta.get("duration") is not None:
+                _video_badge(painter, target, result.meta)
         if option.state & QStyle.StateFlag.State_HasFocus:
             painter.setPen(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRect(cell.adjusted(0, 0, -1, -1))

@@ -35,13 +35,14 @@ def to_qimage(image: Image.Image) -> QImage:
     return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 
 
-def preview_image(path: str) -> QImage:
-    """The photo at *path* at about :data:`PREVIEW_SIDE` pixels, for a worker thread.
+def preview_image(path: str, at: float = 0.0) -> QImage:
+    """The photo at *path* (a video's frame *at* seconds) at about :data:`PREVIEW_SIDE`
+    pixels, for a worker thread.
 
     Raises:
         BadImage: the photo cannot be decoded.
     """
-    image, _ = decode(Path(path), min_side=PREVIEW_SIDE // 2)
+    image, _ = decode(Path(path), min_side=PREVIEW_SIDE // 2, at=at)
     image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     return to_qimage(image)
 
@@ -58,8 +59,8 @@ def small_icon(path: str, side: int) -> QIcon:
 class ThumbnailLoader(QObject):
     """Loads thumbnails of *size* pixels through the disk cache in *folder*.
 
-    ``image(path, digest)`` answers at once from memory, or returns None and emits
-    ``loaded(digest)`` when the thumbnail is ready. ``requested`` counts the photos sent to
+    ``image(path, digest, at)`` answers at once from memory, or returns None and emits
+    ``loaded(key)`` (:func:`thumbnail_key`) when the thumbnail is ready. ``requested`` counts the photos sent to
     the *lanes*' ``thumbnails`` lane (tests check that the grid asks only for what it
     shows); each request there makes the newest photo asked for.
     """
@@ -72,21 +73,24 @@ class ThumbnailLoader(QObject):
         self.requested = 0
         self._lanes = lanes
         self._images: OrderedDict[str, QImage] = OrderedDict()
-        self._queue: OrderedDict[str, str] = OrderedDict()  # digest → path, newest last
+        # thumbnail_key → (path, digest, moment in s), newest last
+        self._queue: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
         self._busy: set[str] = set()
         self._wake = threading.Lock()
         self._closed = False
 
-    def image(self, path: str, digest: str) -> QImage | None:
-        """The thumbnail if ready (a null QImage for an unreadable photo), else None."""
+    def image(self, path: str, digest: str, at: float = 0.0) -> QImage | None:
+        """The thumbnail (of a video's frame *at* seconds) if ready (a null QImage for an
+        unreadable photo), else None."""
+        key = thumbnail_key(digest, at)
         with self._wake:
-            if digest in self._images:
-                self._images.move_to_end(digest)
-                return self._images[digest]
-            if digest in self._queue:
-                self._queue.move_to_end(digest)  # asked again: it is on screen now
-            elif digest not in self._busy:
-                self._queue[digest] = path
+            if key in self._images:
+                self._images.move_to_end(key)
+                return self._images[key]
+            if key in self._queue:
+                self._queue.move_to_end(key)  # asked again: it is on screen now
+            elif key not in self._busy:
+                self._queue[key] = (path, digest, at)
                 self.requested += 1
                 self._lanes.submit("thumbnails", self._make_newest)
         return None
@@ -108,19 +112,24 @@ class ThumbnailLoader(QObject):
         with self._wake:
             if self._closed or not self._queue:
                 return  # served by an earlier request's run, or dropped
-            digest, path = self._queue.popitem(last=True)
-            self._busy.add(digest)
+            key, (path, digest, at) = self._queue.popitem(last=True)
+            self._busy.add(key)
             size = self.size
         try:
-            with Image.open(thumbnail(Path(path), digest, size, self.folder)) as cached:
+            with Image.open(thumbnail(Path(path), digest, size, self.folder, at)) as cached:
                 result = to_qimage(cached)
         except (BadImage, OSError):
             result = BROKEN
         with self._wake:
-            self._busy.discard(digest)
+            self._busy.discard(key)
             if size != self.size:
                 return
-            self._images[digest] = result
+            self._images[key] = result
             while len(self._images) > MEMORY_ITEMS:
                 self._images.popitem(last=False)
-        self.loaded.emit(digest)
+        self.loaded.emit(key)
+
+
+def thumbnail_key(digest: str, at: float = 0.0) -> str:
+    """What a thumbnail is of: a content hash, and a video's moment (s) where not 0."""
+    return f"{digest}@{at:g}" if at else digest
