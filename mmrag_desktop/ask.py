@@ -23,6 +23,8 @@ from .engine import Engine
 from .imaging import BadImage
 from .paths import display_path, elide
 from .search import Filters, Result, Term
+from .concepts import TAGGED
+from .video import clock
 from .vlm import ContextFullError, VisionLanguageModel, VLMError, photo_data_uri
 
 INSTRUCTIONS = (
@@ -126,8 +128,9 @@ def quoted(text: str, limit: int = FIELD_CHARS) -> str:
 def describe(number: int, result: Result) -> str:
     """One photo's line for the prompt: number, file, folder, date taken, camera, place
     (its name where the understanding pass found it, else the coordinates), its caption
-    and tags, the text recognised in it (up to :data:`TEXT_CHARS`) and what was extracted
-    from it; every text field quoted and capped (see :func:`quoted`)."""
+    and tags, the text recognised in it (up to :data:`TEXT_CHARS`), what was extracted
+    from it, a video's length and moment, and the personal concepts it shows; every text
+    field quoted and capped (see :func:`quoted`)."""
     meta = result.meta
     parts = [f"[{number}] file {quoted(display_path(os.path.basename(result.path)))}",
              f"folder {quoted(display_path(os.path.basename(os.path.dirname(result.path))))}"]
@@ -148,6 +151,12 @@ def describe(number: int, result: Result) -> str:
         parts.append(f"text in the photo {quoted(meta['text'], TEXT_CHARS)}")
     if meta.get("extracted"):
         parts.append(f"extracted {quoted(meta['extracted'], TEXT_CHARS)}")
+    if meta.get("duration") is not None:
+        moment = f", the frame shown at {clock(meta['moment'])}" if "moment" in meta else ""
+        parts.append(f"a video of {clock(meta['duration'])}{moment}")
+    shows = [name for name, p in meta.get("concepts", {}).items() if p >= TAGGED]
+    if shows:
+        parts.append(f"shows {quoted(', '.join(shows))}")
     return ", ".join(parts)
 
 
@@ -280,7 +289,7 @@ class Conversation:
         if not self.vlm.sees_images:
             return None
         try:
-            return photo_data_uri(self.vlm, Path(result.path))
+            return photo_data_uri(self.vlm, Path(result.path), result.meta.get("moment", 0.0))
         except (BadImage, OSError):
             return None  # described by its metadata only
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import __version__
+from .concepts import TAGGED, ConceptError
 from .config import ConfigError, home_dir, load_config, save_config
 from .engine import SEARCH_FIELDS, SEARCH_MODES, Engine, FolderError
 from .imaging import BadImage
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ModelMissingError, ModelFileError, ModelMismatchError, ConfigError, QueryError,
             NotADirectoryError, FolderError, VLMError, BadImage, LibraryBusyError,
-            LibraryVersionError, ExtractionError) as exc:
+            LibraryVersionError, ExtractionError, ConceptError) as exc:
         print(f"mmrag: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:
@@ -106,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--place", default="", metavar="NAME",
                    help="only photos taken in a named town, city, region or country "
                         "(found offline from their EXIF GPS by `mmrag understand`)")
+    s.add_argument("--concept", action="append", default=[], metavar="NAME",
+                   help="only photos tagged with a personal concept (`mmrag concepts`; "
+                        "repeatable). A concept's name in the query text ranks by it instead")
     s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
                    help="semantic: by the embeddings; keyword: BM25 over file and folder "
                         "names, camera, month and year, text in the photo and place "
@@ -117,6 +121,17 @@ def _parser() -> argparse.ArgumentParser:
                         "photos), both (default: fused)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("concepts", help="personal concepts (people, pets, places) learned "
+                       "from a few example photos: add, reject, list, remove")
+    s.add_argument("action", choices=["list", "add", "reject", "remove"], nargs="?",
+                   default="list",
+                   help="add NAME PHOTO…: examples (a new name makes a concept); reject NAME "
+                        "PHOTO…: photos it wrongly suggested; remove NAME [PHOTO…]: the "
+                        "concept, or some of its examples")
+    s.add_argument("name", nargs="?")
+    s.add_argument("photos", nargs="*")
+    s.set_defaults(func=cmd_concepts)
 
     s = sub.add_parser("folders", help="list, add or remove library folders")
     s.add_argument("action", choices=["list", "add", "remove"], nargs="?", default="list")
@@ -207,6 +222,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--text", action="store_true",
                    help="benchmark text in photos instead: phrases rendered onto the photos, "
                         "OCR ms per photo, search latency during the pass, rank-1 per mode")
+    s.add_argument("--video", action="store_true",
+                   help="benchmark videos instead: videos made from the photos, keyframe "
+                        "selection decoding keyframes only vs every frame, indexing end to "
+                        "end, and personal concepts' learning time")
     s.add_argument("--large", type=int, default=24, help="12 MP JPEGs to generate (0: none)")
     s.add_argument("--sizes", default="100000,1000000", help="synthetic ANN set sizes")
     s.add_argument("--queries", type=int, default=1000, help="ANN queries per size")
@@ -373,7 +392,8 @@ def cmd_search(args) -> int:
     terms = [Term.parse(" ".join(args.query))] if args.query else []
     terms += [Term(photo=p) for p in args.photo]
     terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
-    filters = Filters(args.folder, args.after, args.before, args.camera, args.near, args.place)
+    filters = Filters(args.folder, args.after, args.before, args.camera, args.near, args.place,
+                      args.concept)
     engine = _engine(args, read_only=True)
     results = engine.search(terms, args.top_k, args.min_score, filters, args.mode, args.field)
     _print_repairs(engine)
@@ -392,9 +412,40 @@ def cmd_search(args) -> int:
                 why += f"  “{elide(r.meta['caption'], 80)}”"
             score = "  -  " if r.score is None else f"{r.score:.3f}"
             at = f" @ {clock(r.meta['moment'])}" if "moment" in r.meta else ""
-            print(f"{score}{taken}  {display_path(r.path)}{at}{where}{why}")
+            tags = "".join(f"  {{{name} {p:.2f}}}" for name, p in
+                           r.meta.get("concepts", {}).items() if p >= TAGGED)
+            print(f"{score}{taken}  {display_path(r.path)}{at}{where}{tags}{why}")
         if not results:
             print("no results", file=sys.stderr)
+    return 0
+
+
+def cmd_concepts(args) -> int:
+    if args.action != "list" and not args.name:
+        raise ConceptError(f"mmrag concepts {args.action} needs a concept's name")
+    if args.action in ("add", "reject") and not args.photos:
+        raise ConceptError(f"mmrag concepts {args.action} needs example photos")
+    engine = _engine(args, read_only=args.action == "list")
+    if args.action in ("add", "reject"):
+        probe = engine.label(args.name, args.photos, yes=args.action == "add")
+        rejected = f" and {probe.rejected} rejected" if probe.rejected else ""
+        print(f"{probe.name}: learned from {probe.examples} examples{rejected} "
+              f"(search for it by name: mmrag search \"{probe.name}\")")
+    elif args.action == "remove":
+        removed = engine.forget_concept(args.name, args.photos or None)
+        print(f"removed {removed} examples" if args.photos else
+              f"removed the concept {args.name} ({removed} examples)")
+    else:
+        concepts = engine.concepts()
+        for probe, tagged, why in concepts:
+            if probe is None:
+                print(f"(not learned: {why})")
+                continue
+            rejected = f", {probe.rejected} rejected" if probe.rejected else ""
+            print(f"{probe.name}: {probe.examples} examples{rejected}, "
+                  f"{tagged:,} photos tagged")
+        if not concepts:
+            print("no concepts yet: mmrag concepts add NAME PHOTO…")
     return 0
 
 
@@ -727,6 +778,11 @@ def cmd_bench(args) -> int:
         from .text_bench import run_text_bench
 
         run_text_bench(Path(args.photos), random_weights=args.random_weights)
+        return 0
+    if args.video:
+        from .video_bench import run_video_bench
+
+        run_video_bench(Path(args.photos), random_weights=args.random_weights)
         return 0
     if args.gui:
         from .gui.bench import run_gui_bench

@@ -672,8 +672,10 @@ class Engine:
 
             background = self.store.sample_vectors(
                 BACKGROUND, zlib.crc32(name.casefold().encode()), {d for d, _ in examples})
-            self._probes[key] = learn(name, stack(True), stack(False),
-                                      background.reshape(-1, dim))
+            probe = learn(name, stack(True), stack(False), background.reshape(-1, dim))
+            for old in [k for k in self._probes if k[0] == key[0]]:  # learned from less
+                del self._probes[old]
+            self._probes[key] = probe
         return self._probes[key]
 
     def _known_concept(self, name: str) -> str:

@@ -74,13 +74,16 @@ def is_video(path: Path) -> bool:
         return False
 
 
-def keyframes(path: Path, min_side: int = 0) -> tuple[list[Keyframe], VideoMeta]:
+def keyframes(path: Path, min_side: int = 0,
+              skip_nonkey: bool = True) -> tuple[list[Keyframe], VideoMeta]:
     """The keyframes a video is indexed by (see the module's description), in time order.
 
     Args:
         path: a video file or an animated GIF.
         min_side: the shortest side (pixels) the caller needs; frames are scaled down to it
             while decoding (0: full size).
+        skip_nonkey: decode only the frames stored whole; False decodes every frame (what
+            a video with too few of them gets anyway; ``mmrag bench --video`` compares).
 
     Returns:
         1 to :data:`MAX_FRAMES` keyframes and the video's metadata.
@@ -92,10 +95,12 @@ def keyframes(path: Path, min_side: int = 0) -> tuple[list[Keyframe], VideoMeta]
     with _Opened(path) as (container, stream):
         meta = _metadata(container, stream)
         interval = max(INTERVAL, meta.duration / MAX_FRAMES)
-        stream.codec_context.skip_frame = "NONKEY"
+        if skip_nonkey:
+            stream.codec_context.skip_frame = "NONKEY"
         kept = _select(container, stream, min_side, interval)
     # Keyframes far sparser than the interval: choose among all frames instead.
-    if meta.duration > 2 * interval and len(kept) < min(MAX_FRAMES, meta.duration / interval) / 2:
+    if skip_nonkey and meta.duration > 2 * interval and \
+            len(kept) < min(MAX_FRAMES, meta.duration / interval) / 2:
         with _Opened(path) as (container, stream):
             kept = _select(container, stream, min_side, interval)
     if len(kept) > MAX_FRAMES:  # scene cuts beyond the bound: spread the ones kept evenly

@@ -109,14 +109,15 @@ def image_data_uri(image: Image.Image, side: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def photo_data_uri(vlm: VisionLanguageModel, photo: Path) -> str:
-    """*photo* decoded and downscaled to *vlm*'s image input size, as a ``data:`` URI.
+def photo_data_uri(vlm: VisionLanguageModel, photo: Path, at: float = 0.0) -> str:
+    """*photo* (a video's frame *at* seconds) decoded and downscaled to *vlm*'s image input
+    size, as a ``data:`` URI.
 
     Raises:
         BadImage, OSError: the photo cannot be read.
     """
     side = vlm.image_side
-    image, _ = decode(photo, min_side=side)
+    image, _ = decode(photo, min_side=side, at=at)
     return image_data_uri(image, side)
 
 

@@ -23,7 +23,9 @@ home="$work/home"
 photos="$work/photos"
 mkdir -p "$home" "$photos"
 coco="${COCO:-$repo/../shared/data/coco-mini/images}"
-find "$coco" -name '*.jpg' | sort | head -20 | while read -r photo; do cp "$photo" "$photos/"; done
+# sed, not head, in pipelines: head exits at once, and under pipefail the writer it leaves
+# behind dies of SIGPIPE (exit 141) whenever it had not finished writing (a busy machine).
+find "$coco" -name '*.jpg' | sort | sed -n 1,20p | while read -r photo; do cp "$photo" "$photos/"; done
 cp "$fixtures/clip.mp4" "$photos/"  # its second scene is coco-mini's 32nd photo
 # The export's architecture; the bundle has no torch, so it runs the imported export.
 printf 'model = "mmrag-tiny"\npretrained = ""\nroots = ["%s"]\n' "$photos" > "$home/config.toml"
@@ -74,7 +76,7 @@ PY
 [ -s "$work/ask.out" ] || fail "ask answered nothing"
 
 started=$(now)
-shown="$("${bundled[@]}" "$app/mmrag" gui --quit-when-shown 2>/dev/null | head -1)"
+shown="$("${bundled[@]}" "$app/mmrag" gui --quit-when-shown 2>/dev/null | sed -n 1p)"
 gui_s=$(seconds "$started" "$(now)")
 [ "$shown" = shown ] || fail "the GUI did not paint a window"
 

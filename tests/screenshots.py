@@ -19,7 +19,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import COCO, REPO, render_receipt, with_gps, write_tiny_model  # noqa: E402
+from conftest import (COCO, REPO, encode_video, render_receipt, with_gps,  # noqa: E402
+                      write_tiny_model)
+from test_concepts import shots_of  # noqa: E402
 
 
 def _ask_answer(window, photos: Path, wait, pump, out: Path) -> None:
@@ -108,6 +110,37 @@ def _map(window, wait, pump, out: Path) -> None:
     dialog.close()
 
 
+def _videos(window, clips: list[Path], scene: Path, wait, pump, out: Path) -> None:
+    """The grid after a search by one scene of a video: the video found at that moment,
+    its frame as the thumbnail with a ▶ badge."""
+    done = window.searches_done
+    window.query.setText("")
+    window.set_query_photo(str(scene))
+    wait(lambda: window.searches_done > done)
+    pump(2.0)  # thumbnails
+    window.grab().save(str(out / "videos.png"))
+
+
+def _concepts(window, shots: list[Path], wait, pump, out: Path) -> None:
+    """A personal concept made from 4 shots, searched by its name, and the list of
+    concepts."""
+    window.label("The Millers", [str(p) for p in shots[:4]], True)
+    wait(lambda: window.concept_names == ["The Millers"])
+    done = window.searches_done
+    window.set_query_photo(None)
+    window.query.setText("the Millers")
+    window.search()
+    wait(lambda: window.searches_done > done)
+    pump(2.0)  # thumbnails
+    window.grab().save(str(out / "concepts.png"))
+    dialog = window.open_concepts()
+    wait(lambda: dialog.list.count() and "examples" in dialog.list.item(0).text())
+    dialog.list.setCurrentRow(0)
+    pump(0.2)
+    dialog.grab().save(str(out / "concepts-list.png"))
+    dialog.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "resources" / "screenshots")
@@ -159,6 +192,17 @@ def main() -> None:
         with_gps(sorted((COCO / "images").glob("*.jpg"))[230], photos / "Paris.jpg",
                  48.8584, 2.2945)
         render_receipt(photos / "Receipts" / "hardware-haven.jpg")
+        # Videos made of coco-mini photos (3 s a scene), and a family seen in 12 shots.
+        (photos / "Clips").mkdir()
+        coco = sorted((COCO / "images").glob("*.jpg"))
+        clips = [photos / "Clips" / "birthday.mp4", photos / "Clips" / "street.mov"]
+        encode_video(clips[0], coco[60:64], seconds=3.0)
+        encode_video(clips[1], coco[64:68], seconds=3.0)
+        (photos / "Family").mkdir()
+        shots = shots_of(coco[1], photos / "Family", 12)
+        for n, made in enumerate(clips + shots):  # taken on a few days in 2023
+            when = 1_690_000_000 + (n // 4) * 3_000_000 + n * 600
+            os.utime(made, (when, when))
         home = tmp / "home"
         home.mkdir()
         save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
@@ -206,6 +250,8 @@ def main() -> None:
         duplicates.grab().save(str(args.out / "duplicates.png"))
         duplicates.reject()
         _map(window, wait, pump, args.out)
+        _videos(window, clips, coco[62], wait, pump, args.out)
+        _concepts(window, shots, wait, pump, args.out)
         # What the understanding pass read: a search by the text in a photo, and its preview.
         engine = window.bridge.engine
         wait(lambda: all(done == total for done, total in

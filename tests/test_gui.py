@@ -208,7 +208,8 @@ def test_context_menu_actions(qtbot, window, photos):
     menu = window.context_menu(target)
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert list(actions) == ["Open", "Show in folder", "Copy path", "Find similar",
-                             "Ask about this photo…", "Preview", "Move to trash…"]
+                             "Ask about this photo…", "Preview", "Add to a concept…",
+                             "Move to trash…"]
     actions["Copy path"].trigger()
     assert QGuiApplication.clipboard().text() == target.path
     results = _search(qtbot, window, actions["Find similar"].trigger)
@@ -1104,3 +1105,71 @@ def test_a_video_is_found_at_its_moment_shown_there_and_played_from_there(
     qtbot.waitUntil(launched.exists, timeout=10_000)
     assert launched.read_text().split() == [f"--start={video.meta['moment']:.2f}", video.path]
     preview.close()
+
+
+def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(
+        qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QInputDialog
+
+    from test_concepts import shots_of
+
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    for photo in coco_photos()[2:42]:
+        shutil.copy2(photo, folder / photo.name)
+    shots = [str(p) for p in shots_of(coco_photos()[1], folder, 12)]
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 52)
+    results = _search(qtbot, window, lambda: window.find_similar(shots[0]))
+    rows = [n for n, r in enumerate(results) if r.path in shots[:4]]
+    assert len(rows) == 4
+    _select(window, rows)
+    # right-click → Add to a concept… → a new name
+    menu = window.context_menu(results[rows[0]])
+    next(a for a in menu.actions() if a.text() == "Add to a concept…").trigger()
+    dialog = window.findChildren(QInputDialog)[-1]
+    dialog.setTextValue("The Millers")
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.concept_names == ["The Millers"], timeout=20_000)
+    assert "learned from 4 photos" in window.statusBar().currentMessage()
+    assert window.concept_filter.isVisibleTo(window)
+    # its name is a query; its suggestions carry a confidence and can be answered
+    window.query.setText("the millers")
+    results = _search(qtbot, window, window.search)
+    assert all("The Millers" in r.meta["concepts"] for r in results)
+    wrong = next(r for r in results if r.path not in shots)
+    _select(window, [results.index(wrong)])
+    menu = window.context_menu(wrong)
+    texts = [a.text() for a in menu.actions()]
+    assert "Yes, this is The Millers" in texts and "No, this is not The Millers" in texts
+    before = wrong.meta["concepts"]["The Millers"]
+    done = window.searches_done
+    next(a for a in menu.actions() if a.text() == "No, this is not The Millers").trigger()
+    qtbot.waitUntil(lambda: window.searches_done > done, timeout=20_000)  # searched again
+    after = {r.path: r.meta["concepts"]["The Millers"] for r in window.results}
+    assert after.get(wrong.path, 0.0) < before
+    # the preview names the concepts a photo is tagged with
+    tagged = next(r for r in window.results if r.meta["concepts"]["The Millers"] >= 0.5)
+    assert dict(metadata_rows(tagged))["Concepts"].startswith("The Millers (")
+    # as a filter
+    window.query.setText("a photo")
+    window.concept_filter.setCurrentIndex(window.concept_filter.findData("The Millers"))
+    results = _search(qtbot, window, window.search)
+    assert results and all(r.meta["concepts"]["The Millers"] >= 0.5 for r in results)
+    window.concept_filter.setCurrentIndex(0)
+    # the list of concepts: what each was learned from; show, remove
+    concepts = window.open_concepts()
+    qtbot.waitUntil(lambda: concepts.list.count() == 1 and concepts.list.item(0).data(
+        Qt.ItemDataRole.UserRole) == "The Millers", timeout=10_000)
+    assert "4 examples, 1 rejected" in concepts.list.item(0).text()
+    window.resize(1200, 800)
+    concepts.list.setCurrentRow(0)
+    _search(qtbot, window, concepts.show_button.click)
+    assert window.query.text() == "The Millers"
+    box = concepts.remove()
+    next(b for b in box.buttons() if b.text() == "Remove").click()
+    qtbot.waitUntil(lambda: concepts.list.item(0).text() == "No concepts yet.", timeout=10_000)
+    qtbot.waitUntil(lambda: window.concept_names == [], timeout=10_000)
+    assert not window.concept_filter.isVisibleTo(window)
+    concepts.close()

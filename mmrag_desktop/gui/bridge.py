@@ -52,6 +52,7 @@ class EngineBridge(QObject):
     folders = Signal(list)           # list[folder_states.FolderState]
     folder_tree = Signal(list)       # list[timeline.FolderNode], one per root
     cameras = Signal(list)           # [(camera model, make, photos)], most used first
+    concepts = Signal(list)          # personal concepts' names
     status = Signal(dict)            # Engine.status()
     errors = Signal(str, list)       # root, [(path, reason)]
     paused_changed = Signal(bool)
@@ -128,6 +129,12 @@ class EngineBridge(QObject):
         """The map of the library (:meth:`Engine.library_map`) on a lane of its own (a
         first layout takes a while); the op's result is a :class:`.library_map.MapView`."""
         return self.op(lambda engine: engine.library_map(), lane="map")
+
+    def label(self, name: str, paths: list[str], yes: bool) -> Op:
+        """Make *paths* examples (*yes*) or rejected suggestions of concept *name*
+        (:meth:`Engine.label`, on the jobs lane: it writes the library); the op's result
+        is the concept's new probe."""
+        return self.op(lambda engine: engine.label(name, paths, yes), lane="jobs")
 
     def extract(self, path: str, schema: str) -> Op:
         """Structured extraction from *path* by *schema* (:meth:`Engine.extract`) on Ask's
@@ -335,6 +342,7 @@ class EngineBridge(QObject):
         self.folder_tree.emit(self.engine.folder_tree())
         self.status.emit(self.engine.status())
         self.cameras.emit(self.engine.store.cameras())
+        self.concepts.emit(self.engine.store.concept_names())
 
     def list_errors(self, root: str) -> None:
         """Emit ``errors(root, [(path, reason)])``."""

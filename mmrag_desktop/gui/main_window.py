@@ -10,14 +10,17 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QDate, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHBoxLayout,
-                               QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
-                               QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+                               QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
+                               QProgressBar, QPushButton, QStackedWidget, QToolButton,
+                               QVBoxLayout, QWidget)
 
+from ..concepts import mentioned
 from ..paths import display_path
 from ..search import Filters, Result, Term, parse_query, relevant
 from ..understanding import ANALYSES
 from . import desktop, plain
 from .bridge import EngineBridge
+from .concepts_dialog import ConceptsDialog
 from .duplicates_dialog import DuplicatesDialog
 from .first_run import FirstRunWizard
 from .folders import ErrorsDialog, FoldersPanel
@@ -114,6 +117,12 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.camera_filter = QComboBox()
         self.camera_filter.addItem("All cameras", None)
         self.camera_filter.currentIndexChanged.connect(self._filters_changed)
+        self.concept_filter = QComboBox()
+        self.concept_filter.setToolTip("Only photos tagged with one of your concepts")
+        self.concept_filter.addItem("Any concept", None)
+        self.concept_filter.currentIndexChanged.connect(self._filters_changed)
+        self.concept_filter.hide()
+        self.concept_names: list[str] = []
         self.after_check, self.after = QCheckBox("Taken after"), QDateEdit(calendarPopup=True)
         self.before_check, self.before = QCheckBox("before"), QDateEdit(calendarPopup=True)
         today = QDate.currentDate()
@@ -129,6 +138,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         filter_row.addWidget(self.folder_chip)
         filter_row.addWidget(self.place_chip)
         filter_row.addWidget(self.camera_filter)
+        filter_row.addWidget(self.concept_filter)
         filter_row.addSpacing(16)
         for widget in (self.after_check, self.after, self.before_check, self.before):
             filter_row.addWidget(widget)
@@ -222,6 +232,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.folder_tree.connect(self.folders_panel.set_tree)
         bridge.browsed.connect(self._browsed)
         bridge.cameras.connect(self._cameras)
+        bridge.concepts.connect(self._concepts)
         bridge.status.connect(self._status)
         bridge.errors.connect(self._errors)
         bridge.paused_changed.connect(self._paused)
@@ -231,6 +242,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.vlm_dialog: VLMDialog | None = None
         self.duplicates_dialog: DuplicatesDialog | None = None
         self.map_dialog: MapDialog | None = None
+        self.concepts_dialog: ConceptsDialog | None = None
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
@@ -252,6 +264,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         view_menu.addAction(self.folders_dock.toggleViewAction())
         view_menu.addAction(self.ask_dock.toggleViewAction())
         view_menu.addAction("Map of the library…", self.open_map)
+        view_menu.addAction("Personal concepts…", self.open_concepts)
         find = QAction("Search field", self, shortcut=QKeySequence.StandardKey.Find)
         find.triggered.connect(lambda: (self.query.setFocus(), self.query.selectAll()))
         view_menu.addAction(find)
@@ -312,10 +325,11 @@ class MainWindow(PhotoDrops, QMainWindow):
     # --- search -----------------------------------------------------------------------------
 
     def filters(self) -> Filters:
-        camera = self.camera_filter.currentData()
+        camera, concept = self.camera_filter.currentData(), self.concept_filter.currentData()
         return Filters(
             folders=[self.browse_folder] if self.browse_folder else [],
             cameras=[camera] if camera else [], near=self.place,
+            concepts=[concept] if concept else [],
             taken_after=self.after.date().toString("yyyy-MM-dd") if self.after_check.isChecked() else None,
             taken_before=self.before.date().toString("yyyy-MM-dd") if self.before_check.isChecked() else None)
 
@@ -551,6 +565,13 @@ class MainWindow(PhotoDrops, QMainWindow):
         menu.addAction("Ask about this photo…", lambda: self.ask_about(result.path))
         menu.addAction("Preview", lambda: self.preview_in_grid(result))
         menu.addSeparator()
+        paths = [r.path for r in selected]
+        menu.addAction("Add to a concept…", lambda: self.add_to_concept(paths))
+        for name in mentioned(self.query.text(), self.concept_names)[0]:
+            menu.addAction(f"Yes, this is {name}", lambda n=name: self.label(n, paths, True))
+            menu.addAction(f"No, this is not {name}",
+                           lambda n=name: self.label(n, paths, False))
+        menu.addSeparator()
         menu.addAction("Move to trash…" if len(selected) == 1 else
                        f"Move {len(selected)} photos to trash…", lambda: self.trash(selected))
         return menu
@@ -620,18 +641,64 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.progress_label.setText("Indexing paused")
 
     def _cameras(self, cameras: list[tuple[str, str, int]]) -> None:
-        current = self.camera_filter.currentData()
-        self.camera_filter.blockSignals(True)
-        self.camera_filter.clear()
-        self.camera_filter.addItem("All cameras", None)
-        for model, _make, photos in cameras:
-            self.camera_filter.addItem(f"{model} ({photos:,})", model)
-        found = self.camera_filter.findData(current)
-        self.camera_filter.setCurrentIndex(max(found, 0))
-        self.camera_filter.blockSignals(False)
-        self.camera_filter.setVisible(bool(cameras))
+        self._refill(self.camera_filter, "All cameras",
+                     [(f"{model} ({photos:,})", model) for model, _make, photos in cameras])
+
+    def _concepts(self, names: list[str]) -> None:
+        self.concept_names = names
+        self._refill(self.concept_filter, "Any concept", [(name, name) for name in names])
+
+    def _refill(self, menu: QComboBox, anything: str, items: list[tuple[str, str]]) -> None:
+        """A filter's menu with *anything* (no filter) and *items* ((text, value)), keeping
+        the choice where it is still there; hidden while there is nothing to choose."""
+        current = menu.currentData()
+        menu.blockSignals(True)
+        menu.clear()
+        menu.addItem(anything, None)
+        for text, value in items:
+            menu.addItem(text, value)
+        found = menu.findData(current)
+        menu.setCurrentIndex(max(found, 0))
+        menu.blockSignals(False)
+        menu.setVisible(bool(items))
         if current and found < 0:
             self._filters_changed()
+
+    def add_to_concept(self, paths: list[str]) -> QInputDialog:
+        """Ask which concept *paths* show (a new name makes one), then learn it."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Add to a concept")
+        dialog.setLabelText(f"Who or what do {'these' if len(paths) > 1 else 'this'} show? "
+                            "A concept's name, or a new one (a person, a pet, a place):")
+        dialog.setComboBoxItems(self.concept_names)
+        dialog.setComboBoxEditable(True)
+        dialog.setTextValue("")
+        dialog.textValueSelected.connect(lambda name: self.label(name, paths, True))
+        dialog.open()
+        return dialog
+
+    def label(self, name: str, paths: list[str], yes: bool) -> None:
+        """Teach concept *name*: *paths* are (*yes*) or are not examples of it. A search
+        that names the concept is run again with what it learned."""
+        def learned(probe) -> None:
+            rejected = f" and {probe.rejected} rejected" if probe.rejected else ""
+            self.show_message(f"“{probe.name}” learned from {probe.examples} "
+                              f"photos{rejected}. Search for its name to see it.")
+            self.bridge.refresh()
+            if mentioned(self.query.text(), [probe.name])[0]:
+                self.search()
+
+        self.bridge.label(name, paths, yes).success(learned).failure(self.show_message).run()
+
+    def open_concepts(self) -> ConceptsDialog:
+        """The list of personal concepts."""
+        if self.concepts_dialog is None:
+            self.concepts_dialog = ConceptsDialog(self.bridge, self)
+            self.concepts_dialog.show_requested.connect(
+                lambda name: (self.query.setText(name), self.search()))
+        self.concepts_dialog.show()
+        self.concepts_dialog.load()
+        return self.concepts_dialog
 
     def _status(self, status: dict) -> None:
         device = f" · {self.device}" if self.device else ""

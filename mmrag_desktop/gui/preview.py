@@ -17,6 +17,7 @@ from . import plain
 from ..search import Result
 from . import desktop
 from .bridge import EngineBridge
+from ..concepts import TAGGED
 from ..video import clock
 from .results import why_matched
 from .extraction_dialog import ExtractionDialog
@@ -56,6 +57,9 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
     if meta.get("caption"):
         rows.append(("Caption", meta["caption"] + (f" (tags: {meta['tags']})"
                                                    if meta.get("tags") else "")))
+    if meta.get("concepts"):
+        rows.append(("Concepts", ", ".join(f"{name} ({p:.0%} sure)" for name, p in
+                                            meta["concepts"].items() if p >= TAGGED)))
     if meta.get("extracted"):
         rows.append(("Extracted", meta["extracted"]))
     if result.score is not None:
