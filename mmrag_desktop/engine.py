@@ -419,6 +419,8 @@ class Engine:
         Raises:
             QueryError: empty or unreadable query, an unknown mode or field, or keyword
                 mode without words.
+            ConceptError: a concept named in the query or the filters has no example
+                with an embedding under the current model.
             ModelMissingError: no model weights.
             ModelMismatchError: the library holds another model's embeddings.
         """
