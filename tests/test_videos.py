@@ -129,3 +129,23 @@ def test_moved_deleted_corrupt_and_empty_videos(engine, library):
         assert "corrupt or truncated" in errors[name], errors[name]
     assert engine.store.counts()["error"] == 4
     assert len(engine.search([Term(text="a photo")], k=50)) == 14
+
+
+def test_an_unplugged_drive_keeps_its_videos_offline(engine, library, tmp_path):
+    folder, videos = library
+    engine.add_folder(folder)
+    engine.index()
+    model = engine.vectors.model_id
+    frames = engine.store.frame_state(model)[0]
+    query = Term(photo=str(videos["walk.webm"][1]))
+    assert engine.search([query], k=1)[0].path == str(folder / "walk.webm")
+    folder.rename(tmp_path / "away")  # the drive is unplugged
+    report = engine.index()
+    assert report.offline_roots == [str(folder)] and report.deleted == 0
+    assert engine.store.frame_state(model)[0] == frames  # keyframes kept
+    assert all(r.path != str(folder / "walk.webm") for r in engine.search([query], k=20))
+    (tmp_path / "away").rename(folder)  # and back: nothing decoded again
+    report = engine.index()
+    assert report.embedded == 0 and not report.offline_roots
+    best = engine.search([query], k=1)[0]
+    assert best.path == str(folder / "walk.webm") and SCENE <= best.meta["moment"] < 2 * SCENE
