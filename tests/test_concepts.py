@@ -24,7 +24,7 @@ from mmrag_desktop.engine import Engine
 from mmrag_desktop.evaluation import COCO_CONCEPTS, captioned_with, concept_precision
 from mmrag_desktop.search import Filters, Term
 from conftest import COCO, coco_photos
-from test_model_identity import save_weights
+from test_model_identity import weights_file
 
 SHOTS = 12
 EXAMPLES = 4
@@ -127,16 +127,13 @@ def test_answers_teach_the_concept(engine, family):
 
 def test_a_concept_survives_a_model_change(home, config, family, tmp_path):
     folder, shots = family
-    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
-    save_weights(a, 31)
-    save_weights(b, 32)
-    config.weights = str(a)
+    config.weights = weights_file(tmp_path, 31)
     first = Engine(home=home, config=config)
     first.index([str(folder)])
     first.label("the Millers", [str(p) for p in shots[:EXAMPLES]])
     before = first.probe("the Millers")
     first.close()
-    config.weights = str(b)
+    config.weights = weights_file(tmp_path, 32)
     second = Engine(home=home, config=config)
     second.index([str(folder)])  # every photo embedded again by the new model
     after = second.probe("the Millers")

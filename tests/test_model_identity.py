@@ -27,6 +27,13 @@ def save_weights(path, seed: int) -> None:
     torch.save(open_clip.create_model("mmrag-tiny").state_dict(), path)
 
 
+def weights_file(folder, seed: int) -> str:
+    """The path of a new file of the tiny model's random weights made with *seed*."""
+    path = folder / f"tiny-{seed}.pt"
+    save_weights(path, seed)
+    return str(path)
+
+
 def stored(engine: Engine) -> dict[str, np.ndarray]:
     out = {}
     for ids, vectors in engine.store.vectors():
@@ -128,21 +135,19 @@ def test_read_only_and_random_weight_runs_never_touch_the_library(engine, photos
 
 
 def test_switching_the_model_back_restores_its_embeddings(home, config, photos, tmp_path):
-    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
-    save_weights(a, 21)
-    save_weights(b, 22)
-    config.weights = str(a)
+    a, b = weights_file(tmp_path, 21), weights_file(tmp_path, 22)
+    config.weights = a
     first = Engine(home=home, config=config)
     first.index([str(photos)])
     original = stored(first)
     first.close()
 
-    config.weights = str(b)
+    config.weights = b
     second = Engine(home=home, config=config)
     assert second.index([str(photos)]).embedded == 40
     second.close()
 
-    config.weights = str(a)
+    config.weights = a
     back = Engine(home=home, config=config)
     report = back.index([str(photos)])
     assert report.embedded == 0 and report.unchanged == 40
