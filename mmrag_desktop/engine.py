@@ -732,8 +732,9 @@ class Engine:
         brings its top candidates; each ranking then ranks all of them (a concept by its
         probe, the text by its own order and then the image cosine), so a photo that is
         Rex *and* at the beach beats one that is only either. ``score`` is the rest of the
-        query's cosine similarity, or with a concept alone the probability;
-        ``meta["concepts"]`` holds each concept's probability."""
+        query's cosine similarity, or with a concept alone its probability (then
+        ``meta["scored_by"]`` names the concept); ``meta["concepts"]`` holds each
+        concept's probability."""
         pool = max(10 * k, 200)
         probes = [self.probe(name) for name in names]
         found: dict[int, Result] = {}
@@ -761,6 +762,7 @@ class Engine:
             result.meta["concepts"] = {name: float(p[row[row_id]]) for name, p in chance.items()}
             if not terms:
                 result.score = result.meta["concepts"][probes[0].name]
+                result.meta["scored_by"] = probes[0].name
             out.append(result)
         return out
 

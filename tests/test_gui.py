@@ -1136,7 +1136,7 @@ def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(
     assert window.concept_filter.isVisibleTo(window)
     # its name is a query; its suggestions carry a confidence and can be answered
     window.query.setText("the millers")
-    results = _search(qtbot, window, window.search)
+    results = _search(qtbot, window, lambda: window.set_query_photo(None))  # the name alone
     assert all("The Millers" in r.meta["concepts"] for r in results)
     wrong = next(r for r in results if r.path not in shots)
     _select(window, [results.index(wrong)])
@@ -1151,7 +1151,10 @@ def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(
     assert after.get(wrong.path, 0.0) < before
     # the preview names the concepts a photo is tagged with
     tagged = next(r for r in window.results if r.meta["concepts"]["The Millers"] >= 0.5)
-    assert dict(metadata_rows(tagged))["Concepts"].startswith("The Millers (")
+    rows = dict(metadata_rows(tagged))
+    assert rows["Concepts"].startswith("The Millers (") and "how sure" in rows["Score"]
+    untagged = next(r for r in window.all_results if r.meta["concepts"]["The Millers"] < 0.5)
+    assert "Concepts" not in dict(metadata_rows(untagged))
     # as a filter
     window.query.setText("a photo")
     window.concept_filter.setCurrentIndex(window.concept_filter.findData("The Millers"))

@@ -57,13 +57,15 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
     if meta.get("caption"):
         rows.append(("Caption", meta["caption"] + (f" (tags: {meta['tags']})"
                                                    if meta.get("tags") else "")))
-    if meta.get("concepts"):
-        rows.append(("Concepts", ", ".join(f"{name} ({p:.0%} sure)" for name, p in
-                                            meta["concepts"].items() if p >= TAGGED)))
+    tagged = [f"{name} ({p:.0%} sure)" for name, p in meta.get("concepts", {}).items()
+              if p >= TAGGED]
+    if tagged:
+        rows.append(("Concepts", ", ".join(tagged)))
     if meta.get("extracted"):
         rows.append(("Extracted", meta["extracted"]))
     if result.score is not None:
-        rows.append(("Score", f"{result.score:.3f} (cosine similarity)"))
+        rows.append(("Score", f"{result.score:.3f} (how sure “{meta['scored_by']}” is)"
+                     if meta.get("scored_by") else f"{result.score:.3f} (cosine similarity)"))
     why = why_matched(meta)
     if why:
         rows.append(("Why", why))
