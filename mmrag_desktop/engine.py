@@ -312,7 +312,8 @@ class Engine:
             indexer = Indexer(self.store, vectors, lambda: self.embedder, excluder,
                               self.config.batch_size, workers)
             report = indexer.run(roots, on_progress, cancel, stable_after, allow_removal, scope)
-            self.store.forget_orphans()  # keyframes of videos deleted or changed
+            if report.deleted or report.embedded or report.errors:  # contents may have gone
+                self.store.forget_orphans()  # keyframes of videos deleted or changed
             return report
 
     def understand(self, on_progress: Callable[[UnderstandProgress], None] | None = None,
@@ -687,15 +688,15 @@ class Engine:
                 return known
         raise ConceptError(f"no concept named “{name}” (mmrag concepts list)")
 
-    def _tagged(self, probe: Probe, filters: Filters | None = None) -> list[Result]:
-        """The photos tagged with *probe*'s concept (probability ≥ :data:`.concepts.TAGGED`),
-        most confident first: an HNSW search along its direction, widened until it reaches
-        photos below the threshold."""
-        floor, k = probe.cosine_for(TAGGED), 256
+    def _tagged(self, probe: Probe) -> set[int]:
+        """The embedded, online photos tagged with *probe*'s concept (probability ≥
+        :data:`.concepts.TAGGED` by their stored embedding, as :meth:`_tag` says): an HNSW
+        search along its direction, widened until it reaches photos below the threshold."""
+        floor, k, vectors = probe.cosine_for(TAGGED), 256, self.sync()
         while True:
-            found = self.search_vector(probe.direction, k, None, filters)
-            if len(found) < k or found[-1].score < floor:
-                return [r for r in found if r.score >= floor]
+            ids, scores = vectors.search(probe.direction, k)
+            if len(ids) < k or scores[-1] < floor:
+                return self.store.ids_matching("1", [], among=ids[scores >= floor].tolist())
             k *= 4
 
     def _resolved(self, filters: Filters | None) -> Filters:
@@ -706,7 +707,7 @@ class Engine:
             return filters
         ids: set[int] | None = None
         for name in filters.concepts:
-            tagged = {r.id for r in self._tagged(self.probe(name))}
+            tagged = self._tagged(self.probe(name))
             ids = tagged if ids is None else ids & tagged
         return dataclasses.replace(filters, concepts=[], ids=frozenset(ids or ()))
 
@@ -750,10 +751,11 @@ class Engine:
                     for probe in probes]
         if terms:
             first = [r.id for r in text]
+            ranked = set(first)
             query = query_vector(self.embedder, terms)
-            rest = [i for i in ids[np.argsort(-(vectors @ query), kind="stable")].tolist()
-                    if i not in set(first)]
-            rankings.append(first + rest)
+            rankings.append(first + [
+                i for i in ids[np.argsort(-(vectors @ query), kind="stable")].tolist()
+                if i not in ranked])
         chance = {probe.name: probe.probability(vectors) for probe in probes}
         row = {i: n for n, i in enumerate(ids.tolist())}
         out = []

@@ -107,7 +107,7 @@ def decode(source: Path | bytes, min_side: int = 0,
             model this decodes 500×375 pixels instead of 4000×3000, and the antialiased
             resize that follows has far less to do; only the bytes needed are read. 0 decodes
             at full size.
-        at: for a video, seconds from its start.
+        at: for a video (or an animated GIF), seconds from its start.
 
     Returns:
         The RGB image (transparent areas composited on white; 16-bit images scaled to 8
@@ -118,8 +118,7 @@ def decode(source: Path | bytes, min_side: int = 0,
         BadImage: unreadable, empty, not an image, truncated or corrupt, above
             :data:`MAX_PIXELS`, or any failure inside a decoder (with its reason).
     """
-    if not isinstance(source, bytes) and (
-            is_video_name(source) or (at > 0 and source.suffix.lower() == ".gif")):
+    if not isinstance(source, bytes) and (at or is_video_name(source)):  # a moment: a video
         from .video import still  # here: video.py imports this module
 
         return still(source, at, min_side)

@@ -29,7 +29,7 @@ from .paths import is_within
 from .scanner import Excluder, FileStat, scan
 from .store import ERROR, OFFLINE, OK, Row, Store, meta_fields
 from .vector_index import VectorIndex
-from .video import is_video, keyframes, mean_direction
+from .video import is_video, keyframe_pixels, mean_direction
 
 if TYPE_CHECKING:
     from .embedder import Embedder
@@ -118,7 +118,7 @@ class _Survey:
 class _Result:
     job: _Job
     hash: str | None = None
-    pixels: np.ndarray | None = None  # (3, S, S) uint8 to embed; a video's (n, 3, S, S)
+    pixels: np.ndarray | None = None  # (n, 3, S, S) uint8 to embed: a photo, or keyframes
     times: list[float] | None = None  # a video's keyframe times, s
     vector: np.ndarray | None = None  # an embedding reused from identical content
     fields: dict = field(default_factory=dict)
@@ -380,14 +380,12 @@ class _Run:
             digest = file_hash(path)
             if skip_known and self._known(digest, job.row):
                 return _Result(job, hash=digest)
-            side = self.embedder.image_size
+            side, to_pixels = self.embedder.image_size, self.embedder.to_pixels
             if is_video(path):
-                stills, meta = keyframes(path, min_side=side)
-                return _Result(job, digest,
-                               np.stack([self.embedder.to_pixels(k.image) for k in stills]),
-                               times=[k.time for k in stills], fields=meta_fields(meta))
+                pixels, times, meta = keyframe_pixels(path, to_pixels, side)
+                return _Result(job, digest, pixels, times, fields=meta_fields(meta))
             image, meta = decode(path, min_side=side)
-            return _Result(job, digest, self.embedder.to_pixels(image), fields=meta_fields(meta))
+            return _Result(job, digest, to_pixels(image)[None], fields=meta_fields(meta))
         except BadImage as exc:
             return _Result(job, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - one photo's failure must not end the run
@@ -460,15 +458,14 @@ class _Run:
         images = [r for r in self.batch if r.pixels is not None]
         frames: dict[str, list[tuple[float, np.ndarray]]] = {}
         if images:
-            stack = np.concatenate([r.pixels if r.times else r.pixels[None] for r in images])
+            stack = np.concatenate([r.pixels for r in images])
             encoded = np.concatenate([
                 self.embedder.encode_images(stack[start:start + self.ix.batch_size])
                 for start in range(0, len(stack), self.ix.batch_size)])
             first = 0
             for r in images:
-                count = len(r.times) if r.times else 1
-                part, first = encoded[first:first + count], first + count
-                r.vector = part[0] if not r.times else mean_direction(part)
+                part, first = encoded[first:first + len(r.pixels)], first + len(r.pixels)
+                r.vector = mean_direction(part) if r.times else part[0]
                 if r.times:
                     frames[r.hash] = list(zip(r.times, part))
         embedded = [(r.job.row.id if r.job.row else None, r.fields, r.vector) for r in self.batch]
@@ -483,4 +480,3 @@ class _Run:
         if time.monotonic() - self.last_save > SAVE_INTERVAL:
             self.ix.vectors.save(self.ix.store)
             self.last_save = time.monotonic()
-

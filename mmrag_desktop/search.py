@@ -15,7 +15,7 @@ import numpy as np
 
 from .imaging import BadImage, decode
 from .paths import folder_range
-from .video import is_video, keyframes, mean_direction
+from .video import is_video, keyframe_pixels, mean_direction
 
 if TYPE_CHECKING:
     from .embedder import Embedder
@@ -206,8 +206,7 @@ def query_vector(embedder: Embedder, terms: list[Term]) -> np.ndarray:
         path, side = Path(term.photo), embedder.image_size
         try:
             if is_video(path):  # all of it: the mean of its keyframes, as the library has it
-                stills, _ = keyframes(path, min_side=side)
-                frames = np.stack([embedder.to_pixels(k.image) for k in stills])
+                frames, _, _ = keyframe_pixels(path, embedder.to_pixels, side)
                 total += term.weight * mean_direction(embedder.encode_images(frames))
                 continue
             image, _ = decode(path, min_side=side)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,7 +94,7 @@ def keyframes(path: Path, min_side: int = 0,
         BadImage: unreadable, empty, no video stream, corrupt or truncated (no frame
             decodes, or the decoder fails partway), with the reason.
     """
-    with _Opened(path) as (container, stream):
+    with _opened(path) as (container, stream):
         meta = _metadata(container, stream)
         interval = max(INTERVAL, meta.duration / MAX_FRAMES)
         if skip_nonkey:
@@ -101,11 +103,24 @@ def keyframes(path: Path, min_side: int = 0,
     # Keyframes far sparser than the interval: choose among all frames instead.
     if skip_nonkey and meta.duration > 2 * interval and \
             len(kept) < min(MAX_FRAMES, meta.duration / interval) / 2:
-        with _Opened(path) as (container, stream):
+        with _opened(path) as (container, stream):
             kept = _select(container, stream, min_side, interval)
     if len(kept) > MAX_FRAMES:  # scene cuts beyond the bound: spread the ones kept evenly
         kept = [kept[i] for i in np.linspace(0, len(kept) - 1, MAX_FRAMES).round().astype(int)]
     return kept, meta
+
+
+def keyframe_pixels(path: Path, to_pixels: Callable[[Image.Image], np.ndarray],
+                    side: int) -> tuple[np.ndarray, list[float], VideoMeta]:
+    """A video's :func:`keyframes` as a model's input: ((n, 3, S, S) uint8 from
+    *to_pixels* (an embedder's), their times in s, the video's metadata); decoded at about
+    *side* pixels (the model's input side).
+
+    Raises:
+        BadImage: as :func:`keyframes`.
+    """
+    stills, meta = keyframes(path, min_side=side)
+    return np.stack([to_pixels(k.image) for k in stills]), [k.time for k in stills], meta
 
 
 def still(path: Path, at: float = 0.0, min_side: int = 0) -> tuple[Image.Image, VideoMeta]:
@@ -115,7 +130,7 @@ def still(path: Path, at: float = 0.0, min_side: int = 0) -> tuple[Image.Image, 
     Raises:
         BadImage: as :func:`keyframes`.
     """
-    with _Opened(path) as (container, stream):
+    with _opened(path) as (container, stream):
         meta = _metadata(container, stream)
         if at > 0 and stream.time_base:
             # Back to the keyframe before *at*, then forward to the frame itself.
@@ -130,36 +145,30 @@ def still(path: Path, at: float = 0.0, min_side: int = 0) -> tuple[Image.Image, 
         return _image(chosen, min_side), meta
 
 
-class _Opened:
-    """``with`` a video's container and its first video stream, FFmpeg's errors as
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple]:
+    """A video's container and its first video stream, FFmpeg's errors as
     :class:`BadImage`."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self):
-        with reading(self.path), self.path.open("rb") as f:
-            if f.seek(0, 2) == 0:
-                raise BadImage("empty file (0 bytes)")
-        av = _av()
-        try:
-            self.container = av.open(str(self.path))
-        except av.FFmpegError as exc:
-            raise BadImage(f"not a video, or corrupt or truncated: {_reason(exc)}") from exc
-        if not self.container.streams.video:
-            self.container.close()
+    with reading(path):
+        if path.stat().st_size == 0:
+            raise BadImage("empty file (0 bytes)")
+    av = _av()
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise BadImage(f"not a video, or corrupt or truncated: {_reason(exc)}") from exc
+    try:
+        if not container.streams.video:
             raise BadImage("has no video stream")
-        stream = self.container.streams.video[0]
+        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        return self.container, stream
-
-    def __exit__(self, kind, exc, traceback):
-        self.container.close()
-        if isinstance(exc, _av().FFmpegError):
-            raise BadImage(f"truncated or corrupt: {_reason(exc)}") from exc
-        if isinstance(exc, MemoryError):
-            raise BadImage("too large to decode in the memory available") from exc
-        return False
+        yield container, stream
+    except av.FFmpegError as exc:
+        raise BadImage(f"truncated or corrupt: {_reason(exc)}") from exc
+    except MemoryError as exc:
+        raise BadImage("too large to decode in the memory available") from exc
+    finally:
+        container.close()
 
 
 def _select(container, stream, min_side: int, interval: float) -> list[Keyframe]:

@@ -130,6 +130,10 @@ class EngineBridge(QObject):
         first layout takes a while); the op's result is a :class:`.library_map.MapView`."""
         return self.op(lambda engine: engine.library_map(), lane="map")
 
+    def refresh_concepts(self) -> None:
+        """Emit ``concepts`` again (a concept was made or removed)."""
+        self._submit(lambda: self.concepts.emit(self.engine.store.concept_names()))
+
     def label(self, name: str, paths: list[str], yes: bool) -> Op:
         """Make *paths* examples (*yes*) or rejected suggestions of concept *name*
         (:meth:`Engine.label`, on the jobs lane: it writes the library); the op's result

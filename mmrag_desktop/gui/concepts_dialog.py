@@ -90,6 +90,6 @@ class ConceptsDialog(QDialog):
         remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
         box.buttonClicked.connect(lambda button: button is remove and self.bridge.op(
             lambda engine: engine.forget_concept(name), lane="jobs").success(
-            lambda _n: (self.load(), self.bridge.refresh())).run())
+            lambda _n: (self.load(), self.bridge.refresh_concepts())).run())
         box.open()
         return box

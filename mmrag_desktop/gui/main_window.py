@@ -684,7 +684,7 @@ class MainWindow(PhotoDrops, QMainWindow):
             rejected = f" and {probe.rejected} rejected" if probe.rejected else ""
             self.show_message(f"“{probe.name}” learned from {probe.examples} "
                               f"photos{rejected}. Search for its name to see it.")
-            self.bridge.refresh()
+            self.bridge.refresh_concepts()
             if mentioned(self.query.text(), [probe.name])[0]:
                 self.search()
 
