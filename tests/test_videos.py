@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from mmrag_desktop.imaging import decode
-from mmrag_desktop.search import Term
+from mmrag_desktop.search import Term, query_vector
 from mmrag_desktop.video import INTERVAL, keyframes
 from conftest import coco_photos, encode_video
 
@@ -89,7 +90,12 @@ def test_find_similar_on_a_video_uses_its_keyframes(engine, library):
     engine.index()
     best = engine.search([Term(photo=str(folder / "walk.webm"))], k=3)[0]
     assert best.path == str(folder / "walk.webm")
-    assert best.score == pytest.approx(1.0, abs=1e-4)  # the keyframes' mean, as stored
+    assert best.score == pytest.approx(1.0, abs=1e-4)
+    # the query is the keyframes' mean, as stored, not the frame a photo decoder would see
+    query = query_vector(engine.embedder, [Term(photo=str(folder / "walk.webm"))])
+    _, frames = engine.store.frames_of(engine.vectors.model_id, best.meta["hash"])
+    assert float(query @ engine._vectors_of(np.asarray([best.id]))[0]) > 0.9999
+    assert float(query @ frames[0]) < 0.999
 
 
 def test_moved_deleted_corrupt_and_empty_videos(engine, library):
