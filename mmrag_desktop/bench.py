@@ -26,8 +26,10 @@ from PIL import Image
 
 from .config import Config, home_dir, load_config, save_config
 from .engine import Engine
-from .imaging import decode, is_image_name
-from .models import ModelMissingError, find_weights
+from .imaging import decode
+from .files import is_image_name
+from .model_identity import ModelMissingError
+from .models import find_weights
 from .search import Term
 from .vector_index import VectorIndex, _file_hash
 

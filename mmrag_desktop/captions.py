@@ -16,7 +16,6 @@ from pathlib import Path
 from .structured import StructuredAnswer, generate
 from .vlm import VisionLanguageModel, VLMError, photo_data_uri
 
-CAPTION_VERSION = 1
 CAPTION_TOKENS = 160  # the first attempt's limit: a sentence and a few words, in JSON
 _WORDS = {"type": "string", "maxLength": 40}
 CAPTION_SCHEMA = {

@@ -20,18 +20,21 @@ from . import __version__
 from .concepts import TAGGED, ConceptError
 from .config import ConfigError, home_dir, load_config, save_config
 from .engine import SEARCH_FIELDS, SEARCH_MODES, Engine, FolderError
-from .imaging import BadImage
+from .files import BadImage
 from .indexer import IndexReport, Progress
-from .models import (HubSource, ModelFileError, ModelMismatchError, ModelMissingError,
-                     download_weights, find_weights, has_torch, import_model)
+from .model_hub import HubSource, download_weights
+from .model_identity import ModelFileError, ModelMismatchError, ModelMissingError, has_torch
+from .models import find_weights, import_model
 from .duplicates import NEAR_COSINE
-from .extraction import SCHEMAS, ExtractionError, to_csv
+from .schemas import SCHEMAS, to_csv
+from .extraction import ExtractionError
 from .search import Filters, QueryError, Term
 from .folder_states import FolderState
-from .paths import display_path, elide, size_text
+from .paths import display_path
+from .text import elide, size_text
 from .store import LibraryVersionError, describe_db_error
-from .understanding import ANALYSES
-from .video import clock
+from .analyses import ANALYSES
+from .text import clock
 from .vlm import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
                   inspect_files, recommended_sizes, use_files)
 from .writer_lock import LibraryBusyError

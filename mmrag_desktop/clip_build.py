@@ -17,7 +17,7 @@ from pathlib import Path
 import open_clip
 import torch
 
-from .models import ModelFileError
+from .model_identity import ModelFileError
 
 
 def tower_of(key: str) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .imaging import RESAMPLING, model_input
-from .models import TOWERS, ModelFileError, model_slug, models_dir
+from .model_identity import TOWERS, ModelFileError, model_slug, models_dir
 
 if TYPE_CHECKING:
     from .clip_torch import TorchCLIP

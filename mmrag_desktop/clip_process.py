@@ -24,7 +24,8 @@ from PIL import Image
 from . import helpers
 from .config import Config
 from .imaging import model_input
-from .models import TOWERS, configured_model_id
+from .model_identity import TOWERS
+from .models import configured_model_id
 
 # What the GUI process may ask of the helper's Embedder, and on which tower's pipe.
 _CALLS = {"image_size": "image", "pixel_spec": "image", "to_pixels": "image",

@@ -17,8 +17,8 @@ from torchvision import transforms
 from . import clip_build, precision
 from .config import Config, ConfigError
 from .imaging import RESAMPLING
-from .models import (TOWERS, ModelFileError, hub_files_missing, hub_offline, hub_side_repos,
-                     models_dir, register_model_config)
+from .model_identity import TOWERS, ModelFileError, models_dir, register_model_config
+from .model_hub import hub_files_missing, hub_offline, hub_side_repos
 
 
 def pick_device(setting: str = "auto") -> torch.device:

@@ -26,6 +26,9 @@ APP_NAME = "mmrag-desktop"
 # onnx-exports job), for installs without torch.
 EXPORTS_URL = "https://github.com/mmrag-desktop/mmrag-desktop/releases/download/onnx-exports/"
 
+ANALYSIS_NAMES = ("text", "places", "captions")
+"""What the understanding pass can learn, in the order it runs (:data:`.analyses.ANALYSES`)."""
+
 DEFAULT_EXCLUDES = (
     # Junk and system folders that never hold a person's photos, and thumbnail caches that
     # would duplicate every photo at low resolution.
@@ -139,11 +142,10 @@ class Config:
             raise ConfigError("relevance_cutoff must be in [0, 1)")
         if self.vlm_context < 512 or self.vlm_max_tokens < 1 or self.ask_photos < 1:
             raise ConfigError("vlm_context must be ≥ 512, vlm_max_tokens and ask_photos ≥ 1")
-        from .understanding import ANALYSES  # imports no model
-        unknown = [a for a in self.understand if a not in ANALYSES]
+        unknown = [a for a in self.understand if a not in ANALYSIS_NAMES]
         if unknown:
             raise ConfigError(f"understand: unknown {', '.join(unknown)} (known: "
-                              f"{', '.join(ANALYSES)})")
+                              f"{', '.join(ANALYSIS_NAMES)})")
 
 
 def home_dir() -> Path:

@@ -54,3 +54,19 @@ def fetch(url: str, target: Path, progress: Callable[[int], None] | None = None,
         partial.unlink(missing_ok=True)
         raise
     return done, digest.hexdigest()
+
+
+def hub_file_sizes(repo: str, filenames: list[str] | tuple[str, ...]) -> dict[str, int | None]:
+    """Which of *filenames* the hub repository *repo* holds, with their sizes in bytes
+    (None where the hub gives none). Network.
+
+    Raises:
+        OSError: the hub cannot be reached.
+    """
+    from huggingface_hub import HfApi
+
+    try:
+        infos = HfApi().get_paths_info(repo, list(filenames))
+    except Exception as exc:  # noqa: BLE001 - network errors come in many types
+        raise OSError(f"cannot reach the Hugging Face hub for {repo}: {exc}") from exc
+    return {info.path: getattr(info, "size", None) for info in infos}

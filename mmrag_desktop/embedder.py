@@ -14,8 +14,13 @@ import numpy as np
 from PIL import Image
 
 from . import clip_onnx
+from .files import BadImage
+from .imaging import decode
+from .search import QueryError, Term
+from .video import is_video, keyframe_pixels, mean_direction
 from .config import Config
-from .models import TOWERS, ModelMissingError, configured_model_id, find_weights
+from .model_identity import TOWERS, ModelMissingError
+from .models import configured_model_id, find_weights
 
 if TYPE_CHECKING:
     from .clip_torch import TorchCLIP
@@ -187,3 +192,36 @@ class Embedder:
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Texts → (n, d) float32, L2-normalised."""
         return self._for("text").encode_texts(texts)
+
+
+def query_vector(embedder: Embedder, terms: list[Term]) -> np.ndarray:
+    """The weighted sum of the terms' embeddings, L2-normalised: (d,) float32.
+
+    Composing queries by adding and subtracting embeddings follows rclip's ``--add`` /
+    ``--subtract``.
+
+    Raises:
+        QueryError: no terms, a zero result, or an unreadable photo.
+    """
+    if not terms:
+        raise QueryError("empty query")
+    total = np.zeros(embedder.dim, dtype=np.float32)
+    texts = [t for t in terms if t.text is not None]
+    if texts:
+        for term, vector in zip(texts, embedder.encode_texts([t.text for t in texts])):
+            total += term.weight * vector
+    for term in (t for t in terms if t.photo is not None):
+        path, side = Path(term.photo), embedder.image_size
+        try:
+            if is_video(path):  # all of it: the mean of its keyframes, as the library has it
+                frames, _, _ = keyframe_pixels(path, embedder.to_pixels, side)
+                total += term.weight * mean_direction(embedder.encode_images(frames))
+                continue
+            image, _ = decode(path, min_side=side)
+        except BadImage as exc:
+            raise QueryError(f"query photo {term.photo}: {exc}") from exc
+        total += term.weight * embedder.encode_images(embedder.to_pixels(image)[None])[0]
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-6:
+        raise QueryError("the query terms cancel out")
+    return total / norm

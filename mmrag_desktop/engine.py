@@ -19,18 +19,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import Config, home_dir, load_config, make_private, save_config
-from .extraction import EXTRACTION_VERSION, Extraction, ExtractionError, extract, load_schema, record
-from .extraction import kind as extraction_kind
+from .extraction import EXTRACTION_VERSION, ExtractionError, extract, load_schema, record
+from .schemas import Extraction
+from .schemas import kind as extraction_kind
 from . import library_map
 from .library_map import MapView
 from .folder_states import Activity, FolderState, folder_states, library_photos
 from .duplicates import NEAR_COSINE, DuplicateGroup, group, keep_first
 from .indexer import Indexer, IndexReport, Progress
-from .models import ModelMismatchError, configured_model_id, model_slug
+from .model_identity import ModelMismatchError, model_slug
+from .models import configured_model_id
 from .paths import display_path, is_within, outermost, real_folder
 from .scanner import Excluder
 from .keywords import KeywordIndex, fuse
-from .search import Filters, QueryError, Result, Term, query_vector
+from .search import Filters, QueryError, Result, Term
+from .embedder import query_vector
 from .store import Store
 from .timeline import FolderNode, Timeline, folder_tree
 from .understanding import Progress as UnderstandProgress
@@ -47,7 +50,7 @@ from .writer_lock import WriterLock
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
     from .clip_process import RemoteEmbedder
     from .embedder import Embedder
-    from .models import HubSource
+    from .model_hub import HubSource
     from .onnx_download import PublishedExport
 
 EXACT_SEARCH_LIMIT = 20_000
@@ -883,13 +886,13 @@ class Engine:
     @property
     def models_folder(self) -> Path:
         """Where downloaded and imported weights and ONNX exports are kept."""
-        from .models import models_dir
+        from .model_identity import models_dir
         return models_dir(self.home)
 
     @staticmethod
     def runs_torch() -> bool:
         """Whether torch models can run in this install (a bundle runs ONNX exports only)."""
-        from .models import has_torch
+        from .model_identity import has_torch
         return has_torch()
 
     def find_model(self) -> Path:
@@ -909,8 +912,8 @@ class Engine:
         Raises:
             OSError: the source cannot be reached or does not have the model.
         """
-        from . import models, onnx_download
-        return models.hub_source(self.config) if self.runs_torch() else \
+        from . import model_hub, onnx_download
+        return model_hub.hub_source(self.config) if self.runs_torch() else \
             onnx_download.find_published(self.config)
 
     def download_model(self, source: HubSource | tuple[PublishedExport, str]) -> Path:
@@ -920,10 +923,10 @@ class Engine:
         Raises:
             OSError: the download failed or its SHA-256 did not match.
         """
-        from . import models, onnx_download
+        from . import model_hub, onnx_download
         if isinstance(source, tuple):
             return onnx_download.download(*source, self.home)
-        return models.download_weights(self.config, self.home, lambda _source: True)
+        return model_hub.download_weights(self.config, self.home, lambda _source: True)
 
     def import_model(self, path: Path) -> Path:
         """Check that a weights file or ONNX export folder fits the configured model and

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .store import ERROR, OFFLINE, OK
+OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
+"""Row states: embedded; could not be read (``error`` holds why); waiting to be
+(re-)embedded; on a root folder that is not reachable now."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Reading photo files: content hash, fast decoding, EXIF orientation and metadata.
+"""Decoding photo files: fast decoding, EXIF orientation and metadata, the model's input.
 
 Every failure becomes a :class:`BadImage` with a short, human-readable reason, so the indexer
 can record it and carry on.
@@ -6,15 +6,11 @@ can record it and carry on.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -24,13 +20,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 import pillow_heif
 
-pillow_heif.register_heif_opener()
+from .files import BadImage, PhotoMeta, is_video_name, reading
+from .video import still
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
-)
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
-"""Videos, read by :mod:`.video` (animated GIFs too, found by their content)."""
+pillow_heif.register_heif_opener()
 
 MAX_PIXELS = 180_000_000
 """Images above this many pixels are refused as possible decompression bombs (a 180 MP
@@ -45,52 +38,6 @@ _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _TAG_MAKE, _TAG_MODEL, _TAG_DATETIME = 271, 272, 306
 _TAG_DATETIME_ORIGINAL = 36867
-
-
-class BadImage(Exception):
-    """A file that cannot be indexed; ``str(exc)`` is the reason shown to the user."""
-
-
-@dataclass
-class PhotoMeta:
-    """Metadata of one photo. Sizes in pixels after EXIF orientation; GPS in degrees."""
-
-    width: int
-    height: int
-    taken_at: str | None = None
-    camera_make: str | None = None
-    camera_model: str | None = None
-    gps_lat: float | None = None
-    gps_lon: float | None = None
-
-
-@contextmanager
-def reading(path: Path) -> Iterator[None]:
-    """Turns the OS errors of reading *path* into :class:`BadImage` reasons."""
-    try:
-        yield
-    except FileNotFoundError as exc:
-        raise BadImage("vanished before it could be read") from exc
-    except PermissionError as exc:
-        raise BadImage("permission denied") from exc
-    except IsADirectoryError as exc:
-        raise BadImage("is a directory") from exc
-    except OSError as exc:
-        raise BadImage(f"unreadable: {exc.strerror or exc}") from exc
-
-
-def file_hash(path: Path) -> str:
-    """BLAKE2b-128 of a file's bytes, hex, read in chunks (never the whole file in memory):
-    identifies a photo across renames and moves.
-
-    Raises:
-        BadImage: the file is empty, unreadable, vanished, or is a folder.
-    """
-    with reading(path), path.open("rb") as f:
-        digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16))
-        if f.tell() == 0:
-            raise BadImage("empty file (0 bytes)")
-        return digest.hexdigest()
 
 
 def decode(source: Path | bytes, min_side: int = 0,
@@ -119,8 +66,6 @@ def decode(source: Path | bytes, min_side: int = 0,
             :data:`MAX_PIXELS`, or any failure inside a decoder (with its reason).
     """
     if not isinstance(source, bytes) and (at or is_video_name(source)):  # a moment: a video
-        from .video import still  # here: video.py imports this module
-
         return still(source, at, min_side)
     if isinstance(source, bytes):
         if not source:
@@ -250,21 +195,6 @@ def _gps_degrees(dms: object, ref: object, negative_ref: str) -> float | None:
     if not math.isfinite(degrees):
         return None
     return -degrees if _clean_text(ref) == negative_ref else degrees
-
-
-def is_image_name(path: Path) -> bool:
-    """True when the file name has a supported image extension (case-insensitive)."""
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def is_video_name(path: Path) -> bool:
-    """True when the file name has a supported video extension (case-insensitive)."""
-    return path.suffix.lower() in VIDEO_EXTENSIONS
-
-
-def is_media_name(path: Path) -> bool:
-    """True for the names the library indexes: photos and videos."""
-    return is_image_name(path) or is_video_name(path)
 
 
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}

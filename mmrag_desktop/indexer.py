@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .imaging import BadImage, decode, file_hash
+from .files import BadImage, file_hash
+from .imaging import decode
 from .paths import is_within
 from .scanner import Excluder, FileStat, scan
-from .store import ERROR, OFFLINE, OK, Row, Store, meta_fields
+from .folder_states import ERROR, OFFLINE, OK
+from .store import Row, Store, meta_fields
 from .vector_index import VectorIndex
 from .video import is_video, keyframe_pixels, mean_direction
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .paths import elide
+from .text import elide
 from .store import Store
 
 FIELDS = ("name", "folder", "camera", "date", "text", "place", "caption", "extracted")

@@ -13,9 +13,6 @@ from pathlib import Path
 
 from .imaging import decode
 
-OCR_VERSION = 1
-"""The pipeline's version: results stored by an older one are redone."""
-
 DETECT_SIDE = 640
 """Pixels on the shortest side for detection. rapidocr's default (736, enlarging smaller
 photos) costs ~1.5x the time on coco-mini's 640×480 photos and found the same phrases in

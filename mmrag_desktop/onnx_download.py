@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 from . import downloads
 from .config import Config
-from .models import ModelFileError, ModelMissingError, model_slug, models_dir
+from .model_identity import ModelFileError, ModelMissingError, model_slug, models_dir
 
 MANIFEST = "manifest.json"
 

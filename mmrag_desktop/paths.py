@@ -96,20 +96,6 @@ def outermost(folders: list[str]) -> list[str]:
     return kept
 
 
-def elide(text: str, limit: int) -> str:
-    """*text* cut to at most *limit* characters, ending in "…" where it was cut."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def size_text(size: int | None) -> str:
-    """A file size for people: ``850 KB``, ``2.4 MB``, ``605 MB``, ``1,234 MB`` (decimal
-    units, as file managers)."""
-    size = size or 0
-    if size >= 1e8:
-        return f"{size / 1e6:,.0f} MB"
-    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(size / 1e3, 1):.0f} KB"
-
-
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Make *path* by *write(file)* into a temp file beside it, then a rename: a crash
     leaves the old file or the new one, never half of one.

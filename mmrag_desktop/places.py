@@ -14,9 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PLACES_VERSION = 1
-"""The lookup's version: places stored by an older one are redone."""
-
 ATTRIBUTION = "Place names: GeoNames (www.geonames.org), CC BY 4.0"
 MAX_KM = 100.0
 """Beyond this distance from any populated place (at sea, in a desert) no place is named."""

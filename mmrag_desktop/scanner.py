@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .imaging import is_media_name
+from .files import is_media_name
 from .paths import is_within
 
 

@@ -8,17 +8,8 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .imaging import BadImage, decode
 from .paths import folder_range
-from .video import is_video, keyframe_pixels, mean_direction
-
-if TYPE_CHECKING:
-    from .embedder import Embedder
 
 KM_PER_DEGREE = 111.195
 """Kilometres per degree of latitude (a great circle of the 6,371 km mean Earth radius)."""
@@ -185,35 +176,3 @@ def relevant(results: list[Result], cutoff: float) -> list[Result]:
 class QueryError(ValueError):
     """A query is empty, or names a photo that cannot be read."""
 
-
-def query_vector(embedder: Embedder, terms: list[Term]) -> np.ndarray:
-    """The weighted sum of the terms' embeddings, L2-normalised: (d,) float32.
-
-    Composing queries by adding and subtracting embeddings follows rclip's ``--add`` /
-    ``--subtract``.
-
-    Raises:
-        QueryError: no terms, a zero result, or an unreadable photo.
-    """
-    if not terms:
-        raise QueryError("empty query")
-    total = np.zeros(embedder.dim, dtype=np.float32)
-    texts = [t for t in terms if t.text is not None]
-    if texts:
-        for term, vector in zip(texts, embedder.encode_texts([t.text for t in texts])):
-            total += term.weight * vector
-    for term in (t for t in terms if t.photo is not None):
-        path, side = Path(term.photo), embedder.image_size
-        try:
-            if is_video(path):  # all of it: the mean of its keyframes, as the library has it
-                frames, _, _ = keyframe_pixels(path, embedder.to_pixels, side)
-                total += term.weight * mean_direction(embedder.encode_images(frames))
-                continue
-            image, _ = decode(path, min_side=side)
-        except BadImage as exc:
-            raise QueryError(f"query photo {term.photo}: {exc}") from exc
-        total += term.weight * embedder.encode_images(embedder.to_pixels(image)[None])[0]
-    norm = float(np.linalg.norm(total))
-    if norm < 1e-6:
-        raise QueryError("the query terms cancel out")
-    return total / norm

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from .imaging import PhotoMeta
+from .files import PhotoMeta
+from .folder_states import ERROR, OFFLINE, OK, PENDING
 from .paths import db_parent, folder_range, path_from_db, path_to_db
 
 SCHEMA_VERSION = 5
@@ -36,10 +37,6 @@ as base64 behind a marker; 2: the prefix-preserving path encoding of
 5: videos: a row's ``duration`` (seconds; NULL for a photo) and its keyframes' embeddings
 (``frames``, by model and content hash); personal concepts and their example photos
 (:mod:`.concepts`)."""
-
-OK, ERROR, PENDING, OFFLINE = "ok", "error", "pending", "offline"
-"""Row states: embedded; could not be read (``error`` holds why); waiting to be
-(re-)embedded; on a root folder that is not reachable now."""
 
 CHECKSUM_MOD = 1 << 64
 """Vector checksums (:func:`vector_checksum`) are sums modulo this."""

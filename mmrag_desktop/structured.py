@@ -130,21 +130,3 @@ def generate(vlm: VisionLanguageModel, messages: list[dict], schema: dict, max_t
         "the model's answer was not valid JSON for the schema, even repaired and asked "
         f"again ({ATTEMPTS} attempts): nothing was kept")
 
-
-def flatten(value) -> list[tuple[str, str]]:
-    """(dotted key, text) for every non-empty scalar in *value* (lists numbered from 1),
-    in order: what is searchable and what a person reads of an extraction."""
-    out: list[tuple[str, str]] = []
-
-    def walk(prefix: str, item) -> None:
-        if isinstance(item, dict):
-            for key, sub in item.items():
-                walk(f"{prefix}.{key}" if prefix else key, sub)
-        elif isinstance(item, list):
-            for n, sub in enumerate(item, 1):
-                walk(f"{prefix}.{n}", sub)
-        elif item not in (None, ""):
-            out.append((prefix, str(item)))
-
-    walk("", value)
-    return out

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .config import Config, load_config, home_dir
 from .engine import SEARCH_MODES, Engine
-from .imaging import file_hash, is_image_name
+from .files import file_hash, is_image_name
 from .search import Term
 
 PHRASES = (

@@ -26,38 +26,15 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from .captions import CAPTION_VERSION, caption_record, describe_photo
-from .imaging import BadImage
-from .ocr import OCR_VERSION
-from .places import PLACES_VERSION, Place
+from .analyses import ANALYSES, Analysis
+from .captions import caption_record, describe_photo
+from .files import BadImage
+from .places import Place
 from .store import Store
 from .structured import StructuredOutputError
 from .vlm import VisionLanguageModel, VLMCrashedError, VLMError
 
 
-@dataclass(frozen=True)
-class Analysis:
-    """One thing the pass learns: the ``kind`` its results are stored under and their
-    ``version``, photos per commit (``batch``: what an interruption can cost), whether it
-    needs EXIF GPS, and what people read while it runs (``doing``) and after (``done``)."""
-
-    kind: str
-    version: int
-    batch: int
-    with_gps: bool
-    doing: str
-    done: str
-
-
-ANALYSES = {
-    "text": Analysis("text", OCR_VERSION, 8, False, "Reading text in photos", "photos read"),
-    # one call names a thousand places in milliseconds
-    "places": Analysis("place", PLACES_VERSION, 1000, True, "Naming places", "places named"),
-    "captions": Analysis("caption", CAPTION_VERSION, 4, False, "Describing photos",
-                         "photos described"),
-}
-"""What the pass can do, by name: ``text`` (OCR), ``places`` (reverse geocoding of GPS),
-``captions`` (the vision-language model; opt-in)."""
 WORKER_NICE = 10  # added to the helper's CPU niceness
 MAX_TEXT_CHARS = 4000  # recognised text kept per photo: a scanned page, not a book
 

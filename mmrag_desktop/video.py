@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .imaging import BadImage, PhotoMeta, is_video_name, reading
+from .files import BadImage, PhotoMeta, is_video_name, reading
 
 INTERVAL = 2.0
 """Seconds between the keyframes kept while the picture does not change."""
@@ -255,9 +255,3 @@ def mean_direction(vectors: np.ndarray) -> np.ndarray:
     mean = vectors.mean(axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
-
-def clock(seconds: float) -> str:
-    """A moment as players show it: ``m:ss``, or ``h:mm:ss`` from an hour."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

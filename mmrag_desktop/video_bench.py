@@ -18,7 +18,7 @@ from PIL import Image
 from .concepts import BACKGROUND, learn
 from .config import home_dir, load_config, save_config
 from .engine import Engine
-from .imaging import is_image_name
+from .files import is_image_name
 from .video import keyframes
 
 SCENE = 5.0  # seconds each photo is shown

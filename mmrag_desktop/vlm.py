@@ -20,7 +20,7 @@ from . import downloads, helpers, vlm_process
 from .config import Config, save_config
 from .downloads import DownloadCancelled
 from .imaging import decode
-from .models import hub_file_sizes
+from .downloads import hub_file_sizes
 from .vlm_process import (DEFAULT_IMAGE_SIDE, LLAMA_MISSING, ContextFullError, ModelInfo,
                           Settings, VLMError)
 

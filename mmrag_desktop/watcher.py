@@ -30,7 +30,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from .engine import Engine
-from .imaging import is_media_name
+from .files import is_media_name
 from .indexer import IndexReport, Progress
 from .paths import outermost
 from .scanner import Excluder

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import coco_photos, cli_env, write_tiny_model  # noqa: E402
 from mmrag_desktop.engine import Engine  # noqa: E402
-from mmrag_desktop.imaging import file_hash  # noqa: E402
+from mmrag_desktop.files import file_hash  # noqa: E402
 from mmrag_desktop.store import vector_checksum  # noqa: E402
 
 QUERIES = ["a dog", "a plate of food", "people on a beach", "a red bus", "a cat on a sofa"]

@@ -19,4 +19,4 @@ def test_import_contracts_are_kept():
     linter = Path(sys.executable).parent / "lint-imports"
     out = subprocess.run([str(linter), "--no-cache"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "3 kept, 0 broken" in out.stdout
+    assert " 0 broken" in out.stdout

@@ -13,9 +13,10 @@ import pytest
 
 from mmrag_desktop import captions, structured
 from mmrag_desktop.ask import describe, quoted
-from mmrag_desktop.captions import CAPTION_SCHEMA, CAPTION_VERSION, caption_record
+from mmrag_desktop.captions import CAPTION_SCHEMA, caption_record
+from mmrag_desktop.analyses import CAPTION_VERSION
 from mmrag_desktop.engine import Engine
-from mmrag_desktop.imaging import file_hash
+from mmrag_desktop.files import file_hash
 from mmrag_desktop.search import Term
 from mmrag_desktop.structured import StructuredAnswer, parse
 from mmrag_desktop.vlm import VisionLanguageModel

@@ -13,12 +13,14 @@ import pytest
 import torch
 from PIL import Image
 
-from mmrag_desktop import models
+from mmrag_desktop import model_hub, models
 from mmrag_desktop.cli import main
 from mmrag_desktop.config import Config, load_config, save_config
 from mmrag_desktop.engine import Engine
-from mmrag_desktop.models import HubSource, ModelFileError, ModelMissingError
-from mmrag_desktop.search import Filters, Term, query_vector
+from mmrag_desktop.model_hub import HubSource
+from mmrag_desktop.model_identity import ModelFileError, ModelMissingError
+from mmrag_desktop.search import Filters, Term
+from mmrag_desktop.embedder import query_vector
 from conftest import COCO, coco_photos
 
 
@@ -159,7 +161,7 @@ def test_download_asks_first_and_stores_the_file(home, tiny_model, monkeypatch):
     model_config, weights = tiny_model
     config = Config(model="mmrag-tiny", pretrained="hub-tag", model_config=str(model_config))
     source = HubSource("example/repo", "open_clip_model.safetensors", weights.stat().st_size)
-    monkeypatch.setattr(models, "hub_source", lambda _config: source)
+    monkeypatch.setattr(model_hub, "hub_source", lambda _config: source)
     fetched = []
 
     def fake_download(repo_id, filename, local_dir):
@@ -169,11 +171,11 @@ def test_download_asks_first_and_stores_the_file(home, tiny_model, monkeypatch):
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
     asked = []
-    assert models.download_weights(config, home, lambda s: asked.append(s) or False) is None
+    assert model_hub.download_weights(config, home, lambda s: asked.append(s) or False) is None
     assert asked == [source] and fetched == []
     with pytest.raises(ModelMissingError):
         models.find_weights(config, home)
-    path = models.download_weights(config, home, lambda s: True)
+    path = model_hub.download_weights(config, home, lambda s: True)
     assert fetched == [("example/repo", "open_clip_model.safetensors")]
     assert models.find_weights(config, home) == path
     assert not (home / "models" / ".download").exists()
@@ -188,8 +190,8 @@ def test_an_hf_hub_model_is_downloaded_where_it_is_loaded_from(home, tmp_path, m
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     config = Config(model="hf-hub:example/tiny-clip", pretrained="")
     source = HubSource("example/tiny-clip", "open_clip_model.safetensors", 7,
-                       models.hub_side_repos(config))
-    monkeypatch.setattr(models, "hub_source", lambda _config: source)
+                       model_hub.hub_side_repos(config))
+    monkeypatch.setattr(model_hub, "hub_source", lambda _config: source)
     side = []
     monkeypatch.setattr("huggingface_hub.snapshot_download",
                         lambda repo, allow_patterns: side.append(repo))
@@ -206,7 +208,7 @@ def test_an_hf_hub_model_is_downloaded_where_it_is_loaded_from(home, tmp_path, m
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", into_the_cache)
     home.mkdir(parents=True)
-    path = models.download_weights(config, home, lambda _source: True)
+    path = model_hub.download_weights(config, home, lambda _source: True)
     assert side == ["example/tiny-clip"]
     assert models.find_weights(config, home) == path and path.is_relative_to(cache)
 

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.extraction import SCHEMAS, ExtractionError, load_schema, to_csv
-from mmrag_desktop.imaging import file_hash
+from mmrag_desktop.schemas import SCHEMAS, to_csv
+from mmrag_desktop.extraction import ExtractionError, load_schema
+from mmrag_desktop.files import file_hash
 from mmrag_desktop.search import Term
 from mmrag_desktop.vlm import VisionLanguageModel
 from conftest import coco_photos, render_receipt
@@ -108,7 +109,7 @@ def test_an_extraction_from_the_photo_is_searchable_and_exported_by_the_cli(
 
 
 def _words(value) -> list[tuple[str, str]]:
-    from mmrag_desktop.structured import flatten
+    from mmrag_desktop.schemas import flatten
     return [(k, w) for k, text in flatten(value) for w in text.split()]
 
 

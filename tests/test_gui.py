@@ -31,9 +31,9 @@ from mmrag_desktop.gui.ops import Lanes  # noqa: E402
 from mmrag_desktop.gui.preview import metadata_rows  # noqa: E402
 from mmrag_desktop.gui.results import RESULT_ROLE, ResultsModel, ResultsView  # noqa: E402
 from mmrag_desktop.gui.thumbnail_loader import ThumbnailLoader  # noqa: E402
-from mmrag_desktop.imaging import BadImage, file_hash  # noqa: E402
-from mmrag_desktop import models  # noqa: E402
-from mmrag_desktop.models import HubSource  # noqa: E402
+from mmrag_desktop.files import BadImage, file_hash  # noqa: E402
+from mmrag_desktop import model_hub  # noqa: E402
+from mmrag_desktop.model_hub import HubSource  # noqa: E402
 from mmrag_desktop.search import Result, Term, relevant  # noqa: E402
 from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
 from conftest import cli_env, coco_photos, with_gps  # noqa: E402
@@ -307,7 +307,7 @@ def test_first_run_model_page_imports_a_file_and_explains_a_download(qtbot, home
     assert not page.isComplete()
 
     asked = []
-    monkeypatch.setattr(models, "hub_source", lambda cfg: HubSource(
+    monkeypatch.setattr(model_hub, "hub_source", lambda cfg: HubSource(
         "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K", "open_clip_model.safetensors",
         605_000_000))
 
@@ -367,7 +367,7 @@ def test_first_run_download_failure_is_explained(qtbot, home, config, monkeypatc
 
     def unreachable(cfg):
         raise OSError("cannot reach the Hugging Face hub for laion/x: no network")
-    monkeypatch.setattr(models, "hub_source", unreachable)
+    monkeypatch.setattr(model_hub, "hub_source", unreachable)
     page.ask_download()
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert "cannot reach the Hugging Face hub" in shown[0]
@@ -848,7 +848,7 @@ def test_ask_panel_renders_markdown_and_loads_nothing_an_answer_names(qtbot, tmp
     # (a plain QTextBrowser would read it from disk).
     from PySide6.QtWidgets import QTextBrowser
 
-    from mmrag_desktop.ask import Answer, Judgement
+    from mmrag_desktop.answers import Answer, Judgement
     from mmrag_desktop.gui.ask_panel import AskPanel
 
     secret = tmp_path / "secret.png"

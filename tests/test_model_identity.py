@@ -167,7 +167,7 @@ def test_models_that_name_hub_files_never_reach_the_network(model, home, tmp_pat
     from huggingface_hub import constants
 
     from mmrag_desktop.embedder import Embedder
-    from mmrag_desktop.models import ModelMissingError
+    from mmrag_desktop.model_identity import ModelMissingError
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     home.mkdir(parents=True)

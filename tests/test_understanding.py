@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.imaging import file_hash
+from mmrag_desktop.files import file_hash
 from mmrag_desktop.search import Filters, Term
 from mmrag_desktop.text_bench import phrase_ranks, render, render_phrases
 from conftest import coco_photos, with_gps

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mmrag_desktop.imaging import decode
-from mmrag_desktop.search import Term, query_vector
+from mmrag_desktop.search import Term
+from mmrag_desktop.embedder import query_vector
 from mmrag_desktop.video import INTERVAL, keyframes
 from conftest import coco_photos, encode_video
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mmrag_desktop.ask import (Answer, Conversation, Judgement, ask_photo, build_messages,
-                               TEXT_CHARS, describe, parse_citations, parse_judgements,
-                               quoted)
+from mmrag_desktop.answers import Answer, Judgement, parse_citations, parse_judgements
+from mmrag_desktop.ask import Conversation, ask_photo, build_messages, TEXT_CHARS, describe, quoted
 from mmrag_desktop.search import Filters, Result, Term
 from mmrag_desktop.vlm import VisionLanguageModel, VLMCrashedError, VLMError, inspect_files
 from mmrag_desktop.vlm_process import FAMILY_TEMPLATES, chat_template

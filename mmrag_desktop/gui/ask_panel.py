@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPixmap, QTextDocument
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
-from ..ask import Answer
+from ..answers import Answer
 from ..paths import display_path
 from ..search import Result
 from . import plain

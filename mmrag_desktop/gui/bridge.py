@@ -20,11 +20,11 @@ from ..config import Config, save_config
 from ..engine import Engine, FolderError
 from ..folder_states import Activity
 from ..indexer import IndexReport, Progress
-from ..models import ModelMissingError
+from ..model_identity import ModelMissingError
 from ..search import Filters, Term
 from ..trash import TrashError, can_restore, move_to_trash, restore
-from ..imaging import is_media_name
-from ..understanding import ANALYSES
+from ..files import is_media_name
+from ..analyses import ANALYSES
 from ..vlm import (LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO, VisionLanguageModel, VLMSetupError, download_recommended,
                    llama_installed, recommended_sizes, use_files)
 from ..watcher import Watcher
@@ -58,7 +58,7 @@ class EngineBridge(QObject):
     paused_changed = Signal(bool)
     removal_held = Signal(str, int)  # root, photos that vanished at once (ask the user)
     answer_text = Signal(str)        # a streamed piece of an answer
-    answered = Signal(object)        # ask.Answer
+    answered = Signal(object)        # answers.Answer
     answer_failed = Signal(str)
     duplicates = Signal(list)        # list[DuplicateGroup]
     trashed = Signal(list, bool)     # paths moved to the trash, whether undo can restore

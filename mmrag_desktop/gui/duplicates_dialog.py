@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QButtonGroup, QDialog, QDoubleSpinBox, QGroupBox,
                                QWidget)
 
 from ..duplicates import NEAR_COSINE, DuplicateGroup
-from ..paths import size_text
+from ..text import size_text
 from ..search import Result
 from .bridge import EngineBridge
 from .thumbnail_loader import ThumbnailLoader

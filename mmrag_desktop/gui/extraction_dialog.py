@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout,
                                QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from ..extraction import SCHEMAS, Extraction, to_csv
+from ..schemas import SCHEMAS, Extraction, to_csv
 from . import plain
 from .bridge import EngineBridge
 

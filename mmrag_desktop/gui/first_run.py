@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBox,
                                QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
 
-from ..paths import size_text
+from ..text import size_text
 from . import plain
 from .bridge import EngineBridge
 from .vlm_dialog import VLMDialog

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHB
 from ..concepts import mentioned
 from ..paths import display_path
 from ..search import Filters, Result, Term, parse_query, relevant
-from ..understanding import ANALYSES
+from ..analyses import ANALYSES
 from . import desktop, plain
 from .bridge import EngineBridge
 from .concepts_dialog import ConceptsDialog

@@ -12,13 +12,13 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGridLayo
                                QLabel,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from ..paths import size_text
+from ..text import size_text
 from . import plain
 from ..search import Result
 from . import desktop
 from .bridge import EngineBridge
 from ..concepts import TAGGED
-from ..video import clock
+from ..text import clock
 from .results import why_matched
 from .extraction_dialog import ExtractionDialog
 from .thumbnail_loader import preview_image

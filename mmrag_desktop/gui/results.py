@@ -10,9 +10,10 @@ from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from ..paths import display_path, elide
+from ..paths import display_path
+from ..text import elide
 from ..search import Result
-from ..video import clock
+from ..text import clock
 from . import plain
 from .thumbnail_loader import ThumbnailLoader, thumbnail_key
 

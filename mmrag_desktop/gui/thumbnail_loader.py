@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 
-from ..imaging import BadImage, decode
+from ..files import BadImage
+from ..imaging import decode
 from ..thumbnails import thumbnail
 from .ops import Lanes
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
                                QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from ..paths import size_text
+from ..text import size_text
 from .bridge import EngineBridge
 
 RECOMMENDED_REPO, RECOMMENDED_FILES = EngineBridge.vlm_recommended
