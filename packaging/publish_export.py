@@ -5,10 +5,11 @@ Run by the release workflow's onnx-exports job, in an install with torch and the
 import sys
 from pathlib import Path
 
-from mmrag_desktop.clip_onnx import export_folder
-from mmrag_desktop.config import home_dir, load_config
-from mmrag_desktop.models import configured_model_id, hub_repo
-from mmrag_desktop.onnx_download import pack
+from mmrag_desktop.clip.onnx_backend import export_folder
+from mmrag_desktop.core.config import home_dir, load_config
+from mmrag_desktop.clip.model_files import configured_model_id
+from mmrag_desktop.clip.hub import hub_repo
+from mmrag_desktop.clip.onnx_download import pack
 
 out, licence = Path(sys.argv[1]), sys.argv[2]
 home = home_dir()

@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import coco_photos, encode_video, write_tiny_model  # noqa: E402
 from vlm_fixture import gemma_gguf, tiny_mmproj  # noqa: E402
 
-from mmrag_desktop.clip_onnx import export  # noqa: E402
-from mmrag_desktop.config import Config  # noqa: E402
-from mmrag_desktop.embedder import Embedder  # noqa: E402
+from mmrag_desktop.clip.onnx_backend import export  # noqa: E402
+from mmrag_desktop.core.config import Config  # noqa: E402
+from mmrag_desktop.clip.embedder import Embedder  # noqa: E402
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,7 @@ def mmproj() -> Path:
 
 @pytest.fixture
 def config(tiny_model):
-    from mmrag_desktop.config import Config
+    from mmrag_desktop.core.config import Config
 
     model_config, weights = tiny_model
     # The understanding pass (OCR) is tested on its own (tests/test_understanding.py).
@@ -95,8 +95,8 @@ def home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def engine(home, config):
-    from mmrag_desktop.config import save_config
-    from mmrag_desktop.engine import Engine
+    from mmrag_desktop.core.config import save_config
+    from mmrag_desktop.library.engine import Engine
 
     home.mkdir(parents=True, exist_ok=True)
     save_config(home, config)
@@ -139,7 +139,7 @@ def render_receipt(target: Path) -> None:
     a wooden-brown table, in the first of the system's fonts."""
     from PIL import ImageDraw
 
-    from mmrag_desktop.text_bench import fonts, load_font
+    from mmrag_desktop.bench.text import fonts, load_font
 
     image = Image.new("RGB", (900, 1100), (92, 64, 40))
     draw = ImageDraw.Draw(image)

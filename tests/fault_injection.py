@@ -33,9 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import coco_photos, cli_env, write_tiny_model  # noqa: E402
-from mmrag_desktop.engine import Engine  # noqa: E402
-from mmrag_desktop.files import file_hash  # noqa: E402
-from mmrag_desktop.store import vector_checksum  # noqa: E402
+from mmrag_desktop.library.engine import Engine  # noqa: E402
+from mmrag_desktop.media.files import file_hash  # noqa: E402
+from mmrag_desktop.store.database import vector_checksum  # noqa: E402
 
 QUERIES = ["a dog", "a plate of food", "people on a beach", "a red bus", "a cat on a sofa"]
 K = 10
@@ -209,7 +209,7 @@ def campaign(home: Path, folder: Path, pool: list[Path], kills: int, seed: int) 
 
 def prepare(root: Path, model_config: Path, weights: Path) -> tuple[Path, Path]:
     """A home whose config uses the given model, and a library folder with 30 photos."""
-    from mmrag_desktop.config import Config, save_config
+    from mmrag_desktop.core.config import Config, save_config
 
     home, folder = root / "home", root / "photos"
     home.mkdir(parents=True)

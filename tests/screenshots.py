@@ -151,13 +151,13 @@ def main() -> None:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from mmrag_desktop.config import Config, save_config
-    from mmrag_desktop.engine import Engine
+    from mmrag_desktop.core.config import Config, save_config
+    from mmrag_desktop.library.engine import Engine
     from mmrag_desktop.gui import resource
-    from mmrag_desktop.gui.bench import run_loop, wait_until
-    from mmrag_desktop.gui.bridge import EngineBridge
-    from mmrag_desktop.gui.main_window import MainWindow
-    from mmrag_desktop.text_bench import render_phrases
+    from mmrag_desktop.bench.gui import run_loop, wait_until
+    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.window import MainWindow
+    from mmrag_desktop.bench.text import render_phrases
 
     def pump(seconds: float) -> None:
         run_loop(int(seconds * 1000))

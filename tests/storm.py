@@ -21,9 +21,9 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FLICKR, write_tiny_model  # noqa: E402
-from mmrag_desktop.config import Config  # noqa: E402
-from mmrag_desktop.engine import Engine  # noqa: E402
-from mmrag_desktop.watcher import Watcher  # noqa: E402
+from mmrag_desktop.core.config import Config  # noqa: E402
+from mmrag_desktop.library.engine import Engine  # noqa: E402
+from mmrag_desktop.library.watcher import Watcher  # noqa: E402
 
 QUALITIES = (70, 75, 80, 85, 90)
 

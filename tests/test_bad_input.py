@@ -13,8 +13,8 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from mmrag_desktop import indexer as indexer_module
-from mmrag_desktop.search import Term
+from mmrag_desktop.library import indexer as indexer_module
+from mmrag_desktop.domain.query import Term
 from conftest import coco_photos
 
 

@@ -11,15 +11,16 @@ import shutil
 import jsonschema
 import pytest
 
-from mmrag_desktop import captions, structured
-from mmrag_desktop.ask import describe, quoted
-from mmrag_desktop.captions import CAPTION_SCHEMA, caption_record
-from mmrag_desktop.analyses import CAPTION_VERSION
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.files import file_hash
-from mmrag_desktop.search import Term
-from mmrag_desktop.structured import StructuredAnswer, parse
-from mmrag_desktop.vlm import VisionLanguageModel
+from mmrag_desktop.understanding import captions
+from mmrag_desktop.vlm import structured
+from mmrag_desktop.library.ask import describe, quoted
+from mmrag_desktop.understanding.captions import CAPTION_SCHEMA, caption_record
+from mmrag_desktop.domain.analyses import CAPTION_VERSION
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.media.files import file_hash
+from mmrag_desktop.domain.query import Term
+from mmrag_desktop.vlm.structured import StructuredAnswer, parse
+from mmrag_desktop.vlm.model import VisionLanguageModel
 from conftest import coco_photos
 
 COCO_CAPTIONS = "../shared/data/coco-mini/captions.jsonl"

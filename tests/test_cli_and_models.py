@@ -13,14 +13,14 @@ import pytest
 import torch
 from PIL import Image
 
-from mmrag_desktop import model_hub, models
+from mmrag_desktop.clip import hub as model_hub, model_files as models
 from mmrag_desktop.cli import main
-from mmrag_desktop.config import Config, load_config, save_config
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.model_hub import HubSource
-from mmrag_desktop.model_identity import ModelFileError, ModelMissingError
-from mmrag_desktop.search import Filters, Term
-from mmrag_desktop.embedder import query_vector
+from mmrag_desktop.core.config import Config, load_config, save_config
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.clip.hub import HubSource
+from mmrag_desktop.clip.identity import ModelFileError, ModelMissingError
+from mmrag_desktop.domain.query import Filters, Term
+from mmrag_desktop.clip.embedder import query_vector
 from conftest import COCO, coco_photos
 
 

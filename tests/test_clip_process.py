@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from mmrag_desktop.config import save_config
-from mmrag_desktop.embedder import Embedder
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.imaging import decode, model_input
-from mmrag_desktop.search import Term
+from mmrag_desktop.core.config import save_config
+from mmrag_desktop.clip.embedder import Embedder
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.media.photos import decode, model_input
+from mmrag_desktop.domain.query import Term
 from conftest import cli_env, coco_photos
 
 
@@ -33,8 +33,8 @@ def test_pixels_prepared_without_torch_are_identical_to_open_clips(home, config)
 # Run in a fresh interpreter: this test process has imported torch long ago.
 _GUI_LIKE = """
 import json, sys
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.search import Term
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.domain.query import Term
 engine = Engine(model_process=True)
 engine.index([sys.argv[1]])
 text = engine.search([Term(text="a dog on a beach")], 5)

@@ -19,10 +19,10 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.concepts import ConceptError
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.evaluation import COCO_CONCEPTS, captioned_with, concept_precision
-from mmrag_desktop.search import Filters, Term
+from mmrag_desktop.domain.concepts import ConceptError
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.bench.evaluation import COCO_CONCEPTS, captioned_with, concept_precision
+from mmrag_desktop.domain.query import Filters, Term
 from conftest import COCO, coco_photos
 from test_model_identity import weights_file
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.duplicates import group
+from mmrag_desktop.domain.duplicates import group
 from conftest import coco_photos
 
 # The tests' tiny random-weight model puts distinct photos up to cosine 0.997 apart and
@@ -69,10 +69,10 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
     from PySide6.QtWidgets import QMessageBox, QPushButton
     from send2trash import plat_other
 
-    from mmrag_desktop.config import save_config
-    from mmrag_desktop.engine import Engine
-    from mmrag_desktop.gui.bridge import EngineBridge
-    from mmrag_desktop.gui.main_window import MainWindow
+    from mmrag_desktop.core.config import save_config
+    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.window import MainWindow
 
     trash_home = tmp_path / "xdg-data"  # a private freedesktop trash
     monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(trash_home))

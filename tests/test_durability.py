@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrag_desktop import imaging, store as store_module
+from mmrag_desktop.media import photos as imaging
+from mmrag_desktop.store import database as store_module
 from mmrag_desktop.cli import main
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.search import Term
-from mmrag_desktop.store import LibraryVersionError, Store, vector_checksum
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.domain.query import Term
+from mmrag_desktop.store.database import LibraryVersionError, Store, vector_checksum
 from conftest import coco_photos
 
 

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.schemas import SCHEMAS, to_csv
-from mmrag_desktop.extraction import ExtractionError, load_schema
-from mmrag_desktop.files import file_hash
-from mmrag_desktop.search import Term
-from mmrag_desktop.vlm import VisionLanguageModel
+from mmrag_desktop.domain.schemas import SCHEMAS, to_csv
+from mmrag_desktop.understanding.extraction import ExtractionError, load_schema
+from mmrag_desktop.media.files import file_hash
+from mmrag_desktop.domain.query import Term
+from mmrag_desktop.vlm.model import VisionLanguageModel
 from conftest import coco_photos, render_receipt
 
 @pytest.fixture(autouse=True)
@@ -109,7 +109,7 @@ def test_an_extraction_from_the_photo_is_searchable_and_exported_by_the_cli(
 
 
 def _words(value) -> list[tuple[str, str]]:
-    from mmrag_desktop.schemas import flatten
+    from mmrag_desktop.domain.schemas import flatten
     return [(k, w) for k, text in flatten(value) for w in text.split()]
 
 
@@ -134,8 +134,8 @@ def test_a_user_schema_file_is_checked(tmp_path):
 def test_every_built_in_schema_is_valid_and_becomes_a_grammar():
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    from mmrag_desktop.captions import CAPTION_SCHEMA
-    from mmrag_desktop.structured import check_schema
+    from mmrag_desktop.understanding.captions import CAPTION_SCHEMA
+    from mmrag_desktop.vlm.structured import check_schema
 
     for schema in [*SCHEMAS.values(), CAPTION_SCHEMA]:
         check_schema(schema)

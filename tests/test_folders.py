@@ -12,12 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from mmrag_desktop import scanner
-from mmrag_desktop.config import load_config, save_config
-from mmrag_desktop.engine import Engine, FolderError
-from mmrag_desktop.indexer import MASS_REMOVAL_MIN
-from mmrag_desktop.search import Filters, Term
-from mmrag_desktop.watcher import Watcher
+from mmrag_desktop.library import scanner
+from mmrag_desktop.core.config import load_config, save_config
+from mmrag_desktop.library.engine import Engine, FolderError
+from mmrag_desktop.library.indexer import MASS_REMOVAL_MIN
+from mmrag_desktop.domain.query import Filters, Term
+from mmrag_desktop.library.watcher import Watcher
 from conftest import cli_env, coco_photos
 from test_watcher import wait_for
 

@@ -22,20 +22,20 @@ from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication,  # noqa
                            QTextDocument)
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox  # noqa: E402
 
-from mmrag_desktop.config import load_config, save_config  # noqa: E402
-from mmrag_desktop.engine import Engine  # noqa: E402
-from mmrag_desktop.gui import first_run  # noqa: E402
-from mmrag_desktop.gui.bridge import EngineBridge  # noqa: E402
-from mmrag_desktop.gui.main_window import MainWindow  # noqa: E402
-from mmrag_desktop.gui.ops import Lanes  # noqa: E402
-from mmrag_desktop.gui.preview import metadata_rows  # noqa: E402
-from mmrag_desktop.gui.results import RESULT_ROLE, ResultsModel, ResultsView  # noqa: E402
-from mmrag_desktop.gui.thumbnail_loader import ThumbnailLoader  # noqa: E402
-from mmrag_desktop.files import BadImage, file_hash  # noqa: E402
-from mmrag_desktop import model_hub  # noqa: E402
-from mmrag_desktop.model_hub import HubSource  # noqa: E402
-from mmrag_desktop.search import Result, Term, relevant  # noqa: E402
-from mmrag_desktop.thumbnails import thumbnail  # noqa: E402
+from mmrag_desktop.core.config import load_config, save_config  # noqa: E402
+from mmrag_desktop.library.engine import Engine  # noqa: E402
+from mmrag_desktop.gui.dialogs import first_run  # noqa: E402
+from mmrag_desktop.gui.adapters.bridge import EngineBridge  # noqa: E402
+from mmrag_desktop.gui.window import MainWindow  # noqa: E402
+from mmrag_desktop.gui.adapters.ops import Lanes  # noqa: E402
+from mmrag_desktop.gui.dialogs.preview import metadata_rows  # noqa: E402
+from mmrag_desktop.gui.widgets.results import RESULT_ROLE, ResultsModel, ResultsView  # noqa: E402
+from mmrag_desktop.gui.adapters.thumbnail_loader import ThumbnailLoader  # noqa: E402
+from mmrag_desktop.media.files import BadImage, file_hash  # noqa: E402
+from mmrag_desktop.clip import hub as model_hub  # noqa: E402
+from mmrag_desktop.clip.hub import HubSource  # noqa: E402
+from mmrag_desktop.domain.query import Result, Term, relevant  # noqa: E402
+from mmrag_desktop.media.thumbnails import thumbnail  # noqa: E402
 from conftest import cli_env, coco_photos, with_gps  # noqa: E402
 
 SUMMER_2019 = 12  # photos dated July 2019; the other 28 are dated March 2023
@@ -333,8 +333,8 @@ def test_first_run_in_the_bundle_imports_an_onnx_export(qtbot, home, config, tmp
     # finds on the next start.
     import importlib.util
 
-    from mmrag_desktop.clip_onnx import export
-    from mmrag_desktop.embedder import Embedder
+    from mmrag_desktop.clip.onnx_backend import export
+    from mmrag_desktop.clip.embedder import Embedder
 
     made = export(Embedder(config, tmp_path / "maker").torch_backend(), tmp_path / "export")
     config.weights = ""
@@ -495,7 +495,7 @@ def test_markup_in_file_names_and_exif_is_shown_as_text(qtbot, window, tmp_path)
 
 
 def test_thumbnails_of_removed_photos_and_pasted_images_are_evicted(home, config, photos):
-    from mmrag_desktop import thumbnails
+    from mmrag_desktop.media import thumbnails
 
     engine = Engine(home=home, config=config)
     engine.index([str(photos)])
@@ -634,7 +634,7 @@ def test_delete_moves_photos_to_the_trash_and_undo_puts_them_back(qtbot, window,
 
 
 def test_the_search_field_takes_the_typed_query_syntax(qtbot, window, photos):
-    from mmrag_desktop.search import parse_query
+    from mmrag_desktop.domain.query import parse_query
 
     def parsed(text):
         return [(t.text, t.weight) for t in parse_query(text)]
@@ -701,7 +701,7 @@ def test_browse_the_library_by_month_and_folder(qtbot, window, dated_photos):
     # Without a query the window shows every photo newest first under month headers; a
     # search replaces it and Esc comes back to the same place; the folder tree browses one
     # folder; Space previews a photo and the arrows step through the timeline.
-    from mmrag_desktop.gui.results import HEADER_ROLE
+    from mmrag_desktop.gui.widgets.results import HEADER_ROLE
 
     summer = dated_photos / "summer 2019"
     summer.mkdir()
@@ -848,8 +848,8 @@ def test_ask_panel_renders_markdown_and_loads_nothing_an_answer_names(qtbot, tmp
     # (a plain QTextBrowser would read it from disk).
     from PySide6.QtWidgets import QTextBrowser
 
-    from mmrag_desktop.answers import Answer, Judgement
-    from mmrag_desktop.gui.ask_panel import AskPanel
+    from mmrag_desktop.domain.answers import Answer, Judgement
+    from mmrag_desktop.gui.widgets.ask_panel import AskPanel
 
     secret = tmp_path / "secret.png"
     Image.new("RGB", (4, 4), "red").save(secret)
@@ -918,8 +918,8 @@ def test_adding_a_folder_writes_the_library_off_the_gui_thread(qtbot, window, ph
 
 def test_text_and_places_are_read_in_the_background_and_say_why_a_photo_matched(
         qtbot, home, config, tmp_path):
-    from mmrag_desktop.gui.preview import PreviewDialog, metadata_rows
-    from mmrag_desktop.text_bench import render_phrases
+    from mmrag_desktop.gui.dialogs.preview import PreviewDialog, metadata_rows
+    from mmrag_desktop.bench.text import render_phrases
 
     config.understand = ["text", "places"]
     folder = tmp_path / "photos"
@@ -960,8 +960,8 @@ def test_captions_show_in_the_preview_and_extract_saves_json_and_csv(qtbot, home
     pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
     from PySide6.QtWidgets import QFileDialog
 
-    from mmrag_desktop.gui.extraction_dialog import ExtractionDialog
-    from mmrag_desktop.gui.preview import PreviewDialog, metadata_rows
+    from mmrag_desktop.gui.dialogs.extraction import ExtractionDialog
+    from mmrag_desktop.gui.dialogs.preview import PreviewDialog, metadata_rows
 
     config.understand = ["captions"]
     config.vlm_model, config.vlm_mmproj, config.vlm_context = str(gemma), str(mmproj), 2048
@@ -1054,7 +1054,7 @@ def test_a_video_is_found_at_its_moment_shown_there_and_played_from_there(
     from PySide6.QtWidgets import QPushButton
 
     from conftest import encode_video
-    from mmrag_desktop.gui.desktop import PLAYERS
+    from mmrag_desktop.gui.widgets.desktop import PLAYERS
 
     folder = tmp_path / "clips"
     folder.mkdir()

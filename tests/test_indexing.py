@@ -16,7 +16,7 @@ import open_clip
 import torch
 from PIL import Image
 
-from mmrag_desktop.search import Term
+from mmrag_desktop.domain.query import Term
 from conftest import COCO, coco_photos, cli_env
 
 

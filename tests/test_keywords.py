@@ -9,8 +9,8 @@ import shutil
 from PIL import Image
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.keywords import fuse, match_expression
-from mmrag_desktop.search import Filters, Term
+from mmrag_desktop.index.keywords import fuse, match_expression
+from mmrag_desktop.domain.query import Filters, Term
 from conftest import coco_photos
 
 

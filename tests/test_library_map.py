@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from mmrag_desktop import library_map
-from mmrag_desktop.library_map import REFIT_FRACTION, layout
+from mmrag_desktop.index import map as library_map
+from mmrag_desktop.index.map import REFIT_FRACTION, layout
 from conftest import coco_photos
 
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mmrag_desktop import models
+from mmrag_desktop.clip import model_files as models
 from mmrag_desktop.cli import main
-from mmrag_desktop.config import Config, load_config, save_config
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.search import Term
+from mmrag_desktop.core.config import Config, load_config, save_config
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.domain.query import Term
 from conftest import cli_env
 
 
@@ -166,8 +166,8 @@ def test_models_that_name_hub_files_never_reach_the_network(model, home, tmp_pat
     fetched when the model loads; the message says how to get them with consent."""
     from huggingface_hub import constants
 
-    from mmrag_desktop.embedder import Embedder
-    from mmrag_desktop.model_identity import ModelMissingError
+    from mmrag_desktop.clip.embedder import Embedder
+    from mmrag_desktop.clip.identity import ModelMissingError
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     home.mkdir(parents=True)
@@ -186,8 +186,8 @@ def test_an_hf_hub_model_in_the_cache_loads_without_the_network(home, tmp_path, 
     from safetensors.torch import save_file
 
     from conftest import TINY_CONFIG
-    from mmrag_desktop.embedder import Embedder
-    from mmrag_desktop.models import find_weights
+    from mmrag_desktop.clip.embedder import Embedder
+    from mmrag_desktop.clip.model_files import find_weights
 
     cache = tmp_path / "hub-cache"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))

@@ -13,10 +13,10 @@ import open_clip
 import pytest
 from PIL import Image
 
-from mmrag_desktop.clip_onnx import OnnxCLIP, clip_tokenizer, export, export_folder
-from mmrag_desktop.config import save_config
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.search import Term
+from mmrag_desktop.clip.onnx_backend import OnnxCLIP, clip_tokenizer, export, export_folder
+from mmrag_desktop.core.config import save_config
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.domain.query import Term
 from conftest import COCO, cli_env, coco_photos
 
 pytest.importorskip("onnxruntime")
@@ -102,7 +102,7 @@ def test_an_install_with_only_an_imported_export_indexes_and_searches(home, conf
     # What a bundle without torch has: an export made elsewhere, imported; no weights file.
     # It indexes (image tower in ONNX Runtime) and searches, under the export's model id.
     from mmrag_desktop.cli import main
-    from mmrag_desktop.embedder import Embedder
+    from mmrag_desktop.clip.embedder import Embedder
 
     maker = tmp_path / "maker"
     maker.mkdir()

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from mmrag_desktop.clip_onnx import export
+from mmrag_desktop.clip.onnx_backend import export
 from mmrag_desktop.cli import main
-from mmrag_desktop.config import Config, save_config
-from mmrag_desktop.embedder import Embedder
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.onnx_download import pack
-from mmrag_desktop.search import Term
+from mmrag_desktop.core.config import Config, save_config
+from mmrag_desktop.clip.embedder import Embedder
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.clip.onnx_download import pack
+from mmrag_desktop.domain.query import Term
 
 pytest.importorskip("onnxruntime")
 
@@ -98,9 +98,9 @@ def test_the_bundles_first_run_downloads_the_published_export(qtbot, bundle_home
                                                               monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from mmrag_desktop.engine import Engine
-    from mmrag_desktop.gui import first_run
-    from mmrag_desktop.gui.bridge import EngineBridge
+    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.gui.dialogs import first_run
+    from mmrag_desktop.gui.adapters.bridge import EngineBridge
 
     asked = []
 

@@ -9,11 +9,11 @@ import json
 import pytest
 import torch
 
-from mmrag_desktop import precision
-from mmrag_desktop.config import ConfigError, save_config
-from mmrag_desktop.embedder import Embedder
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.search import Term
+from mmrag_desktop.clip import precision
+from mmrag_desktop.core.config import ConfigError, save_config
+from mmrag_desktop.clip.embedder import Embedder
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.domain.query import Term
 from conftest import coco_photos
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrag_desktop.config import ConfigError, load_config, save_config
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.search import Term
-from mmrag_desktop.writer_lock import LibraryBusyError
+from mmrag_desktop.core.config import ConfigError, load_config, save_config
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.domain.query import Term
+from mmrag_desktop.store.writer_lock import LibraryBusyError
 from conftest import cli_env, coco_photos
 
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from mmrag_desktop.engine import Engine
-from mmrag_desktop.search import Term
-from mmrag_desktop.watcher import Watcher
+from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.domain.query import Term
+from mmrag_desktop.library.watcher import Watcher
 from conftest import COCO, coco_photos
 
 QUERIES = ["a dog", "people at the beach", "a plate of food", "a train"]

@@ -7,8 +7,8 @@ import shutil
 
 from PIL import Image
 
-from mmrag_desktop.search import Filters
-from mmrag_desktop.timeline import folder_tree
+from mmrag_desktop.domain.query import Filters
+from mmrag_desktop.domain.timeline import folder_tree
 from conftest import coco_photos
 
 DAY = 86_400

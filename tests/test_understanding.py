@@ -11,9 +11,9 @@ import threading
 import pytest
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.files import file_hash
-from mmrag_desktop.search import Filters, Term
-from mmrag_desktop.text_bench import phrase_ranks, render, render_phrases
+from mmrag_desktop.media.files import file_hash
+from mmrag_desktop.domain.query import Filters, Term
+from mmrag_desktop.bench.text import phrase_ranks, render, render_phrases
 from conftest import coco_photos, with_gps
 
 
@@ -124,7 +124,7 @@ def test_the_pass_is_cancelled_between_photos_and_resumes(engine, photos):
 
 
 def test_cli_index_understands_and_search_says_why(home, config, tmp_path, capsys):
-    from mmrag_desktop.config import save_config
+    from mmrag_desktop.core.config import save_config
 
     config.understand = ["text", "places"]
     save_config(home, config)

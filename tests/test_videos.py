@@ -10,10 +10,10 @@ import shutil
 import numpy as np
 import pytest
 
-from mmrag_desktop.imaging import decode
-from mmrag_desktop.search import Term
-from mmrag_desktop.embedder import query_vector
-from mmrag_desktop.video import INTERVAL, keyframes
+from mmrag_desktop.media.photos import decode
+from mmrag_desktop.domain.query import Term
+from mmrag_desktop.clip.embedder import query_vector
+from mmrag_desktop.media.video import INTERVAL, keyframes
 from conftest import coco_photos, encode_video
 
 SCENE = 3.0  # seconds each photo is held

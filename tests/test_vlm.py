@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from mmrag_desktop.answers import Answer, Judgement, parse_citations, parse_judgements
-from mmrag_desktop.ask import Conversation, ask_photo, build_messages, TEXT_CHARS, describe, quoted
-from mmrag_desktop.search import Filters, Result, Term
-from mmrag_desktop.vlm import VisionLanguageModel, VLMCrashedError, VLMError, inspect_files
-from mmrag_desktop.vlm_process import FAMILY_TEMPLATES, chat_template
+from mmrag_desktop.domain.answers import Answer, Judgement, parse_citations, parse_judgements
+from mmrag_desktop.library.ask import (Conversation, ask_photo, build_messages, TEXT_CHARS,
+                                       describe, quoted)
+from mmrag_desktop.domain.query import Filters, Result, Term
+from mmrag_desktop.vlm.model import VisionLanguageModel, VLMCrashedError, VLMError, inspect_files
+from mmrag_desktop.vlm.process import FAMILY_TEMPLATES, chat_template
 from conftest import cli_env, coco_photos, with_gps
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="the vlm extra (llama-cpp-python) is needed")
@@ -64,7 +65,7 @@ def test_pair_checks_give_clear_errors(gemma, mmproj, tmp_path):
 def test_no_model_set_and_not_enough_memory(config, gemma, monkeypatch):
     with pytest.raises(VLMError, match="no vision-language model is set"):
         VisionLanguageModel(config).load()
-    monkeypatch.setattr("mmrag_desktop.vlm._available_memory", lambda: 100_000_000)
+    monkeypatch.setattr("mmrag_desktop.vlm.model._available_memory", lambda: 100_000_000)
     with pytest.raises(VLMError, match="not enough memory"):
         _vlm(config, gemma).load()
 
@@ -172,7 +173,7 @@ def test_filters_that_match_nothing_leave_no_candidates(engine, photos, gemma):
 
 
 def test_cli_ask_prints_json_and_streams_about_a_photo(home, config, photos, gemma, mmproj):
-    from mmrag_desktop.config import save_config
+    from mmrag_desktop.core.config import save_config
 
     home.mkdir(parents=True)
     config.vlm_model, config.vlm_mmproj, config.vlm_max_tokens = str(gemma), str(mmproj), 8
@@ -250,10 +251,10 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from mmrag_desktop.config import save_config
-    from mmrag_desktop.engine import Engine
-    from mmrag_desktop.gui.bridge import EngineBridge
-    from mmrag_desktop.gui.main_window import MainWindow
+    from mmrag_desktop.core.config import save_config
+    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.window import MainWindow
 
     home.mkdir(parents=True)
     config.roots = [str(photos)]
@@ -396,7 +397,7 @@ def test_metadata_can_neither_pose_as_the_answer_format_nor_fill_the_context():
 
 def test_a_text_only_model_is_given_the_text_read_in_the_photos_and_their_places(
         engine, tmp_path, gemma):
-    from mmrag_desktop.text_bench import render_phrases
+    from mmrag_desktop.bench.text import render_phrases
 
     made = render_phrases(coco_photos(), tmp_path / "photos", count=6)
     with_gps(coco_photos()[20], tmp_path / "photos" / "trip.jpg", 35.6586, 139.7454)
@@ -434,10 +435,10 @@ def test_follow_ups_are_trimmed_to_the_context(engine, photos, gemma):
 
 
 def _setup_window(qtbot, home, config, photos):
-    from mmrag_desktop.config import save_config
-    from mmrag_desktop.engine import Engine
-    from mmrag_desktop.gui.bridge import EngineBridge
-    from mmrag_desktop.gui.main_window import MainWindow
+    from mmrag_desktop.core.config import save_config
+    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.window import MainWindow
 
     home.mkdir(parents=True, exist_ok=True)
     config.roots = [str(photos)]
@@ -455,8 +456,9 @@ def test_ask_is_set_up_in_the_app_download_declined_then_a_local_pair(
     # download fetches nothing; a chosen local pair is checked, saved and answers.
     from PySide6.QtWidgets import QMessageBox
 
-    from mmrag_desktop import downloads, vlm
-    from mmrag_desktop.config import load_config
+    from mmrag_desktop.core import downloads
+    from mmrag_desktop.vlm import model as vlm
+    from mmrag_desktop.core.config import load_config
 
     window = _setup_window(qtbot, home, config, photos)
     panel = window.ask_panel
@@ -508,7 +510,7 @@ def test_without_llama_cpp_the_app_says_so_with_the_remedy(qtbot, home, config, 
                                                           monkeypatch):
     import importlib.util
 
-    from mmrag_desktop.vlm import LLAMA_MISSING
+    from mmrag_desktop.vlm.model import LLAMA_MISSING
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None
@@ -535,8 +537,8 @@ def test_the_recommended_pair_downloads_with_progress_and_can_be_stopped(home, t
 
     import huggingface_hub
 
-    from mmrag_desktop.downloads import DownloadCancelled
-    from mmrag_desktop.vlm import RECOMMENDED_FILES, download_recommended
+    from mmrag_desktop.core.downloads import DownloadCancelled
+    from mmrag_desktop.vlm.model import RECOMMENDED_FILES, download_recommended
 
     served = tmp_path / "served"
     served.mkdir()

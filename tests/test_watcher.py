@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from mmrag_desktop import watcher as watcher_module
-from mmrag_desktop.search import Term
-from mmrag_desktop.watcher import Watcher
+from mmrag_desktop.library import watcher as watcher_module
+from mmrag_desktop.domain.query import Term
+from mmrag_desktop.library.watcher import Watcher
 from conftest import coco_photos, cli_env
 
 TIMEOUT = 30.0

@@ -1,5 +1,5 @@
 """The desktop GUI (PySide6): ``mmrag gui`` or ``mmrag-desktop``. A thin layer over the
-engine: widgets call :class:`~mmrag_desktop.gui.bridge.EngineBridge`, which runs the engine
+engine: widgets call :class:`~mmrag_desktop.gui.adapters.bridge.EngineBridge`, which runs the engine
 off the GUI thread and answers with signals."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
-from ..config import APP_NAME
+from ..core.config import APP_NAME
 
 
 def resource(name: str) -> Path:
@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from ..config import ConfigError
-    from ..engine import Engine
-    from .bridge import EngineBridge
-    from .main_window import MainWindow
+    from ..core.config import ConfigError
+    from ..library.engine import Engine
+    from .adapters.bridge import EngineBridge
+    from .window import MainWindow
 
     argv = sys.argv[1:] if argv is None else argv
     app = QApplication.instance() or QApplication([sys.argv[0]])

@@ -1,0 +1,122 @@
+"""Which CLIP model a library's embeddings come from, and where its files lie: the models
+folder, file names per (architecture, pretrained) pair, the weights' content digest, and the
+errors of finding or reading them."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from ..core.config import Config
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+class ModelMissingError(RuntimeError):
+    """No weights for the configured model were found; the message says how to get them."""
+
+
+class ModelMismatchError(RuntimeError):
+    """The library's embeddings come from another model than the one asked to search them."""
+
+
+class ModelFileError(ValueError):
+    """A weights file does not exist or does not fit the configured architecture."""
+
+
+TOWERS = ("image", "text")
+"""The two towers of a CLIP model; each loads, and may run in a backend, on its own."""
+
+
+def register_model_config(config: Config) -> None:
+    """Make a custom architecture from ``config.model_config`` known to open_clip.
+
+    Raises:
+        ModelFileError: the JSON file does not exist.
+    """
+    if not config.model_config:
+        return
+    path = Path(config.model_config)
+    if not path.is_file():
+        raise ModelFileError(f"model config not found: {path}")
+    import open_clip
+
+    open_clip.add_model_config(path)
+
+
+def models_dir(home: Path) -> Path:
+    path = home / "models"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def model_slug(model: str, pretrained: str) -> str:
+    """A file-name-safe name for a (model, pretrained) pair."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}__{pretrained or 'custom'}")
+
+
+def model_id(config: Config, weights: Path, home: Path) -> str:
+    """Identifies the weights that made a library's embeddings: the architecture and a
+    content hash of the weights file, so a different checkpoint under the same name (or a
+    re-import over the old file) is a different model. Vectors of two ids never mix."""
+    return f"{config.model}/{weights_digest(weights, home)[:16]}"
+
+
+def weights_digest(path: Path, home: Path) -> str:
+    """BLAKE2b-128 (hex) of a weights file, hashed while streaming it. Remembered in the
+    models folder by (path, size, mtime, inode), so a 600 MB checkpoint is hashed once, not
+    on every start.
+
+    Raises:
+        ModelMissingError: the file cannot be read.
+    """
+    memo_path = models_dir(home) / ".digests.json"
+    try:
+        st = path.stat()
+        key = [os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino]
+        try:
+            memo = json.loads(memo_path.read_text())
+        except (OSError, ValueError):
+            memo = {}
+        if not isinstance(memo, dict):
+            memo = {}
+        saved = memo.get(key[0])
+        if isinstance(saved, dict) and saved.get("key") == key:
+            return saved["digest"]
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+    except OSError as exc:
+        raise ModelMissingError(f"weights file unreadable: {path}: {exc.strerror or exc}") from exc
+    memo[key[0]] = {"key": key, "digest": digest}
+    try:
+        fd, tmp = tempfile.mkstemp(dir=memo_path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(memo))
+        os.replace(tmp, memo_path)
+    except OSError:
+        pass  # not remembered: hashed again next time
+    return digest
+
+
+def install_weights(staged: Path, config: Config, home: Path, suffix: str) -> Path:
+    """Move staged weights into the models folder as the configured pair's file, removing
+    that pair's files of other types, so that what was installed last is what loads."""
+    slug = model_slug(config.model, config.pretrained)
+    target = models_dir(home) / f"{slug}{suffix}"
+    staged.replace(target)
+    for other in WEIGHT_SUFFIXES:
+        if other != suffix:
+            (models_dir(home) / f"{slug}{other}").unlink(missing_ok=True)
+    return target
+
+
+def has_torch() -> bool:
+    """Whether the torch backend can run here (torch and open_clip installed); a bundle
+    has neither and runs ONNX exports only."""
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "open_clip"))

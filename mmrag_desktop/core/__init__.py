@@ -1,0 +1,2 @@
+"""Leaves that every layer may use: settings, paths, text for people, downloads and helper
+processes. Imports nothing else of the app."""

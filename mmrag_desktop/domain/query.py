@@ -1,0 +1,178 @@
+"""Search queries: texts and photos combined with weights, and result filters."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from ..core.paths import folder_range
+
+KM_PER_DEGREE = 111.195
+"""Kilometres per degree of latitude (a great circle of the 6,371 km mean Earth radius)."""
+
+_WEIGHTED = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*\*\s*(.+)$", re.S)
+
+
+@dataclass
+class Term:
+    """One part of a query: a text, or a photo file, with a weight (negative subtracts)."""
+
+    text: str | None = None
+    photo: str | None = None
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, spec: str, sign: float = 1.0) -> Term:
+        """``[WEIGHT*]TEXT_OR_PHOTO``: an existing file is a photo, anything else text.
+        ``"0.5*snow"`` is the text "snow" at half weight."""
+        weight = 1.0
+        match = _WEIGHTED.match(spec)
+        if match:
+            weight, spec = float(match.group(1)), match.group(2)
+        if os.path.isfile(spec):
+            return cls(photo=spec, weight=sign * weight)
+        return cls(text=spec, weight=sign * weight)
+
+
+def parse_query(text: str) -> list[Term]:
+    """The search field's typed syntax, as text terms (photos join as their own terms):
+
+    - words make one description: ``two dogs in the snow``;
+    - ``-word`` or ``-"a phrase"`` subtracts: ``beach -people``;
+    - ``N*word`` or ``N*"a phrase"`` weighs: ``2*sunset``;
+    - a quoted phrase, or ``+`` between parts, makes a separate term:
+      ``2*sunset + "red car"``.
+
+    Unbalanced quotes make the whole text one description. Empty text gives no terms.
+    """
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split, lexer.quotes, lexer.escape = True, '"', ""  # apostrophes are text
+    try:
+        tokens = list(lexer)
+    except ValueError:  # an open quote
+        return [Term(text=text.strip())] if text.strip() else []
+    quoted = {match.group(1) for match in re.finditer(r'"([^"]*)"', text)}
+    terms: list[Term] = []
+    words: list[str] = []
+
+    def flush() -> None:
+        if words:
+            terms.append(Term(text=" ".join(words)))
+            words.clear()
+
+    for token in tokens:
+        weighted = _WEIGHTED.match(token)
+        if token == "+":
+            flush()
+        elif token.startswith("-") and len(token) > 1:
+            flush()
+            terms.append(Term(text=token[1:], weight=-1.0))
+        elif weighted:
+            flush()
+            terms.append(Term(text=weighted.group(2), weight=float(weighted.group(1))))
+        elif token in quoted and " " in token:
+            flush()
+            terms.append(Term(text=token))
+        else:
+            words.append(token)
+    flush()
+    return [term for term in terms if term.text]
+
+
+@dataclass
+class Filters:
+    """Restrict results to photos under some folders, taken in a date range (ISO 8601
+    strings, inclusive; a bare date ``YYYY-MM-DD`` covers the whole day), with some
+    cameras (EXIF model names, as :meth:`.store.database.Store.cameras` lists them), taken near a
+    point: ``near = (latitude, longitude, radius_km)`` from the photos' EXIF GPS, and/or
+    in a named place: ``place``, a word or words of the place's names (town, city,
+    county, region or country, as the understanding pass found them; case-insensitive),
+    and/or tagged with personal concepts (``concepts``, names; :mod:`.domain.concepts`), which
+    the engine turns into the photos' row ids (``ids``) before the filter is used."""
+
+    folders: list[str] = field(default_factory=list)
+    taken_after: str | None = None
+    taken_before: str | None = None
+    cameras: list[str] = field(default_factory=list)
+    near: tuple[float, float, float] | None = None
+    place: str = ""
+    concepts: list[str] = field(default_factory=list)
+    ids: frozenset[int] | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.folders or self.taken_after or self.taken_before or self.cameras
+                    or self.near or self.place or self.concepts or self.ids is not None)
+
+    def sql(self) -> tuple[str, list]:
+        """An SQL condition on the ``photos`` table, and its parameters."""
+        parts, params = [], []
+        if self.folders:
+            ors = []
+            for folder in self.folders:
+                ors.append("(path >= ? AND path < ?)")
+                params += list(folder_range(folder))
+            parts.append("(" + " OR ".join(ors) + ")")
+        if self.taken_after:
+            parts.append("taken_at >= ?")
+            params.append(self.taken_after)
+        if self.taken_before:
+            before = self.taken_before
+            if len(before) == 10:  # a date: include the whole day
+                before += "T23:59:59.999999"
+            parts.append("taken_at <= ?")
+            params.append(before)
+        if self.cameras:
+            parts.append(f"camera_model IN ({', '.join('?' * len(self.cameras))})")
+            params += self.cameras
+        if self.near:
+            # The equirectangular approximation: within 1 % of the great-circle distance
+            # up to a few hundred km, and plain SQL (SQLite's math functions are optional).
+            # Longitudes do not wrap at ±180°.
+            lat, lon, km = self.near
+            squeeze = math.cos(math.radians(lat)) ** 2
+            parts.append("gps_lat IS NOT NULL AND (gps_lat - ?) * (gps_lat - ?) + "
+                         "(gps_lon - ?) * (gps_lon - ?) * ? <= ?")
+            params += [lat, lat, lon, lon, squeeze, (km / KM_PER_DEGREE) ** 2]
+        if self.place.strip():
+            # Padded with spaces: "Paris" matches the word, not "Parisot". (LIKE ignores
+            # case for ASCII letters only.)
+            parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'place' "
+                         "AND ' ' || text || ' ' LIKE ?)")
+            params.append(f"% {self.place.strip()} %")
+        if self.ids is not None:
+            # One JSON parameter, however many: SQLite's limit on variables never applies.
+            parts.append("id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(self.ids)))
+        return " AND ".join(parts) or "1", params
+
+
+@dataclass
+class Result:
+    """A photo: row id, path, cosine similarity to the query in [-1, 1] (None when browsing
+    without one), and the photo's metadata."""
+
+    id: int
+    path: str
+    score: float | None
+    meta: dict
+
+
+def relevant(results: list[Result], cutoff: float) -> list[Result]:
+    """The *results*, in their order, that matched by keyword (``meta["matched"]``) or
+    score at least *cutoff* × the best score; all of them when no score is positive or
+    *cutoff* is 0."""
+    scores = [r.score for r in results if r.score is not None]
+    if not scores or cutoff <= 0 or max(scores) <= 0:
+        return results
+    floor = cutoff * max(scores)
+    return [r for r in results if "matched" in r.meta or (r.score is not None
+                                                          and r.score >= floor)]
+
+
+class QueryError(ValueError):
+    """A query is empty, or names a photo that cannot be read."""
+

@@ -1,0 +1,509 @@
+"""The GUI's only door to the engine: every engine call runs on a worker lane
+(:mod:`.ops`), and every answer comes back on the GUI thread: the library's events as Qt
+signals (napari style), a dialog's own request through :meth:`EngineBridge.op` (Anki's
+``CollectionOp`` style).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ...media import thumbnails
+from ...library.ask import Conversation
+from ...core.config import Config, save_config
+from ...library.engine import Engine, FolderError
+from ...domain.folders import Activity
+from ...library.indexer import IndexReport, Progress
+from ...clip.identity import ModelMissingError
+from ...domain.query import Filters, Term
+from ...library.trash import TrashError, can_restore, move_to_trash, restore
+from ...media.files import is_media_name
+from ...domain.analyses import ANALYSES
+from ...vlm.model import (LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO, VisionLanguageModel,
+                          VLMSetupError, download_recommended, llama_installed, recommended_sizes,
+                          use_files)
+from ...library.watcher import Watcher
+from .ops import Lanes, Op
+
+PROGRESS_INTERVAL = 0.1
+"""Seconds between progress signals: more would only repaint the same label."""
+
+
+class EngineBridge(QObject):
+    """Runs an :class:`Engine` and its :class:`Watcher` for the GUI.
+
+    Signals carry plain engine objects. ``searched(generation, results)`` answers
+    :meth:`search`; an answer older than the latest request is not emitted.
+    """
+
+    model_ready = Signal(str)        # device
+    model_missing = Signal(str)      # what to do
+    progress = Signal(object)        # Progress
+    indexed = Signal(object, list)   # IndexReport, roots
+    message = Signal(str)
+    searched = Signal(int, list)     # generation, list[Result]
+    search_failed = Signal(int, str)
+    browsed = Signal(int, object)    # generation, timeline.Timeline
+    folders = Signal(list)           # list[folder_states.FolderState]
+    folder_tree = Signal(list)       # list[timeline.FolderNode], one per root
+    cameras = Signal(list)           # [(camera model, make, photos)], most used first
+    concepts = Signal(list)          # personal concepts' names
+    status = Signal(dict)            # Engine.status()
+    errors = Signal(str, list)       # root, [(path, reason)]
+    paused_changed = Signal(bool)
+    removal_held = Signal(str, int)  # root, photos that vanished at once (ask the user)
+    answer_text = Signal(str)        # a streamed piece of an answer
+    answered = Signal(object)        # answers.Answer
+    answer_failed = Signal(str)
+    duplicates = Signal(list)        # list[DuplicateGroup]
+    trashed = Signal(list, bool)     # paths moved to the trash, whether undo can restore
+    restored = Signal(list)          # paths put back from the trash
+    vlm_needed = Signal(str)         # why Ask is not set up (the set-up page is the remedy)
+    vlm_sizes = Signal(list)         # [(file, bytes or None)] of the recommended pair
+    vlm_progress = Signal(int)       # bytes downloaded so far
+    vlm_ready = Signal(str)          # the chosen pair, described
+    vlm_failed = Signal(str)
+    understanding = Signal(object)   # understanding.Progress, or None when the pass ends
+
+    def __init__(self, engine: Engine, settle: float = 1.0, parent: QObject | None = None):
+        super().__init__(parent)
+        self.engine = engine
+        engine.on_wait = self._waiting
+        self.settle = settle
+        # lanes: "jobs" (library changes and refreshes, in order), "search" (searches and
+        # browsing), "ask" (answers), "setup" (Ask's set-up: downloads, checks), "read"
+        # (one-off reads for dialogs: previews, model files), "thumbnails" (two workers),
+        # "understand" (the understanding pass)
+        self.lanes = Lanes(workers={"thumbnails": 2})
+        self._generation = 0
+        self._adding: set[str] = set()  # folders queued to be added
+        self._browsing = 0
+        self._last_progress = 0.0
+        self._last_phase = ""
+        self.watcher = self._new_watcher()
+        self.started = False
+        self._offline: dict[str, str] = {}  # root → why its last run found it offline
+        self.vlm = VisionLanguageModel(engine.config, self._hold_indexing)
+        self.conversation: Conversation | None = None
+        self._cancel_answer = threading.Event()
+        self._cancel_download = threading.Event()
+        # the understanding pass: one at a time, after index runs, paused with indexing
+        self._understand_wanted = threading.Event()
+        self._understand_paused = threading.Event()
+        self._cancel_understand = threading.Event()
+        self._last_understood = 0.0
+
+    is_photo_name = staticmethod(is_media_name)  # whether a file name is a photo's or video's
+
+    @property
+    def thumbnail_folder(self) -> Path:
+        return thumbnails.cache_dir(self.engine.home)
+
+    @property
+    def paste_folder(self) -> Path:
+        """Where photos pasted as image data (screenshots) are saved to be searched with."""
+        return thumbnails.paste_dir(self.engine.home)
+
+    def _new_watcher(self) -> Watcher:
+        return Watcher(self.engine, settle=self.settle, on_report=self._on_report,
+                       on_message=self._watch_message, on_progress=self._on_progress)
+
+    def _watch_message(self, text: str) -> None:
+        self.message.emit(text)
+        self._submit(self._refresh)  # a failed run changes its folders' states
+
+    def _submit(self, fn, *args) -> None:
+        self.lanes.submit("jobs", fn, *args)
+
+    def op(self, fn: Callable[..., Any], *args, lane: str = "read") -> Op:
+        """``fn(engine, *args)`` in the background (see :mod:`.ops`): add ``.success(...)``
+        and ``.failure(...)``, then ``.run()``."""
+        return Op(self.lanes, lane, lambda: fn(self.engine, *args))
+
+    def library_map(self) -> Op:
+        """The map of the library (:meth:`Engine.library_map`) on a lane of its own (a
+        first layout takes a while); the op's result is a :class:`.index.map.MapView`."""
+        return self.op(lambda engine: engine.library_map(), lane="map")
+
+    def refresh_concepts(self) -> None:
+        """Emit ``concepts`` again (a concept was made or removed)."""
+        self._submit(lambda: self.concepts.emit(self.engine.store.concept_names()))
+
+    def label(self, name: str, paths: list[str], yes: bool) -> Op:
+        """Make *paths* examples (*yes*) or rejected suggestions of concept *name*
+        (:meth:`Engine.label`, on the jobs lane: it writes the library); the op's result
+        is the concept's new probe."""
+        return self.op(lambda engine: engine.label(name, paths, yes), lane="jobs")
+
+    def extract(self, path: str, schema: str) -> Op:
+        """Structured extraction from *path* by *schema* (:meth:`Engine.extract`) on Ask's
+        lane, so that one model answers one thing at a time; the op's result is an
+        :class:`.domain.schemas.Extraction`."""
+        return self.op(lambda engine: engine.extract(path, schema, self.vlm), lane="ask")
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the model in the background, then start watching (which indexes first).
+        Emits ``model_ready`` or ``model_missing``."""
+        self._submit(self._start)
+
+    def _start(self) -> None:
+        try:
+            embedder = self.engine.embedder
+            embedder.load()  # both towers: the first search and the first run start at once
+            device = embedder.describe()
+            self.engine.vectors  # noqa: B018 - opens (and repairs) the HNSW cache now
+        except ModelMissingError as exc:
+            self.model_missing.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a broken model file, shown to the user
+            self.model_missing.emit(f"The model could not be loaded: {exc}")
+            return
+        for repair in self.engine.repairs:
+            self.message.emit(repair)
+        self.model_ready.emit(device)
+        if not self.started:
+            self.started = True
+            self.watcher.start()
+            self._evict(pasted=True)  # left by photos removed, or a crash, last time
+        self._refresh()
+
+    def _evict(self, pasted: bool = False) -> None:
+        thumbnails.evict(self.engine.home, self.engine.store.hashes_present, pasted)
+
+    def apply_config(self, config: Config) -> None:
+        """Save new settings and restart on them (the model reloads when it changed)."""
+        self._submit(self._apply_config, config)
+
+    def _apply_config(self, config: Config) -> None:
+        self.watcher.stop()
+        self._cancel_understand.set()  # it runs on the engine being replaced
+        home, library, random_weights = self.engine.home, self.engine.library, \
+            self.engine.random_weights
+        same_model = all(getattr(config, k) == getattr(self.engine.config, k)
+                         for k in ("model", "pretrained", "weights", "model_config", "device"))
+        embedder = self.engine.loaded_embedder
+        if embedder is not None and not same_model:
+            embedder.close()
+            embedder = None
+        save_config(home, config)
+        self.engine.close()
+        self.engine = Engine(home, library, config, random_weights, embedder,
+                             model_process=self.engine.model_process)
+        self.engine.on_wait = self._waiting
+        self.vlm.unload()
+        self.vlm = VisionLanguageModel(config, self._hold_indexing)
+        self.conversation = None
+        self.watcher = self._new_watcher()
+        self.started = False
+        self._start()
+
+    def close(self) -> None:
+        """Stop watching (a run stops after its batch) and close the library. A job in
+        progress (a settings change, a folder removal) finishes first."""
+        self._cancel_answer.set()
+        self._cancel_download.set()
+        self._cancel_understand.set()
+        self.lanes.close("ask", "setup", "read", "understand", "map")
+        self.vlm.unload()
+        self.lanes.close()
+        self.watcher.stop()
+        self._evict(pasted=True)
+        self.engine.close()
+        if self.engine.loaded_embedder is not None:
+            self.engine.loaded_embedder.close()
+
+    # --- indexing ---------------------------------------------------------------------------
+
+    def _on_progress(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if progress.phase != self._last_phase:
+            self._last_phase = progress.phase
+            self._submit(self._refresh)  # a run started or ended: folder states change
+        if progress.phase == "index" and now - self._last_progress < PROGRESS_INTERVAL \
+                and progress.done < progress.total:
+            return
+        self._last_progress = now
+        self.progress.emit(progress)
+
+    def _waiting(self, holder: str) -> None:
+        self.message.emit(f"Waiting for {holder} to finish changing the library…")
+
+    def _on_report(self, report: IndexReport, roots: list[str]) -> None:
+        for root in roots:
+            self._offline.pop(root, None)
+        self._offline.update(report.offline_reasons)
+        self.indexed.emit(report, roots)
+        for root, count in report.held_back.items():
+            self.removal_held.emit(root, count)
+        if report.deleted:
+            self._submit(self._evict)
+        # On the job thread, like every refresh: one thread, so states arrive in order.
+        self._submit(self._refresh)
+        self.understand()
+
+    def understand(self) -> None:
+        """Run the understanding pass (:meth:`Engine.understand`) in the background, once
+        more after the one under way if that is running. Emits ``understanding`` with its
+        progress, then None."""
+        if not self.engine.config.understand or self._understand_wanted.is_set():
+            return
+        self._understand_wanted.set()
+        self._cancel_understand.clear()
+        self.lanes.submit("understand", self._understand)
+
+    def _understand(self) -> None:
+        self._understand_wanted.clear()
+        try:
+            report = self.engine.understand(self._on_understanding, self._cancel_understand,
+                                            self._understand_paused, self.vlm)
+        except Exception as exc:  # noqa: BLE001 - shown; the next run tries again
+            self.message.emit(f"Could not understand photos (text, places, captions): {exc}")
+            return
+        finally:
+            self.understanding.emit(None)
+        for name, reason in report.unavailable.items():
+            self.message.emit(f"{ANALYSES[name].doing} could not start: {reason}")
+        if any(report.analysed.values()):
+            self._submit(self._refresh)
+
+    def _on_understanding(self, progress) -> None:
+        now = time.monotonic()
+        if now - self._last_understood >= PROGRESS_INTERVAL or progress.done == progress.total:
+            self._last_understood = now
+            self.understanding.emit(progress)
+
+    def confirm_removal(self, root: str) -> None:
+        """The user confirmed that the photos held back in *root* are gone for good."""
+        self.watcher.confirm_removal(root)
+
+    def pause(self) -> None:
+        """Pause indexing after the current batch, and the understanding pass after its
+        photo; changes are still collected."""
+        self.watcher.pause()
+        self._understand_paused.set()
+        self.paused_changed.emit(True)
+        self._submit(self._refresh)
+
+    def resume(self) -> None:
+        self.watcher.resume()
+        self._understand_paused.clear()
+        self.paused_changed.emit(False)
+        self._submit(self._refresh)
+
+    # --- folders ----------------------------------------------------------------------------
+
+    def add_folder(self, folder: str) -> None:
+        """Add a root (on the jobs lane: it writes the config and the library); the watcher
+        indexes it. Emits ``message`` when it cannot be added (not a folder, inside a
+        library folder, the app's own folder) or replaces others."""
+        self._adding.add(folder)
+        self._submit(self._add_folder, folder)
+
+    def has_folders(self) -> bool:
+        """Whether the library has folders, counting those being added."""
+        return bool(self.engine.config.roots or self._adding)
+
+    def _add_folder(self, folder: str) -> None:
+        try:
+            path = self.engine.add_folder(folder)
+        except (NotADirectoryError, FolderError) as exc:
+            self.message.emit(str(exc))
+            return
+        finally:
+            self._adding.discard(folder)
+        for note in self.engine.repairs:
+            self.message.emit(note)
+        self.engine.repairs.clear()
+        self.watcher.mark_dirty(path)
+        self._refresh()
+
+    def remove_folder(self, folder: str) -> None:
+        """Remove a root and its photos from the library (never from disk)."""
+        self._submit(self._remove_folder, folder)
+
+    def _remove_folder(self, folder: str) -> None:
+        removed = self.watcher.remove_folder(folder)
+        self.message.emit(f"Removed {folder} from the library ({removed} photos; "
+                          "the files were not touched)")
+        self._refresh()
+
+    def refresh(self) -> None:
+        """Ask for ``folders`` and ``status`` again."""
+        self._submit(self._refresh)
+
+    def _refresh(self) -> None:
+        activity = Activity(self.watcher.pending(), self.watcher.paused,
+                            dict(self.watcher.failures), dict(self._offline), self.started)
+        states = self.engine.folder_states(activity)
+        self.folders.emit(states)
+        self.folder_tree.emit(self.engine.folder_tree())
+        self.status.emit(self.engine.status())
+        self.cameras.emit(self.engine.store.cameras())
+        self.concepts.emit(self.engine.store.concept_names())
+
+    def list_errors(self, root: str) -> None:
+        """Emit ``errors(root, [(path, reason)])``."""
+        self._submit(lambda: self.errors.emit(root, self.engine.store.errors(root=root)))
+
+    # --- search -----------------------------------------------------------------------------
+
+    def search(self, terms: list[Term], filters: Filters, k: int) -> int:
+        """Start a search; returns its generation number (see ``searched``)."""
+        self._generation += 1
+        generation = self._generation
+        self.lanes.submit("search", self._search, generation, terms, filters, k)
+        return generation
+
+    def browse(self, filters: Filters) -> int:
+        """Ask for the library without a query (:meth:`Engine.browse`); returns the request's
+        generation (see ``browsed``; an answer older than the latest request is dropped)."""
+        self._browsing += 1
+        generation = self._browsing
+        self.lanes.submit("search", self._browse, generation, filters)
+        return generation
+
+    def _browse(self, generation: int, filters: Filters) -> None:
+        if generation == self._browsing:
+            timeline = self.engine.browse(filters)
+            if generation == self._browsing:
+                self.browsed.emit(generation, timeline)
+
+    def _search(self, generation: int, terms: list[Term], filters: Filters, k: int) -> None:
+        if generation != self._generation:
+            return  # superseded while queued
+        try:
+            results = self.engine.search(terms, k, filters=filters, mode="hybrid")
+        except Exception as exc:  # noqa: BLE001 - QueryError, a missing model, a bad photo
+            self.search_failed.emit(generation, str(exc))
+            return
+        if generation == self._generation:
+            self.searched.emit(generation, results)
+
+    # --- questions (the local vision-language model) ----------------------------------------
+
+    def ask(self, question: str, filters: Filters,
+            photo: str | tuple[int, ...] | None = None) -> None:
+        """Ask about one *photo* helped by the library, about chosen library photos (a
+        tuple of row ids: the map's lasso), or about the library (a follow-up
+        when a conversation about the same is open; see :meth:`new_conversation`). Streams
+        ``answer_text``, then ``answered`` (an :class:`.domain.answers.Answer`)."""
+        self._cancel_answer.clear()
+        self.lanes.submit("ask", self._ask, question, filters, photo)
+
+    def cancel_answer(self) -> None:
+        self._cancel_answer.set()
+
+    def new_conversation(self) -> None:
+        self.conversation = None
+
+    def _hold_indexing(self):
+        """Hold the indexer while the model answers (both want every core); the user's own
+        pause is left as it is."""
+        return self.watcher.hold()
+
+    def _ask(self, question: str, filters: Filters, photo: str | tuple[int, ...] | None) -> None:
+        try:
+            subject = Path(photo) if isinstance(photo, str) else None
+            among = photo if isinstance(photo, tuple) else ()
+            if self.conversation is None or \
+                    (self.conversation.photo, self.conversation.among) != (subject, among):
+                self.conversation = Conversation(self.engine, self.vlm, filters, subject, among)
+            self.answered.emit(self.conversation.ask(question, self.answer_text.emit,
+                                                     self._cancel_answer))
+        except VLMSetupError as exc:
+            self.vlm_needed.emit(self.vlm_status() or str(exc))
+        except Exception as exc:  # noqa: BLE001 - VLMError, a bad photo, a missing model
+            self.answer_failed.emit(str(exc))
+
+    # --- duplicates -------------------------------------------------------------------------
+
+    def find_duplicates(self, threshold: float) -> None:
+        """Groups of copies (see :meth:`Engine.duplicates`): ``duplicates``."""
+        self._submit(lambda: self.duplicates.emit(self.engine.duplicates(threshold)))
+
+    # --- the trash ----------------------------------------------------------------------------
+
+    def trash(self, paths: list[str]) -> None:
+        """Move photos to the system trash (the watcher then drops them from the library):
+        ``trashed`` with what moved, ``message`` with what could not."""
+        self._submit(self._move, move_to_trash, paths, self.trashed, can_restore())
+
+    def restore(self, paths: list[str]) -> None:
+        """Undo :meth:`trash`: ``restored`` with what came back, ``message`` otherwise."""
+        self._submit(self._move, restore, paths, self.restored)
+
+    def _move(self, move, paths: list[str], done: Signal, *extra) -> None:
+        try:
+            moved = move(paths)
+        except TrashError as exc:
+            moved = exc.done
+            self.message.emit(str(exc))
+        if moved:
+            done.emit(moved, *extra)
+
+    # --- setting up Ask (the vision-language model) -----------------------------------------
+
+    # the recommended vision-language model: the hub repository and its two files
+    vlm_recommended = (RECOMMENDED_REPO, RECOMMENDED_FILES)
+
+    @staticmethod
+    def vlm_can_run() -> bool:
+        """Whether llama-cpp-python is installed (else :meth:`vlm_status` says how)."""
+        return llama_installed()
+
+    def vlm_status(self) -> str | None:
+        """Why Ask is not set up yet (the remedy is the set-up page), or None when it is.
+        Reads files only: nothing loads."""
+        if not llama_installed():
+            return LLAMA_MISSING
+        if not self.engine.config.vlm_model:
+            return ("Ask needs a vision-language model on this computer: download a small "
+                    "one, or choose one you have.")
+        return None
+
+    def ask_vlm_sizes(self) -> None:
+        """Ask the hub for the recommended pair's sizes (network, the user having clicked
+        Download): ``vlm_sizes`` or ``vlm_failed``."""
+        self.lanes.submit("setup", self._guarded, lambda: self.vlm_sizes.emit(recommended_sizes()))
+
+    def download_vlm(self) -> None:
+        """Download the recommended pair (the user agreed), then use it: ``vlm_progress``
+        while it downloads, then ``vlm_ready`` or ``vlm_failed`` (also when cancelled)."""
+        self._cancel_download.clear()
+
+        def run() -> None:
+            pair = download_recommended(self.engine.home, self.vlm_progress.emit,
+                                        self._cancel_download)
+            self._use_vlm(*pair)
+        self.lanes.submit("setup", self._guarded, run)
+
+    def cancel_vlm_download(self) -> None:
+        self._cancel_download.set()
+
+    def use_vlm_files(self, model: str, mmproj: str | None) -> None:
+        """Check a local pair as ``mmrag vlm set`` does and use it: ``vlm_ready`` or
+        ``vlm_failed``."""
+        self.lanes.submit("setup", self._guarded, self._use_vlm, Path(model),
+                                Path(mmproj) if mmproj else None)
+
+    def _use_vlm(self, model: Path, mmproj: Path | None) -> None:
+        info = use_files(self.engine.home, self.engine.config, model, mmproj)
+        self.vlm.unload()  # the next question loads the new pair
+        self.conversation = None
+        self.vlm_ready.emit(f"{model.name} ({info.family}"
+                            + (f", sees photos through {mmproj.name})" if mmproj else
+                               ", text only: it cannot see photos)"))
+
+    def _guarded(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - VLMError, OSError, a cancelled download
+            self.vlm_failed.emit(str(exc))

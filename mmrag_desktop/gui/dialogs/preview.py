@@ -1,0 +1,193 @@
+"""The large preview of one result, with its metadata; ← / → step through the results."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QHBoxLayout,
+                               QLabel,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+
+from ...core.text import size_text
+from ..widgets import plain
+from ...domain.query import Result
+from ..widgets import desktop
+from ..adapters.bridge import EngineBridge
+from ...domain.concepts import TAGGED
+from ...core.text import clock
+from ..widgets.results import why_matched
+from .extraction import ExtractionDialog
+from ..adapters.thumbnail_loader import preview_image
+
+
+def metadata_rows(result: Result) -> list[tuple[str, str]]:
+    """(label, value) pairs describing a result for people: path, date taken, size, camera,
+    place (named, where the understanding pass found it), the text in the photo, its
+    caption and tags (by the vision-language model), cosine
+    similarity to the query (when there was one) and why a keyword search matched."""
+    meta = result.meta
+    rows = [("File", os.path.basename(result.path)), ("Folder", os.path.dirname(result.path))]
+    if meta.get("taken_at"):
+        rows.append(("Taken", meta["taken_at"].replace("T", " ")))
+    elif meta.get("date"):  # a photo of the timeline: taken, else modified
+        rows.append(("Date", meta["date"].replace("T", " ")))
+    if meta.get("width"):
+        rows.append(("Size", f"{meta['width']} × {meta['height']} pixels, "
+                             f"{size_text(meta.get('size'))}"))
+    if meta.get("duration") is not None:
+        rows.append(("Video", f"{clock(meta['duration'])} long" + (
+            f"; this moment is {clock(meta['moment'])} in (Open plays from there)"
+            if "moment" in meta else "")))
+    if meta.get("mtime_ns"):
+        modified = datetime.fromtimestamp(meta["mtime_ns"] / 1e9)
+        rows.append(("Modified", modified.strftime("%Y-%m-%d %H:%M")))
+    camera = " ".join(filter(None, [meta.get("camera_make"), meta.get("camera_model")]))
+    if camera:
+        rows.append(("Camera", camera))
+    if meta.get("gps_lat") is not None and meta.get("gps_lon") is not None:
+        coordinates = f"{meta['gps_lat']:.5f}, {meta['gps_lon']:.5f}"
+        rows.append(("Place", f"{meta['place']} ({coordinates})" if meta.get("place")
+                     else coordinates))
+    if meta.get("text"):
+        rows.append(("Text in photo", meta["text"]))
+    if meta.get("caption"):
+        rows.append(("Caption", meta["caption"] + (f" (tags: {meta['tags']})"
+                                                   if meta.get("tags") else "")))
+    tagged = [f"{name} ({p:.0%} sure)" for name, p in meta.get("concepts", {}).items()
+              if p >= TAGGED]
+    if tagged:
+        rows.append(("Concepts", ", ".join(tagged)))
+    if meta.get("extracted"):
+        rows.append(("Extracted", meta["extracted"]))
+    if result.score is not None:
+        rows.append(("Score", f"{result.score:.3f} (how sure “{meta['scored_by']}” is)"
+                     if meta.get("scored_by") else f"{result.score:.3f} (cosine similarity)"))
+    why = why_matched(meta)
+    if why:
+        rows.append(("Why", why))
+    return rows
+
+
+class PreviewDialog(QDialog):
+    """Shows ``results[row]`` large. Emits ``find_similar(path)`` and ``ask_about(path)``."""
+
+    find_similar = Signal(str)
+    ask_about = Signal(str)
+
+    def __init__(self, results: Sequence[Result], row: int, bridge: EngineBridge,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.results, self.row, self.bridge = results, row, bridge
+        self.setWindowTitle("Preview")
+        self.resize(1100, 760)
+        self.image_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.image_label.setMinimumSize(QSize(320, 240))
+        self.details = QFormLayout()
+        side = QVBoxLayout()
+        side.addLayout(self.details)
+        side.addStretch(1)
+        actions = QGridLayout()  # two rows: five buttons do not fit the panel's width
+        for number, (text, slot) in enumerate((("Open", lambda: desktop.open_media(
+                               self.result.path, self.result.meta.get("moment"))),
+                           ("Show in folder", lambda: desktop.reveal_in_file_manager(self.result.path)),
+                           ("Find similar", self._find_similar),
+                           ("Ask…", self._ask_about),
+                           ("Extract…", self._extract))):
+            button = QPushButton(text)
+            button.setAutoDefault(False)
+            button.clicked.connect(slot)
+            actions.addWidget(button, number // 3, number % 3)
+        side.addLayout(actions)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        side.addWidget(close)
+        panel = QWidget()
+        panel.setLayout(side)
+        panel.setFixedWidth(400)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.image_label, 1)
+        layout.addWidget(panel)
+        self._image = QImage()
+        self.show_row(row)
+
+    @property
+    def result(self) -> Result:
+        return self.results[self.row]
+
+    def show_row(self, row: int) -> None:
+        """Show another result (decoded off the GUI thread)."""
+        self.row = row
+        self.setWindowTitle(f"{os.path.basename(self.result.path)} — {row + 1} of {len(self.results)}")
+        self._fill_details()
+        digest = self.result.meta.get("hash")
+        if digest and "text" not in self.result.meta and "place" not in self.result.meta:
+            # a photo of the timeline: what the understanding pass knows is read now
+            self.bridge.op(lambda engine: engine.understood(digest)) \
+                .success(lambda known: self._understood(row, known)).run()
+        self._image = QImage()
+        self.image_label.setText("Loading…")
+        path, at = self.result.path, self.result.meta.get("moment", 0.0)
+        self.bridge.op(lambda _engine: preview_image(path, at)) \
+            .success(lambda image: self._on_decoded(path, image)) \
+            .failure(lambda error: self._on_failed(path, error)).run()
+
+    def _fill_details(self) -> None:
+        while self.details.rowCount():
+            self.details.removeRow(0)
+        for label, value in metadata_rows(self.result):
+            field = plain.label(value)
+            field.setWordWrap(True)
+            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.details.addRow(label, field)
+
+    def _understood(self, row: int, known: dict[str, str]) -> None:
+        if known and row == self.row:
+            self.result.meta.update(known)
+            self._fill_details()
+
+    def _on_decoded(self, path: str, image: QImage) -> None:
+        if path == self.result.path:  # else the user moved on
+            self._image = image
+            self._fit()
+
+    def _on_failed(self, path: str, error: str) -> None:
+        if path == self.result.path:
+            self.image_label.setText(f"Cannot show this photo: {error}")
+
+    def _fit(self) -> None:
+        if not self._image.isNull():
+            self.image_label.setPixmap(QPixmap.fromImage(self._image).scaled(
+                self.image_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Right and self.row + 1 < len(self.results):
+            self.show_row(self.row + 1)
+        elif event.key() == Qt.Key.Key_Left and self.row > 0:
+            self.show_row(self.row - 1)
+        elif event.key() == Qt.Key.Key_Space:  # Space opened it: a quick look, closed alike
+            self.accept()
+        else:
+            super().keyPressEvent(event)
+
+    def _ask_about(self) -> None:
+        self.ask_about.emit(self.result.path)
+        self.accept()
+
+    def _extract(self) -> ExtractionDialog:
+        dialog = ExtractionDialog(self.bridge, self.result.path, self)
+        dialog.show()
+        return dialog
+
+    def _find_similar(self) -> None:
+        self.find_similar.emit(self.result.path)
+        self.accept()

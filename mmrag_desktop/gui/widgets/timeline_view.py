@@ -1,0 +1,252 @@
+"""The library without a query: a grid of every photo, newest first, under month headers.
+
+A table whose rows are either a month's header (one cell spanning the row) or up to
+``columns`` thumbnails, so Qt's own virtualisation, selection and arrow-key moves work at
+100,000 photos: only the cells on screen are painted or asked for thumbnails.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex,
+                            QPersistentModelIndex, Qt, Signal)
+from PySide6.QtGui import QKeyEvent, QResizeEvent
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from ...core.paths import display_path
+from ...domain.query import Result
+from ...domain.timeline import Timeline
+from . import plain
+from .results import HEADER_ROLE, PADDING, RESULT_ROLE, ThumbnailDelegate
+from ..adapters.thumbnail_loader import ThumbnailLoader
+
+HEADER_HEIGHT = 40  # pixels of a month's header row
+
+
+class TimelineModel(QAbstractTableModel):
+    """A :class:`.domain.timeline.Timeline` laid out *columns* photos wide: each month starts a
+    new row with its header."""
+
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.timeline = Timeline([])
+        self.columns = 1
+        self._month_rows: list[int] = []  # table row of each month's header
+        self._month_starts: list[int] = []  # timeline position of each month's first photo
+        self._rows = 0
+        self._by_hash: dict[str, list[int]] = {}
+        loader.loaded.connect(self._on_loaded)
+
+    def set_timeline(self, timeline: Timeline) -> None:
+        self.beginResetModel()
+        self.timeline = timeline
+        self._by_hash = {}
+        self._month_starts = [month.start for month in timeline.months]
+        for i, digest in enumerate(timeline.hashes):
+            self._by_hash.setdefault(digest, []).append(i)
+        self._layout()
+        self.endResetModel()
+
+    def set_columns(self, columns: int) -> None:
+        self.beginResetModel()
+        self.columns = max(1, columns)
+        self._layout()
+        self.endResetModel()
+
+    def _layout(self) -> None:
+        self._month_rows, row = [], 0
+        for month in self.timeline.months:
+            self._month_rows.append(row)
+            row += 1 + -(-month.count // self.columns)
+        self._rows = row
+
+    def header_rows(self) -> list[int]:
+        return list(self._month_rows)
+
+    def photo_at(self, row: int, column: int) -> int | None:
+        """The timeline position shown in a cell; None for a header or an empty cell."""
+        m = bisect_right(self._month_rows, row) - 1
+        if m < 0 or row == self._month_rows[m] or column >= self.columns:
+            return None
+        month = self.timeline.months[m]
+        offset = (row - self._month_rows[m] - 1) * self.columns + column
+        return month.start + offset if offset < month.count else None
+
+    def index_of(self, position: int) -> QModelIndex:
+        """The cell showing timeline *position*."""
+        m = bisect_right(self._month_starts, position) - 1
+        offset = position - self.timeline.months[m].start
+        return self.index(self._month_rows[m] + 1 + offset // self.columns,
+                          offset % self.columns)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else self._rows
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else self.columns
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if self.photo_at(index.row(), index.column()) is None:
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        position = self.photo_at(index.row(), index.column())
+        if position is None:
+            if role == HEADER_ROLE and index.column() == 0:
+                m = bisect_right(self._month_rows, index.row()) - 1
+                if self._month_rows[m] == index.row():
+                    month = self.timeline.months[m]
+                    return f"{month.title}  ·  {month.count:,} photo{'s' * (month.count > 1)}"
+            return None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.loader.image(self.timeline.paths[position],
+                                     self.timeline.hashes[position])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            day = self.timeline.dates[position].replace("T", " ")
+            return plain.tooltip(f"{day}\n{display_path(self.timeline.paths[position])}")
+        if role == RESULT_ROLE:
+            return self.timeline[position]
+        return None
+
+    def _on_loaded(self, digest: str) -> None:
+        for position in self._by_hash.get(digest, ()):
+            index = self.index_of(position)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class TimelineView(QTableView):
+    """The timeline grid; as many columns as fit. Enter, Space or a double-click emits
+    ``opened(position)``; a relayout (a resize, a new timeline) keeps the photo at the top
+    left in view."""
+
+    opened = Signal(int)
+
+    def __init__(self, loader: ThumbnailLoader, size: int, parent=None):
+        super().__init__(parent)
+        self.timeline_model = TimelineModel(loader, self)
+        self.setModel(self.timeline_model)
+        self.delegate = ThumbnailDelegate(size, self)
+        self.setItemDelegate(self.delegate)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.horizontalHeader().hide()
+        self.verticalHeader().hide()
+        for header in (self.horizontalHeader(), self.verticalHeader()):
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+            header.setMinimumSectionSize(1)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.doubleClicked.connect(self._open)
+        self._cell = 0
+        self.set_thumbnail_size(size)
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.timeline_model.timeline
+
+    def set_thumbnail_size(self, size: int) -> None:
+        self.delegate.size = size
+        self._cell = size + 2 * PADDING
+        self.verticalHeader().setDefaultSectionSize(self._cell)
+        self._relayout(self.columns_that_fit())
+
+    def set_timeline(self, timeline: Timeline) -> None:
+        """Show *timeline*, keeping the photo that was at the top left in view when it is
+        still there."""
+        top = self._top()
+        self.timeline_model.set_timeline(timeline)
+        self._spans()
+        self._scroll_back(top)
+
+    def columns_that_fit(self) -> int:
+        return max(1, self.viewport().width() // max(self._cell, 1))
+
+    def top_photo(self) -> str | None:
+        """The path of the first photo at least partly in view."""
+        model = self.timeline_model
+        row = self.rowAt(0)
+        for r in (row, row + 1):
+            for column in range(model.columns):
+                position = model.photo_at(r, column)
+                if r >= 0 and position is not None:
+                    return model.timeline.paths[position]
+        return None
+
+    def _top(self) -> str | None:
+        """What :meth:`_scroll_back` needs: the top photo, None when scrolled to the top."""
+        return self.top_photo() if self.verticalScrollBar().value() > 0 else None
+
+    def _scroll_back(self, top: str | None) -> None:
+        position = None if top is None else self.timeline.position(top)
+        if position is None:
+            self.scrollToTop()
+            return
+        index = self.timeline_model.index_of(position)
+        if index.row() > 0 and self.timeline_model.photo_at(index.row() - 1, 0) is None:
+            index = self.timeline_model.index(index.row() - 1, 0)  # its month's title too
+        self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _relayout(self, columns: int) -> None:
+        top = self._top()
+        selected = [index.data(RESULT_ROLE).path for index in self.selectedIndexes()]
+        self.timeline_model.set_columns(columns)
+        self._fit_width()
+        self._spans()
+        timeline, model = self.timeline, self.timeline_model
+        for path in selected:
+            position = timeline.position(path)
+            if position is not None:
+                self.selectionModel().select(model.index_of(position),
+                                             QItemSelectionModel.SelectionFlag.Select)
+        self._scroll_back(top)
+
+    def _spans(self) -> None:
+        self.clearSpans()
+        model, header = self.timeline_model, self.verticalHeader()
+        for row in model.header_rows():
+            if model.columns > 1:
+                self.setSpan(row, 0, 1, model.columns)
+            header.resizeSection(row, HEADER_HEIGHT)
+
+    def _fit_width(self) -> None:
+        """The columns share the width: no empty band at the right."""
+        width = self.viewport().width() // self.timeline_model.columns
+        self.horizontalHeader().setDefaultSectionSize(max(width, self._cell))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.columns_that_fit() != self.timeline_model.columns:
+            self._relayout(self.columns_that_fit())
+        else:
+            self._fit_width()
+
+    def selected_results(self) -> list[Result]:
+        """The selected photos, in timeline order."""
+        model = self.timeline_model
+        positions = sorted(model.photo_at(i.row(), i.column()) for i in self.selectedIndexes())
+        return [self.timeline[p] for p in positions if p is not None]
+
+    def current_position(self) -> int | None:
+        index = self.currentIndex()
+        return (self.timeline_model.photo_at(index.row(), index.column())
+                if index.isValid() else None)
+
+    def _open(self, index: QModelIndex) -> None:
+        position = self.timeline_model.photo_at(index.row(), index.column())
+        if position is not None:
+            self.opened.emit(position)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space) and \
+                self.current_position() is not None:
+            self.opened.emit(self.current_position())
+            return
+        super().keyPressEvent(event)

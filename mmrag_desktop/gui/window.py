@@ -1,0 +1,783 @@
+"""The main window: search field (text, a dropped or pasted photo, or both), filters, the
+timeline (the library without a query) or the search results, the folders panel, indexing
+progress and the status bar."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QDate, QPoint, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHBoxLayout,
+                               QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
+                               QProgressBar, QPushButton, QStackedWidget, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from ..domain.concepts import mentioned
+from ..core.paths import display_path
+from ..domain.query import Filters, Result, Term, parse_query, relevant
+from ..domain.analyses import ANALYSES
+from .widgets import desktop, plain
+from .adapters.bridge import EngineBridge
+from .dialogs.concepts import ConceptsDialog
+from .dialogs.duplicates import DuplicatesDialog
+from .dialogs.first_run import FirstRunWizard
+from .widgets.folders import ErrorsDialog, FoldersPanel
+from .dialogs.preview import PreviewDialog
+from .widgets.results import RESULT_ROLE, ResultsModel, ResultsView
+from .widgets.timeline_view import TimelineView
+from .dialogs.map import MapDialog
+from .dialogs.settings import SettingsDialog
+from .dialogs.vlm import VLMDialog
+from .widgets.ask_panel import AskPanel
+from .widgets.photo_input import PhotoDrops, PhotoLineEdit
+from .adapters.thumbnail_loader import ThumbnailLoader, small_icon
+
+if TYPE_CHECKING:
+    from ..library.indexer import IndexReport, Progress
+
+TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
+TYPING_PAUSE_MS = 350  # search once typing pauses this long
+NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+class MainWindow(PhotoDrops, QMainWindow):
+    """The app's window over an :class:`EngineBridge`. Call :meth:`start` once shown."""
+
+    def __init__(self, bridge: EngineBridge, icon: QIcon | None = None):
+        super().__init__()
+        self.bridge = bridge
+        engine = bridge.engine
+        self.setWindowTitle("mmrag-desktop")
+        if icon is not None:
+            self.setWindowIcon(icon)
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self.generation = 0
+        self.results: list[Result] = []  # shown: the search's relevant results, or all
+        self.all_results: list[Result] = []
+        self.place: tuple[float, float, float] | None = None  # (lat, lon, km): "near here"
+        self.query_photo: str | None = None
+        self.searches_done = 0  # answers shown (tests wait on it)
+        self.browses_done = 0
+        self.browse_generation = 0
+        self.browse_folder = ""  # the folder chosen in the folders panel ("" for all)
+        self.last_report: IndexReport | None = None
+
+        size = engine.config.thumbnail_size
+        self.loader = ThumbnailLoader(bridge.thumbnail_folder, size, bridge.lanes, parent=self)
+        self.model = ResultsModel(self.loader, self)
+        self.view = ResultsView(size)
+        self.view.setModel(self.model)
+        self.view.opened.connect(self.open_preview)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.timeline_view = TimelineView(self.loader, size)
+        self.timeline_view.opened.connect(
+            lambda position: self.preview_results(self.timeline_view.timeline, position))
+        self.timeline_view.customContextMenuRequested.connect(self._context_menu)
+
+        # search row
+        self.query = PhotoLineEdit(bridge.paste_folder,
+                                   "Describe a photo — or drop or paste a photo here")
+        self.query.returnPressed.connect(self.search)
+        self.query.textEdited.connect(lambda _: self._typing.start())
+        self.query.photo.connect(self.set_query_photo)
+        self.photo_field = self.query
+        self._typing = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS)
+        self._typing.timeout.connect(self.search)
+        self.photo_chip = QToolButton()
+        self.photo_chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.photo_chip.setToolTip("The photo in the query — click to remove it")
+        self.photo_chip.clicked.connect(lambda: self.set_query_photo(None))
+        self.photo_chip.hide()
+        search_button = QPushButton("Search")
+        search_button.clicked.connect(self.search)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.query, 1)
+        search_row.addWidget(self.photo_chip)
+        search_row.addWidget(search_button)
+
+        # filter row
+        self.folder_chip = QToolButton()
+        self.folder_chip.setToolTip("Browsing one folder — click to see the whole library")
+        self.folder_chip.clicked.connect(lambda: self.folders_panel.choose(""))
+        self.folder_chip.hide()
+        self.place_chip = QToolButton()
+        self.place_chip.setToolTip("Only photos taken near this place — click to remove")
+        self.place_chip.clicked.connect(lambda: self.set_place(None))
+        self.place_chip.hide()
+        self.camera_filter = QComboBox()
+        self.camera_filter.addItem("All cameras", None)
+        self.camera_filter.currentIndexChanged.connect(self._filters_changed)
+        self.concept_filter = QComboBox()
+        self.concept_filter.setToolTip("Only photos tagged with one of your concepts")
+        self.concept_filter.addItem("Any concept", None)
+        self.concept_filter.currentIndexChanged.connect(self._filters_changed)
+        self.concept_filter.hide()
+        self.concept_names: list[str] = []
+        self.after_check, self.after = QCheckBox("Taken after"), QDateEdit(calendarPopup=True)
+        self.before_check, self.before = QCheckBox("before"), QDateEdit(calendarPopup=True)
+        today = QDate.currentDate()
+        self.after.setDate(today.addYears(-1))
+        self.before.setDate(today)
+        for check, edit in ((self.after_check, self.after), (self.before_check, self.before)):
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setEnabled(False)
+            check.toggled.connect(edit.setEnabled)
+            check.toggled.connect(self._filters_changed)
+            edit.dateChanged.connect(self._filters_changed)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(self.folder_chip)
+        filter_row.addWidget(self.place_chip)
+        filter_row.addWidget(self.camera_filter)
+        filter_row.addWidget(self.concept_filter)
+        filter_row.addSpacing(16)
+        for widget in (self.after_check, self.after, self.before_check, self.before):
+            filter_row.addWidget(widget)
+        filter_row.addStretch(1)
+        self.result_count = QLabel()
+        filter_row.addWidget(self.result_count)
+        self.show_all_button = QPushButton("Show all", checkable=True)
+        self.show_all_button.setToolTip("Show the weak matches too (results scoring well "
+                                        "below the best one)")
+        self.show_all_button.toggled.connect(lambda _: self._show_results())
+        self.show_all_button.hide()
+        filter_row.addWidget(self.show_all_button)
+
+        self.placeholder = QLabel("Loading the library…", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.timeline_view)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(search_row)
+        layout.addLayout(filter_row)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        # folders panel
+        self.folders_panel = FoldersPanel()
+        self.folders_panel.add_requested.connect(bridge.add_folder)
+        self.folders_panel.remove_requested.connect(bridge.remove_folder)
+        self.folders_panel.errors_requested.connect(bridge.list_errors)
+        self.folders_panel.folder_chosen.connect(self._folder_chosen)
+        self.folders_dock = QDockWidget("Folders", self)
+        self.folders_dock.setObjectName("folders")
+        self.folders_dock.setWidget(self.folders_panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.folders_dock)
+        self.resizeDocks([self.folders_dock], [360], Qt.Orientation.Horizontal)
+
+        # ask panel (the local vision-language model)
+        self.ask_panel = AskPanel(self.loader, bridge.paste_folder)
+        self.ask_panel.asked.connect(lambda question, photo: bridge.ask(question, self.filters(), photo))
+        self.ask_panel.cancelled.connect(bridge.cancel_answer)
+        self.ask_panel.reset.connect(bridge.new_conversation)
+        self.ask_panel.photo_opened.connect(self.preview_result)
+        bridge.answer_text.connect(self.ask_panel.add_text)
+        bridge.answered.connect(self.ask_panel.finish)
+        bridge.answer_failed.connect(self.ask_panel.fail)
+        bridge.vlm_needed.connect(self.ask_panel.needs_setup)
+        bridge.vlm_ready.connect(lambda _description: self.ask_panel.needs_setup(None))
+        self.ask_panel.setup_requested.connect(self.open_vlm_setup)
+        self.ask_panel.needs_setup(bridge.vlm_status())
+        self.ask_dock = QDockWidget("Ask", self)
+        self.ask_dock.setObjectName("ask")
+        self.ask_dock.setWidget(self.ask_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ask_dock)
+        self.resizeDocks([self.ask_dock], [320], Qt.Orientation.Horizontal)
+
+        # status bar: indexing progress with pause / resume, then library facts
+        self.progress_label = plain.label()
+        self.progress_bar = QProgressBar(maximumWidth=220, textVisible=False)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.library_label = plain.label("Loading the model…")
+        # the understanding pass (text in photos, places), after indexing
+        self.understand_label = plain.label()
+        status = self.statusBar()
+        for widget in (self.progress_label, self.progress_bar, self.pause_button,
+                       self.understand_label):
+            status.addPermanentWidget(widget)
+            widget.hide()
+        status.addPermanentWidget(self.library_label)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.hide()
+        self.undo_button.clicked.connect(self.undo_trash)
+        status.addPermanentWidget(self.undo_button)  # a temporary message hides others
+        self._trashed: list[str] = []
+        bridge.trashed.connect(self._trashed_photos)
+        bridge.restored.connect(self._restored_photos)
+
+        self._menus()
+        bridge.model_ready.connect(self._model_ready)
+        bridge.model_missing.connect(self._model_missing)
+        bridge.progress.connect(self._progress)
+        bridge.understanding.connect(self._understanding)
+        bridge.indexed.connect(self._indexed)
+        bridge.message.connect(self.show_message)
+        bridge.searched.connect(self._searched)
+        bridge.search_failed.connect(self._search_failed)
+        bridge.folders.connect(self.folders_panel.set_folders)
+        bridge.folder_tree.connect(self.folders_panel.set_tree)
+        bridge.browsed.connect(self._browsed)
+        bridge.cameras.connect(self._cameras)
+        bridge.concepts.connect(self._concepts)
+        bridge.status.connect(self._status)
+        bridge.errors.connect(self._errors)
+        bridge.paused_changed.connect(self._paused)
+        bridge.removal_held.connect(self.ask_removal)
+        self.device = ""
+        self.wizard: FirstRunWizard | None = None
+        self.vlm_dialog: VLMDialog | None = None
+        self.duplicates_dialog: DuplicatesDialog | None = None
+        self.map_dialog: MapDialog | None = None
+        self.concepts_dialog: ConceptsDialog | None = None
+        self.preview: PreviewDialog | None = None
+        self.errors_dialog: ErrorsDialog | None = None
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, slot, shortcut in (
+                ("Add folder…", self.folders_panel.choose_folder, None),
+                ("Set up the model…", lambda: self.show_first_run(model_only=True), None),
+                ("Set up Ask…", self.open_vlm_setup, None),
+                ("Find duplicates…", self.open_duplicates, None),
+                ("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences),
+                ("Quit", self.close, QKeySequence.StandardKey.Quit)):
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            file_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.folders_dock.toggleViewAction())
+        view_menu.addAction(self.ask_dock.toggleViewAction())
+        view_menu.addAction("Map of the library…", self.open_map)
+        view_menu.addAction("Personal concepts…", self.open_concepts)
+        find = QAction("Search field", self, shortcut=QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: (self.query.setFocus(), self.query.selectAll()))
+        view_menu.addAction(find)
+        clear = QAction("Clear search", self, shortcut=QKeySequence(Qt.Key.Key_Escape))
+        clear.triggered.connect(self.clear_search)
+        view_menu.addAction(clear)
+        # Ctrl+C on a grid copies the selected photos' paths (in a text field, its text).
+        for view in (self.view, self.timeline_view):
+            copy = QAction("Copy paths", view, shortcut=QKeySequence.StandardKey.Copy,
+                           shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+            copy.triggered.connect(
+                lambda: desktop.copy_paths([r.path for r in self.selected_results()]))
+            view.addAction(copy)
+            delete = QAction("Move to trash", view, shortcut=QKeySequence.StandardKey.Delete,
+                             shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+            delete.triggered.connect(lambda: self.trash(self.selected_results()))
+            view.addAction(delete)
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """First run (no folders yet) opens the assistant; otherwise the model loads in the
+        background and watching starts."""
+        if not self.bridge.has_folders():
+            self.show_first_run()
+        else:
+            self.bridge.start()
+            self.bridge.refresh()
+        self.browse()
+
+    def show_first_run(self, model_only: bool = False) -> FirstRunWizard:
+        wizard = FirstRunWizard(self.bridge, self)
+        if model_only:
+            wizard.setStartId(wizard.pageIds()[1])
+        wizard.accepted.connect(lambda: self._first_run_done(wizard))
+        wizard.rejected.connect(lambda: self.show_message(
+            "The model is not set up: File → Set up the model… when you are ready."))
+        self.wizard = wizard
+        wizard.open()
+        return wizard
+
+    def _first_run_done(self, wizard: FirstRunWizard) -> None:
+        for folder in wizard.folders():
+            self.bridge.add_folder(folder)
+        self.bridge.start()
+
+    def _model_ready(self, device: str) -> None:
+        self.device = device
+        if self.query.text() or self.query_photo:
+            self.search()
+
+    def _model_missing(self, message: str) -> None:
+        self.library_label.setText("No model")
+        self.show_message(message.splitlines()[0])
+        if self.wizard is None or not self.wizard.isVisible():
+            self.show_first_run(model_only=True)
+
+    # --- search -----------------------------------------------------------------------------
+
+    def filters(self) -> Filters:
+        camera, concept = self.camera_filter.currentData(), self.concept_filter.currentData()
+        return Filters(
+            folders=[self.browse_folder] if self.browse_folder else [],
+            cameras=[camera] if camera else [], near=self.place,
+            concepts=[concept] if concept else [],
+            taken_after=self.after.date().toString("yyyy-MM-dd") if self.after_check.isChecked() else None,
+            taken_before=self.before.date().toString("yyyy-MM-dd") if self.before_check.isChecked() else None)
+
+    def terms(self) -> list[Term]:
+        """The field's text in the typed syntax (:func:`.domain.query.parse_query`), and the
+        query photo."""
+        terms = parse_query(self.query.text())
+        if self.query_photo:
+            terms.append(Term(photo=self.query_photo))
+        return terms
+
+    def search(self) -> None:
+        """Search for the text and/or photo in the field, with the filters."""
+        self._typing.stop()
+        terms = self.terms()
+        if not terms:
+            self.generation = -1  # a search still on its way is no longer wanted
+            self.results, self.all_results = [], []
+            self.model.set_results([])
+            self.show_all_button.hide()
+            self._show_timeline()
+            return
+        self.result_count.setText("Searching…")
+        self.generation = self.bridge.search(terms, self.filters(), TOP_K)
+
+    def set_query_photo(self, path: str | None) -> None:
+        """Search by a photo (combined with any text in the field); None removes it."""
+        self.query_photo = path
+        if path:
+            self.photo_chip.setIcon(small_icon(path, 48))
+            self.photo_chip.setText(f"{os.path.basename(path)}  ✕")
+            self.photo_chip.show()
+        else:
+            self.photo_chip.hide()
+        self.search()
+
+    def trash(self, results: list[Result]) -> None:
+        """Move photos to the system trash after asking (never a permanent delete)."""
+        if not results:
+            return
+        what = (os.path.basename(results[0].path) if len(results) == 1
+                else f"these {len(results)} photos")
+        answer = QMessageBox.question(
+            self, "Move to trash?", f"Move {what} to the trash?\n\nThe files leave their "
+            "folders and the library; you can undo this right after.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.bridge.trash([r.path for r in results])
+
+    def _trashed_photos(self, paths: list[str], can_undo: bool) -> None:
+        gone = set(paths)
+        self.all_results = [r for r in self.all_results if r.path not in gone]
+        if self.terms():
+            self._show_results()
+        self.browse()
+        self._trashed = paths if can_undo else []
+        self.undo_button.setVisible(can_undo)
+        self.show_message(f"Moved {len(paths)} photo{'s' if len(paths) > 1 else ''} to the "
+                          "trash" + ("" if can_undo else " (restore from the system's Trash)"))
+
+    def undo_trash(self) -> None:
+        """Put the photos last moved to the trash back where they were."""
+        self.undo_button.hide()
+        if self._trashed:
+            self.bridge.restore(self._trashed)
+            self._trashed = []
+
+    def _restored_photos(self, paths: list[str]) -> None:
+        self.show_message(f"Put back {len(paths)} photo{'s' if len(paths) > 1 else ''}")
+        self.browse()
+        if self.terms():
+            self.search()
+
+    def clear_search(self) -> None:
+        """Esc: no text, no query photo, no results."""
+        self.query.clear()
+        self.set_query_photo(None)
+
+    def find_similar(self, path: str) -> None:
+        """Photos like *path*: the query becomes that photo alone."""
+        self.query.clear()
+        self.set_query_photo(path)
+
+    def find_similar_to(self, paths: list[str]) -> None:
+        """Photos like all of *paths* together (the map's lasso): their embeddings summed."""
+        self.query.clear()
+        self.set_query_photo(None)  # clears the results
+        self.result_count.setText("Searching…")
+        self.generation = self.bridge.search([Term(photo=p) for p in paths], self.filters(),
+                                             TOP_K)
+
+    def ask_about_photos(self, ids: list[int], paths: list[str]) -> None:
+        """Open the Ask panel on chosen library photos (the map's lasso)."""
+        self.ask_dock.show()
+        self.ask_dock.raise_()
+        self.ask_panel.set_photos(ids, paths)
+
+    def ask_about(self, path: str) -> None:
+        """Open the Ask panel on one photo."""
+        self.ask_dock.show()
+        self.ask_panel.set_photo(path)
+
+    def _filters_changed(self) -> None:
+        if self.terms():
+            self.search()
+        self.browse()
+
+    def set_place(self, result: Result | None, km: float = NEAR_KM) -> None:
+        """Only photos taken within *km* of where *result* was taken (EXIF GPS); None shows
+        photos from everywhere."""
+        lat, lon = (result.meta.get("gps_lat"), result.meta.get("gps_lon")) if result else \
+            (None, None)
+        self.place = (lat, lon, km) if lat is not None and lon is not None else None
+        if self.place:
+            self.place_chip.setText(f"Near {os.path.basename(result.path)} ({km:g} km)  ✕")
+        self.place_chip.setVisible(self.place is not None)
+        self._filters_changed()
+
+    def _folder_chosen(self, folder: str) -> None:
+        self.browse_folder = folder
+        self.folder_chip.setText(f"Folder: {os.path.basename(folder) or folder}  ✕")
+        self.folder_chip.setVisible(bool(folder))
+        self._filters_changed()
+
+    # --- browsing (no query) ----------------------------------------------------------------
+
+    def browse(self) -> None:
+        """Show the library newest first with the filters (asked off the GUI thread)."""
+        self.browse_generation = self.bridge.browse(self.filters())
+
+    def _browsed(self, generation: int, timeline) -> None:
+        if generation != self.browse_generation:
+            return
+        self.timeline_view.set_timeline(timeline)
+        self.browses_done += 1
+        if not self.terms():
+            self._show_timeline()
+
+    def _show_timeline(self) -> None:
+        photos = len(self.timeline_view.timeline)
+        if photos:
+            self.stack.setCurrentWidget(self.timeline_view)
+            self.result_count.setText(f"{photos:,} photos")
+            return
+        self.result_count.clear()
+        if not self.filters().is_empty():
+            self.placeholder.setText("No photos match the filters.")
+        elif self.bridge.engine.config.roots:
+            self.placeholder.setText("No photos yet: they appear here as they are indexed.")
+        else:
+            self.placeholder.setText("Add a folder of photos to begin (File → Add folder…).")
+        self.stack.setCurrentWidget(self.placeholder)
+
+    def _searched(self, generation: int, results: list[Result]) -> None:
+        if generation != self.generation:
+            return
+        self.all_results = results
+        self.show_all_button.setChecked(False)
+        self._show_results()
+        self.searches_done += 1
+
+    def _show_results(self) -> None:
+        """The search's results, weak matches hidden unless "Show all" is on."""
+        results = self.all_results
+        if not self.show_all_button.isChecked():
+            results = relevant(results, self.bridge.engine.config.relevance_cutoff)
+        self.results = results
+        self.model.set_results(results)
+        self.stack.setCurrentWidget(self.view if results else self.placeholder)
+        if not results:
+            self.placeholder.setText("No photos match (check the filters).")
+        hidden = len(self.all_results) - len(results)
+        self.result_count.setText(f"{len(results):,} results" +
+                                  (f" · {hidden:,} weak matches hidden" if hidden else ""))
+        self.show_all_button.setVisible(bool(hidden) or self.show_all_button.isChecked())
+        if results:
+            self.view.setCurrentIndex(self.model.index(0))
+
+    def _search_failed(self, generation: int, message: str) -> None:
+        if generation == self.generation:
+            self.result_count.setText("")
+            self.show_message(message.splitlines()[0])
+            self.searches_done += 1
+
+    # --- results ----------------------------------------------------------------------------
+
+    def browsing(self) -> bool:
+        """Whether the timeline (not search results) is shown."""
+        return self.stack.currentWidget() is self.timeline_view
+
+    def selected_results(self) -> list[Result]:
+        """The selected photos of the grid shown, in its order."""
+        if self.browsing():
+            return self.timeline_view.selected_results()
+        indexes = sorted(self.view.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        return [index.data(RESULT_ROLE) for index in indexes]
+
+    def open_preview(self, row: int) -> PreviewDialog:
+        return self.preview_results(self.results, row)
+
+    def preview_in_grid(self, result: Result) -> PreviewDialog:
+        """Preview *result* among the photos of the grid shown (arrows step through them)."""
+        if self.browsing():
+            timeline = self.timeline_view.timeline
+            return self.preview_results(timeline, timeline.position(result.path) or 0)
+        return self.open_preview(self.results.index(result))
+
+    def preview_result(self, result: Result) -> PreviewDialog:
+        """Preview one photo (a photo an answer used)."""
+        return self.preview_results([result], 0)
+
+    def preview_results(self, results: list[Result], row: int) -> PreviewDialog:
+        preview = PreviewDialog(results, row, self.bridge, self)
+        preview.find_similar.connect(self.find_similar)
+        preview.ask_about.connect(self.ask_about)
+        self.preview = preview
+        preview.open()
+        return preview
+
+    def context_menu(self, result: Result) -> QMenu:
+        """The actions on a result (and on every selected one, where that makes sense)."""
+        menu = QMenu(self)
+        selected = self.selected_results()
+        if result not in selected:
+            selected = [result]
+        menu.addAction("Open", lambda: desktop.open_media(result.path, result.meta.get("moment")))
+        menu.addAction("Show in folder", lambda: desktop.reveal_in_file_manager(result.path))
+        menu.addAction("Copy path" if len(selected) == 1 else f"Copy {len(selected)} paths",
+                       lambda: desktop.copy_paths([r.path for r in selected]))
+        menu.addSeparator()
+        menu.addAction("Find similar", lambda: self.find_similar(result.path))
+        if result.meta.get("gps_lat") is not None:
+            menu.addAction(f"Taken within {NEAR_KM:g} km of here", lambda: self.set_place(result))
+        menu.addAction("Ask about this photo…", lambda: self.ask_about(result.path))
+        menu.addAction("Preview", lambda: self.preview_in_grid(result))
+        menu.addSeparator()
+        paths = [r.path for r in selected]
+        menu.addAction("Add to a concept…", lambda: self.add_to_concept(paths))
+        for name in mentioned(self.query.text(), self.concept_names)[0]:
+            menu.addAction(f"Yes, this is {name}", lambda n=name: self.label(n, paths, True))
+            menu.addAction(f"No, this is not {name}",
+                           lambda n=name: self.label(n, paths, False))
+        menu.addSeparator()
+        menu.addAction("Move to trash…" if len(selected) == 1 else
+                       f"Move {len(selected)} photos to trash…", lambda: self.trash(selected))
+        return menu
+
+    def _context_menu(self, point: QPoint) -> None:
+        view = self.timeline_view if self.browsing() else self.view
+        index = view.indexAt(point)
+        if index.isValid() and index.data(RESULT_ROLE) is not None:
+            if not view.selectionModel().isSelected(index):  # as in file managers
+                view.setCurrentIndex(index)
+            self.context_menu(index.data(RESULT_ROLE)).popup(view.viewport().mapToGlobal(point))
+
+    # --- indexing, folders, status -------------------------------------------------------------
+
+    def _progress(self, progress: Progress) -> None:
+        for widget in (self.progress_label, self.progress_bar, self.pause_button):
+            widget.show()
+        if progress.phase == "scan":
+            self.progress_bar.setRange(0, 0)
+            self.progress_label.setText(f"Looking for photos… {progress.done:,} found")
+        elif progress.phase == "index":
+            self.progress_bar.setRange(0, max(progress.total, 1))
+            self.progress_bar.setValue(progress.done)
+            text = f"Indexing {progress.done:,} of {progress.total:,}"
+            if progress.rate:
+                text += f" · {progress.rate:.1f} photos/s"
+            if progress.eta is not None:
+                text += f" · {_duration(progress.eta)} left"
+            self.progress_label.setText(text)
+
+    def _understanding(self, progress) -> None:
+        """The understanding pass's progress (an :class:`.understanding.passes.Progress`), or
+        None when it ended."""
+        if progress is None:
+            self.understand_label.hide()
+            return
+        self.understand_label.setText(
+            f"{ANALYSES[progress.analysis].doing}: {progress.done:,} of {progress.total:,}"
+            + (" (paused)" if progress.paused else ""))
+        self.understand_label.show()
+
+    def _indexed(self, report: IndexReport, roots: list[str]) -> None:
+        self.last_report = report
+        if not self.bridge.watcher.paused:
+            for widget in (self.progress_label, self.progress_bar, self.pause_button):
+                widget.hide()
+        changes = report.embedded + report.moved + report.copied + report.deleted
+        if changes or report.errors:
+            self.show_message(
+                f"Indexed: {report.embedded} new or changed, {report.moved} moved, "
+                f"{report.deleted} removed, {len(report.errors)} could not be read "
+                f"({report.seconds:.1f} s)")
+        if changes:
+            self.browse()
+            if self.terms():
+                self.search()  # the results may have changed
+
+    def _toggle_pause(self) -> None:
+        if self.bridge.watcher.paused:
+            self.bridge.resume()
+        else:
+            self.bridge.pause()
+
+    def _paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.progress_label.setText("Indexing paused")
+
+    def _cameras(self, cameras: list[tuple[str, str, int]]) -> None:
+        self._refill(self.camera_filter, "All cameras",
+                     [(f"{model} ({photos:,})", model) for model, _make, photos in cameras])
+
+    def _concepts(self, names: list[str]) -> None:
+        self.concept_names = names
+        self._refill(self.concept_filter, "Any concept", [(name, name) for name in names])
+
+    def _refill(self, menu: QComboBox, anything: str, items: list[tuple[str, str]]) -> None:
+        """A filter's menu with *anything* (no filter) and *items* ((text, value)), keeping
+        the choice where it is still there; hidden while there is nothing to choose."""
+        current = menu.currentData()
+        menu.blockSignals(True)
+        menu.clear()
+        menu.addItem(anything, None)
+        for text, value in items:
+            menu.addItem(text, value)
+        found = menu.findData(current)
+        menu.setCurrentIndex(max(found, 0))
+        menu.blockSignals(False)
+        menu.setVisible(bool(items))
+        if current and found < 0:
+            self._filters_changed()
+
+    def add_to_concept(self, paths: list[str]) -> QInputDialog:
+        """Ask which concept *paths* show (a new name makes one), then learn it."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Add to a concept")
+        dialog.setLabelText(f"Who or what do {'these' if len(paths) > 1 else 'this'} show? "
+                            "A concept's name, or a new one (a person, a pet, a place):")
+        dialog.setComboBoxItems(self.concept_names)
+        dialog.setComboBoxEditable(True)
+        dialog.setTextValue("")
+        dialog.textValueSelected.connect(lambda name: self.label(name, paths, True))
+        dialog.open()
+        return dialog
+
+    def label(self, name: str, paths: list[str], yes: bool) -> None:
+        """Teach concept *name*: *paths* are (*yes*) or are not examples of it. A search
+        that names the concept is run again with what it learned."""
+        def learned(probe) -> None:
+            rejected = f" and {probe.rejected} rejected" if probe.rejected else ""
+            self.show_message(f"“{probe.name}” learned from {probe.examples} "
+                              f"photos{rejected}. Search for its name to see it.")
+            self.bridge.refresh_concepts()
+            if mentioned(self.query.text(), [probe.name])[0]:
+                self.search()
+
+        self.bridge.label(name, paths, yes).success(learned).failure(self.show_message).run()
+
+    def open_concepts(self) -> ConceptsDialog:
+        """The list of personal concepts."""
+        if self.concepts_dialog is None:
+            self.concepts_dialog = ConceptsDialog(self.bridge, self)
+            self.concepts_dialog.show_requested.connect(
+                lambda name: (self.query.setText(name), self.search()))
+        self.concepts_dialog.show()
+        self.concepts_dialog.load()
+        return self.concepts_dialog
+
+    def _status(self, status: dict) -> None:
+        device = f" · {self.device}" if self.device else ""
+        self.library_label.setText(f"{status['photos']:,} photos · {status['model']}{device}")
+
+    def _errors(self, root: str, errors: list[tuple[str, str]]) -> None:
+        self.errors_dialog = ErrorsDialog(root, errors, self)
+        self.errors_dialog.open()
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+
+    def ask_removal(self, root: str, count: int) -> QMessageBox:
+        """Ask before removing photos that vanished from *root* in large numbers (an
+        unplugged drive looks the same as a deletion). Non-modal; returns the box."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Photos missing",
+                          f"{count} photos of {display_path(root)} are no longer there.\n\n"
+                          "If a drive or network share is not connected, keep them: they come "
+                          "back, without re-indexing, when it is. If you deleted or moved them "
+                          "yourself, remove them from the library (the files are not touched).",
+                          parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        remove = box.addButton("Remove from library", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton("Keep", QMessageBox.ButtonRole.RejectRole))
+        box.buttonClicked.connect(
+            lambda button: button is remove and self.bridge.confirm_removal(root))
+        box.open()
+        return box
+
+    def open_duplicates(self) -> DuplicatesDialog:
+        """The near-duplicate finder (it searches at once)."""
+        if self.duplicates_dialog is None:
+            self.duplicates_dialog = DuplicatesDialog(self.bridge, self.loader, self)
+            self.duplicates_dialog.trash_requested.connect(self.trash)
+            self.bridge.trashed.connect(lambda paths, _undo: self.duplicates_dialog.forget(paths))
+            # photos coming back (undo) or new copies: look again once they are indexed
+            self.bridge.indexed.connect(lambda *_: self.duplicates_dialog.isVisible()
+                                        and self.duplicates_dialog.find())
+        self.duplicates_dialog.show()
+        self.duplicates_dialog.find()
+        return self.duplicates_dialog
+
+    def open_map(self) -> MapDialog:
+        """The map of the library (laid out, or brought up to date, in the background)."""
+        if self.map_dialog is None:
+            self.map_dialog = MapDialog(self.bridge, self.loader, self)
+            self.map_dialog.query_requested.connect(self.find_similar_to)
+            self.map_dialog.ask_requested.connect(self.ask_about_photos)
+        self.map_dialog.show()
+        self.map_dialog.load()
+        return self.map_dialog
+
+    def open_vlm_setup(self) -> VLMDialog:
+        """The page that sets up Ask (download or choose a vision-language model)."""
+        if self.vlm_dialog is None:
+            self.vlm_dialog = VLMDialog(self.bridge, self)
+        self.vlm_dialog.open()
+        return self.vlm_dialog
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.bridge.engine.config, self)
+
+        def save() -> None:
+            config = dialog.config()
+            self.loader.set_size(config.thumbnail_size)
+            self.view.set_thumbnail_size(config.thumbnail_size)
+            self.timeline_view.set_thumbnail_size(config.thumbnail_size)
+            self.library_label.setText("Applying the settings…")
+            self.bridge.apply_config(config)
+
+        dialog.accepted.connect(save)
+        dialog.vlm_setup_requested.connect(self.open_vlm_setup)
+        dialog.open()
+        return dialog
+
+    # --- window -----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.statusBar().showMessage("Finishing the current batch…")
+        self.loader.close()
+        self.bridge.close()
+        super().closeEvent(event)

@@ -1,0 +1,371 @@
+"""The HNSW index (hnswlib): a derived, rebuildable cache of the embeddings in SQLite.
+
+HNSW is the graph index of Malkov & Yashunin, "Efficient and robust approximate nearest
+neighbor search using Hierarchical Navigable Small World graphs" (arXiv:1603.09320);
+``M``, ``ef_construction`` and ``ef`` are that paper's parameters. Labels are SQLite row ids.
+
+The index only ever changes by applying what the database committed (:meth:`catch_up`), in
+order, so it always reflects exactly one ``seq`` of the database, whichever process wrote
+it; it saves that ``seq``, never a later one. It keeps a checksum of its (id, vector) pairs
+in step with the database's (:func:`~mmrag_desktop.store.database.vector_checksum`): any
+disagreement after catching up, on open or later, means a rebuild from SQLite.
+
+On disk: a JSON sidecar ``<name>.json`` naming the data file (``<name>.<seq>.<token>.hnsw``)
+with its size and BLAKE2b hash, the model id, the ``seq`` it reflects, its deleted labels
+and its vector checksum. A save writes a new data file and then replaces the sidecar: that
+rename is the one commit point, so a crash at any moment leaves the old pair or the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+from readerwriterlock import rwlock
+
+from ..store.database import Store, vector_checksum
+
+log = logging.getLogger(__name__)
+
+_MIN_CAPACITY = 1024
+ORPHAN_SECONDS = 3600.0
+"""A data or temp file no sidecar names, older than this, is a leftover of a save that
+crashed (a live save, even of a 2 GB index, writes its files within minutes)."""
+
+
+def _file_hash(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+class VectorIndex:
+    """Cosine-similarity top-k search over a library's embeddings.
+
+    Searches and saves share the index; applying changes takes it alone (a reader-writer
+    lock), so writing a large file does not hold up searches.
+
+    Args:
+        path: names the index: its sidecar is ``path.with_suffix(".json")`` and its data
+            files ``<stem>.<seq>.<token>.hnsw`` beside it.
+        dim: embedding dimension d.
+        model_id: the model whose vectors the index holds.
+        m, ef_construction, ef: HNSW parameters (defaults and their measurement: the
+            ``hnsw_*`` settings of :class:`.core.config.Config`).
+    """
+
+    def __init__(self, path: Path, dim: int, model_id: str, m: int, ef_construction: int,
+                 ef: int):
+        self.path = path
+        self.sidecar = path.with_suffix(".json")
+        self.dim, self.model_id = dim, model_id
+        self.m, self.ef_construction, self.ef = m, ef_construction, ef
+        self.applied_seq = 0  # the database seq this index reflects
+        self.saved_seq = -1  # the seq of the file on disk
+        self.data_file: Path | None = None  # the data file the sidecar names
+        self._index: hnswlib.Index | None = None
+        # hnswlib does not report which labels are marked deleted, so both sets are kept
+        # here and the deleted one is saved in the sidecar.
+        self._live: set[int] = set()
+        self._dead: set[int] = set()
+        self._checksum = 0
+        self._lock = rwlock.RWLockWrite()
+
+    # --- open / rebuild -------------------------------------------------------------------
+
+    def open(self, store: Store) -> str | None:
+        """Load the cache and bring it up to date with *store*; rebuild it when it is
+        missing, stale or corrupt.
+
+        Returns:
+            None when the file was sound, else a sentence saying what was repaired.
+        """
+        with self._lock.gen_wlock():
+            problem = self._load(store)
+            if problem is None:
+                return None
+            log.warning("HNSW index %s: %s; rebuilding from the library database",
+                        self.path.name, problem)
+            count = self._rebuild(store)
+        self.save(store)
+        return f"search index {problem}: rebuilt from the library database ({count} photos)"
+
+    def _load(self, store: Store) -> str | None:
+        if not self.sidecar.exists():
+            if store.vector_count():
+                return "missing"
+            self._start_empty(_MIN_CAPACITY)
+            self._catch_up(store)
+            return None
+        try:
+            info = json.loads(self.sidecar.read_text())
+            expected = (info["model_id"], info["dim"], info["size"])
+            seq, checksum = int(info["seq"]), int(info["checksum"])
+            data = self.path.parent / Path(info["file"]).name
+        except (OSError, ValueError, KeyError, TypeError):
+            return "has no valid sidecar"
+        if not data.exists():
+            return "missing"
+        if expected != (self.model_id, self.dim, data.stat().st_size):
+            return "was made by another model or is truncated"
+        if info.get("hash") != _file_hash(data):
+            return "is corrupt (checksum mismatch)"
+        index = hnswlib.Index(space="ip", dim=self.dim)
+        try:
+            index.load_index(str(data))
+        except (RuntimeError, MemoryError, ValueError) as exc:
+            return f"could not be loaded ({exc})"
+        index.set_ef(self.ef)
+        self._index, self.applied_seq, self.saved_seq = index, seq, seq
+        self.data_file = data
+        self._dead = {int(i) for i in info.get("deleted", [])}
+        self._live = {int(i) for i in index.get_ids_list()} - self._dead
+        self._checksum = checksum
+        return self._catch_up(store)
+
+    def _start_empty(self, capacity: int) -> None:
+        index = hnswlib.Index(space="ip", dim=self.dim)
+        index.init_index(max_elements=capacity, M=self.m, ef_construction=self.ef_construction)
+        index.set_ef(self.ef)
+        self._index = index
+        self._live, self._dead, self._checksum = set(), set(), 0
+        self.applied_seq = 0
+
+    def start_empty(self, capacity: int = _MIN_CAPACITY) -> None:
+        """Start an empty in-memory index (benchmarks on synthetic vectors; a library's
+        index is built by :meth:`open` / :meth:`rebuild` from its store)."""
+        with self._lock.gen_wlock():
+            self._start_empty(capacity)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert vectors without a store (benchmarks): ids (n,) int, vectors (n, d) float32,
+        L2-normalised."""
+        with self._lock.gen_wlock():
+            self._add(ids, vectors)
+
+    def rebuild(self, store: Store) -> int:
+        """Build a new index from every vector in *store* and save it. Returns its size."""
+        with self._lock.gen_wlock():
+            count = self._rebuild(store)
+        self.save(store)
+        return count
+
+    def _rebuild(self, store: Store) -> int:
+        with store.snapshot():
+            self._start_empty(max(_MIN_CAPACITY, store.vector_count()))
+            self.applied_seq = store.seq()
+            for ids, vectors in store.vectors():
+                self._add(ids, vectors)
+        return len(self._live)
+
+    # --- keeping up with the database -----------------------------------------------------
+
+    def catch_up(self, store: Store) -> None:
+        """Apply what *store* committed since :attr:`applied_seq` (in this process or any
+        other); rebuild if the result does not match the database's checksum."""
+        if store.seq() == self.applied_seq:  # the common case, without the write lock
+            return
+        with self._lock.gen_wlock():
+            problem = self._catch_up(store)
+            if problem is None:
+                return
+            log.warning("HNSW index %s: %s; rebuilding", self.path.name, problem)
+            self._rebuild(store)
+
+    def _catch_up(self, store: Store) -> str | None:
+        """Replay changes after :attr:`applied_seq` in one snapshot; a sentence when the
+        outcome disagrees with the database."""
+        with store.snapshot():
+            changes = store.changes_since(self.applied_seq)
+            if changes.seq != self.applied_seq:
+                if changes.full:
+                    self._delete(sorted(self._live - (changes.live_ids or set())))
+                else:
+                    self._delete(changes.deleted)
+                after = 0 if changes.seq < self.applied_seq else self.applied_seq
+                for ids, vectors in store.vectors(after_seq=after):
+                    self._add(ids, vectors)
+                self.applied_seq = changes.seq
+            if self._checksum != changes.checksum:
+                return "does not hold the library's vectors (checksum differs)"
+        return None
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert or replace vectors. ids: (n,) int; vectors: (n, d) float32, L2-normalised.
+        Re-adding a deleted id brings it back (hnswlib unmarks it)."""
+        if len(ids) == 0:
+            return
+        index = self._require()
+        labels = [int(i) for i in ids]
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        replaced = [label for label in labels if label in self._live]
+        if replaced:
+            old = np.asarray(index.get_items(replaced), dtype=np.float32)
+            self._checksum = vector_checksum(replaced, old, self._checksum, sign=-1)
+        fresh = sum(1 for label in labels if label not in self._live and label not in self._dead)
+        needed = index.element_count + fresh
+        if needed > index.get_max_elements():
+            index.resize_index(max(needed, 2 * index.get_max_elements()))
+        index.add_items(vectors, labels)
+        self._checksum = vector_checksum(labels, vectors, self._checksum)
+        self._live.update(labels)
+        self._dead.difference_update(labels)
+
+    def _delete(self, ids: list[int]) -> None:
+        """Mark rows deleted; unknown or already deleted ids are ignored."""
+        index = self._require()
+        labels = [int(i) for i in ids if int(i) in self._live]
+        if not labels:
+            return
+        old = np.asarray(index.get_items(labels), dtype=np.float32)
+        self._checksum = vector_checksum(labels, old, self._checksum, sign=-1)
+        for label in labels:
+            index.mark_deleted(label)
+            self._live.discard(label)
+            self._dead.add(label)
+
+    def needs_compaction(self) -> bool:
+        """True when over a quarter of the graph's nodes are deleted: time to rebuild."""
+        return len(self._dead) > max(1000, len(self._live) // 3)
+
+    def save(self, store: Store | None = None) -> bool:
+        """Write the index to a new data file and then replace the sidecar, stamped with
+        :attr:`applied_seq` (unique private temp files, fsync, rename); then forget the
+        store's tombstones it now reflects. Searches go on meanwhile.
+
+        Returns:
+            False when it could not be written (disk full, permissions): the old pair is
+            kept, and the next open replays the rest from the database.
+        """
+        with self._lock.gen_rlock():
+            index = self._require()
+            seq = self.applied_seq
+            info = {"model_id": self.model_id, "dim": self.dim, "seq": seq,
+                    "deleted": sorted(self._dead), "checksum": self._checksum}
+            folder = self.path.parent
+            data = folder / f"{self.path.stem}.{seq}.{secrets.token_hex(4)}.hnsw"
+            tmp = side_tmp = None
+            try:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                tmp = _temp_beside(self.path)
+                index.save_index(tmp)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                info |= {"file": data.name, "size": os.path.getsize(tmp),
+                         "hash": _file_hash(Path(tmp))}
+                os.replace(tmp, data)
+                tmp = str(data)  # removed below if the sidecar cannot be written
+                side_tmp = _temp_beside(self.sidecar)
+                with open(side_tmp, "w") as f:
+                    f.write(json.dumps(info))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(side_tmp, self.sidecar)
+            except (OSError, RuntimeError) as exc:
+                for leftover in (tmp, side_tmp):
+                    if leftover and os.path.exists(leftover):
+                        os.unlink(leftover)
+                log.warning("could not save the search index %s (%s); the previous file is "
+                            "kept and will catch up from the library database", self.path, exc)
+                return False
+            previous, self.data_file, self.saved_seq = self.data_file, data, seq
+            self._remove_old_data(previous)
+        if store is not None:
+            store.prune_tombstones(seq)
+        return True
+
+    def _remove_old_data(self, previous: Path | None) -> None:
+        """Remove the data file this index replaced, and leftovers of crashed saves (any
+        process's: data files no sidecar names, temp files)."""
+        now = time.time()
+        for item in self.path.parent.glob(f"{self.path.stem}.*"):
+            if item in (self.data_file, self.sidecar):
+                continue
+            try:
+                if item == previous or now - item.stat().st_mtime > ORPHAN_SECONDS:
+                    item.unlink()
+            except OSError:
+                pass  # removed by another process meanwhile
+
+    # --- queries --------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Number of live (not deleted) vectors."""
+        return len(self._live)
+
+    def ids(self) -> set[int]:
+        """Labels (row ids) of the live vectors."""
+        with self._lock.gen_rlock():
+            return set(self._live)
+
+    def search(self, query: np.ndarray, k: int,
+               allowed: Callable[[int], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top-k by cosine similarity.
+
+        Args:
+            query: (d,) float32, L2-normalised.
+            k: number of results wanted (fewer come back when fewer vectors exist).
+            allowed: optional predicate on row ids (filtered search).
+
+        Returns:
+            ((k',) int64 ids, (k',) float32 cosine similarities), best first.
+        """
+        with self._lock.gen_rlock():
+            index = self._require()
+            k = min(k, self.count())
+            if k <= 0:
+                return np.empty(0, np.int64), np.empty(0, np.float32)
+            try:
+                # ef per query: set_ef would change it under a concurrent search.
+                labels, distances = index.knn_query(query.reshape(1, -1), k=k, filter=allowed)
+            except RuntimeError:
+                # hnswlib raises when a filter leaves fewer than k reachable vectors.
+                return np.empty(0, np.int64), np.empty(0, np.float32)
+            return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+
+    def neighbours(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top-k of many queries at once (all cores).
+
+        Args:
+            queries: (n, d) float32, L2-normalised.
+            k: neighbours per query (at most the index's size).
+
+        Returns:
+            ((n, k') int64 ids, (n, k') float32 cosine similarities), best first per row.
+        """
+        with self._lock.gen_rlock():
+            index = self._require()
+            k = min(k, self.count())
+            if k <= 0 or not len(queries):
+                return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0),
+                                                                        np.float32)
+            labels, distances = index.knn_query(queries, k=k)
+            return labels.astype(np.int64), (1.0 - distances).astype(np.float32)
+
+    def set_ef(self, ef: int) -> None:
+        """The query-time beam width (HNSW ``ef``) from now on: higher finds more of the
+        true nearest neighbours, slower."""
+        with self._lock.gen_wlock():
+            self.ef = ef
+            self._require().set_ef(ef)
+
+    def _require(self) -> hnswlib.Index:
+        if self._index is None:
+            raise RuntimeError("vector index is not open")
+        return self._index
+
+
+def _temp_beside(path: Path) -> str:
+    """A new private (0600) temp file in *path*'s folder: unique, so two processes saving
+    at once never write into the same file."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    return name

@@ -1,0 +1,80 @@
+"""Media files before decoding: which names the library indexes, a file's content hash, what
+a photo's metadata holds, and reading errors as :class:`BadImage` reasons."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+)
+
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
+"""Videos, read by :mod:`.media.video` (animated GIFs too, found by their content)."""
+
+
+class BadImage(Exception):
+    """A file that cannot be indexed; ``str(exc)`` is the reason shown to the user."""
+
+
+@dataclass
+class PhotoMeta:
+    """Metadata of one photo. Sizes in pixels after EXIF orientation; GPS in degrees."""
+
+    width: int
+    height: int
+    taken_at: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    gps_lat: float | None = None
+    gps_lon: float | None = None
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turns the OS errors of reading *path* into :class:`BadImage` reasons."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise BadImage("vanished before it could be read") from exc
+    except PermissionError as exc:
+        raise BadImage("permission denied") from exc
+    except IsADirectoryError as exc:
+        raise BadImage("is a directory") from exc
+    except OSError as exc:
+        raise BadImage(f"unreadable: {exc.strerror or exc}") from exc
+
+
+def file_hash(path: Path) -> str:
+    """BLAKE2b-128 of a file's bytes, hex, read in chunks (never the whole file in memory):
+    identifies a photo across renames and moves.
+
+    Raises:
+        BadImage: the file is empty, unreadable, vanished, or is a folder.
+    """
+    with reading(path), path.open("rb") as f:
+        digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16))
+        if f.tell() == 0:
+            raise BadImage("empty file (0 bytes)")
+        return digest.hexdigest()
+
+
+def is_image_name(path: Path) -> bool:
+    """True when the file name has a supported image extension (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_video_name(path: Path) -> bool:
+    """True when the file name has a supported video extension (case-insensitive)."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_media_name(path: Path) -> bool:
+    """True for the names the library indexes: photos and videos."""
+    return is_image_name(path) or is_video_name(path)
