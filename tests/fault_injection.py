@@ -157,7 +157,9 @@ def check(home: Path, folder: Path, reader: Engine, committed: dict[str, str]) -
         lost = {h for h in committed.values() if h in set(disk.values())} - set(now.values())
         assert not lost, f"{len(lost)} committed photos lost their embedding: " + "; ".join(
             f"{[p for p, d in disk.items() if d == h]} (was {[p for p, c in committed.items() if c == h]}): "
-            f"{reader.store.db.execute('SELECT path, hash, status, error, vector IS NULL FROM photos WHERE path IN (' + ','.join('?' * len(ps)) + ')', ps).fetchall()}"
+            + str(reader.store.db.execute(
+                "SELECT path, hash, status, error, vector IS NULL FROM photos WHERE path IN ("
+                + ",".join("?" * len(ps)) + ")", ps).fetchall())
             for h in lost for ps in [[p for p, d in disk.items() if d == h]])
 
         online = [r for r in rows if r[3] == "ok"]

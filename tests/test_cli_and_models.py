@@ -218,7 +218,7 @@ def test_eval_prints_recall_at_k(engine, capsys):
     assert main(["eval", str(COCO / "captions.jsonl"), str(COCO / "images"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["photos"] == len(photos)
-    lines = [json.loads(l) for l in (COCO / "captions.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (COCO / "captions.jsonl").read_text().splitlines()]
     assert result["queries"] == sum(len(item["captions"]) for item in lines)
     assert engine.store.counts() == {}  # evaluation uses its own library
 

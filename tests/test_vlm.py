@@ -322,7 +322,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
         panel.question.setText(question)
         panel.ask()
         qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
-        qtbot.waitUntil(lambda: len(answers) > answered_before, timeout=10_000)
+        qtbot.waitUntil(lambda: len(answers) > answered_before, timeout=10_000)  # noqa: B023
     conversation = window.bridge.conversation
     assert conversation.photo == dropped and len(conversation.history) == 4  # two turns
     expected = window.bridge.engine.search(

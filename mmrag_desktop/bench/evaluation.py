@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..domain.query import Term
 from ..library.engine import Engine
 from ..library.indexer import Progress
-from ..domain.query import Term
 
 K_VALUES = (1, 5, 10)
 
@@ -128,10 +128,10 @@ def concept_precision(engine: Engine, categories: dict[str, list[str]], examples
         engine.label(name, chosen)
         labelled = set(chosen)
 
-        def precision(terms: list[Term]) -> float:
-            found = [r.path for r in engine.search(terms, k + len(labelled))
-                     if r.path not in labelled][:k]
-            return sum(path in members for path in found) / k
+        def precision(terms: list[Term]) -> float:  # called within this iteration
+            found = [r.path for r in engine.search(terms, k + len(labelled))  # noqa: B023
+                     if r.path not in labelled][:k]  # noqa: B023
+            return sum(path in members for path in found) / k  # noqa: B023
 
         text = precision([Term(f"a photo of a {word}")])
         concept = precision([Term(name)])

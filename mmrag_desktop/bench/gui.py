@@ -22,11 +22,11 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from .speed import QUERIES, peak_rss_mb
 from ..core.config import home_dir, load_config, save_config
-from ..library.engine import Engine
 from ..gui.adapters.bridge import EngineBridge
 from ..gui.window import MainWindow
+from ..library.engine import Engine
+from .speed import QUERIES, peak_rss_mb
 
 STALL_LIMIT_MS = 50  # the bound on a blocked event loop
 LAUNCHES = 3
@@ -145,7 +145,7 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
             start = time.perf_counter()
             window.query.setText(query)
             window.search()
-            wait_until(lambda: window.searches_done > done, 60)
+            wait_until(lambda: window.searches_done > done, 60)  # noqa: B023 - waited for here
             search_times.append(time.perf_counter() - start)
             run_loop(100)  # let the visible thumbnails load
         search_delays = probe.take()

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ..core.config import Config, load_config, home_dir
+from ..core.config import Config, home_dir, load_config
+from ..domain.query import Term
 from ..library.engine import SEARCH_MODES, Engine
 from ..media.files import file_hash, is_image_name
-from ..domain.query import Term
 
 PHRASES = (
     "Hardware Store Receipt", "Midnight Bakery", "Platform Nine Departures", "Lost Cat Pepper",

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..domain.concepts import BACKGROUND, learn
 from ..core.config import home_dir, load_config, save_config
+from ..domain.concepts import BACKGROUND, learn
 from ..library.engine import Engine
 from ..media.files import is_image_name
 from ..media.video import keyframes

@@ -17,27 +17,30 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import __version__
-from ..domain.concepts import TAGGED, ConceptError
-from ..core.config import ConfigError, home_dir, load_config, save_config
-from ..library.engine import SEARCH_FIELDS, SEARCH_MODES, Engine, FolderError
-from ..media.files import BadImage
-from ..library.indexer import IndexReport, Progress
 from ..clip.hub import HubSource, download_weights
-from ..clip.identity import ModelFileError, ModelMismatchError, ModelMissingError, has_torch
+from ..clip.identity import ModelMissingError, has_torch
 from ..clip.model_files import find_weights, import_model
-from ..domain.duplicates import NEAR_COSINE
-from ..domain.schemas import SCHEMAS, to_csv
-from ..understanding.extraction import ExtractionError
-from ..domain.query import Filters, QueryError, Term
-from ..domain.folders import FolderState
+from ..core.config import ConfigError, home_dir, load_config, save_config
+from ..core.errors import MmragError
 from ..core.paths import display_path
-from ..core.text import elide, size_text
-from ..store.database import LibraryVersionError, describe_db_error
+from ..core.text import clock, elide, size_text
 from ..domain.analyses import ANALYSES
-from ..core.text import clock
-from ..vlm.model import (RECOMMENDED_REPO, VisionLanguageModel, VLMError, download_recommended,
-                         inspect_files, recommended_sizes, use_files)
-from ..store.writer_lock import LibraryBusyError
+from ..domain.concepts import TAGGED, ConceptError
+from ..domain.duplicates import NEAR_COSINE
+from ..domain.folders import FolderState
+from ..domain.query import Filters, Term
+from ..domain.schemas import SCHEMAS, to_csv
+from ..library.engine import SEARCH_FIELDS, SEARCH_MODES, Engine
+from ..library.indexer import IndexReport, Progress
+from ..store.database import describe_db_error
+from ..vlm.model import (
+    RECOMMENDED_REPO,
+    VisionLanguageModel,
+    download_recommended,
+    inspect_files,
+    recommended_sizes,
+    use_files,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MMRAG_HOME"] = str(Path(args.home).resolve())
     try:
         return args.func(args)
-    except (ModelMissingError, ModelFileError, ModelMismatchError, ConfigError, QueryError,
-            NotADirectoryError, FolderError, VLMError, BadImage, LibraryBusyError,
-            LibraryVersionError, ExtractionError, ConceptError) as exc:
+    except (MmragError, NotADirectoryError) as exc:
         print(f"mmrag: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:
@@ -578,8 +579,8 @@ def cmd_models(args) -> int:
             return 1
         print(f"saved {target}")
     elif args.action == "export-onnx":
-        from ..clip.onnx_backend import export, export_folder
         from ..clip.embedder import Embedder
+        from ..clip.onnx_backend import export, export_folder
 
         embedder = Embedder(config, home, args.random_weights)
         started = time.perf_counter()
@@ -588,8 +589,8 @@ def cmd_models(args) -> int:
         print(f"exported {embedder.model_id} to {folder} ({size_text(size)}, "
               f"{time.perf_counter() - started:.0f} s); checked: it embeds like the torch model")
     else:
-        from ..clip.onnx_backend import find_export
         from ..clip.model_files import configured_model_id
+        from ..clip.onnx_backend import find_export
 
         print(f"model: {config.model} ({config.pretrained})")
         export = find_export(home, configured_model_id(config, home))  # says what is missing

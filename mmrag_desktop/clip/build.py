@@ -118,8 +118,12 @@ def _everything(key: str) -> bool:
 
 
 def _load(model: torch.nn.Module, path: Path, keep: Callable[[str], bool]) -> None:
-    from open_clip.factory import (convert_state_dict, convert_to_custom_text_state_dict,
-                                   resize_pos_embed, resize_text_pos_embed)
+    from open_clip.factory import (
+        convert_state_dict,
+        convert_to_custom_text_state_dict,
+        resize_pos_embed,
+        resize_text_pos_embed,
+    )
 
     try:
         state = _read(path, keep)

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from . import onnx_backend as clip_onnx
+from ..core.config import Config
+from ..domain.query import QueryError, Term
 from ..media.files import BadImage
 from ..media.photos import decode
-from ..domain.query import QueryError, Term
 from ..media.video import is_video, keyframe_pixels, mean_direction
-from ..core.config import Config
+from . import onnx_backend as clip_onnx
 from .identity import TOWERS, ModelMissingError
 from .model_files import configured_model_id, find_weights
 
 if TYPE_CHECKING:
-    from .torch_backend import TorchCLIP
     from .precision import Choice, Trial
+    from .torch_backend import TorchCLIP
 
 def _installed(*modules: str) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in modules)

@@ -14,7 +14,6 @@ from ..core.config import Config
 from ..core.downloads import hub_file_sizes
 from .identity import ModelMissingError, has_torch, install_weights, models_dir
 
-
 # open_clip's file names on the Hugging Face hub, safetensors first (no pickle code on load).
 HF_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 

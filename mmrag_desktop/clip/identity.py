@@ -13,20 +13,20 @@ import tempfile
 from pathlib import Path
 
 from ..core.config import Config
-
+from ..core.errors import MmragError
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
-class ModelMissingError(RuntimeError):
+class ModelMissingError(MmragError, RuntimeError):
     """No weights for the configured model were found; the message says how to get them."""
 
 
-class ModelMismatchError(RuntimeError):
+class ModelMismatchError(MmragError, RuntimeError):
     """The library's embeddings come from another model than the one asked to search them."""
 
 
-class ModelFileError(ValueError):
+class ModelFileError(MmragError, ValueError):
     """A weights file does not exist or does not fit the configured architecture."""
 
 

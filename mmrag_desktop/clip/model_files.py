@@ -9,8 +9,16 @@ from pathlib import Path
 
 from ..core.config import Config
 from .hub import HF_FILENAMES, hub_files_missing, hub_offline, hub_repo
-from .identity import (WEIGHT_SUFFIXES, ModelFileError, ModelMissingError, install_weights,
-                       model_id, model_slug, models_dir, register_model_config)
+from .identity import (
+    WEIGHT_SUFFIXES,
+    ModelFileError,
+    ModelMissingError,
+    install_weights,
+    model_id,
+    model_slug,
+    models_dir,
+    register_model_config,
+)
 
 # open_clip is imported inside the functions that need it: it imports torch (seconds), and
 # the GUI and `mmrag status` must start without waiting for that.

@@ -23,6 +23,7 @@ from PIL import Image
 
 from ..core import helpers
 from ..core.config import Config
+from ..core.errors import MmragError
 from ..media.photos import model_input
 from .identity import TOWERS
 from .model_files import configured_model_id
@@ -33,7 +34,7 @@ _CALLS = {"image_size": "image", "pixel_spec": "image", "to_pixels": "image",
           "encode_texts": "text"}
 
 
-class ModelCrashedError(RuntimeError):
+class ModelCrashedError(MmragError, RuntimeError):
     """The model's helper process ended in the middle of work (a native crash, or killed).
     The next use starts a new one."""
 

@@ -14,11 +14,12 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from . import build as clip_build, precision
 from ..core.config import Config, ConfigError
 from ..media.photos import RESAMPLING
-from .identity import TOWERS, ModelFileError, models_dir, register_model_config
+from . import build as clip_build
+from . import precision
 from .hub import hub_files_missing, hub_offline, hub_side_repos
+from .identity import TOWERS, ModelFileError, models_dir, register_model_config
 
 
 def pick_device(setting: str = "auto") -> torch.device:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 import tomli_w
+import tomllib
 from filelock import FileLock
 
+from .errors import MmragError
 from .paths import path_from_db, path_to_db
 
 APP_NAME = "mmrag-desktop"
@@ -44,7 +45,7 @@ DEFAULT_EXCLUDES = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(MmragError, ValueError):
     """The configuration file cannot be read or holds an invalid value."""
 
 

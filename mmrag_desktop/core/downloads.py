@@ -9,11 +9,13 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import MmragError
+
 CHUNK = 1 << 20  # bytes read between progress reports and cancel checks
 TIMEOUT_SECONDS = 30  # without a byte from the server
 
 
-class DownloadCancelled(Exception):
+class DownloadCancelled(MmragError):
     """The user stopped a download; nothing of it was kept."""
 
 

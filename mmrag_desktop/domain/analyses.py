@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from ..core.config import ANALYSIS_NAMES
 
-
 # Each analysis's version: results stored by an older one are redone.
 OCR_VERSION = 1  # the OCR pipeline
 PLACES_VERSION = 1  # the place lookup

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from .query import Result
 
-
 # "[2] relevant: no - a kitchen", "Photo 2: relevant: NO — …", "3. irrelevant: …"
 _JUDGEMENT = re.compile(
     r"^\W*(?:photo\s*)?\[?(\d{1,3})\]?[\s.:)\-]*"

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.errors import MmragError
+
 BACKGROUND = 2000
 """Photos of the library sampled as the rest (negatives) for each probe."""
 REJECTED_WEIGHT = 5.0
@@ -35,7 +37,7 @@ TAGGED = 0.5
 """A photo is tagged with a concept at this probability or above."""
 
 
-class ConceptError(ValueError):
+class ConceptError(MmragError, ValueError):
     """A concept cannot be learned or changed as asked; the message says why."""
 
 

@@ -9,6 +9,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from ..core.errors import MmragError
 from ..core.paths import folder_range
 
 KM_PER_DEGREE = 111.195
@@ -173,6 +174,6 @@ def relevant(results: list[Result], cutoff: float) -> list[Result]:
                                                           and r.score >= floor)]
 
 
-class QueryError(ValueError):
+class QueryError(MmragError, ValueError):
     """A query is empty, or names a photo that cannot be read."""
 

@@ -7,7 +7,6 @@ import csv
 import io
 from dataclasses import dataclass
 
-
 _TEXT = {"type": "string", "maxLength": 120}
 _MONEY = {"type": "number"}
 _CURRENCY = {"type": "string", "maxLength": 8}

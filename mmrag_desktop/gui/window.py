@@ -9,30 +9,44 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateEdit, QDockWidget, QHBoxLayout,
-                               QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QProgressBar, QPushButton, QStackedWidget, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDockWidget,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..domain.concepts import mentioned
 from ..core.paths import display_path
-from ..domain.query import Filters, Result, Term, parse_query, relevant
 from ..domain.analyses import ANALYSES
-from .widgets import desktop, plain
+from ..domain.concepts import mentioned
+from ..domain.query import Filters, Result, Term, parse_query, relevant
 from .adapters.bridge import EngineBridge
+from .adapters.thumbnail_loader import ThumbnailLoader, small_icon
 from .dialogs.concepts import ConceptsDialog
 from .dialogs.duplicates import DuplicatesDialog
 from .dialogs.first_run import FirstRunWizard
-from .widgets.folders import ErrorsDialog, FoldersPanel
-from .dialogs.preview import PreviewDialog
-from .widgets.results import RESULT_ROLE, ResultsModel, ResultsView
-from .widgets.timeline_view import TimelineView
 from .dialogs.map import MapDialog
+from .dialogs.preview import PreviewDialog
 from .dialogs.settings import SettingsDialog
 from .dialogs.vlm import VLMDialog
+from .widgets import desktop, plain
 from .widgets.ask_panel import AskPanel
+from .widgets.folders import ErrorsDialog, FoldersPanel
 from .widgets.photo_input import PhotoDrops, PhotoLineEdit
-from .adapters.thumbnail_loader import ThumbnailLoader, small_icon
+from .widgets.results import RESULT_ROLE, ResultsModel, ResultsView
+from .widgets.timeline_view import TimelineView
 
 if TYPE_CHECKING:
     from ..library.indexer import IndexReport, Progress

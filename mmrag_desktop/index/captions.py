@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .keyed import Key, KeyedIndex
 from ..store.database import Store
+from .keyed import Key, KeyedIndex
 
 KIND = "caption"
 ENCODE_BATCH = 64  # captions per call of the text tower

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keyed import Key, KeyedIndex
 from ..store.database import Store
+from .keyed import Key, KeyedIndex
 
 
 class FrameIndex(KeyedIndex):

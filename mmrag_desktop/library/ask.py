@@ -17,15 +17,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..domain.answers import Answer, parse_citations, parse_judgements
-from .engine import Engine
-from ..media.files import BadImage
 from ..core.paths import display_path
-from ..core.text import elide
-from ..domain.query import Filters, Result, Term
+from ..core.text import clock, elide
+from ..domain.answers import Answer, parse_citations, parse_judgements
 from ..domain.concepts import TAGGED
-from ..core.text import clock
+from ..domain.query import Filters, Result, Term
+from ..media.files import BadImage
 from ..vlm.model import ContextFullError, VisionLanguageModel, VLMError, photo_data_uri
+from .engine import Engine
 
 INSTRUCTIONS = (
     "You answer questions about the user's own photos. Below are {n} numbered photos from "

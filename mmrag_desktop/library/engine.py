@@ -18,41 +18,47 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.config import Config, home_dir, load_config, make_private, save_config
-from ..understanding.extraction import (EXTRACTION_VERSION, ExtractionError, extract, load_schema,
-                                        record)
-from ..domain.schemas import Extraction
-from ..domain.schemas import kind as extraction_kind
-from ..index import map as library_map
-from ..index.map import MapView
-from ..domain.folders import Activity, FolderState, folder_states, library_photos
-from ..domain.duplicates import NEAR_COSINE, DuplicateGroup, group, keep_first
-from .indexer import Indexer, IndexReport, Progress
+from ..clip.embedder import query_vector
 from ..clip.identity import ModelMismatchError, model_slug
 from ..clip.model_files import configured_model_id
+from ..core.config import Config, home_dir, load_config, make_private, save_config
+from ..core.errors import MmragError
 from ..core.paths import display_path, is_within, outermost, real_folder
-from .scanner import Excluder
-from ..index.keywords import KeywordIndex, fuse
+from ..domain.concepts import BACKGROUND, TAGGED, ConceptError, Probe, learn, mentioned
+from ..domain.duplicates import NEAR_COSINE, DuplicateGroup, group, keep_first
+from ..domain.folders import Activity, FolderState, folder_states, library_photos
 from ..domain.query import Filters, QueryError, Result, Term
-from ..clip.embedder import query_vector
-from ..store.database import Store
+from ..domain.schemas import Extraction
+from ..domain.schemas import kind as extraction_kind
 from ..domain.timeline import FolderNode, Timeline, folder_tree
-from ..understanding.passes import Progress as UnderstandProgress
-from ..understanding.passes import UnderstandingPass, UnderstandReport, summary
+from ..index import map as library_map
 from ..index.captions import KIND as CAPTION_KIND
 from ..index.captions import CaptionIndex
-from ..domain.concepts import BACKGROUND, TAGGED, ConceptError, Probe, learn, mentioned
 from ..index.frames import FrameIndex
 from ..index.keyed import KeyedIndex
+from ..index.keywords import KeywordIndex, fuse
+from ..index.map import MapView
 from ..index.vectors import VectorIndex
-from ..vlm.model import VisionLanguageModel
+from ..store.database import Store
 from ..store.writer_lock import WriterLock
+from ..understanding.extraction import (
+    EXTRACTION_VERSION,
+    ExtractionError,
+    extract,
+    load_schema,
+    record,
+)
+from ..understanding.passes import Progress as UnderstandProgress
+from ..understanding.passes import UnderstandingPass, UnderstandReport, summary
+from ..vlm.model import VisionLanguageModel
+from .indexer import Indexer, IndexReport, Progress
+from .scanner import Excluder
 
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
-    from ..clip.process import RemoteEmbedder
     from ..clip.embedder import Embedder
     from ..clip.hub import HubSource
     from ..clip.onnx_download import PublishedExport
+    from ..clip.process import RemoteEmbedder
 
 EXACT_SEARCH_LIMIT = 20_000
 """With a filter that leaves at most this many photos, search them exactly (one matrix
@@ -70,7 +76,7 @@ SEARCH_MODES = ("semantic", "keyword", "hybrid")
 SEARCH_FIELDS = ("image", "caption", "both")
 
 
-class FolderError(ValueError):
+class FolderError(MmragError, ValueError):
     """A folder cannot be added to the library as asked; the message says why."""
 
 
@@ -135,10 +141,10 @@ class Engine:
         with self._lock:
             if self._embedder is None:
                 if self.model_process:
-                    from ..clip.process import RemoteEmbedder as kind
+                    from ..clip.process import RemoteEmbedder as Model
                 else:
-                    from ..clip.embedder import Embedder as kind
-                self._embedder = kind(self.config, self.home, self.random_weights)
+                    from ..clip.embedder import Embedder as Model
+                self._embedder = Model(self.config, self.home, self.random_weights)
             return self._embedder
 
     @property
@@ -913,7 +919,8 @@ class Engine:
         Raises:
             OSError: the source cannot be reached or does not have the model.
         """
-        from ..clip import hub as model_hub, onnx_download
+        from ..clip import hub as model_hub
+        from ..clip import onnx_download
         return model_hub.hub_source(self.config) if self.runs_torch() else \
             onnx_download.find_published(self.config)
 
@@ -924,7 +931,8 @@ class Engine:
         Raises:
             OSError: the download failed or its SHA-256 did not match.
         """
-        from ..clip import hub as model_hub, onnx_download
+        from ..clip import hub as model_hub
+        from ..clip import onnx_download
         if isinstance(source, tuple):
             return onnx_download.download(*source, self.home)
         return model_hub.download_weights(self.config, self.home, lambda _source: True)

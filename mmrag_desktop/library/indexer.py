@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.paths import is_within
+from ..domain.folders import ERROR, OFFLINE, OK
+from ..index.vectors import VectorIndex
 from ..media.files import BadImage, file_hash
 from ..media.photos import decode
-from ..core.paths import is_within
-from .scanner import Excluder, FileStat, scan
-from ..domain.folders import ERROR, OFFLINE, OK
-from ..store.database import Row, Store, meta_fields
-from ..index.vectors import VectorIndex
 from ..media.video import is_video, keyframe_pixels, mean_direction
+from ..store.database import Row, Store, meta_fields
+from .scanner import Excluder, FileStat, scan
 
 if TYPE_CHECKING:
     from ..clip.embedder import Embedder

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..media.files import is_media_name
 from ..core.paths import is_within
+from ..media.files import is_media_name
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote
 
+from ..core.errors import MmragError
+
 INFO_SUFFIX = ".trashinfo"
 
 
-class TrashError(OSError):
+class TrashError(MmragError, OSError):
     """A photo could not be moved to the trash, or back; the message says which and why,
     and ``done`` lists the paths handled before it."""
 

@@ -23,18 +23,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import (EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_MODIFIED, EVENT_TYPE_OPENED,
-                             FileSystemEvent, FileSystemEventHandler)
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from .engine import Engine
-from ..media.files import is_media_name
-from .indexer import IndexReport, Progress
 from ..core.paths import outermost
-from .scanner import Excluder
+from ..media.files import is_media_name
 from ..store.database import describe_db_error
+from .engine import Engine
+from .indexer import IndexReport, Progress
+from .scanner import Excluder
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import MmragError
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -19,7 +20,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
 """Videos, read by :mod:`.media.video` (animated GIFs too, found by their content)."""
 
 
-class BadImage(Exception):
+class BadImage(MmragError):
     """A file that cannot be indexed; ``str(exc)`` is the reason shown to the user."""
 
 

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .files import BadImage, PhotoMeta, is_video_name, reading
 from .video import still

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from ..media.files import PhotoMeta
-from ..domain.folders import ERROR, OFFLINE, OK, PENDING
+from ..core.errors import MmragError
 from ..core.paths import db_parent, folder_range, path_from_db, path_to_db
+from ..domain.folders import ERROR, OFFLINE, OK, PENDING
+from ..media.files import PhotoMeta
 
 SCHEMA_VERSION = 5
 """The database layout this code reads and writes. 1: paths with undecodable bytes stored
@@ -47,7 +48,7 @@ other caches (the keyword index, another process's HNSW) catch up by replaying d
 instead of comparing every id."""
 
 
-class LibraryVersionError(RuntimeError):
+class LibraryVersionError(MmragError, RuntimeError):
     """library.db was written by a newer version of the app."""
 
 

@@ -19,10 +19,12 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from ..core.errors import MmragError
+
 POLL_SECONDS = 0.25
 
 
-class LibraryBusyError(RuntimeError):
+class LibraryBusyError(MmragError, RuntimeError):
     """Another process is writing the library and did not finish within the wait."""
 
 

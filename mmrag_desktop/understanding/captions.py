@@ -13,8 +13,8 @@ import json
 import threading
 from pathlib import Path
 
-from ..vlm.structured import StructuredAnswer, generate
 from ..vlm.model import VisionLanguageModel, VLMError, photo_data_uri
+from ..vlm.structured import StructuredAnswer, generate
 
 CAPTION_TOKENS = 160  # the first attempt's limit: a sentence and a few words, in JSON
 _WORDS = {"type": "string", "maxLength": 40}

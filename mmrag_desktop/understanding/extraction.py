@@ -16,9 +16,10 @@ import json
 import threading
 from pathlib import Path
 
+from ..core.errors import MmragError
 from ..domain.schemas import SCHEMAS, flatten
-from ..vlm.structured import StructuredAnswer, check_schema, generate
 from ..vlm.model import VisionLanguageModel, photo_data_uri
+from ..vlm.structured import StructuredAnswer, check_schema, generate
 
 EXTRACTION_VERSION = 1
 EXTRACTION_TOKENS = 384  # the first attempt's limit: a long receipt's items fit
@@ -34,7 +35,7 @@ TEXT_PROMPT = (
 MAX_TEXT_CHARS = 3000  # recognised text given to a text-only model
 
 
-class ExtractionError(ValueError):
+class ExtractionError(MmragError, ValueError):
     """An extraction cannot be asked for: an unknown schema, a user schema that is not
     valid, or a photo a text-only model cannot read (no text recognised in it)."""
 

@@ -27,13 +27,12 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..domain.analyses import ANALYSES, Analysis
-from .captions import caption_record, describe_photo
 from ..media.files import BadImage
-from .places import Place
 from ..store.database import Store
-from ..vlm.structured import StructuredOutputError
 from ..vlm.model import VisionLanguageModel, VLMCrashedError, VLMError
-
+from ..vlm.structured import StructuredOutputError
+from .captions import caption_record, describe_photo
+from .places import Place
 
 WORKER_NICE = 10  # added to the helper's CPU niceness
 MAX_TEXT_CHARS = 4000  # recognised text kept per photo: a scanned page, not a book

@@ -17,13 +17,18 @@ from pathlib import Path
 from PIL import Image
 
 from ..core import downloads, helpers
-from . import process as vlm_process
 from ..core.config import Config, save_config
-from ..core.downloads import DownloadCancelled
+from ..core.downloads import DownloadCancelled, hub_file_sizes
 from ..media.photos import decode
-from ..core.downloads import hub_file_sizes
-from .process import (DEFAULT_IMAGE_SIDE, LLAMA_MISSING, ContextFullError, ModelInfo, Settings,
-                      VLMError)
+from . import process as vlm_process
+from .process import (
+    DEFAULT_IMAGE_SIDE,
+    LLAMA_MISSING,
+    ContextFullError,
+    ModelInfo,
+    Settings,
+    VLMError,
+)
 
 __all__ = ["VisionLanguageModel", "VLMError", "ContextFullError", "VLMCrashedError",
            "VLMSetupError",

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from ..core.errors import MmragError
+
 # Chat templates by model family (GGUF ``general.architecture``), for models whose GGUF
 # carries no ``tokenizer.chat_template`` (base models such as gemma-3-270m). Written from
 # each family's published prompt format; images are placed where the content parts are.
@@ -68,7 +70,7 @@ LLAMA_MISSING = (
     "then restart the app. The desktop bundles include it.")
 
 
-class VLMError(RuntimeError):
+class VLMError(MmragError, RuntimeError):
     """The vision-language model cannot be used: what is wrong and what to do."""
 
 

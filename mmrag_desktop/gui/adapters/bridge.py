@@ -14,21 +14,29 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ...media import thumbnails
-from ...library.ask import Conversation
-from ...core.config import Config, save_config
-from ...library.engine import Engine, FolderError
-from ...domain.folders import Activity
-from ...library.indexer import IndexReport, Progress
 from ...clip.identity import ModelMissingError
-from ...domain.query import Filters, Term
-from ...library.trash import TrashError, can_restore, move_to_trash, restore
-from ...media.files import is_media_name
+from ...core.config import Config, save_config
 from ...domain.analyses import ANALYSES
-from ...vlm.model import (LLAMA_MISSING, RECOMMENDED_FILES, RECOMMENDED_REPO, VisionLanguageModel,
-                          VLMSetupError, download_recommended, llama_installed, recommended_sizes,
-                          use_files)
+from ...domain.folders import Activity
+from ...domain.query import Filters, Term
+from ...library.ask import Conversation
+from ...library.engine import Engine, FolderError
+from ...library.indexer import IndexReport, Progress
+from ...library.trash import TrashError, can_restore, move_to_trash, restore
 from ...library.watcher import Watcher
+from ...media import thumbnails
+from ...media.files import is_media_name
+from ...vlm.model import (
+    LLAMA_MISSING,
+    RECOMMENDED_FILES,
+    RECOMMENDED_REPO,
+    VisionLanguageModel,
+    VLMSetupError,
+    download_recommended,
+    llama_installed,
+    recommended_sizes,
+    use_files,
+)
 from .ops import Lanes, Op
 
 PROGRESS_INTERVAL = 0.1

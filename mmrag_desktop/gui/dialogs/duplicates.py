@@ -8,12 +8,22 @@ import os
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QDialog, QDoubleSpinBox, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QRadioButton, QScrollArea, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDoubleSpinBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ...domain.duplicates import NEAR_COSINE, DuplicateGroup
 from ...core.text import size_text
+from ...domain.duplicates import NEAR_COSINE, DuplicateGroup
 from ...domain.query import Result
 from ..adapters.bridge import EngineBridge
 from ..adapters.thumbnail_loader import ThumbnailLoader

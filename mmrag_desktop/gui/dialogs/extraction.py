@@ -7,12 +7,22 @@ import json
 import os
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout,
-                               QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...domain.schemas import SCHEMAS, Extraction, to_csv
-from ..widgets import plain
 from ..adapters.bridge import EngineBridge
+from ..widgets import plain
 
 OWN_SCHEMA = "A JSON schema file…"
 

@@ -7,15 +7,22 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QListWidget, QMessageBox,
-                               QProgressBar, QPushButton, QVBoxLayout, QWizard, QWizardPage)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QListWidget,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWizard,
+    QWizardPage,
+)
 
 from ...core.text import size_text
-from ..widgets import plain
 from ..adapters.bridge import EngineBridge
+from ..widgets import plain
 from .vlm import VLMDialog
-
-
 
 
 class FoldersPage(QWizardPage):

@@ -8,20 +8,27 @@ from datetime import datetime
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QHBoxLayout,
-                               QLabel,
-                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ...core.text import size_text
-from ..widgets import plain
-from ...domain.query import Result
-from ..widgets import desktop
-from ..adapters.bridge import EngineBridge
+from ...core.text import clock, size_text
 from ...domain.concepts import TAGGED
-from ...core.text import clock
+from ...domain.query import Result
+from ..adapters.bridge import EngineBridge
+from ..adapters.thumbnail_loader import preview_image
+from ..widgets import desktop, plain
 from ..widgets.results import why_matched
 from .extraction import ExtractionDialog
-from ..adapters.thumbnail_loader import preview_image
 
 
 def metadata_rows(result: Result) -> list[tuple[str, str]]:

@@ -11,15 +11,24 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPixmap, QTextDocument
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
-                               QTextBrowser, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ...domain.answers import Answer
 from ...core.paths import display_path
+from ...domain.answers import Answer
 from ...domain.query import Result
+from ..adapters.thumbnail_loader import ThumbnailLoader, small_icon
 from . import plain
 from .photo_input import PhotoDrops, PhotoLineEdit
-from ..adapters.thumbnail_loader import ThumbnailLoader, small_icon
 
 CITED_SIZE = 96  # pixels
 MARKDOWN = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub

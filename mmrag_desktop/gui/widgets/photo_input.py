@@ -7,8 +7,14 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Signal
-from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeyEvent,
-                           QKeySequence)
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import QLineEdit, QWidget
 
 from ..adapters.bridge import EngineBridge

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, QRect,
-                            QSize, Qt, Signal)
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ...core.paths import display_path
-from ...core.text import elide
+from ...core.text import clock, elide
 from ...domain.query import Result
-from ...core.text import clock
-from . import plain
 from ..adapters.thumbnail_loader import ThumbnailLoader, thumbnail_key
+from . import plain
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
 HEADER_ROLE = Qt.ItemDataRole.UserRole + 2  # a section's title (a month of the timeline)
@@ -81,7 +88,7 @@ class ResultsModel(QAbstractListModel):
             self._rows.setdefault(key, []).append(row)
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt\'s signature
         return 0 if parent.isValid() else len(self.results)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex,
-                            QPersistentModelIndex, Qt, Signal)
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from ...core.paths import display_path
 from ...domain.query import Result
 from ...domain.timeline import Timeline
+from ..adapters.thumbnail_loader import ThumbnailLoader
 from . import plain
 from .results import HEADER_ROLE, PADDING, RESULT_ROLE, ThumbnailDelegate
-from ..adapters.thumbnail_loader import ThumbnailLoader
 
 HEADER_HEIGHT = 40  # pixels of a month's header row
 
@@ -81,10 +87,10 @@ class TimelineModel(QAbstractTableModel):
         return self.index(self._month_rows[m] + 1 + offset // self.columns,
                           offset % self.columns)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt\'s signature
         return 0 if parent.isValid() else self._rows
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt\'s signature
         return 0 if parent.isValid() else self.columns
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
