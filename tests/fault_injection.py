@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import coco_photos, cli_env, write_tiny_model  # noqa: E402
 from mmrag_desktop.library.engine import Engine  # noqa: E402
 from mmrag_desktop.media.files import file_hash  # noqa: E402
-from mmrag_desktop.store.database import vector_checksum  # noqa: E402
+from mmrag_desktop.store.vectors import vector_checksum  # noqa: E402
 
 QUERIES = ["a dog", "a plate of food", "people on a beach", "a red bus", "a cat on a sofa"]
 K = 10

@@ -21,7 +21,9 @@ from mmrag_desktop.store import database as store_module
 from mmrag_desktop.cli import main
 from mmrag_desktop.library.engine import Engine
 from mmrag_desktop.domain.query import Term
-from mmrag_desktop.store.database import LibraryVersionError, Store, vector_checksum
+from mmrag_desktop.store.database import Store
+from mmrag_desktop.store.schema import SCHEMA_VERSION, LibraryVersionError
+from mmrag_desktop.store.vectors import vector_checksum
 from conftest import coco_photos
 
 
@@ -71,7 +73,7 @@ def test_an_older_library_is_migrated_and_a_newer_one_refused(tmp_path, home, ca
     raw = os.fsdecode(b"/photos/caf\xe9.jpg")
     _v1_library(tmp_path / "library.db", raw)
     store = Store(tmp_path / "library.db")
-    assert store.get_meta("schema") == str(store_module.SCHEMA_VERSION)
+    assert store.get_meta("schema") == str(SCHEMA_VERSION)
     paths = {d["path"] for d in store.details([1, 2]).values()}
     assert paths == {raw, "/photos/plain.jpg"}
     ids, vectors = next(store.vectors())

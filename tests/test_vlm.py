@@ -583,7 +583,7 @@ def test_a_photo_question_retrieves_the_library_without_the_photo_itself(engine,
 def test_a_question_about_photos_chosen_on_the_map_is_about_those(engine, photos, gemma):
     engine.index([str(photos)])
     engine.config.ask_photos = 3
-    chosen = sorted(engine.store.ids_matching("1", []))[5:9]
+    chosen = sorted(engine.store.ids_matching())[5:9]
     conversation = Conversation(engine, _vlm(engine.config, gemma), among=tuple(chosen))
     answer = conversation.ask("Which of these was taken outdoors?")
     assert [r.id for r in answer.candidates] == chosen[:3]  # not retrieved: the chosen

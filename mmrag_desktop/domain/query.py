@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 import shlex
 from dataclasses import dataclass, field
 
 from ..core.errors import MmragError
-from ..core.paths import folder_range
 
 KM_PER_DEGREE = 111.195
 """Kilometres per degree of latitude (a great circle of the 6,371 km mean Earth radius)."""
@@ -107,48 +104,6 @@ class Filters:
     def is_empty(self) -> bool:
         return not (self.folders or self.taken_after or self.taken_before or self.cameras
                     or self.near or self.place or self.concepts or self.ids is not None)
-
-    def sql(self) -> tuple[str, list]:
-        """An SQL condition on the ``photos`` table, and its parameters."""
-        parts, params = [], []
-        if self.folders:
-            ors = []
-            for folder in self.folders:
-                ors.append("(path >= ? AND path < ?)")
-                params += list(folder_range(folder))
-            parts.append("(" + " OR ".join(ors) + ")")
-        if self.taken_after:
-            parts.append("taken_at >= ?")
-            params.append(self.taken_after)
-        if self.taken_before:
-            before = self.taken_before
-            if len(before) == 10:  # a date: include the whole day
-                before += "T23:59:59.999999"
-            parts.append("taken_at <= ?")
-            params.append(before)
-        if self.cameras:
-            parts.append(f"camera_model IN ({', '.join('?' * len(self.cameras))})")
-            params += self.cameras
-        if self.near:
-            # The equirectangular approximation: within 1 % of the great-circle distance
-            # up to a few hundred km, and plain SQL (SQLite's math functions are optional).
-            # Longitudes do not wrap at ±180°.
-            lat, lon, km = self.near
-            squeeze = math.cos(math.radians(lat)) ** 2
-            parts.append("gps_lat IS NOT NULL AND (gps_lat - ?) * (gps_lat - ?) + "
-                         "(gps_lon - ?) * (gps_lon - ?) * ? <= ?")
-            params += [lat, lat, lon, lon, squeeze, (km / KM_PER_DEGREE) ** 2]
-        if self.place.strip():
-            # Padded with spaces: "Paris" matches the word, not "Parisot". (LIKE ignores
-            # case for ASCII letters only.)
-            parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'place' "
-                         "AND ' ' || text || ' ' LIKE ?)")
-            params.append(f"% {self.place.strip()} %")
-        if self.ids is not None:
-            # One JSON parameter, however many: SQLite's limit on variables never applies.
-            parts.append("id IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(sorted(self.ids)))
-        return " AND ".join(parts) or "1", params
 
 
 @dataclass

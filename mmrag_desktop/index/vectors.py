@@ -32,7 +32,8 @@ import hnswlib
 import numpy as np
 from readerwriterlock import rwlock
 
-from ..store.database import Store, vector_checksum
+from ..store.database import Store
+from ..store.vectors import vector_checksum
 
 log = logging.getLogger(__name__)
 

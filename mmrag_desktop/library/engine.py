@@ -528,8 +528,7 @@ class Engine:
         captions = self.captions()
         unfiltered = filters is None or filters.is_empty()
         hits = captions.search(query, 2 * k if unfiltered else max(50 * k, 1000))
-        where, params = (filters or Filters()).sql()
-        ids = self.store.ids_by_hash([digest for (digest, _), _ in hits], where, params)
+        ids = self.store.ids_by_hash([digest for (digest, _), _ in hits], filters)
         ranked = [(row_id, score) for (digest, _), score in hits
                   for row_id in ids.get(digest, [])][:k]
         details = self._details([row_id for row_id, _ in ranked])
@@ -547,9 +546,7 @@ class Engine:
         limit = k + FEW_OFFLINE if filters is None or filters.is_empty() else -1
         exact = keywords.search(words, limit)
         fuzzy = keywords.search_text_fuzzy(words, limit)
-        where, params = (filters or Filters()).sql()
-        allowed = self.store.ids_matching(where, params,
-                                          among=list({h.id for h in exact + fuzzy}))
+        allowed = self.store.ids_matching(filters, among=list({h.id for h in exact + fuzzy}))
         exact = [h for h in exact if h.id in allowed]
         fuzzy = [h for h in fuzzy if h.id in allowed]
         why = {h.id: h for h in fuzzy} | {h.id: h for h in exact}  # exact words say it best
@@ -571,8 +568,7 @@ class Engine:
             keep = ~np.isin(ids, np.asarray(offline, dtype=np.int64))
             ids, scores = ids[keep][:k], scores[keep][:k]
         else:
-            where, params = filters.sql()
-            allowed = self.store.ids_matching(where, params)
+            allowed = self.store.ids_matching(filters)
             if len(allowed) <= EXACT_SEARCH_LIMIT:
                 ids, scores = self._exact(query, allowed, k)
             else:
@@ -595,8 +591,7 @@ class Engine:
             return results  # no videos: no frame index to open
         hits = self.frames().search(query, FRAME_CANDIDATES * k if filters.is_empty()
                                     else max(50 * k, 1000))
-        where, params = filters.sql()
-        ids = self.store.ids_by_hash(list(dict.fromkeys(d for (d, _), _ in hits)), where, params)
+        ids = self.store.ids_by_hash(list(dict.fromkeys(d for (d, _), _ in hits)), filters)
         found = {r.id: r for r in results}
         fresh = [i for same in ids.values() for i in same if i not in found]
         details = self._details(fresh)
@@ -706,7 +701,7 @@ class Engine:
         while True:
             ids, scores = vectors.search(probe.direction, k)
             if len(ids) < k or scores[-1] < floor:
-                return self.store.ids_matching("1", [], among=ids[scores >= floor].tolist())
+                return self.store.ids_matching(among=ids[scores >= floor].tolist())
             k *= 4
 
     def _resolved(self, filters: Filters | None) -> Filters:
@@ -864,7 +859,7 @@ class Engine:
             with self.store.snapshot():
                 seq = self.store.seq()
                 fresh = previous is None or previous.seq != seq
-                live = np.asarray(sorted(self.store.ids_matching("1", [])), np.int64)
+                live = np.asarray(sorted(self.store.ids_matching()), np.int64)
                 chunks = list(self.store.vectors(after_seq=previous.seq)) \
                     if fresh and previous is not None else []
             if fresh:
@@ -952,8 +947,7 @@ class Engine:
     def browse(self, filters: Filters | None = None) -> Timeline:
         """The photos that pass *filters*, newest first, by month: what the GUI shows
         without a query."""
-        where, params = self._resolved(filters).sql()
-        return Timeline(self.store.timeline(where, params))
+        return Timeline(self.store.timeline(self._resolved(filters)))
 
     def folder_tree(self) -> list[FolderNode]:
         """The library's folders that hold photos, one tree per root folder."""

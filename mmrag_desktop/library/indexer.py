@@ -30,7 +30,8 @@ from ..index.vectors import VectorIndex
 from ..media.files import BadImage, file_hash
 from ..media.photos import decode
 from ..media.video import is_video, keyframe_pixels, mean_direction
-from ..store.database import Row, Store, meta_fields
+from ..store.database import Store
+from ..store.photos import Row, meta_fields
 from .scanner import Excluder, FileStat, scan
 
 if TYPE_CHECKING:

@@ -1,0 +1,305 @@
+"""Photo rows: bookkeeping (path, size, mtime, hash, status), metadata, and the batches the
+indexer writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.paths import db_parent, folder_range, path_from_db, path_to_db
+from ..domain.folders import ERROR, OK
+from ..domain.query import Filters
+from ..media.files import PhotoMeta
+from .filters import filter_sql
+from .sql import VARIABLES, chunks, marks
+from .vectors import vector_checksum
+
+
+class Photos:
+    """Photo rows: reads and the indexer's writes."""
+
+    def rows_in_folder(self, folder: str) -> dict[str, Row]:
+        """Bookkeeping rows of the photos directly in *folder* (not in its subfolders),
+        whatever root they were found under, keyed by path (an index lookup)."""
+        cursor = self.db.execute("SELECT id, path, size, mtime_ns, hash, status FROM photos "
+                                 "WHERE folder = ?", [path_to_db(folder)])
+        return {row.path: row for row in (Row(r[0], path_from_db(r[1]), *r[2:]) for r in cursor)}
+
+    def folders_under(self, folder: str) -> Iterator[str]:
+        """Each folder at or below *folder* that holds photos in the library, once."""
+        low, high = folder_range(folder)
+        for (stored,) in self.db.execute(
+                "SELECT DISTINCT folder FROM photos WHERE folder = ? OR "
+                "(folder >= ? AND folder < ?)", [path_to_db(folder), low, high]):
+            yield path_from_db(stored)
+
+    def ids_with_hash(self, digest: str) -> list[int]:
+        """Ids of the rows holding an embedding of the content *digest* (an index lookup)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM photos WHERE hash = ? AND vector IS NOT NULL ORDER BY id",
+            [digest])]
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows per status."""
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM photos GROUP BY status"))
+
+    def cameras(self) -> list[tuple[str, str, int]]:
+        """(camera model, make, photos) of the indexed photos' cameras (EXIF), the most
+        used first."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT camera_model, COALESCE(MAX(camera_make), ''), COUNT(*) FROM photos "
+            "WHERE status = ? AND camera_model IS NOT NULL AND camera_model != '' "
+            "GROUP BY camera_model ORDER BY COUNT(*) DESC, camera_model", [OK])]
+
+    def root_counts(self) -> dict[str, dict[str, int]]:
+        """Number of rows per root folder and status: ``{root: {status: n}}``."""
+        out: dict[str, dict[str, int]] = {}
+        cursor = self.db.execute("SELECT root, status, COUNT(*) FROM photos GROUP BY root, status")
+        for root, status, n in cursor:
+            out.setdefault(path_from_db(root), {})[status] = n
+        return out
+
+    def errors(self, limit: int = 1000, root: str | None = None) -> list[tuple[str, str]]:
+        """(path, reason) of photos that could not be indexed, optionally under one root."""
+        where = "status = ?" + (" AND root = ?" if root is not None else "")
+        params = [ERROR] + ([path_to_db(root)] if root is not None else [])
+        cursor = self.db.execute(
+            f"SELECT path, error FROM photos WHERE {where} ORDER BY path LIMIT ?", params + [limit]
+        )
+        return [(path_from_db(p), e) for p, e in cursor]
+
+    def details(self, ids: list[int]) -> dict[int, dict]:
+        """Metadata of the given rows (no vectors), keyed by id; ``path`` and ``root``
+        decoded."""
+        out: dict[int, dict] = {}
+        for part in chunks(ids):
+            cursor = self.db.execute(
+                "SELECT id, path, root, hash, size, mtime_ns, width, height, taken_at, camera_make, "
+                f"camera_model, gps_lat, gps_lon, status, duration FROM photos "
+                f"WHERE id IN ({marks(part)})",
+                part,
+            )
+            names = [c[0] for c in cursor.description]
+            for values in cursor:
+                item = dict(zip(names, values))
+                item["path"] = path_from_db(item["path"])
+                item["root"] = path_from_db(item["root"])
+                out[item["id"]] = item
+        return out
+
+    def timeline(self, filters: Filters | None = None) -> list[tuple]:
+        """(id, path, content hash, date, GPS latitude, longitude) of the embedded, online
+        photos that pass *filters*, newest first. The date is the
+        EXIF time taken, else the file's modification time in local time (ISO 8601, to the
+        second); the coordinates are None without EXIF GPS."""
+        where, params = filter_sql(filters)
+        cursor = self.db.execute(
+            "SELECT id, path, hash, COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', "
+            "mtime_ns / 1000000000, 'unixepoch', 'localtime')) AS day, gps_lat, gps_lon "
+            f"FROM photos WHERE vector IS NOT NULL AND status = ? AND ({where}) "
+            "ORDER BY day DESC, path", [OK] + params)
+        return [(i, path_from_db(p), *rest) for i, p, *rest in cursor]
+
+    def keyword_rows(self, after_seq: int) -> list[tuple]:
+        """(id, path, root, camera make, camera model, taken at, mtime_ns, {kind:
+        understood text}, searchable) of the rows changed after *after_seq*, or whose
+        content's understanding did; searchable means embedded and online."""
+        cursor = self.db.execute(
+            "SELECT id, path, root, camera_make, camera_model, taken_at, mtime_ns, hash, "
+            f"vector IS NOT NULL AND status = '{OK}' FROM photos WHERE seq > ? OR hash IN "
+            "(SELECT hash FROM understanding WHERE seq > ?)", [after_seq, after_seq])
+        rows = cursor.fetchall()
+        understood = self.understood([r[7] for r in rows if r[7]])
+        return [(i, path_from_db(p), path_from_db(root), make, model, taken, mtime,
+                 {kind: text for kind, (_, text) in understood.get(digest, {}).items()},
+                 bool(searchable))
+                for i, p, root, make, model, taken, mtime, digest, searchable in rows]
+
+    def hash_of(self, path: str) -> str | None:
+        """The content hash of the embedded photo at *path*, None if the library has none."""
+        row = self.db.execute("SELECT hash FROM photos WHERE path = ? AND vector IS NOT NULL",
+                              [path_to_db(path)]).fetchone()
+        return row[0] if row else None
+
+    def ids_by_hash(self, digests: list[str],
+                    filters: Filters | None = None) -> dict[str, list[int]]:
+        """Content hash → ids of the embedded, online photos with it that pass *filters*
+        (copies share a hash)."""
+        out: dict[str, list[int]] = {}
+        unique = sorted(set(digests))
+        where, params = filter_sql(filters)
+        # room for the filter's own variables
+        for part in chunks(unique, max(100, VARIABLES - len(params))):
+            for row_id, digest in self.db.execute(
+                    f"SELECT id, hash FROM photos WHERE vector IS NOT NULL AND status = '{OK}' "
+                    f"AND hash IN ({marks(part)}) AND ({where}) ORDER BY id",
+                    part + params):
+                out.setdefault(digest, []).append(row_id)
+        return out
+
+    def folder_counts(self) -> dict[str, int]:
+        """Folder → number of embedded, online photos directly in it."""
+        cursor = self.db.execute("SELECT folder, COUNT(*) FROM photos WHERE vector IS NOT NULL "
+                                 "AND status = ? GROUP BY folder", [OK])
+        return {path_from_db(folder): n for folder, n in cursor}
+
+    def ids_matching(self, filters: Filters | None = None,
+                     among: list[int] | None = None) -> set[int]:
+        """Ids of embedded, online rows that pass *filters*; with *among*, only those of
+        these ids (an index lookup, not a scan of the library)."""
+        where, params = filter_sql(filters)
+        sql = f"SELECT id FROM photos WHERE vector IS NOT NULL AND status = '{OK}' AND ({where})"
+        if among is None:
+            return {r[0] for r in self.db.execute(sql, params)}
+        found: set[int] = set()
+        for part in chunks(among):
+            found.update(r[0] for r in self.db.execute(
+                f"{sql} AND id IN ({marks(part)})", params + part))
+        return found
+
+    def content_hashes(self) -> dict[int, str]:
+        """Row id → content hash of every embedded, online photo."""
+        return dict(self.db.execute(
+            "SELECT id, hash FROM photos WHERE vector IS NOT NULL AND status = ?", [OK]))
+
+    def hashes_present(self, digests: list[str]) -> set[str]:
+        """Which of the content hashes *digests* some photo in the library has."""
+        found: set[str] = set()
+        for part in chunks(digests):
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT DISTINCT hash FROM photos WHERE hash IN ({marks(part)})",
+                part))
+        return found
+
+    def write_batch(self, embedded: list[tuple[int | None, dict, np.ndarray]],
+                    others: list[tuple[int | None, dict]], deleted: list[int],
+                    frames: dict[str, list[tuple[float, np.ndarray]]] | None = None
+                    ) -> list[int]:
+        """Commit one batch of changes in one transaction, under one new ``seq``.
+
+        A row given as new (id None) whose path the library already holds updates that
+        row: a path is never in the library twice, and a stale view never aborts a run.
+
+        Args:
+            embedded: (id or None for a new photo, row fields, (d,) float32 vector).
+            others: (id or None, row fields) for rows without a new vector (errors, moves,
+                touched files); a row that loses its vector gets a tombstone.
+            deleted: ids of rows to delete.
+            frames: videos' keyframes, content hash → [(time in s, (d,) float32
+                embedding)], stored under the library's model (replacing its earlier ones).
+
+        Returns:
+            The ids of *embedded* rows, in order (new rows get theirs here).
+        """
+        db = self.db
+        ids: list[int] = []
+        with self.transaction():
+            seq = self._next_seq()
+            now = time.time()
+            before = total = self.checksum()
+            for row_id in deleted:  # first, so that a path can be taken over in this batch
+                total = self._without(row_id, total)
+                db.execute("DELETE FROM photos WHERE id = ?", [row_id])
+                db.execute("INSERT OR REPLACE INTO tombstones(id, seq) VALUES (?, ?)",
+                           [row_id, seq])
+            for row_id, fields, vector in embedded:
+                data = vector.astype(np.float32).tobytes()
+                fields = _encode_fields(fields) | {
+                    "vector": data, "status": OK, "error": None, "seq": seq, "indexed_at": now,
+                }
+                row_id = self._existing(row_id, fields)
+                if row_id is not None:
+                    total = self._without(row_id, total)
+                row_id = self._put(row_id, fields)
+                total = vector_checksum([row_id], [data], total)
+                ids.append(row_id)
+            for row_id, fields in others:
+                # seq too: a move changes what the keyword index holds (name, folder)
+                fields = _encode_fields(fields) | {"seq": seq}
+                row_id = self._existing(row_id, fields)
+                if fields.get("vector", 0) is None and row_id is not None:
+                    total = self._without(row_id, total)
+                    db.execute("INSERT OR REPLACE INTO tombstones(id, seq) VALUES (?, ?)",
+                               [row_id, seq])
+                self._put(row_id, fields)
+            if frames:
+                model = self.get_meta("model_id")
+                for digest, stills in frames.items():
+                    db.execute("DELETE FROM frames WHERE model = ? AND hash = ?", [model, digest])
+                    db.conn.executemany(
+                        "INSERT INTO frames(model, hash, time, vector, seq) VALUES (?, ?, ?, ?, ?)",
+                        [(model, digest, float(at), np.asarray(vector, np.float32).tobytes(), seq)
+                         for at, vector in stills])
+            if total != before:
+                self._set_checksum(total)
+        return ids
+
+    def _existing(self, row_id: int | None, fields: dict) -> int | None:
+        if row_id is not None or "path" not in fields:
+            return row_id
+        row = self.db.execute("SELECT id FROM photos WHERE path = ?", [fields["path"]]).fetchone()
+        return row[0] if row else None
+
+    def _without(self, row_id: int, total: int) -> int:
+        """*total* without the row's current (id, vector) pair, if it has a vector."""
+        row = self.db.execute("SELECT vector FROM photos WHERE id = ? AND vector IS NOT NULL",
+                              [row_id]).fetchone()
+        return vector_checksum([row_id], [row[0]], total, sign=-1) if row else total
+
+    def _put(self, row_id: int | None, fields: dict) -> int:
+        if row_id is None:
+            return self.db["photos"].insert(fields).last_pk
+        self.db["photos"].update(row_id, fields)
+        return row_id
+
+    def set_status(self, root: str, status: str, only: str | None = None,
+                   ids: list[int] | None = None) -> int:
+        """Set the status of a root's rows (optionally only those now in state *only*, or
+        only the rows *ids*)."""
+        sql, params = "UPDATE photos SET status = ? WHERE root = ?", [status, path_to_db(root)]
+        if only:
+            sql += " AND status = ?"
+            params.append(only)
+        with self.transaction():
+            if ids is None:
+                return self.db.execute(sql, params).rowcount
+            done = 0
+            for part in chunks(ids):
+                done += self.db.execute(f"{sql} AND id IN ({marks(part)})",
+                                        params + part).rowcount
+            return done
+
+
+@dataclass
+class Row:
+    """One photo's bookkeeping row (vector not loaded)."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str | None
+    status: str
+
+
+def meta_fields(meta: PhotoMeta) -> dict:
+    """Row fields for a photo's metadata (a video's too: its ``duration`` in seconds)."""
+    return {
+        "width": meta.width, "height": meta.height, "taken_at": meta.taken_at,
+        "camera_make": meta.camera_make, "camera_model": meta.camera_model,
+        "gps_lat": meta.gps_lat, "gps_lon": meta.gps_lon,
+        "duration": getattr(meta, "duration", None),
+    }
+
+
+def _encode_fields(fields: dict) -> dict:
+    encoded = dict(fields)
+    for key in ("path", "root"):
+        if key in encoded:
+            encoded[key] = path_to_db(encoded[key])
+    if "path" in encoded:
+        encoded["folder"] = db_parent(encoded["path"])
+    return encoded
