@@ -32,6 +32,14 @@ TINY_CONFIG = {
 }
 
 
+class Repairs(list):
+    """A library's ``"repair"`` notices as they come: pass as ``on_notice``."""
+
+    def __call__(self, kind: str, text: str) -> None:
+        if kind == "repair":
+            self.append(text)
+
+
 def coco_photos() -> list[Path]:
     if not COCO.is_dir():
         pytest.skip(f"shared photo data not found at {COCO} (see shared/README.md)")
@@ -96,11 +104,11 @@ def home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def engine(home, config):
     from mmrag_desktop.core.config import save_config
-    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.library.facade import Library
 
     home.mkdir(parents=True, exist_ok=True)
     save_config(home, config)
-    eng = Engine(home=home)
+    eng = Library(home=home)
     yield eng
     eng.close()
 

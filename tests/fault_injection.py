@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import coco_photos, cli_env, write_tiny_model  # noqa: E402
-from mmrag_desktop.library.engine import Engine  # noqa: E402
+from conftest import Repairs, coco_photos, cli_env, write_tiny_model  # noqa: E402
+from mmrag_desktop.library.facade import Library  # noqa: E402
 from mmrag_desktop.media.files import file_hash  # noqa: E402
 from mmrag_desktop.store.vectors import vector_checksum  # noqa: E402
 
@@ -141,7 +141,7 @@ def same_ranking(got: list, want: list) -> bool:
         g[0] == w[0] and abs(g[1] - w[1]) < 1e-5 for g, w in zip(got, want))
 
 
-def check(home: Path, folder: Path, reader: Engine, committed: dict[str, str]) -> dict[str, str]:
+def check(home: Path, folder: Path, reader: Library, committed: dict[str, str]) -> dict[str, str]:
     """Check the invariants (module docstring) after a kill; returns path → hash of the rows
     holding an embedding now. Raises AssertionError on a violation."""
     with reader.lock.hold("checking the library"):
@@ -164,16 +164,16 @@ def check(home: Path, folder: Path, reader: Engine, committed: dict[str, str]) -
 
         online = [r for r in rows if r[3] == "ok"]
         saved_before = bool(list((home / "index").glob("*.json")))  # else built now, rightly
-        fresh = Engine(home=home, read_only=True, embedder=reader.embedder)
+        fresh = Library(home=home, read_only=True, embedder=reader.embedder,
+                        on_notice=(repairs := Repairs()))
         try:
-            fresh.vectors
-            assert not (saved_before and fresh.repairs), \
-                f"the cache on disk needed a rebuild: {fresh.repairs}"
+            fresh.vector_index()
+            assert not (saved_before and repairs), f"the cache on disk needed a rebuild: {repairs}"
             for text in QUERIES:
                 query = reader.embedder.encode_texts([text])[0]
                 want = exact_top_k(online, query) if online else []
                 for engine in (reader, fresh):
-                    got = [(r.id, r.score) for r in engine.search_vector(query, K)]
+                    got = [(r.id, r.score) for r in engine.search.by_vector(query, K)]
                     assert same_ranking(got, want), f"top-{K} for {text!r} differs from exact"
         finally:
             fresh.close()
@@ -186,7 +186,7 @@ def campaign(home: Path, folder: Path, pool: list[Path], kills: int, seed: int) 
     rng = random.Random(seed)
     watch = Watch(home)
     watch.start()
-    reader = Engine(home=home, read_only=True)
+    reader = Library(home=home, read_only=True)
     committed: dict[str, str] = {}
     index_killed = checks = 0
     try:

@@ -152,7 +152,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from mmrag_desktop.core.config import Config, save_config
-    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.library.facade import Library
     from mmrag_desktop.gui import resource
     from mmrag_desktop.bench.gui import run_loop, wait_until
     from mmrag_desktop.gui.adapters.bridge import EngineBridge
@@ -207,7 +207,7 @@ def main() -> None:
         home.mkdir()
         save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
                                  model_config=str(model_config), thumbnail_size=192))
-        window = MainWindow(EngineBridge(Engine(home=home), settle=0.3),
+        window = MainWindow(EngineBridge(Library(home=home), settle=0.3),
                             QIcon(str(resource("mmrag-desktop.svg"))))
         window.resize(1600, 900)
         window.show()
@@ -255,7 +255,7 @@ def main() -> None:
         # What the understanding pass read: a search by the text in a photo, and its preview.
         engine = window.bridge.engine
         wait(lambda: all(done == total for done, total in
-                         engine.understanding_pass().pending().values()))
+                         engine.updates.understanding_pass().pending().values()))
         done = window.searches_done
         window.query.setText("Midnight Bakery")
         window.set_query_photo(None)  # searches

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FLICKR, write_tiny_model  # noqa: E402
 from mmrag_desktop.core.config import Config  # noqa: E402
-from mmrag_desktop.library.engine import Engine  # noqa: E402
+from mmrag_desktop.library.facade import Library  # noqa: E402
 from mmrag_desktop.library.watcher import Watcher  # noqa: E402
 
 QUALITIES = (70, 75, 80, 85, 90)
@@ -48,12 +48,12 @@ def make_variants(sources: list[Path], count: int, out: Path) -> list[Path]:
     return made
 
 
-def storm(engine: Engine, staging: Path, watched: Path, timeout: float = 3600) -> dict:
+def storm(engine: Library, staging: Path, watched: Path, timeout: float = 3600) -> dict:
     """Copy every file under *staging* into the watched folder and wait until all are
     indexed. Returns counts, seconds and peak RSS (MiB)."""
     files = sorted(staging.rglob("*.jpg"))
-    engine.add_folder(watched)
-    engine.vectors
+    engine.folders.add(watched)
+    engine.vector_index()
     w = Watcher(engine, settle=1.0, max_delay=10.0, rescan_interval=0)
     w.start()
     while w.runs < 1:
@@ -73,7 +73,7 @@ def storm(engine: Engine, staging: Path, watched: Path, timeout: float = 3600) -
     w.stop()
     paths = engine.store.db.execute("SELECT COUNT(DISTINCT path), COUNT(*) FROM photos").fetchone()
     return {"files": len(files), "rows": paths[1], "distinct_paths": paths[0],
-            "vectors": engine.vectors.count(), "runs": w.runs, "copy_seconds": round(copied, 1),
+            "vectors": engine.vector_index().count(), "runs": w.runs, "copy_seconds": round(copied, 1),
             "seconds": round(seconds, 1), "files_per_second": round(len(files) / seconds, 1),
             "peak_rss_mib_before": round(rss_before), "peak_rss_mib": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -90,7 +90,7 @@ def main() -> None:
         make_variants(sources, args.files, root / "staging")
         config = Config(model="mmrag-tiny", pretrained="", weights=str(weights),
                         model_config=str(model_config), understand=[])
-        engine = Engine(home=root / "home", config=config)
+        engine = Library(home=root / "home", config=config)
         (root / "watched").mkdir()
         result = storm(engine, root / "staging", root / "watched")
         print(json.dumps(result))

@@ -128,7 +128,7 @@ def _with_broken_exif(photo) -> bytes:
 def test_every_bad_input_is_recorded_and_good_photos_indexed(engine, corpus):
     folder, expected = corpus
     skipped_expected = {"dangling.jpg": "broken symbolic link"}
-    report = engine.index([str(folder)])
+    report = engine.updates.index([str(folder)])
     errors = {os.path.relpath(p, folder): reason for p, reason in report.errors}
     for name, reason in expected.items():
         if reason is None:
@@ -145,9 +145,9 @@ def test_every_bad_input_is_recorded_and_good_photos_indexed(engine, corpus):
     stored = {os.path.relpath(p, folder): reason for p, reason in engine.store.errors()}
     assert stored == errors  # reasons are kept in the library, not only printed
     for photo in coco_photos()[20:30]:  # the good ones are searchable
-        hit = engine.search([Term(photo=str(photo))], k=1)[0]
+        hit = engine.search.run([Term(photo=str(photo))], k=1)[0]
         assert hit.path == str(folder / "good" / photo.name)
-    rerun = engine.index([str(folder)])
+    rerun = engine.updates.index([str(folder)])
     assert rerun.embedded == 0 and rerun.errors == []  # unchanged bad files are not retried
 
 
@@ -161,7 +161,7 @@ def test_file_vanishing_between_scan_and_read_is_skipped(engine, photos, monkeyp
         return real_hash(path)
 
     monkeypatch.setattr(indexer_module, "file_hash", hash_after_delete)
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.skipped == [(str(victim), "vanished before it could be read")]
     assert report.embedded == 39 and engine.store.vector_count() == 39
 
@@ -177,6 +177,6 @@ def test_unreadable_file_is_recorded(engine, photos, monkeypatch):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", open_)
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.errors == [(str(victim), "permission denied")]
     assert engine.store.vector_count() == 39

@@ -16,7 +16,7 @@ from mmrag_desktop.vlm import structured
 from mmrag_desktop.library.ask import describe, quoted
 from mmrag_desktop.understanding.captions import CAPTION_SCHEMA, caption_record
 from mmrag_desktop.domain.analyses import CAPTION_VERSION
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.media.files import file_hash
 from mmrag_desktop.domain.query import Term
 from mmrag_desktop.vlm.structured import StructuredAnswer, parse
@@ -26,25 +26,25 @@ from conftest import coco_photos
 COCO_CAPTIONS = "../shared/data/coco-mini/captions.jsonl"
 
 
-def _library(engine: Engine, folder, count: int) -> list:
+def _library(engine: Library, folder, count: int) -> list:
     folder.mkdir()
     photos = []
     for photo in coco_photos()[:count]:
         shutil.copyfile(photo, folder / photo.name)
         photos.append(folder / photo.name)
-    engine.add_folder(folder)
-    engine.index()
+    engine.folders.add(folder)
+    engine.updates.index()
     return photos
 
 
-def _captioning(engine: Engine, gemma, mmproj) -> VisionLanguageModel:
+def _captioning(engine: Library, gemma, mmproj) -> VisionLanguageModel:
     config = engine.config
     config.understand = ["captions"]
     config.vlm_model, config.vlm_mmproj, config.vlm_context = str(gemma), str(mmproj), 2048
     return VisionLanguageModel(config)
 
 
-def _stored(engine: Engine) -> dict[str, dict]:
+def _stored(engine: Library) -> dict[str, dict]:
     return {digest: json.loads(data) for digest, data in engine.store.understanding_rows("caption")}
 
 
@@ -62,7 +62,7 @@ def test_captions_are_schema_valid_json_stored_by_content_and_searchable(
     photos = _library(engine, tmp_path / "photos", 4)
     vlm = _captioning(engine, gemma, mmproj)
     try:
-        report = engine.understand(vlm=vlm)
+        report = engine.updates.understand(vlm=vlm)
     finally:
         vlm.unload()
     assert report.analysed == {"captions": 4} and not report.failed, report
@@ -73,11 +73,11 @@ def test_captions_are_schema_valid_json_stored_by_content_and_searchable(
         assert value["model"] == gemma.name
     digest = file_hash(photos[0])
     caption = stored[digest]
-    summary = engine.understood(digest)
+    summary = engine.search.understood(digest)
     assert summary["caption"] == caption["caption"] and caption["caption"]
     # searchable by its words: the caption field says why
     word = next(w for w in caption["caption"].split() if len(w.strip(".,")) >= 3).strip(".,")
-    found = engine.search([Term(word)], k=10, mode="keyword")
+    found = engine.search.run([Term(word)], k=10, mode="keyword")
     assert str(photos[0]) in [r.path for r in found]
     assert {r.meta["matched"]["field"] for r in found if r.path == str(photos[0])} == {"caption"}
     # Ask's prompt line for the photo carries its caption and tags
@@ -85,7 +85,7 @@ def test_captions_are_schema_valid_json_stored_by_content_and_searchable(
     assert f"caption {quoted(caption['caption'])}" in line
     assert ("tags " in line) == bool(caption["tags"])
     # nothing is left to do: a second pass asks the model nothing
-    assert engine.understand(vlm=vlm).analysed == {"captions": 0}
+    assert engine.updates.understand(vlm=vlm).analysed == {"captions": 0}
 
 
 def test_output_cut_at_the_token_limit_is_repaired_never_stored_malformed(
@@ -94,7 +94,7 @@ def test_output_cut_at_the_token_limit_is_repaired_never_stored_malformed(
     monkeypatch.setattr(captions, "CAPTION_TOKENS", 16)  # cut inside the JSON, both attempts
     vlm = _captioning(engine, gemma, mmproj)
     try:
-        report = engine.understand(vlm=vlm)
+        report = engine.updates.understand(vlm=vlm)
     finally:
         vlm.unload()
     assert report.analysed == {"captions": 3} and not report.failed
@@ -153,20 +153,20 @@ def test_an_answer_that_stays_invalid_is_recorded_as_failed_not_stored(
     monkeypatch.setattr(structured, "parse", lambda raw, schema: None)
     vlm = _captioning(engine, gemma, mmproj)
     try:
-        report = engine.understand(vlm=vlm)
+        report = engine.updates.understand(vlm=vlm)
     finally:
         vlm.unload()
     assert [path for path, _ in report.failed] == [str(photos[0])]
     assert "not valid JSON" in report.failed[0][1]
     [value] = _stored(engine).values()
     assert set(value) == {"error"}  # no caption: nothing malformed is searchable
-    assert engine.understood(file_hash(photos[0])) == {}
+    assert engine.search.understood(file_hash(photos[0])) == {}
 
 
 def test_captions_without_a_vision_projector_say_why_and_do_not_start(engine, tmp_path, gemma):
     _library(engine, tmp_path / "photos", 1)
     vlm = _captioning(engine, gemma, "")
-    report = engine.understand(vlm=vlm)
+    report = engine.updates.understand(vlm=vlm)
     assert report.analysed == {"captions": 0}
     assert "mmproj" in report.unavailable["captions"]
     assert not vlm.loaded
@@ -191,7 +191,7 @@ def test_the_caption_vector_has_its_own_index_searched_alone_or_fused(engine, tm
             "coco")) for p in photos])
 
     def rank1(field: str) -> float:
-        hits = [engine.search([Term(human[p.name])], k=5, mode="semantic", field=field)
+        hits = [engine.search.run([Term(human[p.name])], k=5, mode="semantic", field=field)
                 for p in photos]
         return sum(bool(h) and h[0].path == str(p) for h, p in zip(hits, photos)) / len(photos)
 
@@ -200,35 +200,35 @@ def test_the_caption_vector_has_its_own_index_searched_alone_or_fused(engine, tm
         print("\ncaption query rank-1 by field (random CLIP weights): " +
               ", ".join(f"{f} {r:.0%}" for f, r in rates.items()))
     assert rates["caption"] == 1.0
-    [hit] = engine.search([Term(human[photos[3].name])], k=1, mode="semantic", field="caption")
+    [hit] = engine.search.run([Term(human[photos[3].name])], k=1, mode="semantic", field="caption")
     # the same text, embedded in a batch and alone: equal up to the precision's rounding
     assert hit.meta["caption_score"] == pytest.approx(1.0, abs=5e-3)
     assert hit.meta["caption"] == human[photos[3].name]
 
     # saved beside the library: a new engine searches without embedding the captions again
     encoded = []
-    reopened = Engine(engine.home, config=engine.config, random_weights=False)
+    reopened = Library(engine.home, config=engine.config, random_weights=False)
     real = reopened.embedder.encode_texts
     monkeypatch.setattr(reopened.embedder, "encode_texts",
                         lambda texts: encoded.append(len(texts)) or real(texts))
-    [again] = reopened.search([Term(human[photos[3].name])], k=1, field="caption")
+    [again] = reopened.search.run([Term(human[photos[3].name])], k=1, field="caption")
     assert again.path == str(photos[3]) and encoded == [1]  # the query only
 
     # a deleted photo's caption leaves the index; a changed caption is embedded again
     photos[3].unlink()
-    reopened.index()
-    reopened.understand()
+    reopened.updates.index()
+    reopened.updates.understand()
     assert len(reopened.captions()) == 29
-    assert str(photos[3]) not in [r.path for r in reopened.search(
+    assert str(photos[3]) not in [r.path for r in reopened.search.run(
         [Term(human[photos[3].name])], k=5, field="caption")]
     reopened.store.put_understanding("caption", CAPTION_VERSION, [(file_hash(photos[5]), *caption_record(
         StructuredAnswer({"caption": "a purple giraffe juggling teacups", "tags": [],
                           "objects": [], "text_seen": ""}, False, 1), "coco"))])
-    [moved] = reopened.search([Term("a purple giraffe juggling teacups")], k=1, field="caption")
+    [moved] = reopened.search.run([Term("a purple giraffe juggling teacups")], k=1, field="caption")
     assert moved.path == str(photos[5]) and moved.score == pytest.approx(1.0, abs=5e-3)
     # fused with the image vector, the caption's best match joins the image's top-k
-    fused = reopened.search([Term("a purple giraffe juggling teacups")], k=3, field="both")
+    fused = reopened.search.run([Term("a purple giraffe juggling teacups")], k=3, field="both")
     assert str(photos[5]) in [r.path for r in fused]
-    assert all("caption_score" not in r.meta for r in reopened.search(
+    assert all("caption_score" not in r.meta for r in reopened.search.run(
         [Term("a purple giraffe juggling teacups")], k=3, field="image"))
     reopened.close()

@@ -16,7 +16,7 @@ from PIL import Image
 from mmrag_desktop.clip import hub as model_hub, model_files as models
 from mmrag_desktop.cli import main
 from mmrag_desktop.core.config import Config, load_config, save_config
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.clip.hub import HubSource
 from mmrag_desktop.clip.identity import ModelFileError, ModelMissingError
 from mmrag_desktop.domain.query import Filters, Term
@@ -41,14 +41,14 @@ def _dated_library(root: Path) -> dict[str, list[Path]]:
 
 def test_filters_by_date_and_folder(engine, tmp_path):
     made = _dated_library(tmp_path / "lib")
-    engine.index([str(tmp_path / "lib")])
+    engine.updates.index([str(tmp_path / "lib")])
     query = [Term(text="a photo")]
-    in_2020 = engine.search(query, 50, filters=Filters(taken_after="2020-01-01",
+    in_2020 = engine.search.run(query, 50, filters=Filters(taken_after="2020-01-01",
                                                        taken_before="2020-12-31"))
     assert {r.path for r in in_2020} == {str(p) for p in made["2020"]}
-    trips = engine.search(query, 50, filters=Filters(folders=[str(tmp_path / "lib" / "trips")]))
+    trips = engine.search.run(query, 50, filters=Filters(folders=[str(tmp_path / "lib" / "trips")]))
     assert len(trips) == 15 and all("/trips/" in r.path for r in trips)
-    both = engine.search(query, 50, filters=Filters([str(tmp_path / "lib" / "home")],
+    both = engine.search.run(query, 50, filters=Filters([str(tmp_path / "lib" / "home")],
                                                     taken_before="2019-12-31"))
     assert {r.path for r in both} == {str(p) for p in made["2019"] if p.parent.name == "home"}
     assert [r.score for r in trips] == sorted((r.score for r in trips), reverse=True)
@@ -56,7 +56,7 @@ def test_filters_by_date_and_folder(engine, tmp_path):
 
 def test_combined_weighted_query(engine):
     photos = coco_photos()
-    engine.index([str(COCO / "images")])
+    engine.updates.index([str(COCO / "images")])
     a, b = str(photos[0]), str(photos[1])
     emb = engine.embedder
     ea, eb = (emb.encode_images(emb.to_pixels(Image.open(p).convert("RGB"))[None])[0]
@@ -67,13 +67,13 @@ def test_combined_weighted_query(engine):
     composed = query_vector(emb, [Term(photo=a), Term(photo=b, weight=0.5),
                                   Term(text="snow", weight=-2)])
     assert np.allclose(composed, expected, atol=1e-5)
-    cancelled = engine.search([Term(photo=a), Term(photo=b), Term(photo=b, weight=-1)], k=1)
+    cancelled = engine.search.run([Term(photo=a), Term(photo=b), Term(photo=b, weight=-1)], k=1)
     assert cancelled[0].path == a and cancelled[0].score > 0.999
     assert Term.parse("0.5*snow") == Term(text="snow", weight=0.5)
     assert Term.parse(a, -1) == Term(photo=a, weight=-1)
-    everything = engine.search([Term(text="a dog")], k=50)
+    everything = engine.search.run([Term(text="a dog")], k=50)
     threshold = float(np.median([r.score for r in everything]))
-    floor = engine.search([Term(text="a dog")], k=50, min_score=threshold)
+    floor = engine.search.run([Term(text="a dog")], k=50, min_score=threshold)
     assert [r.path for r in floor] == [r.path for r in everything if r.score >= threshold]
     assert 0 < len(floor) < len(everything)
 
@@ -141,7 +141,7 @@ def test_import_weights_then_load_them(home, tiny_model, tmp_path, capsys):
     imported = models.find_weights(config, home)
     assert imported.parent == home / "models" and imported.read_bytes() == weights.read_bytes()
 
-    engine = Engine(home=home)
+    engine = Library(home=home)
     reference = open_clip.create_model("mmrag-tiny", pretrained=str(weights)).eval()
     with torch.no_grad():
         tokens = open_clip.get_tokenizer("mmrag-tiny")(["a dog"])

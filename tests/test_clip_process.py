@@ -15,7 +15,7 @@ import numpy as np
 
 from mmrag_desktop.core.config import save_config
 from mmrag_desktop.clip.embedder import Embedder
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.media.photos import decode, model_input
 from mmrag_desktop.domain.query import Term
 from conftest import cli_env, coco_photos
@@ -33,12 +33,12 @@ def test_pixels_prepared_without_torch_are_identical_to_open_clips(home, config)
 # Run in a fresh interpreter: this test process has imported torch long ago.
 _GUI_LIKE = """
 import json, sys
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
-engine = Engine(model_process=True)
-engine.index([sys.argv[1]])
-text = engine.search([Term(text="a dog on a beach")], 5)
-photo = engine.search([Term(photo=sys.argv[2])], 5)
+engine = Library(model_process=True)
+engine.updates.index([sys.argv[1]])
+text = engine.search.run([Term(text="a dog on a beach")], 5)
+photo = engine.search.run([Term(photo=sys.argv[2])], 5)
 heavy = sorted(m for m in ("torch", "open_clip", "onnxruntime", "tokenizers") if m in sys.modules)
 print(json.dumps({"text": [r.path for r in text], "photo": [r.path for r in photo],
                   "count": engine.store.vector_count(), "heavy": heavy}))
@@ -58,11 +58,11 @@ def test_a_gui_engine_indexes_and_searches_through_the_helper_without_torch(home
     assert remote["heavy"] == []
     assert remote["count"] == 40
     # The same library searched in-process: same model id (nothing re-embedded), same answers.
-    local = Engine(home=home)
+    local = Library(home=home)
     try:
         assert local.store.vector_count() == 40
-        assert [r.path for r in local.search([Term(text="a dog on a beach")], 5)] == remote["text"]
-        assert [r.path for r in local.search([Term(photo=str(query_photo))], 5)] == remote["photo"]
+        assert [r.path for r in local.search.run([Term(text="a dog on a beach")], 5)] == remote["text"]
+        assert [r.path for r in local.search.run([Term(photo=str(query_photo))], 5)] == remote["photo"]
         assert remote["photo"][0] == str(query_photo)
     finally:
         local.close()
@@ -71,17 +71,17 @@ def test_a_gui_engine_indexes_and_searches_through_the_helper_without_torch(home
 def test_a_helper_that_died_is_replaced_and_the_app_goes_on(home, config, photos):
     home.mkdir(parents=True)
     save_config(home, config)
-    engine = Engine(home=home, model_process=True)
+    engine = Library(home=home, model_process=True)
     try:
-        engine.index([str(photos)])
-        before = [r.path for r in engine.search([Term(text="a red car")], 5)]
+        engine.updates.index([str(photos)])
+        before = [r.path for r in engine.search.run([Term(text="a red car")], 5)]
         embedder = engine.loaded_embedder
         first = embedder.helper_pid
         os.kill(first, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while embedder.helper_pid is not None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert [r.path for r in engine.search([Term(text="a red car")], 5)] == before
+        assert [r.path for r in engine.search.run([Term(text="a red car")], 5)] == before
         assert embedder.helper_pid not in (None, first)
     finally:
         engine.loaded_embedder.close()

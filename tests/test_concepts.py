@@ -20,7 +20,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from mmrag_desktop.cli import main
 from mmrag_desktop.domain.concepts import ConceptError
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.bench.evaluation import COCO_CONCEPTS, captioned_with, concept_precision
 from mmrag_desktop.domain.query import Filters, Term
 from conftest import COCO, coco_photos
@@ -68,15 +68,15 @@ def precision(results, relevant, k: int) -> float:
 
 def test_a_concept_learned_from_a_few_shots_finds_the_rest(engine, family):
     folder, shots = family
-    engine.add_folder(folder)
-    engine.index()
+    engine.folders.add(folder)
+    engine.updates.index()
     examples, rest = shots[:EXAMPLES], {str(p) for p in shots[EXAMPLES:]}
-    probe = engine.label("the Millers", [str(p) for p in examples])
+    probe = engine.concepts.label("the Millers", [str(p) for p in examples])
     assert probe.examples == EXAMPLES and probe.rejected == 0
     k = SHOTS - EXAMPLES
 
     def found(terms, **kw):
-        return [r for r in engine.search(terms, k + EXAMPLES, **kw)
+        return [r for r in engine.search.run(terms, k + EXAMPLES, **kw)
                 if str(r.path) not in {str(p) for p in examples}]
 
     by_concept = found([Term("the millers")])  # names are matched without case
@@ -85,61 +85,61 @@ def test_a_concept_learned_from_a_few_shots_finds_the_rest(engine, family):
         precision(by_concept, rest, k), by_text)
     assert all(0 <= r.meta["concepts"]["the Millers"] <= 1 for r in by_concept)
     # as tags with a confidence: on every result of any search, where ≥ 0.5
-    everything = engine.search([Term("a photo")], 100)
+    everything = engine.search.run([Term("a photo")], 100)
     tagged = [r for r in everything if "the Millers" in r.meta.get("concepts", {})]
-    chance = {r.path: float(probe.probability(engine._vectors_of(
+    chance = {r.path: float(probe.probability(engine.search.vectors_of(
         np.asarray([r.id])))[0]) for r in everything}
     assert {r.path for r in tagged} == {p for p, c in chance.items() if c >= 0.5}
     assert {str(p) for p in examples} <= {r.path for r in tagged} and len(tagged) < 30
     assert all(r.meta["concepts"]["the Millers"] == pytest.approx(chance[r.path]) for r in tagged)
     # as a filter: only photos tagged with it, whatever the query
-    filtered = engine.search([Term("a photo of a kitchen")], 50, filters=Filters(concepts=["the Millers"]))
+    filtered = engine.search.run([Term("a photo of a kitchen")], 50, filters=Filters(concepts=["the Millers"]))
     assert {r.id for r in filtered} == {r.id for r in tagged}
     # fused with the rest of a query: a shot both the Millers and like the query photo wins
     target = next(p for p in shots[EXAMPLES:] if str(p) in {r.path for r in tagged})
-    fused = engine.search([Term("the Millers"), Term(photo=str(target))], 5)
+    fused = engine.search.run([Term("the Millers"), Term(photo=str(target))], 5)
     assert fused[0].path == str(target) and fused[0].meta["concepts"]["the Millers"] >= 0.5
 
 
 def test_answers_teach_the_concept(engine, family):
     folder, shots = family
-    engine.add_folder(folder)
-    engine.index()
-    engine.label("the Millers", [str(p) for p in shots[:2]])
-    suggested = [r for r in engine.search([Term("the Millers")], 30) if r.path not in
+    engine.folders.add(folder)
+    engine.updates.index()
+    engine.concepts.label("the Millers", [str(p) for p in shots[:2]])
+    suggested = [r for r in engine.search.run([Term("the Millers")], 30) if r.path not in
                  {str(p) for p in shots[:2]}][:10]
     wrong = [r.path for r in suggested if r.path not in {str(p) for p in shots}]
     right = [r.path for r in suggested if r.path in {str(p) for p in shots}]
     assert wrong, "the test needs a wrong suggestion to reject"
     before = {r.path: r.meta["concepts"]["the Millers"] for r in suggested}
-    engine.label("the Millers", right)
-    probe = engine.label("the Millers", wrong, yes=False)
+    engine.concepts.label("the Millers", right)
+    probe = engine.concepts.label("the Millers", wrong, yes=False)
     assert probe.examples == 2 + len(right) and probe.rejected == len(wrong)
     after = {r.path: r.meta["concepts"]["the Millers"]
-             for r in engine.search([Term("the Millers")], 72)}
+             for r in engine.search.run([Term("the Millers")], 72)}
     assert all(after[p] < 0.5 < before[p] or after[p] < before[p] for p in wrong)
     assert all(after[p] >= 0.5 for p in right)
     # changed its mind: a rejected photo said yes again counts as a yes
-    assert engine.label("the Millers", wrong[:1]).rejected == len(wrong) - 1
+    assert engine.concepts.label("the Millers", wrong[:1]).rejected == len(wrong) - 1
     with pytest.raises(ConceptError, match="not an indexed photo"):
-        engine.label("the Millers", [str(COCO / "captions.jsonl")])
+        engine.concepts.label("the Millers", [str(COCO / "captions.jsonl")])
 
 
 def test_a_concept_survives_a_model_change(home, config, family, tmp_path):
     folder, shots = family
     config.weights = weights_file(tmp_path, 31)
-    first = Engine(home=home, config=config)
-    first.index([str(folder)])
-    first.label("the Millers", [str(p) for p in shots[:EXAMPLES]])
-    before = first.probe("the Millers")
+    first = Library(home=home, config=config)
+    first.updates.index([str(folder)])
+    first.concepts.label("the Millers", [str(p) for p in shots[:EXAMPLES]])
+    before = first.concepts.probe("the Millers")
     first.close()
     config.weights = weights_file(tmp_path, 32)
-    second = Engine(home=home, config=config)
-    second.index([str(folder)])  # every photo embedded again by the new model
-    after = second.probe("the Millers")
+    second = Library(home=home, config=config)
+    second.updates.index([str(folder)])  # every photo embedded again by the new model
+    after = second.concepts.probe("the Millers")
     assert after.examples == EXAMPLES and not (after.weights == before.weights).all()
     rest = {str(p) for p in shots[EXAMPLES:]}
-    found = [r for r in second.search([Term("the Millers")], SHOTS)
+    found = [r for r in second.search.run([Term("the Millers")], SHOTS)
              if r.path not in {str(p) for p in shots[:EXAMPLES]}]
     assert precision(found, rest, SHOTS - EXAMPLES) >= 0.5
     second.close()
@@ -147,15 +147,15 @@ def test_a_concept_survives_a_model_change(home, config, family, tmp_path):
 
 def test_concepts_from_the_command_line(engine, family, capsys):
     folder, shots = family
-    engine.add_folder(folder)
-    engine.index()
+    engine.folders.add(folder)
+    engine.updates.index()
     assert main(["concepts", "add", "The Millers", *map(str, shots[:EXAMPLES])]) == 0
     assert "The Millers: learned from 4 examples" in capsys.readouterr().out
     assert main(["concepts", "reject", "the millers", str(sorted(folder.iterdir())[0])]) == 0
     assert "4 examples and 1 rejected" in capsys.readouterr().out
     assert main(["concepts", "list"]) == 0
     listed = capsys.readouterr().out.strip()
-    tagged = engine._tagged(engine.probe("the Millers"))
+    tagged = engine.concepts.tagged(engine.concepts.probe("the Millers"))
     assert listed == f"The Millers: 4 examples, 1 rejected, {len(tagged)} photos tagged"
     assert main(["search", "the Millers", "-k", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -175,8 +175,8 @@ def test_concepts_from_the_command_line(engine, family, capsys):
 
 
 def test_coco_categories_as_concepts_precision_at_20(engine, capsys):
-    engine.add_folder(COCO / "images")
-    engine.index()
+    engine.folders.add(COCO / "images")
+    engine.updates.index()
     categories = captioned_with(COCO / "captions.jsonl", COCO / "images", COCO_CONCEPTS)
     assert all(len(categories[w]) >= 10 for w in COCO_CONCEPTS)
     scores = concept_precision(engine, categories, examples=5, k=20)

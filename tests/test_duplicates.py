@@ -33,10 +33,10 @@ def test_copies_are_grouped_with_their_original_first(engine, tmp_path, capsys):
         with Image.open(photo) as img:
             img.resize((img.width // 2, img.height // 2)).save(smaller, "JPEG", quality=60)
         expected.append(sorted([str(folder / photo.name), str(exact), str(smaller)]))
-    engine.index([str(folder)])
+    engine.updates.index([str(folder)])
     assert engine.store.vector_count() == 18
 
-    groups = engine.duplicates(THRESHOLD)
+    groups = engine.analyses.duplicates(THRESHOLD)
     assert sorted(sorted(r.path for r in g.photos) for g in groups) == sorted(expected)
     for found in groups:
         assert not found.exact  # a resized copy is in every group
@@ -70,7 +70,7 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
     from send2trash import plat_other
 
     from mmrag_desktop.core.config import save_config
-    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.library.facade import Library
     from mmrag_desktop.gui.adapters.bridge import EngineBridge
     from mmrag_desktop.gui.window import MainWindow
 
@@ -92,7 +92,7 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
     home.mkdir(parents=True)
     config.roots = [str(folder)]
     save_config(home, config)
-    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     window.start()

@@ -19,12 +19,12 @@ from PIL import Image
 from mmrag_desktop.media import photos as imaging
 from mmrag_desktop.store import database as store_module
 from mmrag_desktop.cli import main
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
 from mmrag_desktop.store.database import Store
 from mmrag_desktop.store.schema import SCHEMA_VERSION, LibraryVersionError
 from mmrag_desktop.store.vectors import vector_checksum
-from conftest import coco_photos
+from conftest import Repairs, coco_photos
 
 
 def mode(path: Path) -> int:
@@ -36,9 +36,9 @@ def test_an_existing_open_library_folder_is_made_private(home, config, photos):
     os.chmod(home, 0o755)
     (home / "config.toml").write_text("")
     os.chmod(home / "config.toml", 0o644)
-    engine = Engine(home=None, config=config)  # home_dir() finds $MMRAG_HOME existing
-    engine.index([str(photos)])
-    engine.vectors.save(engine.store)
+    engine = Library(home=None, config=config)  # home_dir() finds $MMRAG_HOME existing
+    engine.updates.index([str(photos)])
+    engine.vector_index().save(engine.store)
     assert mode(home) == 0o700
     files = [p for p in home.rglob("*") if p.is_file()]
     assert {"library.db", "library.db-wal", "config.toml"} <= {p.name for p in files}
@@ -92,8 +92,8 @@ def test_an_older_library_is_migrated_and_a_newer_one_refused(tmp_path, home, ca
 
 
 def test_a_full_disk_gets_its_own_message_and_loses_nothing(engine, photos, monkeypatch, capsys):
-    engine.add_folder(photos)
-    engine.index()
+    engine.folders.add(photos)
+    engine.updates.index()
     before = engine.store.vector_count()
     for photo in coco_photos()[100:140]:
         shutil.copy2(photo, photos / photo.name)
@@ -110,11 +110,11 @@ def test_a_full_disk_gets_its_own_message_and_loses_nothing(engine, photos, monk
     err = capsys.readouterr().err
     assert "disk holding the library is full" in err and "unreadable" not in err
     monkeypatch.undo()
-    again = Engine(home=engine.home)
+    again = Library(home=engine.home)
     committed = again.store.vector_count()  # the batches before the disk filled up
     assert committed >= before
-    assert again.index().embedded == 80 - committed
-    assert again.store.vector_count() == again.vectors.count() == 80
+    assert again.updates.index().embedded == 80 - committed
+    assert again.store.vector_count() == again.vector_index().count() == 80
 
 
 def test_a_locked_database_is_named_as_such():
@@ -125,8 +125,8 @@ def test_a_locked_database_is_named_as_such():
 
 
 def test_a_failed_save_keeps_the_good_index(engine, photos, monkeypatch):
-    engine.index([str(photos)])
-    vectors = engine.vectors
+    engine.updates.index([str(photos)])
+    vectors = engine.vector_index()
     good, sidecar = vectors.data_file, vectors.sidecar.read_text()
     for photo in coco_photos()[100:103]:
         shutil.copy2(photo, photos / photo.name)
@@ -138,14 +138,14 @@ def test_a_failed_save_keeps_the_good_index(engine, photos, monkeypatch):
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", disk_full)
-    engine.index([str(photos)])  # the run commits; only the cache save fails
+    engine.updates.index([str(photos)])  # the run commits; only the cache save fails
     monkeypatch.undo()
     assert good.exists() and vectors.sidecar.read_text() == sidecar
     assert not [p for p in good.parent.iterdir() if p.name.endswith(".tmp")]
     engine.close()
-    reopened = Engine(home=engine.home)
-    reopened.vectors
-    assert reopened.repairs == [] and reopened.vectors.count() == 43
+    reopened = Library(home=engine.home, on_notice=(repairs := Repairs()))
+    reopened.vector_index()
+    assert repairs == [] and reopened.vector_index().count() == 43
 
 
 def _png16_rgb(path: Path, pixels: np.ndarray) -> None:
@@ -175,13 +175,13 @@ def test_16_bit_scans_are_decoded(engine, tmp_path):
     little.save(folder / "grey16.tif")
     Image.frombytes("I;16B", size, grey.astype(">u2").tobytes()).save(folder / "grey16b.tif")
     _png16_rgb(folder / "rgb16.png", rgb)
-    report = engine.index([str(folder)])
+    report = engine.updates.index([str(folder)])
     assert report.errors == [] and report.embedded == 4
-    colour = engine.search([Term(photo=str(source))], k=4)
+    colour = engine.search.run([Term(photo=str(source))], k=4)
     assert colour[0].path == str(folder / "rgb16.png") and colour[0].score > 0.99
     with Image.open(source) as img:
         img.convert("L").convert("RGB").save(tmp_path / "grey.png")
-    greys = {r.path: r.score for r in engine.search([Term(photo=str(tmp_path / "grey.png"))], k=4)}
+    greys = {r.path: r.score for r in engine.search.run([Term(photo=str(tmp_path / "grey.png"))], k=4)}
     for name in ("grey16.png", "grey16.tif", "grey16b.tif"):
         assert greys[str(folder / name)] > 0.99, name
 
@@ -197,7 +197,7 @@ def test_a_crashing_decoder_costs_one_photo_not_the_run(engine, photos, monkeypa
         return real_transpose(img, *args, **kwargs)
 
     monkeypatch.setattr(imaging.ImageOps, "exif_transpose", transpose)
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.embedded == 40
     assert report.errors == [(str(victim), "the decoder failed (ZeroDivisionError: a plugin bug)")]
 
@@ -207,17 +207,17 @@ def test_photos_are_hashed_without_reading_them_whole(engine, photos, monkeypatc
         raise AssertionError("a whole file was read into memory")
 
     monkeypatch.setattr(Path, "read_bytes", refuse)
-    assert engine.index([str(photos)]).embedded == 40
+    assert engine.updates.index([str(photos)]).embedded == 40
     big = photos / "big.bin.jpg"
     with big.open("wb") as f:
         f.truncate(64 << 20)  # 64 MB of zeros, not an image
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.errors[0][0] == str(big)
 
 
 def test_one_offline_photo_keeps_searches_on_the_fast_path(engine, photos, monkeypatch):
-    engine.index([str(photos)])
-    victim = engine.search([Term(text="a dog")], k=1)[0]
+    engine.updates.index([str(photos)])
+    victim = engine.search.run([Term(text="a dog")], k=1)[0]
     with engine.store.transaction():
         engine.store.db.execute("UPDATE photos SET status = 'offline' WHERE id = ?", [victim.id])
 
@@ -225,13 +225,13 @@ def test_one_offline_photo_keeps_searches_on_the_fast_path(engine, photos, monke
         raise AssertionError("the filtered path was taken")
 
     monkeypatch.setattr(engine.store, "ids_matching", slow_path)
-    results = engine.search([Term(text="a dog")], k=10)
+    results = engine.search.run([Term(text="a dog")], k=10)
     assert len(results) == 10 and victim.id not in {r.id for r in results}
 
 
 def test_saving_the_index_does_not_hold_up_searches(engine, photos, monkeypatch):
-    engine.index([str(photos)])
-    vectors = engine.vectors
+    engine.updates.index([str(photos)])
+    vectors = engine.vector_index()
     searched = threading.Event()
     real_index = vectors._index
 
@@ -248,7 +248,7 @@ def test_saving_the_index_does_not_hold_up_searches(engine, photos, monkeypatch)
     monkeypatch.setattr(vectors, "_index", SlowSave())
     saver = threading.Thread(target=vectors.save)
     saver.start()
-    engine.search([Term(text="a dog")], k=5)
+    engine.search.run([Term(text="a dog")], k=5)
     done_while_saving = saver.is_alive()
     searched.set()
     saver.join()
@@ -256,7 +256,7 @@ def test_saving_the_index_does_not_hold_up_searches(engine, photos, monkeypatch)
 
 
 def test_a_batch_is_committed_whole_or_not_at_all(engine, photos, monkeypatch):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     store = engine.store
     before = (store.seq(), store.checksum(), store.counts(), store.vector_count())
     extra = [(None, {"path": str(photos / f"new{i}.jpg"), "root": str(photos), "size": 1,

@@ -40,19 +40,19 @@ def test_a_text_only_model_extracts_a_receipt_from_its_recognised_text(engine, t
     render_receipt(folder / "receipt.jpg")
     Image.linear_gradient("L").resize((640, 480)).convert("RGB").save(folder / "sky.jpg")
     engine.config.understand = ["text"]
-    engine.add_folder(folder)
-    engine.index()
-    engine.understand()
-    assert "HAVEN" in engine.understood(file_hash(folder / "receipt.jpg"))["text"].upper()
+    engine.folders.add(folder)
+    engine.updates.index()
+    engine.updates.understand()
+    assert "HAVEN" in engine.search.understood(file_hash(folder / "receipt.jpg"))["text"].upper()
     vlm = _model(engine, gemma)
     prompts = []
     answer = vlm.answer
     monkeypatch.setattr(vlm, "answer", lambda messages, **kw: prompts.append(
         messages[0]["content"]) or answer(messages, **kw))
     try:
-        found = engine.extract(folder / "receipt.jpg", "receipt", vlm)
+        found = engine.updates.extract(folder / "receipt.jpg", "receipt", vlm)
         with pytest.raises(ExtractionError, match="no text was recognised"):
-            engine.extract(folder / "sky.jpg", "receipt", vlm)
+            engine.updates.extract(folder / "sky.jpg", "receipt", vlm)
     finally:
         vlm.unload()
     with capsys.disabled():
@@ -61,11 +61,11 @@ def test_a_text_only_model_extracts_a_receipt_from_its_recognised_text(engine, t
     assert not found.stored
     assert isinstance(prompts[0], str) and "HAVEN" in prompts[0].upper()  # the OCR text
     # stored by content: asked again, the library answers (no model is loaded)
-    again = engine.extract(folder / "receipt.jpg", "receipt", VisionLanguageModel(engine.config))
+    again = engine.updates.extract(folder / "receipt.jpg", "receipt", VisionLanguageModel(engine.config))
     assert again.stored and again.value == found.value
-    [listed] = engine.extracted("receipt")
+    [listed] = engine.updates.extracted("receipt")
     assert listed.photo == str(folder / "receipt.jpg") and listed.value == found.value
-    assert engine.understood(file_hash(folder / "receipt.jpg"))["extracted"].startswith(
+    assert engine.search.understood(file_hash(folder / "receipt.jpg"))["extracted"].startswith(
         "receipt: ")
     # CSV: one line per item (or one for the receipt when the model found none)
     rows = list(csv.DictReader(io.StringIO(to_csv([(listed.photo, listed.value)]))))
@@ -80,16 +80,16 @@ def test_an_extraction_from_the_photo_is_searchable_and_exported_by_the_cli(
     folder.mkdir()
     photo = folder / "card.jpg"
     photo.write_bytes(coco_photos()[1].read_bytes())
-    engine.add_folder(folder)
-    engine.index()
+    engine.folders.add(folder)
+    engine.updates.index()
     vlm = _model(engine, gemma, mmproj)
     try:
-        found = engine.extract(photo, "business_card", vlm)
+        found = engine.updates.extract(photo, "business_card", vlm)
     finally:
         vlm.unload()
     jsonschema.validate(found.value, SCHEMAS["business_card"])
     word = next(w for _, w in _words(found.value) if len(w) >= 3)
-    hits = engine.search([Term(word)], k=5, mode="keyword")
+    hits = engine.search.run([Term(word)], k=5, mode="keyword")
     assert [h.path for h in hits] == [str(photo)]
     assert hits[0].meta["matched"]["field"] == "extracted"
     # the CLI exports what is stored, as JSON and CSV; asking again reads the library

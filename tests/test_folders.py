@@ -14,7 +14,8 @@ import pytest
 
 from mmrag_desktop.library import scanner
 from mmrag_desktop.core.config import load_config, save_config
-from mmrag_desktop.library.engine import Engine, FolderError
+from mmrag_desktop.library.facade import Library
+from mmrag_desktop.library.folders import FolderError
 from mmrag_desktop.library.indexer import MASS_REMOVAL_MIN
 from mmrag_desktop.domain.query import Filters, Term
 from mmrag_desktop.library.watcher import Watcher
@@ -22,7 +23,7 @@ from conftest import cli_env, coco_photos
 from test_watcher import wait_for
 
 
-def row_paths(engine: Engine) -> list[str]:
+def row_paths(engine: Library) -> list[str]:
     return [r["path"] for r in engine.store.details(
         [r[0] for r in engine.store.db.execute("SELECT id FROM photos")]).values()]
 
@@ -32,22 +33,22 @@ def test_nested_and_symlinked_roots_are_one_library(engine, photos, tmp_path):
     sub.mkdir()
     for photo in coco_photos()[40:45]:
         shutil.copy2(photo, sub / photo.name)
-    engine.add_folder(photos)
+    engine.folders.add(photos)
     with pytest.raises(FolderError, match="inside"):
-        engine.add_folder(sub)
+        engine.folders.add(sub)
     link = tmp_path / "link"
     link.symlink_to(photos)
-    assert engine.add_folder(link) == str(photos) and engine.config.roots == [str(photos)]
-    assert engine.index().embedded == 45
+    assert engine.folders.add(link) == str(photos) and engine.config.roots == [str(photos)]
+    assert engine.updates.index().embedded == 45
 
     # A folder holding the root replaces it; nothing is embedded again.
     parent = tmp_path
     extra = tmp_path / "more"
     extra.mkdir()
     shutil.copy2(coco_photos()[50], extra / "x.jpg")
-    assert engine.add_folder(parent) == str(parent)
+    assert engine.folders.add(parent) == str(parent)
     assert engine.config.roots == [str(parent)] and load_config(engine.home).roots == [str(parent)]
-    report = engine.index()
+    report = engine.updates.index()
     assert (report.embedded, report.unchanged, report.deleted) == (1, 45, 0)
     paths = row_paths(engine)
     assert len(paths) == len(set(paths)) == 46
@@ -65,10 +66,10 @@ def test_hand_edited_nested_roots_never_abort_or_duplicate(home, config, photos)
         run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "index"],
                              env=cli_env(home), capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
-    engine = Engine(home=home)
+    engine = Library(home=home)
     paths = row_paths(engine)
     assert len(paths) == len(set(paths)) == 44
-    assert engine.vectors.count() == 44
+    assert engine.vector_index().count() == 44
 
 
 def test_folder_names_that_are_not_utf8(engine, tmp_path):
@@ -84,14 +85,14 @@ def test_folder_names_that_are_not_utf8(engine, tmp_path):
     other.mkdir()
     for photo in photos[9:12]:
         shutil.copy2(photo, other / photo.name)
-    engine.add_folder(folder)
-    engine.add_folder(other)
+    engine.folders.add(folder)
+    engine.folders.add(other)
     assert load_config(engine.home).roots == [folder, str(other)]
-    assert engine.index().embedded == 12
-    hits = engine.search([Term(text="a photo")], k=50, filters=Filters(folders=[inner]))
+    assert engine.updates.index().embedded == 12
+    hits = engine.search.run([Term(text="a photo")], k=50, filters=Filters(folders=[inner]))
     assert sorted(h.path for h in hits) == sorted(os.path.join(inner, p.name)
                                                    for p in photos[6:9])
-    mine = engine.search([Term(text="a photo")], k=50, filters=Filters(folders=[folder]))
+    mine = engine.search.run([Term(text="a photo")], k=50, filters=Filters(folders=[folder]))
     assert len(mine) == 9 and all(h.path.startswith(folder) for h in mine)
     assert engine.store.root_counts()[folder] == {"ok": 9}
 
@@ -100,14 +101,14 @@ def test_the_app_folder_inside_a_library_folder_is_never_indexed(tmp_path, confi
     home = photos / "app data"
     home.mkdir()
     save_config(home, config)
-    engine = Engine(home=home)
+    engine = Library(home=home)
     thumbnails = home / "thumbnails" / "ab"
     thumbnails.mkdir(parents=True)
     shutil.copy2(coco_photos()[60], thumbnails / "abc-256.jpg")
     with pytest.raises(FolderError, match="own data folder"):
-        engine.add_folder(home)
-    engine.add_folder(photos)
-    assert engine.index().embedded == 40
+        engine.folders.add(home)
+    engine.folders.add(photos)
+    assert engine.updates.index().embedded == 40
     assert not any(p.startswith(str(home)) for p in row_paths(engine))
     watcher = Watcher(engine)
     assert not watcher.relevant(str(thumbnails / "new.jpg"), str(photos), False)
@@ -154,38 +155,38 @@ def test_os_hidden_flag_is_honoured(tmp_path, monkeypatch):
 
 
 def test_a_root_on_another_device_goes_offline_not_deleted(engine, photos, capsys):
-    engine.add_folder(photos)
-    engine.index()
+    engine.folders.add(photos)
+    engine.updates.index()
     engine.store.record_root(str(photos), 987654321)  # the drive's device, now elsewhere
-    report = engine.index()
+    report = engine.updates.index()
     assert report.offline_roots == [str(photos)] and report.deleted == 0
     assert "another disk" in report.offline_reasons[str(photos)]
     assert engine.store.counts() == {"offline": 40}
-    assert engine.search([Term(text="a dog")], k=5) == []
-    back = engine.index(allow_removal=True)  # the user says the folder really moved
+    assert engine.search.run([Term(text="a dog")], k=5) == []
+    back = engine.updates.index(allow_removal=True)  # the user says the folder really moved
     assert (back.embedded, back.unchanged) == (0, 40)
     assert engine.store.counts() == {"ok": 40}
 
 
 def test_an_empty_mount_point_goes_offline_and_comes_back(engine, photos, tmp_path):
-    engine.add_folder(photos)
-    engine.index()
+    engine.folders.add(photos)
+    engine.updates.index()
     away = tmp_path / "away"
     away.mkdir()
     for photo in photos.iterdir():
         photo.rename(away / photo.name)
-    report = engine.index()
+    report = engine.updates.index()
     assert report.offline_roots == [str(photos)] and report.deleted == 0
     assert "empty" in report.offline_reasons[str(photos)]
     for photo in away.iterdir():
         photo.rename(photos / photo.name)
-    back = engine.index()
+    back = engine.updates.index()
     assert (back.embedded, back.unchanged, back.deleted) == (0, 40, 0)
 
 
 def test_mass_removal_is_held_until_confirmed(engine, photos, tmp_path, home):
-    engine.add_folder(photos)
-    engine.index()
+    engine.folders.add(photos)
+    engine.updates.index()
     away = tmp_path / "away"
     away.mkdir()
     victims = sorted(photos.iterdir())[:30]
@@ -196,22 +197,22 @@ def test_mass_removal_is_held_until_confirmed(engine, photos, tmp_path, home):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "--allow-removal" in run.stdout and "0 removed" in run.stdout
     assert engine.store.counts() == {"ok": 10, "offline": 30}
-    assert len(engine.search([Term(text="a photo")], k=50)) == 10
+    assert len(engine.search.run([Term(text="a photo")], k=50)) == 10
 
     for photo in away.iterdir():  # the drive is back
         photo.rename(photos / photo.name)
-    back = engine.index()
+    back = engine.updates.index()
     assert (back.embedded, back.deleted) == (0, 0) and engine.store.counts() == {"ok": 40}
 
     for photo in victims:
         photo.unlink()
-    assert engine.index().held_back == {str(photos): 30}
-    assert engine.index(allow_removal=True).deleted == 30
-    assert engine.store.counts() == {"ok": 10} and engine.vectors.count() == 10
+    assert engine.updates.index().held_back == {str(photos): 30}
+    assert engine.updates.index(allow_removal=True).deleted == 30
+    assert engine.store.counts() == {"ok": 10} and engine.vector_index().count() == 10
 
 
 def test_watcher_removes_held_photos_once_the_user_confirms(engine, photos):
-    engine.add_folder(photos)
+    engine.folders.add(photos)
     held = []
     watcher = Watcher(engine, settle=0.2, rescan_interval=0,
                       on_report=lambda report, roots: held.append(report.held_back))
@@ -236,7 +237,7 @@ def test_an_unreadable_folder_or_file_keeps_its_photos(engine, photos, monkeypat
     for photo in coco_photos()[40:45]:
         shutil.copy2(photo, trip / photo.name)
     flaky = photos / coco_photos()[0].name
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     before = set(row_paths(engine))
     assert len(before) == 45
     real_scandir = os.scandir
@@ -276,14 +277,14 @@ def test_an_unreadable_folder_or_file_keeps_its_photos(engine, photos, monkeypat
             return Entries([Entry(e) for e in entries])
 
     monkeypatch.setattr(scanner.os, "scandir", scandir)
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.deleted == 0 and not report.held_back
     assert (str(photos / "trip"), "folder unreadable: Permission denied") in report.skipped
     assert (str(flaky), "unreadable: Input/output error") in report.skipped
     assert set(row_paths(engine)) == before
-    assert {r.path for r in engine.search([Term(text="a photo")], k=45)} == before
+    assert {r.path for r in engine.search.run([Term(text="a photo")], k=45)} == before
     monkeypatch.undo()
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert (report.unchanged, report.embedded, report.deleted) == (45, 0, 0)
     shutil.rmtree(photos / "trip")  # gone for real now: removed
-    assert engine.index([str(photos)]).deleted == 5
+    assert engine.updates.index([str(photos)]).deleted == 5

@@ -23,7 +23,7 @@ from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication,  # noqa
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox  # noqa: E402
 
 from mmrag_desktop.core.config import load_config, save_config  # noqa: E402
-from mmrag_desktop.library.engine import Engine  # noqa: E402
+from mmrag_desktop.library.facade import Library  # noqa: E402
 from mmrag_desktop.gui.dialogs import first_run  # noqa: E402
 from mmrag_desktop.gui.adapters.bridge import EngineBridge  # noqa: E402
 from mmrag_desktop.gui.window import MainWindow  # noqa: E402
@@ -58,13 +58,13 @@ def dated_photos(tmp_path) -> Path:
 def _bridge(home: Path, config) -> EngineBridge:
     """A bridge over a library at *home* with *config* (nothing started)."""
     home.mkdir(parents=True, exist_ok=True)
-    return EngineBridge(Engine(home=home, config=config))
+    return EngineBridge(Library(home=home, config=config))
 
 
 def _window(qtbot, home: Path, config) -> MainWindow:
     home.mkdir(parents=True, exist_ok=True)
     save_config(home, config)
-    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     return window
@@ -141,7 +141,7 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     # (below relevance_cutoff × the best score) until "Show all"
     window.query.setText("a dog on a beach")
     results = _search(qtbot, window, window.search)
-    expected = window.bridge.engine.search([Term(text="a dog on a beach")], k=500)
+    expected = window.bridge.engine.search.run([Term(text="a dog on a beach")], k=500)
     floor = window.bridge.engine.config.relevance_cutoff * expected[0].score
     shown = [r.path for r in expected if r.score >= floor]
     assert [r.path for r in results] == shown and 0 < len(shown) < 40
@@ -271,8 +271,10 @@ def test_settings_are_saved_with_the_engine_config(qtbot, window, photos):
     assert load_config(home).excludes == ["node_modules", "skip-me"]
     assert load_config(home).understand == ["places"]
     assert window.view.delegate.size == 160 and window.loader.size == 160
-    _wait_indexed(qtbot, window, 40)  # restarted on the new settings, nothing re-embedded
-    assert window.bridge.engine.config.excludes == ["node_modules", "skip-me"]
+    # restarted on the new settings (in the background: wait for it), nothing re-embedded
+    qtbot.waitUntil(lambda: window.bridge.engine.config.excludes == ["node_modules", "skip-me"],
+                    timeout=30_000)
+    _wait_indexed(qtbot, window, 40)
 
 
 def test_qt_signals_keep_pythons_reference_counts(qtbot, tmp_path):
@@ -497,8 +499,8 @@ def test_markup_in_file_names_and_exif_is_shown_as_text(qtbot, window, tmp_path)
 def test_thumbnails_of_removed_photos_and_pasted_images_are_evicted(home, config, photos):
     from mmrag_desktop.media import thumbnails
 
-    engine = Engine(home=home, config=config)
-    engine.index([str(photos)])
+    engine = Library(home=home, config=config)
+    engine.updates.index([str(photos)])
     folder = thumbnails.cache_dir(home)
     made = {p: thumbnail(p, file_hash(p), 128, folder) for p in sorted(photos.iterdir())[:3]}
     pasted = thumbnails.paste_dir(home)
@@ -506,7 +508,7 @@ def test_thumbnails_of_removed_photos_and_pasted_images_are_evicted(home, config
     (pasted / "pasted-1.png").write_bytes(b"x")
     gone = next(iter(made))
     gone.unlink()
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     assert thumbnails.evict(home, engine.store.hashes_present, batch=2) == 1
     assert [p for p, t in made.items() if t.exists()] == list(made)[1:]
     assert (pasted / "pasted-1.png").exists()  # maybe the query on screen
@@ -651,10 +653,10 @@ def test_the_search_field_takes_the_typed_query_syntax(qtbot, window, photos):
     _wait_indexed(qtbot, window, 40)
     window.query.setText("a kitchen -food")
     shown = _search(qtbot, window, window.search)
-    expected = window.bridge.engine.search([Term(text="a kitchen"), Term(text="food", weight=-1)],
+    expected = window.bridge.engine.search.run([Term(text="a kitchen"), Term(text="food", weight=-1)],
                                            k=len(shown))
     assert [r.path for r in shown] == [r.path for r in expected]
-    plain = window.bridge.engine.search([Term(text="a kitchen -food")], k=len(shown))
+    plain = window.bridge.engine.search.run([Term(text="a kitchen -food")], k=len(shown))
     assert [r.path for r in shown] != [r.path for r in plain]  # not read as one description
 
 
@@ -931,7 +933,7 @@ def test_text_and_places_are_read_in_the_background_and_say_why_a_photo_matched(
     _wait_indexed(qtbot, window, 4)
     qtbot.waitUntil(lambda: window.understand_label.isVisible(), timeout=30_000)
     qtbot.waitUntil(lambda: window.understand_label.isHidden(), timeout=60_000)
-    assert window.bridge.engine.understanding_pass().pending() == {
+    assert window.bridge.engine.updates.understanding_pass().pending() == {
         "text": (4, 4), "places": (1, 1)}
     window.query.setText("Midnight Bakery")
     results = _search(qtbot, window, window.search)
@@ -974,7 +976,7 @@ def test_captions_show_in_the_preview_and_extract_saves_json_and_csv(qtbot, home
     window.start()
     _wait_indexed(qtbot, window, 2)
     # the pass captions both photos in the background with the app's own model
-    qtbot.waitUntil(lambda: window.bridge.engine.understanding_pass().pending() ==
+    qtbot.waitUntil(lambda: window.bridge.engine.updates.understanding_pass().pending() ==
                     {"captions": (2, 2)}, timeout=120_000)
     qtbot.waitUntil(lambda: window.understand_label.isHidden(), timeout=30_000)
     window.search()

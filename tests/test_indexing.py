@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from mmrag_desktop.domain.query import Term
-from conftest import COCO, coco_photos, cli_env
+from conftest import COCO, Repairs, coco_photos, cli_env
 
 
 def stored_vectors(engine) -> dict[str, np.ndarray]:
@@ -32,7 +32,7 @@ def stored_vectors(engine) -> dict[str, np.ndarray]:
 def test_embeddings_match_open_clip_reference(engine):
     """Each stored embedding equals open_clip's own preprocess + encode_image (cos ≥ 0.999)."""
     photos = coco_photos()
-    report = engine.index([str(COCO / "images")])
+    report = engine.updates.index([str(COCO / "images")])
     assert report.embedded == len(photos) and not report.errors
     model, _, preprocess = open_clip.create_model_and_transforms(
         engine.config.model, pretrained=engine.config.weights)
@@ -54,71 +54,71 @@ def test_embeddings_match_open_clip_reference(engine):
 
 def test_half_size_recompressed_copy_finds_its_original_first(engine, tmp_path):
     photos = coco_photos()
-    engine.index([str(COCO / "images")])
+    engine.updates.index([str(COCO / "images")])
     query = tmp_path / "query.jpg"
     misses = []
     for photo in photos:
         with Image.open(photo) as img:
             img.convert("RGB").resize((img.width // 2, img.height // 2)).save(query, quality=80)
-        results = engine.search([Term(photo=str(query))], k=1)
+        results = engine.search.run([Term(photo=str(query))], k=1)
         if results[0].path != str(photo):
             misses.append(photo.name)
     assert misses == []
 
 
 def test_incremental_add_move_delete_unchanged(engine, photos, tmp_path):
-    first = engine.index([str(photos)])
+    first = engine.updates.index([str(photos)])
     assert (first.embedded, first.found) == (40, 40)
-    assert engine.index([str(photos)]).embedded == 0  # unchanged tree
+    assert engine.updates.index([str(photos)]).embedded == 0  # unchanged tree
 
     extra = coco_photos()[40]
     shutil.copy2(extra, photos / extra.name)
-    added = engine.index([str(photos)])
+    added = engine.updates.index([str(photos)])
     assert (added.embedded, added.unchanged) == (1, 40)
 
     (photos / "sub").mkdir()
     moved_to = photos / "sub" / "renamed ✓.jpg"
     os.rename(photos / extra.name, moved_to)
-    moved = engine.index([str(photos)])
+    moved = engine.updates.index([str(photos)])
     assert (moved.embedded, moved.moved, moved.deleted) == (0, 1, 0)
-    hit = engine.search([Term(photo=str(moved_to))], k=1)[0]
+    hit = engine.search.run([Term(photo=str(moved_to))], k=1)[0]
     assert hit.path == str(moved_to) and hit.score > 0.999
 
     os.utime(moved_to, (time.time() + 5, time.time() + 5))  # touched, same bytes
-    touched = engine.index([str(photos)])
+    touched = engine.updates.index([str(photos)])
     assert (touched.embedded, touched.touched) == (0, 1)
 
     copy = photos / "copy.jpg"
     shutil.copy2(moved_to, copy)
-    copied = engine.index([str(photos)])
+    copied = engine.updates.index([str(photos)])
     assert (copied.embedded, copied.copied) == (0, 1)
 
     outside = tmp_path / "kept.jpg"
     shutil.copy2(moved_to, outside)
     moved_to.unlink()
     copy.unlink()
-    deleted = engine.index([str(photos)])
+    deleted = engine.updates.index([str(photos)])
     assert (deleted.embedded, deleted.deleted) == (0, 2)
-    paths = [r.path for r in engine.search([Term(photo=str(outside))], k=50)]
+    paths = [r.path for r in engine.search.run([Term(photo=str(outside))], k=50)]
     assert str(moved_to) not in paths and str(copy) not in paths
-    assert engine.store.counts() == {"ok": 40} and engine.vectors.count() == 40
+    assert engine.store.counts() == {"ok": 40} and engine.vector_index().count() == 40
 
 
 def test_changed_content_is_re_embedded_in_place(engine, photos):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     target = sorted(photos.iterdir())[0]
-    before = engine.search([Term(photo=str(target))], k=1)[0]
+    before = engine.search.run([Term(photo=str(target))], k=1)[0]
     with Image.open(target) as img:
         img.rotate(90, expand=True).save(target, quality=90)
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.embedded == 1
-    after = engine.search([Term(photo=str(target))], k=1)[0]
+    after = engine.search.run([Term(photo=str(target))], k=1)[0]
     assert after.id == before.id and after.path == str(target) and after.score > 0.999
-    assert engine.vectors.count() == engine.store.vector_count() == 40
+    assert engine.vector_index().count() == engine.store.vector_count() == 40
 
 
 def test_swapped_file_contents_reuse_embeddings(engine, photos):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     a, b = sorted(photos.iterdir())[:2]
     tmp = photos / "swap.tmp"
     os.rename(a, tmp)
@@ -126,27 +126,27 @@ def test_swapped_file_contents_reuse_embeddings(engine, photos):
     os.rename(tmp, b)
     os.utime(a)  # make sure sizes/mtimes do not hide the swap
     os.utime(b)
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.embedded == 0
     for path in (a, b):
-        assert engine.search([Term(photo=str(path))], k=1)[0].path == str(path)
+        assert engine.search.run([Term(photo=str(path))], k=1)[0].path == str(path)
 
 
 def test_missing_root_goes_offline_and_returns_without_re_embedding(engine, photos, tmp_path):
-    engine.add_folder(photos)
-    engine.index()
+    engine.folders.add(photos)
+    engine.updates.index()
     unplugged = tmp_path / "unplugged"
     os.rename(photos, unplugged)
-    report = engine.index()
+    report = engine.updates.index()
     assert report.offline_roots == [str(photos)] and report.deleted == 0
     assert engine.store.counts() == {"offline": 40}
     shutil.copy2(next(unplugged.iterdir()), tmp_path / "query.jpg")
     query = Term(photo=str(tmp_path / "query.jpg"))
-    assert engine.search([query], k=5) == []
+    assert engine.search.run([query], k=5) == []
     os.rename(unplugged, photos)
-    back = engine.index()
+    back = engine.updates.index()
     assert (back.embedded, back.unchanged) == (0, 40)
-    assert len(engine.search([query], k=5)) == 5
+    assert len(engine.search.run([query], k=5)) == 5
 
 
 def _interrupt_cli_index(home, photos, sig) -> tuple[subprocess.Popen, int]:
@@ -175,6 +175,7 @@ def _interrupt_cli_index(home, photos, sig) -> tuple[subprocess.Popen, int]:
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_continues(engine, photos):
+    engine.on_notice = repairs = Repairs()
     for photo in coco_photos()[40:160]:
         shutil.copy2(photo, photos / photo.name)
     proc, committed = _interrupt_cli_index(engine.home, photos, signal.SIGINT)
@@ -182,12 +183,12 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_continues(engine, photos):
     assert proc.returncode == 130 and 0 < committed < 160, (proc.returncode, committed, out,
                                                             proc.error_text)
     assert "interrupted" in out
-    engine.vectors  # the HNSW file was saved on the way out: nothing to repair
+    engine.vector_index()  # the HNSW file was saved on the way out: nothing to repair
     done = engine.store.vector_count()
-    assert engine.repairs == [] and engine.vectors.count() == done >= committed
-    rest = engine.index([str(photos)])
+    assert repairs == [] and engine.vector_index().count() == done >= committed
+    rest = engine.updates.index([str(photos)])
     assert (rest.embedded, rest.unchanged) == (160 - done, done)
-    assert engine.store.vector_count() == engine.vectors.count() == 160
+    assert engine.store.vector_count() == engine.vector_index().count() == 160
 
 
 def test_killed_run_resumes_without_duplicates(engine, photos):
@@ -198,13 +199,13 @@ def test_killed_run_resumes_without_duplicates(engine, photos):
     proc, committed = _interrupt_cli_index(engine.home, photos, signal.SIGKILL)
     assert 0 < committed < total, "the run was not caught mid-way"
 
-    resumed = engine.index([str(photos)])
+    resumed = engine.updates.index([str(photos)])
     assert resumed.embedded + resumed.unchanged == total and resumed.embedded < total
     rows = engine.store.db.execute("SELECT path, COUNT(*) FROM photos GROUP BY path").fetchall()
     assert len(rows) == total and all(n == 1 for _, n in rows)
-    assert engine.vectors.count() == engine.store.vector_count() == total
+    assert engine.vector_index().count() == engine.store.vector_count() == total
     for photo in sorted(photos.iterdir())[::20]:
-        assert engine.search([Term(photo=str(photo))], k=1)[0].path == str(photo)
+        assert engine.search.run([Term(photo=str(photo))], k=1)[0].path == str(photo)
 
 
 def test_exif_orientation_and_metadata(engine, tmp_path):
@@ -220,7 +221,7 @@ def test_exif_orientation_and_metadata(engine, tmp_path):
         gps[1], gps[2], gps[3], gps[4] = "S", (33.0, 51.0, 36.0), "E", (151.0, 12.0, 36.0)
         img.save(folder / "rotated.jpg", exif=exif, quality=92)
         width, height = img.size
-    engine.index([str(folder)])
+    engine.updates.index([str(folder)])
     row = next(iter(engine.store.details([1]).values()))
     assert (row["width"], row["height"]) == (height, width)
     assert row["taken_at"] == "2021-07-14T18:30:05"
@@ -230,7 +231,7 @@ def test_exif_orientation_and_metadata(engine, tmp_path):
     upright = tmp_path / "upright.jpg"
     with Image.open(source) as img:
         img.transpose(Image.Transpose.ROTATE_270).save(upright, quality=92)
-    assert engine.search([Term(photo=str(upright))], k=1)[0].score > 0.99
+    assert engine.search.run([Term(photo=str(upright))], k=1)[0].score > 0.99
 
 
 def test_recompressed_large_photo_decodes_in_draft_mode_faithfully(engine, tmp_path):
@@ -240,7 +241,7 @@ def test_recompressed_large_photo_decodes_in_draft_mode_faithfully(engine, tmp_p
     with Image.open(coco_photos()[3]) as img:
         big = img.convert("RGB").resize((4000, 3000), Image.BICUBIC)
     big.save(folder / "big.jpg", quality=90)
-    engine.index([str(folder)])
+    engine.updates.index([str(folder)])
     full = engine.embedder.encode_images(engine.embedder.to_pixels(big)[None])[0]
     stored = next(iter(stored_vectors(engine).values()))
     assert float(full @ stored) >= 0.99
@@ -250,14 +251,14 @@ def test_a_file_moved_just_now_keeps_its_embedding(engine, photos):
     """A rename updates the file's change time, so a run may defer the moved file as 'still
     being written'; its old row must wait for it, not be deleted (a kill before the next run
     would lose the embedding, and the next run would re-embed a move)."""
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     time.sleep(2.5)  # the fixture's copies are no longer 'just written'
     (photos / "album").mkdir()
     moved = photos / "album" / "moved.jpg"
     os.rename(sorted(photos.glob("*.jpg"))[0], moved)
-    early = engine.index([str(photos)], stable_after=2.0)
+    early = engine.updates.index([str(photos)], stable_after=2.0)
     assert (early.deferred, early.deleted) == (1, 0)
     assert engine.store.vector_count() == 40
-    later = engine.index([str(photos)])
+    later = engine.updates.index([str(photos)])
     assert (later.moved, later.embedded, later.deleted) == (1, 0, 0)
-    assert engine.search([Term(photo=str(moved))], k=1)[0].path == str(moved)
+    assert engine.search.run([Term(photo=str(moved))], k=1)[0].path == str(moved)

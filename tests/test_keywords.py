@@ -29,42 +29,42 @@ def _library(engine, tmp_path):
     exif[271], exif[272], exif[306] = "Canon", "EOS 5D", "2019:07:14 12:00:00"
     with Image.open(photos[8]) as img:
         img.save(folder / "holiday.jpg", "JPEG", exif=exif)
-    engine.add_folder(folder)
-    engine.index()
+    engine.folders.add(folder)
+    engine.updates.index()
     return folder
 
 
 def test_keyword_search_finds_names_folders_cameras_and_dates_and_says_why(engine, tmp_path):
     folder = _library(engine, tmp_path)
-    [hit] = engine.search([Term(text="receipt")], k=5, mode="keyword")
+    [hit] = engine.search.run([Term(text="receipt")], k=5, mode="keyword")
     assert hit.path == str(folder / "receipt-hardware-shop.jpg") and hit.score is None
     assert hit.meta["matched"] == {"field": "name", "snippet": "[receipt]-hardware-shop"}
-    lisbon = engine.search([Term(text="lisbon")], k=10, mode="keyword")
+    lisbon = engine.search.run([Term(text="lisbon")], k=10, mode="keyword")
     assert len(lisbon) == 5 and {r.meta["matched"]["field"] for r in lisbon} == {"folder"}
-    [canon] = engine.search([Term(text="canon")], k=5, mode="keyword")
+    [canon] = engine.search.run([Term(text="canon")], k=5, mode="keyword")
     assert canon.path == str(folder / "holiday.jpg")
-    assert engine.search([Term(text="July 2019")], k=5, mode="keyword")[0].path == canon.path
-    assert engine.search([Term(text='"hardware shop"')], k=5, mode="keyword")[0].path == \
+    assert engine.search.run([Term(text="July 2019")], k=5, mode="keyword")[0].path == canon.path
+    assert engine.search.run([Term(text='"hardware shop"')], k=5, mode="keyword")[0].path == \
         hit.path
-    assert engine.search([Term(text='"shop hardware"')], k=5, mode="keyword") == []
+    assert engine.search.run([Term(text='"shop hardware"')], k=5, mode="keyword") == []
     # filters apply; a moved photo is found under its new name; a deleted one is gone
-    assert engine.search([Term(text="lisbon")], k=10, mode="keyword",
+    assert engine.search.run([Term(text="lisbon")], k=10, mode="keyword",
                          filters=Filters(folders=[str(folder / "nowhere")])) == []
     (folder / "receipt-hardware-shop.jpg").rename(folder / "invoice.jpg")
     (folder / "IMG_0001.jpg").unlink()
-    engine.index()
-    assert engine.search([Term(text="receipt")], k=5, mode="keyword") == []
-    assert [r.path for r in engine.search([Term(text="invoice")], k=5, mode="keyword")] == \
+    engine.updates.index()
+    assert engine.search.run([Term(text="receipt")], k=5, mode="keyword") == []
+    assert [r.path for r in engine.search.run([Term(text="invoice")], k=5, mode="keyword")] == \
         [str(folder / "invoice.jpg")]
-    assert [r.path for r in engine.search([Term(text="IMG")], k=5, mode="keyword")] == [
+    assert [r.path for r in engine.search.run([Term(text="IMG")], k=5, mode="keyword")] == [
         str(folder / "IMG_0002.jpg")]
     assert len(engine.keywords) == engine.store.vector_count() == 8  # no stale entries
 
 
 def test_hybrid_search_fuses_keyword_and_embedding_rankings(engine, tmp_path, capsys):
     folder = _library(engine, tmp_path)
-    semantic = engine.search([Term(text="receipt")], k=12)
-    hybrid = engine.search([Term(text="receipt")], k=12, mode="hybrid")
+    semantic = engine.search.run([Term(text="receipt")], k=12)
+    hybrid = engine.search.run([Term(text="receipt")], k=12, mode="hybrid")
     receipt = str(folder / "receipt-hardware-shop.jpg")
     # RRF: the receipt is first in one list and somewhere in the other, so it leads
     assert hybrid[0].path == receipt and hybrid[0].meta["matched"]["field"] == "name"
@@ -73,8 +73,8 @@ def test_hybrid_search_fuses_keyword_and_embedding_rankings(engine, tmp_path, ca
     assert all(abs(r.score - cosine[r.path]) < 1e-5 for r in hybrid)  # still the cosine
     # a photo alone has no words: hybrid is the embedding ranking
     photo = Term(photo=str(folder / "holiday.jpg"))
-    assert [r.path for r in engine.search([photo], k=5, mode="hybrid")] == \
-        [r.path for r in engine.search([photo], k=5)]
+    assert [r.path for r in engine.search.run([photo], k=5, mode="hybrid")] == \
+        [r.path for r in engine.search.run([photo], k=5)]
 
     assert main(["search", "receipt", "-k", "12", "--json"]) == 0  # the CLI's default
     hits = json.loads(capsys.readouterr().out)
@@ -95,12 +95,12 @@ def test_the_keyword_index_catches_up_with_deletions_incrementally(engine, tmp_p
     # A deletion committed after the index looked (its tombstone not yet pruned by an HNSW
     # save) leaves the index without a full rebuild.
     folder = _library(engine, tmp_path)
-    assert len(engine.search([Term(text="lisbon")], k=10, mode="keyword")) == 5
+    assert len(engine.search.run([Term(text="lisbon")], k=10, mode="keyword")) == 5
     applied = len(engine.keywords)
-    [victim] = [r for r in engine.search([Term(text="receipt")], k=1, mode="keyword")]
+    [victim] = [r for r in engine.search.run([Term(text="receipt")], k=1, mode="keyword")]
     engine.store.write_batch([], [], [victim.id])
     assert not engine.store.changes_since(engine.store.seq() - 1).full  # the incremental path
     engine.keywords.catch_up(engine.store)
     assert len(engine.keywords) == applied - 1
-    assert engine.search([Term(text="receipt")], k=5, mode="keyword") == []
+    assert engine.search.run([Term(text="receipt")], k=5, mode="keyword") == []
     assert str(folder / "receipt-hardware-shop.jpg") == victim.path

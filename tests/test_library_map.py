@@ -27,26 +27,26 @@ def test_the_map_lays_out_every_photo_and_places_new_ones_by_their_neighbours(en
     photos = coco_photos()
     folder = tmp_path / "photos"
     _copy(photos, folder, 0, 100)
-    engine.add_folder(folder)
-    engine.index()
-    first = engine.library_map()
+    engine.folders.add(folder)
+    engine.updates.index()
+    first = engine.analyses.map()
     assert first.method == "umap" and len(first.ids) == 100
     assert first.xy.shape == (100, 2) and first.xy.min() >= 0 and first.xy.max() <= 1
     assert sorted(first.paths) == sorted(str(folder / p.name) for p in photos[:100])
     # cached: asked again, the same map, not fitted again (nor after a few changes)
     fitted = library_map.layout
     monkeypatch.setattr(library_map, "layout", lambda vectors: pytest.fail("laid out again"))
-    again = engine.library_map()
+    again = engine.analyses.map()
     assert np.array_equal(again.xy, first.xy) and np.array_equal(again.ids, first.ids)
     # an exact copy lands where its original is; a deleted photo leaves the map
     shutil.copyfile(photos[0], folder / "copy.jpg")
     (folder / photos[1].name).unlink()
-    engine.index()
-    updated = engine.library_map()
+    engine.updates.index()
+    updated = engine.analyses.map()
     where = dict(zip(updated.paths, updated.xy))
     assert len(updated.ids) == 100 and str(folder / photos[1].name) not in where
-    [saved] = (engine.library / "map").glob("*.npz")  # the cache forgets it too
-    assert sorted(library_map.load(saved, engine.vectors.model_id).ids) == sorted(updated.ids)
+    [saved] = (engine.path / "map").glob("*.npz")  # the cache forgets it too
+    assert sorted(library_map.load(saved, engine.vector_index().model_id).ids) == sorted(updated.ids)
     assert np.allclose(where[str(folder / "copy.jpg")], where[str(folder / photos[0].name)],
                        atol=0.05)
     before = dict(zip(first.paths, first.xy))
@@ -54,8 +54,8 @@ def test_the_map_lays_out_every_photo_and_places_new_ones_by_their_neighbours(en
     # many new photos: laid out again
     monkeypatch.setattr(library_map, "layout", fitted)
     _copy(photos, folder, 100, 100 + int(REFIT_FRACTION * 100) + 5)
-    engine.index()
-    refit = engine.library_map()
+    engine.updates.index()
+    refit = engine.analyses.map()
     assert len(refit.ids) == 125
     assert not all(np.array_equal(dict(zip(refit.paths, refit.xy))[p], before[p])
                    for p in before if p in where)

@@ -16,9 +16,9 @@ from PIL import Image
 from mmrag_desktop.clip import model_files as models
 from mmrag_desktop.cli import main
 from mmrag_desktop.core.config import Config, load_config, save_config
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
-from conftest import cli_env
+from conftest import Repairs, cli_env
 
 
 def save_weights(path, seed: int) -> None:
@@ -34,7 +34,7 @@ def weights_file(folder, seed: int) -> str:
     return str(path)
 
 
-def stored(engine: Engine) -> dict[str, np.ndarray]:
+def stored(engine: Library) -> dict[str, np.ndarray]:
     out = {}
     for ids, vectors in engine.store.vectors():
         details = engine.store.details([int(i) for i in ids])
@@ -55,22 +55,22 @@ def test_new_weights_under_the_same_file_name_re_embed(home, config, photos, tmp
     weights = tmp_path / "model.pt"
     save_weights(weights, 1)
     config.weights = str(weights)
-    engine = Engine(home=home, config=config)
-    engine.index([str(photos)])
+    engine = Library(home=home, config=config)
+    engine.updates.index([str(photos)])
     first = engine.embedder.model_id
     engine.close()
 
     size = weights.stat().st_size
     save_weights(weights, 2)
     assert weights.stat().st_size == size  # what the old id (name + size) could see
-    reopened = Engine(home=home, config=config)
+    reopened = Library(home=home, config=config, on_notice=(repairs := Repairs()))
     assert reopened.embedder.model_id != first
-    report = reopened.index([str(photos)])
+    report = reopened.updates.index([str(photos)])
     assert report.embedded == 40
-    assert any("model changed" in r for r in reopened.repairs)
+    assert any("model changed" in r for r in repairs)
     photo = sorted(photos.iterdir())[3]
     assert float(stored(reopened)[str(photo)] @ reference(weights, photo)) > 0.999
-    assert reopened.vectors.count() == reopened.store.vector_count() == 40
+    assert reopened.vector_index().count() == reopened.store.vector_count() == 40
 
 
 def test_import_over_old_weights_re_embeds(home, tiny_model, photos, tmp_path, capsys):
@@ -87,7 +87,7 @@ def test_import_over_old_weights_re_embeds(home, tiny_model, photos, tmp_path, c
     capsys.readouterr()
     assert main(["index"]) == 0
     assert "40 embedded" in capsys.readouterr().out
-    engine = Engine(home=home)
+    engine = Library(home=home)
     photo = sorted(photos.iterdir())[0]
     assert float(stored(engine)[str(photo)] @ reference(b, photo)) > 0.999
 
@@ -112,9 +112,9 @@ def test_the_last_import_is_what_loads_whatever_its_type(home, tiny_model, tmp_p
 
 
 def test_read_only_and_random_weight_runs_never_touch_the_library(engine, photos, home, tmp_path):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     before = (engine.store.seq(), engine.store.checksum(), engine.store.vector_count())
-    index_file = engine.vectors.data_file
+    index_file = engine.vector_index().data_file
     env = cli_env(home)
     run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "--random-weights", "search",
                           "a dog"], env=env, capture_output=True, text=True, timeout=300)
@@ -137,25 +137,25 @@ def test_read_only_and_random_weight_runs_never_touch_the_library(engine, photos
 def test_switching_the_model_back_restores_its_embeddings(home, config, photos, tmp_path):
     a, b = weights_file(tmp_path, 21), weights_file(tmp_path, 22)
     config.weights = a
-    first = Engine(home=home, config=config)
-    first.index([str(photos)])
+    first = Library(home=home, config=config)
+    first.updates.index([str(photos)])
     original = stored(first)
     first.close()
 
     config.weights = b
-    second = Engine(home=home, config=config)
-    assert second.index([str(photos)]).embedded == 40
+    second = Library(home=home, config=config)
+    assert second.updates.index([str(photos)]).embedded == 40
     second.close()
 
     config.weights = a
-    back = Engine(home=home, config=config)
-    report = back.index([str(photos)])
+    back = Library(home=home, config=config)
+    report = back.updates.index([str(photos)])
     assert report.embedded == 0 and report.unchanged == 40
     restored = stored(back)
     assert restored.keys() == original.keys()
     assert all(np.array_equal(restored[p], original[p]) for p in original)
     query = sorted(photos.iterdir())[9]
-    assert back.search([Term(photo=str(query))], k=1)[0].path == str(query)
+    assert back.search.run([Term(photo=str(query))], k=1)[0].path == str(query)
 
 
 @pytest.mark.parametrize("model", ["ViT-B-16-SigLIP", "roberta-ViT-B-32",

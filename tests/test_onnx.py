@@ -15,7 +15,7 @@ from PIL import Image
 
 from mmrag_desktop.clip.onnx_backend import OnnxCLIP, clip_tokenizer, export, export_folder
 from mmrag_desktop.core.config import save_config
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
 from conftest import COCO, cli_env, coco_photos
 
@@ -31,8 +31,8 @@ def test_an_onnx_export_embeds_like_torch_and_serves_the_same_library(home, conf
     home.mkdir(parents=True)
     config.backend, config.precision = "torch", "fp32"
     save_config(home, config)
-    torch_engine = Engine(home=home)
-    torch_engine.index([str(photos)])
+    torch_engine = Library(home=home)
+    torch_engine.updates.index([str(photos)])
     model_id = torch_engine.embedder.model_id
     folder = export(torch_engine.embedder.torch_backend(), export_folder(home, model_id))
     onnx = OnnxCLIP(folder)
@@ -55,12 +55,12 @@ def test_an_onnx_export_embeds_like_torch_and_serves_the_same_library(home, conf
     # the same library under the ONNX backend: nothing re-embedded, searches work
     config.backend = "onnx"
     save_config(home, config)
-    onnx_engine = Engine(home=home)
-    report = onnx_engine.index([str(photos)])
+    onnx_engine = Library(home=home)
+    report = onnx_engine.updates.index([str(photos)])
     assert (report.embedded, report.unchanged) == (0, 40)
     assert onnx_engine.embedder.describe() == "cpu: images fp32 (onnx), text fp32 (onnx)"
     example = photos / coco_photos()[11].name
-    best = onnx_engine.search([Term(photo=str(example))], k=1)[0]
+    best = onnx_engine.search.run([Term(photo=str(example))], k=1)[0]
     assert best.path == str(example) and best.score > 0.999
     onnx_engine.close()
 
@@ -113,13 +113,13 @@ def test_an_install_with_only_an_imported_export_indexes_and_searches(home, conf
     save_config(home, type(config)(model=config.model, model_config=config.model_config,
                                    pretrained="", roots=[str(photos)]))
     assert main(["--home", str(home), "models", "import", str(made)]) == 0
-    engine = Engine(home=home)
+    engine = Library(home=home)
     assert engine.embedder.model_id == model_id
-    report = engine.index([str(photos)])
+    report = engine.updates.index([str(photos)])
     assert report.embedded == 40 and not report.errors
     assert engine.embedder.describe() == "cpu: images fp32 (onnx), text fp32 (onnx)"
     example = photos / coco_photos()[3].name
-    assert engine.search([Term(photo=str(example))], k=1)[0].path == str(example)
+    assert engine.search.run([Term(photo=str(example))], k=1)[0].path == str(example)
     with pytest.raises(Exception, match="only an ONNX export"):
         engine.embedder.torch_backend()  # never random weights in place of missing ones
     engine.close()

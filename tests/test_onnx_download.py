@@ -16,7 +16,7 @@ from mmrag_desktop.clip.onnx_backend import export
 from mmrag_desktop.cli import main
 from mmrag_desktop.core.config import Config, save_config
 from mmrag_desktop.clip.embedder import Embedder
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.clip.onnx_download import pack
 from mmrag_desktop.domain.query import Term
 
@@ -64,13 +64,13 @@ def test_a_published_export_is_downloaded_checked_imported_and_searched(bundle_h
     assert sorted(served[2]) == ["/manifest.json", "/mmrag-tiny__custom.onnx.tar.gz"]
     assert not (bundle_home / "models" / ".download").exists()
 
-    engine = Engine(home=bundle_home)
+    engine = Library(home=bundle_home)
     try:
-        report = engine.index([str(photos)])
+        report = engine.updates.index([str(photos)])
         assert report.embedded == 40 and not report.errors
         assert engine.embedder.describe() == "cpu: images fp32 (onnx), text fp32 (onnx)"
         example = sorted(photos.iterdir())[5]
-        assert engine.search([Term(photo=str(example))], k=1)[0].path == str(example)
+        assert engine.search.run([Term(photo=str(example))], k=1)[0].path == str(example)
     finally:
         engine.close()
 
@@ -98,7 +98,7 @@ def test_the_bundles_first_run_downloads_the_published_export(qtbot, bundle_home
                                                               monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.library.facade import Library
     from mmrag_desktop.gui.dialogs import first_run
     from mmrag_desktop.gui.adapters.bridge import EngineBridge
 
@@ -108,7 +108,7 @@ def test_the_bundles_first_run_downloads_the_published_export(qtbot, bundle_home
         asked.append(text)
         return QMessageBox.StandardButton.Yes
     monkeypatch.setattr(QMessageBox, "question", agree)
-    page = first_run.ModelPage(EngineBridge(Engine(home=bundle_home)))
+    page = first_run.ModelPage(EngineBridge(Library(home=bundle_home)))
     qtbot.addWidget(page)
     qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
     assert not page.download_button.isHidden() and page.import_button.isHidden()

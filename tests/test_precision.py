@@ -12,7 +12,7 @@ import torch
 from mmrag_desktop.clip import precision
 from mmrag_desktop.core.config import ConfigError, save_config
 from mmrag_desktop.clip.embedder import Embedder
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
 from conftest import coco_photos
 
@@ -67,20 +67,20 @@ def test_a_library_indexed_in_one_precision_is_searched_in_another(home, config,
     home.mkdir(parents=True)
     config.precision = "fp32"
     save_config(home, config)
-    fp32 = Engine(home=home)
-    fp32.index([str(photos)])
+    fp32 = Library(home=home)
+    fp32.updates.index([str(photos)])
     model_id = fp32.embedder.model_id
     example = photos / coco_photos()[7].name
-    assert fp32.search([Term(photo=str(example))], k=1)[0].path == str(example)
+    assert fp32.search.run([Term(photo=str(example))], k=1)[0].path == str(example)
     fp32.close()
 
     config.precision = "bf16"
     save_config(home, config)
-    bf16 = Engine(home=home)
+    bf16 = Library(home=home)
     assert bf16.embedder.precision.image == "bf16" and bf16.embedder.model_id == model_id
-    report = bf16.index([str(photos)])
+    report = bf16.updates.index([str(photos)])
     assert (report.embedded, report.unchanged) == (0, 40)  # nothing re-embedded
-    best = bf16.search([Term(photo=str(example))], k=1)[0]
+    best = bf16.search.run([Term(photo=str(example))], k=1)[0]
     assert best.path == str(example) and best.score > 0.99
     bf16.close()
 

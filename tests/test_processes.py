@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from mmrag_desktop.core.config import ConfigError, load_config, save_config
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
 from mmrag_desktop.store.writer_lock import LibraryBusyError
-from conftest import cli_env, coco_photos
+from conftest import Repairs, cli_env, coco_photos
 
 
 def cli(home, *args, timeout=300) -> subprocess.CompletedProcess:
@@ -27,7 +27,7 @@ def cli(home, *args, timeout=300) -> subprocess.CompletedProcess:
 
 
 def test_a_second_writer_waits_and_says_for_whom(engine, photos, home):
-    engine.add_folder(photos)
+    engine.folders.add(photos)
     lines: queue.Queue[str] = queue.Queue()
     with engine.lock.hold("indexing"):
         child = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", "index"],
@@ -39,7 +39,7 @@ def test_a_second_writer_waits_and_says_for_whom(engine, photos, home):
         assert f"waiting for indexing (process {os.getpid()}" in first
         assert child.poll() is None and engine.store.vector_count() == 0
         with pytest.raises(LibraryBusyError, match=f"process {os.getpid()}"):
-            with Engine(home=home).lock.hold("another", wait=0.3):
+            with Library(home=home).lock.hold("another", wait=0.3):
                 pass
     child.wait(timeout=300)
     assert child.returncode == 0
@@ -47,10 +47,10 @@ def test_a_second_writer_waits_and_says_for_whom(engine, photos, home):
 
 
 def test_a_reader_sees_what_another_process_changed(engine, photos, home):
-    engine.add_folder(photos)
-    engine.index()
-    reader = Engine(home=home, read_only=True)  # the GUI, open all day
-    reader.search([Term(text="a dog")], k=5)
+    engine.folders.add(photos)
+    engine.updates.index()
+    reader = Library(home=home, read_only=True)  # the GUI, open all day
+    reader.search.run([Term(text="a dog")], k=5)
 
     added = coco_photos()[70]
     shutil.copy2(added, photos / "added.jpg")
@@ -62,49 +62,49 @@ def test_a_reader_sees_what_another_process_changed(engine, photos, home):
     run = cli(home, "index")
     assert run.returncode == 0, run.stderr
 
-    assert reader.search([Term(photo=str(photos / "added.jpg"))], k=1)[0].path == \
+    assert reader.search.run([Term(photo=str(photos / "added.jpg"))], k=1)[0].path == \
         str(photos / "added.jpg")
-    hit = reader.search([Term(photo=str(replaced))], k=1)[0]
+    hit = reader.search.run([Term(photo=str(replaced))], k=1)[0]
     assert hit.path == str(replaced) and hit.score > 0.999  # the new vector, not the old
-    paths = {r.path for r in reader.search([Term(text="a photo")], k=100)}
+    paths = {r.path for r in reader.search.run([Term(text="a photo")], k=100)}
     assert str(removed) not in paths and len(paths) == 40
-    assert reader.vectors.ids() == {r[0] for r in reader.store.db.execute(
+    assert reader.vector_index().ids() == {r[0] for r in reader.store.db.execute(
         "SELECT id FROM photos WHERE vector IS NOT NULL")}
 
 
 def test_a_stale_process_never_saves_changes_it_did_not_apply(engine, photos, home):
-    engine.add_folder(photos)
-    engine.index()
-    stale = Engine(home=home)
-    stale.vectors  # loaded now; another process changes the library next
+    engine.folders.add(photos)
+    engine.updates.index()
+    stale = Library(home=home)
+    stale.vector_index()  # loaded now; another process changes the library next
     for photo in coco_photos()[80:85]:
         shutil.copy2(photo, photos / photo.name)
     assert cli(home, "index").returncode == 0
-    stale.vectors.save(stale.store)  # e.g. on its way out
+    stale.vector_index().save(stale.store)  # e.g. on its way out
 
-    fresh = Engine(home=home, read_only=True)
-    fresh.vectors
-    assert fresh.repairs == []  # caught up from its real seq, nothing to rebuild
-    assert fresh.vectors.count() == 45
-    assert fresh.search([Term(photo=str(coco_photos()[82]))], k=1)[0].score > 0.999
+    fresh = Library(home=home, read_only=True, on_notice=(repairs := Repairs()))
+    fresh.vector_index()
+    assert repairs == []  # caught up from its real seq, nothing to rebuild
+    assert fresh.vector_index().count() == 45
+    assert fresh.search.run([Term(photo=str(coco_photos()[82]))], k=1)[0].score > 0.999
 
 
 def test_the_cache_check_compares_vectors_not_counts(engine, photos, home):
-    engine.add_folder(photos)
-    engine.index()
-    vectors = engine.vectors
+    engine.folders.add(photos)
+    engine.updates.index()
+    vectors = engine.vector_index()
     row_id = sorted(vectors.ids())[0]
     wrong = np.roll(next(engine.store.vectors(ids=[row_id]))[1][0], 1)
     vectors.add(np.array([row_id]), wrong[None, :])  # same ids and count, one vector differs
     vectors.save()
     engine.close()
 
-    reopened = Engine(home=home)
-    reopened.vectors
-    assert any("checksum" in r for r in reopened.repairs)
+    reopened = Library(home=home, on_notice=(repairs := Repairs()))
+    reopened.vector_index()
+    assert any("checksum" in r for r in repairs)
     stored = next(reopened.store.vectors(ids=[row_id]))[1][0]
     photo = reopened.store.details([row_id])[row_id]["path"]
-    hit = reopened.search([Term(photo=photo)], k=1)[0]
+    hit = reopened.search.run([Term(photo=photo)], k=1)[0]
     assert hit.id == row_id and hit.score > 0.999 and not np.allclose(stored, wrong)
 
 

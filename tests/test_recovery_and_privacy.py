@@ -8,18 +8,18 @@ import time
 
 import pytest
 
-from mmrag_desktop.library.engine import Engine
+from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
 from mmrag_desktop.library.watcher import Watcher
-from conftest import COCO, coco_photos
+from conftest import COCO, Repairs, coco_photos
 
 QUERIES = ["a dog", "people at the beach", "a plate of food", "a train"]
 
 
-def _results(engine: Engine) -> list[list[tuple[str, float]]]:
-    out = [[(r.path, round(r.score, 5)) for r in engine.search([Term(text=q)], k=10)]
+def _results(engine: Library) -> list[list[tuple[str, float]]]:
+    out = [[(r.path, round(r.score, 5)) for r in engine.search.run([Term(text=q)], k=10)]
            for q in QUERIES]
-    out += [[(r.path, round(r.score, 5)) for r in engine.search([Term(photo=str(p))], k=10)]
+    out += [[(r.path, round(r.score, 5)) for r in engine.search.run([Term(photo=str(p))], k=10)]
             for p in coco_photos()[:5]]
     return out
 
@@ -41,51 +41,51 @@ def _damage(vectors, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["deleted", "truncated", "random bytes", "sidecar deleted"])
 def test_damaged_hnsw_file_is_rebuilt_with_identical_results(home, config, how):
-    engine = Engine(home=home, config=config)
-    engine.index([str(COCO / "images")])
+    engine = Library(home=home, config=config)
+    engine.updates.index([str(COCO / "images")])
     before = _results(engine)
-    vectors = engine.vectors
+    vectors = engine.vector_index()
     engine.close()
     _damage(vectors, how)
 
-    reopened = Engine(home=home, config=config)
-    assert reopened.vectors.count() == len(coco_photos())
-    assert len(reopened.repairs) == 1 and "rebuilt" in reopened.repairs[0]
+    reopened = Library(home=home, config=config, on_notice=(repairs := Repairs()))
+    assert reopened.vector_index().count() == len(coco_photos())
+    assert len(repairs) == 1 and "rebuilt" in repairs[0]
     assert _results(reopened) == before
-    assert reopened.vectors.data_file.exists()
-    again = Engine(home=home, config=config)  # the rebuilt file is sound: no second repair
-    again.vectors
-    assert again.repairs == []
+    assert reopened.vector_index().data_file.exists()
+    again = Library(home=home, config=config, on_notice=(again_repairs := Repairs()))
+    again.vector_index()  # the rebuilt file is sound: no second repair
+    assert again_repairs == []
 
 
 def test_stale_hnsw_file_catches_up_from_the_database(home, config, photos, monkeypatch):
     """Changes committed after the HNSW file was saved (a crash) are replayed on open."""
-    engine = Engine(home=home, config=config)
-    engine.index([str(photos)])
+    engine = Library(home=home, config=config)
+    engine.updates.index([str(photos)])
     victims = sorted(photos.iterdir())[:3]
     for v in victims:
         v.unlink()
     new = coco_photos()[50]
     (photos / new.name).write_bytes(new.read_bytes())
     # The process dies after committing to SQLite, before the HNSW file is saved.
-    monkeypatch.setattr(engine.vectors, "save", lambda *args, **kwargs: None)
-    report = engine.index([str(photos)])
+    monkeypatch.setattr(engine.vector_index(), "save", lambda *args, **kwargs: None)
+    report = engine.updates.index([str(photos)])
     assert (report.deleted, report.embedded) == (3, 1)
     engine.close()
 
-    reopened = Engine(home=home, config=config)
-    assert reopened.vectors.count() == 38 and reopened.repairs == []
-    paths = {r.path for r in reopened.search([Term(text="a photo")], k=40)}
+    reopened = Library(home=home, config=config, on_notice=(repairs := Repairs()))
+    assert reopened.vector_index().count() == 38 and repairs == []
+    paths = {r.path for r in reopened.search.run([Term(text="a photo")], k=40)}
     assert len(paths) == 38 and not paths & {str(v) for v in victims}
-    assert reopened.search([Term(photo=str(new))], k=1)[0].path == str(photos / new.name)
+    assert reopened.search.run([Term(photo=str(new))], k=1)[0].path == str(photos / new.name)
 
 
 def test_no_socket_is_opened_during_index_search_and_watch(home, config, photos, no_network):
-    engine = Engine(home=home, config=config)
-    report = engine.index([str(photos)])
+    engine = Library(home=home, config=config)
+    report = engine.updates.index([str(photos)])
     assert report.embedded == 40
-    assert engine.search([Term(text="a dog"), Term(photo=str(next(photos.iterdir())))], k=5)
-    engine.add_folder(photos)
+    assert engine.search.run([Term(text="a dog"), Term(photo=str(next(photos.iterdir())))], k=5)
+    engine.folders.add(photos)
     watcher = Watcher(engine, settle=0.2, rescan_interval=0)
     watcher.start()
     new = coco_photos()[60]

@@ -31,10 +31,10 @@ def test_browse_orders_by_date_taken_else_file_time_and_groups_by_month(engine, 
         exif[306] = f"2021:06:{10 + i:02d} 08:00:00"
         with Image.open(photo) as img:
             img.save(folder / photo.name, "JPEG", exif=exif)
-    engine.add_folder(folder)
-    engine.index()
+    engine.folders.add(folder)
+    engine.updates.index()
 
-    timeline = engine.browse()
+    timeline = engine.search.browse()
     assert len(timeline) == 9
     assert timeline.paths[:6] == [str(folder / "trip" / "day 1" / p.name)
                                   for p in reversed(photos[:6])]  # newest file first
@@ -48,11 +48,11 @@ def test_browse_orders_by_date_taken_else_file_time_and_groups_by_month(engine, 
         str(folder / photos[7].name), None, "2021-06-11T08:00:00")
     assert timeline.position(photo.path) == 7 and timeline.position("/nowhere.jpg") is None
 
-    inside = engine.browse(Filters(folders=[str(folder / "trip")]))
+    inside = engine.search.browse(Filters(folders=[str(folder / "trip")]))
     assert inside.paths == timeline.paths[:6]
-    assert engine.browse(Filters(taken_before="2021-06-11")).paths == timeline.paths[7:]
+    assert engine.search.browse(Filters(taken_before="2021-06-11")).paths == timeline.paths[7:]
 
-    [tree] = engine.folder_tree()
+    [tree] = engine.folders.tree()
     assert (tree.path, tree.photos) == (str(folder), 9)
     [trip] = tree.children
     assert (trip.name, trip.photos, [(c.name, c.photos) for c in trip.children]) == (

@@ -32,8 +32,8 @@ def test_text_in_photos_is_found_by_its_words_rank_1_in_hybrid_search(engine, tm
     for photo in photos[100:140]:
         shutil.copyfile(photo, tmp_path / "library" / photo.name)
     _understanding(engine, "text").add_folder(tmp_path / "library")
-    engine.index()
-    report = engine.understand()
+    engine.updates.index()
+    report = engine.updates.understand()
     assert report.analysed == {"text": 80} and not report.failed
     ranks = phrase_ranks(engine, made)
     with capsys.disabled():
@@ -41,12 +41,12 @@ def test_text_in_photos_is_found_by_its_words_rank_1_in_hybrid_search(engine, tm
               "| missed in hybrid:", ranks.misses["hybrid"])
     assert ranks.rank1["hybrid"] >= 0.95
     # why it matched: the recognised text, with the words found
-    [first] = engine.search([Term("Midnight Bakery")], k=1, mode="hybrid")
+    [first] = engine.search.run([Term("Midnight Bakery")], k=1, mode="hybrid")
     assert first.meta["matched"]["field"] == "text"
     assert "[Midnight]" in first.meta["matched"]["snippet"]
     assert "Midnight Bakery" in first.meta["text"]
     # quotes ask for the exact phrase: the words in another order find nothing
-    assert engine.search([Term('"Bakery Midnight"')], k=3, mode="keyword") == []
+    assert engine.search.run([Term('"Bakery Midnight"')], k=3, mode="keyword") == []
 
 
 def test_places_are_named_offline_found_and_filtered_by_name(engine, tmp_path, no_network):
@@ -58,20 +58,20 @@ def test_places_are_named_offline_found_and_filtered_by_name(engine, tmp_path, n
     with_gps(photos[2], folder / "c.jpg", 47.6425, 13.6161)    # Bad Goisern, Austria
     shutil.copyfile(photos[3], folder / "d.jpg")                # no GPS
     _understanding(engine, "places").add_folder(folder)
-    engine.index()
-    report = engine.understand()
+    engine.updates.index()
+    report = engine.updates.understand()
     assert report.analysed == {"places": 3}
     for query, name in (("Paris", "a.jpg"), ("Tokyo", "b.jpg"), ("Goisern", "c.jpg"),
                         ("Austria", "c.jpg"), ("Japan", "b.jpg")):
-        found = engine.search([Term(query)], k=3, mode="keyword")
+        found = engine.search.run([Term(query)], k=3, mode="keyword")
         assert [r.path for r in found] == [str(folder / name)], query
         assert found[0].meta["matched"]["field"] == "place"
-    assert engine.search([Term("Paris")], k=1, mode="keyword")[0].meta["place"] == \
+    assert engine.search.run([Term("Paris")], k=1, mode="keyword")[0].meta["place"] == \
         "Vanves (Paris), Île-de-France, France"
-    inside = engine.search([Term("a photo")], k=10, mode="semantic",
+    inside = engine.search.run([Term("a photo")], k=10, mode="semantic",
                            filters=Filters(place="japan"))
     assert [r.path for r in inside] == [str(folder / "b.jpg")]
-    assert engine.search([Term("a photo")], k=10, filters=Filters(place="Pari")) == []
+    assert engine.search.run([Term("a photo")], k=10, filters=Filters(place="Pari")) == []
     assert no_network == []
 
 
@@ -80,33 +80,33 @@ def test_a_moved_photo_keeps_its_text_a_changed_one_is_read_again(engine, tmp_pa
     folder = tmp_path / "photos"
     made = render_phrases(photos, folder, count=3)
     _understanding(engine, "text").add_folder(folder)
-    engine.index()
-    assert engine.understand().analysed == {"text": 3}
+    engine.updates.index()
+    assert engine.updates.understand().analysed == {"text": 3}
     # moved: found by its text under the new name, nothing read again
     (folder / "sub").mkdir()
     made[0][0].rename(folder / "sub" / "moved.jpg")
-    engine.index()
-    assert engine.understand().analysed == {"text": 0}
-    [hit] = engine.search([Term("Hardware Store Receipt")], k=1, mode="keyword")
+    engine.updates.index()
+    assert engine.updates.understand().analysed == {"text": 0}
+    [hit] = engine.search.run([Term("Hardware Store Receipt")], k=1, mode="keyword")
     assert hit.path == str(folder / "sub" / "moved.jpg")
     # changed: the new text is read, the old one is forgotten
     render(photos[50], "Golden Dragon Takeaway", made[1][0], random.Random(0))
-    engine.index()
-    assert engine.understand().analysed == {"text": 1}
-    assert engine.search([Term("Midnight Bakery")], k=3, mode="keyword") == []
-    [hit] = engine.search([Term("Golden Dragon Takeaway")], k=3, mode="keyword")
+    engine.updates.index()
+    assert engine.updates.understand().analysed == {"text": 1}
+    assert engine.search.run([Term("Midnight Bakery")], k=3, mode="keyword") == []
+    [hit] = engine.search.run([Term("Golden Dragon Takeaway")], k=3, mode="keyword")
     assert hit.path == str(made[1][0])
     # deleted: what was read of it leaves the library too
     digest = file_hash(made[2][0])
     made[2][0].unlink()
-    engine.index()
-    engine.understand()
+    engine.updates.index()
+    engine.updates.understand()
     assert engine.store.understood([digest]) == {}
 
 
 def test_the_pass_is_cancelled_between_photos_and_resumes(engine, photos):
     _understanding(engine, "text").add_folder(photos)
-    engine.index()
+    engine.updates.index()
     cancel = threading.Event()
     seen = []
 
@@ -115,11 +115,11 @@ def test_the_pass_is_cancelled_between_photos_and_resumes(engine, photos):
         if event.done >= 3:
             cancel.set()
 
-    report = engine.understand(on_progress=progress, cancel=cancel)
+    report = engine.updates.understand(on_progress=progress, cancel=cancel)
     assert report.cancelled and report.analysed["text"] == 3
-    assert engine.understanding_pass().pending() == {"text": (3, 40)}
+    assert engine.updates.understanding_pass().pending() == {"text": (3, 40)}
     assert seen[-1].total == 40
-    report = engine.understand()
+    report = engine.updates.understand()
     assert not report.cancelled and report.analysed["text"] == 37
 
 

@@ -52,19 +52,19 @@ def test_every_container_is_indexed_with_its_keyframes(engine, tmp_path, suffix)
     folder = tmp_path / "clips"
     folder.mkdir()
     encode_video(folder / f"clip{suffix}", coco_photos()[:3], seconds=2.0)
-    engine.add_folder(folder)
-    report = engine.index()
+    engine.folders.add(folder)
+    report = engine.updates.index()
     assert report.errors == [] and report.embedded == 1
-    (result,) = engine.search([Term(text="a photo")], k=5)
+    (result,) = engine.search.run([Term(text="a photo")], k=5)
     assert result.meta["duration"] == pytest.approx(6.0)
-    times, vectors = engine.store.frames_of(engine.vectors.model_id, result.meta["hash"])
-    assert times.tolist() == [0.0, 2.0, 4.0] and vectors.shape == (3, engine.vectors.dim)
+    times, vectors = engine.store.frames_of(engine.vector_index().model_id, result.meta["hash"])
+    assert times.tolist() == [0.0, 2.0, 4.0] and vectors.shape == (3, engine.vector_index().dim)
 
 
 def test_a_frame_finds_its_video_at_its_moment(engine, library, tmp_path):
     folder, videos = library
-    engine.add_folder(folder)
-    report = engine.index()
+    engine.folders.add(folder)
+    report = engine.updates.index()
     assert report.errors == [] and report.found == 15
     for name, scenes in videos.items():
         for scene in range(len(scenes)):
@@ -72,87 +72,87 @@ def test_a_frame_finds_its_video_at_its_moment(engine, library, tmp_path):
             frame, _ = decode(folder / name, at=middle)  # a frame as a photo query
             query = tmp_path / f"{name}-{scene}.png"
             frame.save(query)
-            best = engine.search([Term(photo=str(query))], k=5)[0]
+            best = engine.search.run([Term(photo=str(query))], k=5)[0]
             assert best.path == str(folder / name)
             moment = best.meta["moment"]  # in the frame's scene, a keyframe interval away
             assert scene * SCENE <= moment < (scene + 1) * SCENE
             assert abs(moment - middle) <= INTERVAL
     # any-to-any: the scene's original photo finds the video too, and a photo is a photo
-    best = engine.search([Term(photo=str(videos["party.mov"][2]))], k=3)[0]
+    best = engine.search.run([Term(photo=str(videos["party.mov"][2]))], k=3)[0]
     assert best.path == str(folder / "party.mov")
     assert 2 * SCENE <= best.meta["moment"] < 3 * SCENE
-    photo = engine.search([Term(photo=str(coco_photos()[0]))], k=1)[0]
+    photo = engine.search.run([Term(photo=str(coco_photos()[0]))], k=1)[0]
     assert photo.meta["duration"] is None and "moment" not in photo.meta
 
 
 def test_find_similar_on_a_video_uses_its_keyframes(engine, library):
     folder, _ = library
-    engine.add_folder(folder)
-    engine.index()
-    best = engine.search([Term(photo=str(folder / "walk.webm"))], k=3)[0]
+    engine.folders.add(folder)
+    engine.updates.index()
+    best = engine.search.run([Term(photo=str(folder / "walk.webm"))], k=3)[0]
     assert best.path == str(folder / "walk.webm")
     assert best.score == pytest.approx(1.0, abs=1e-4)
     # the query is the keyframes' mean, as stored, not the frame a photo decoder would see
     query = query_vector(engine.embedder, [Term(photo=str(folder / "walk.webm"))])
-    _, frames = engine.store.frames_of(engine.vectors.model_id, best.meta["hash"])
-    assert float(query @ engine._vectors_of(np.asarray([best.id]))[0]) > 0.9999
+    _, frames = engine.store.frames_of(engine.vector_index().model_id, best.meta["hash"])
+    assert float(query @ engine.search.vectors_of(np.asarray([best.id]))[0]) > 0.9999
     assert float(query @ frames[0]) < 0.999
 
 
 def test_moved_deleted_corrupt_and_empty_videos(engine, library):
     folder, _ = library
-    engine.add_folder(folder)
-    engine.index()
-    model = engine.vectors.model_id
+    engine.folders.add(folder)
+    engine.updates.index()
+    model = engine.vector_index().model_id
     frames_before = engine.store.frame_state(model)[0]
     assert frames_before >= 3 * 4
     # moved: its embedding and keyframes kept, nothing decoded again
     (folder / "trips").mkdir()
     (folder / "beach.mp4").rename(folder / "trips" / "beach.mp4")
-    report = engine.index()
+    report = engine.updates.index()
     assert report.moved == 1 and report.embedded == 0
     assert engine.store.frame_state(model)[0] == frames_before
     query = Term(photo=str(coco_photos()[41]))  # beach.mp4's second scene
-    best = engine.search([query], k=1)[0]
+    best = engine.search.run([query], k=1)[0]
     assert best.path == str(folder / "trips" / "beach.mp4")
     assert SCENE <= best.meta["moment"] < 2 * SCENE
     # deleted: the row and its keyframes go
     (folder / "trips" / "beach.mp4").unlink()
-    report = engine.index()
+    report = engine.updates.index()
     assert report.deleted == 1
     assert engine.store.frame_state(model)[0] < frames_before
     assert all(r.path != str(folder / "trips" / "beach.mp4")
-               for r in engine.search([query], k=20))
+               for r in engine.search.run([query], k=20))
     # bad input: each recorded with its reason, the rest of the library untouched
     good = (folder / "party.mov").read_bytes()
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "noise.mkv").write_bytes(bytes(range(256)) * 40)
     (folder / "cut.mov").write_bytes(good[: len(good) // 2])
     (folder / "text.avi").write_text("not a video\n" * 50)
-    report = engine.index()
+    report = engine.updates.index()
     errors = dict((path.rsplit("/", 1)[1], why) for path, why in report.errors)
     assert errors["empty.mp4"] == "empty file (0 bytes)"
     for name in ("noise.mkv", "cut.mov", "text.avi"):
         assert "corrupt or truncated" in errors[name], errors[name]
     assert engine.store.counts()["error"] == 4
-    assert len(engine.search([Term(text="a photo")], k=50)) == 14
+    assert len(engine.search.run([Term(text="a photo")], k=50)) == 14
 
 
 def test_an_unplugged_drive_keeps_its_videos_offline(engine, library, tmp_path):
     folder, videos = library
-    engine.add_folder(folder)
-    engine.index()
-    model = engine.vectors.model_id
+    engine.folders.add(folder)
+    engine.updates.index()
+    model = engine.vector_index().model_id
     frames = engine.store.frame_state(model)[0]
     query = Term(photo=str(videos["walk.webm"][1]))
-    assert engine.search([query], k=1)[0].path == str(folder / "walk.webm")
+    assert engine.search.run([query], k=1)[0].path == str(folder / "walk.webm")
     folder.rename(tmp_path / "away")  # the drive is unplugged
-    report = engine.index()
+    report = engine.updates.index()
     assert report.offline_roots == [str(folder)] and report.deleted == 0
     assert engine.store.frame_state(model)[0] == frames  # keyframes kept
-    assert all(r.path != str(folder / "walk.webm") for r in engine.search([query], k=20))
+    assert all(r.path != str(folder / "walk.webm") for r in engine.search.run([query], k=20))
     (tmp_path / "away").rename(folder)  # and back: nothing decoded again
-    report = engine.index()
+    report = engine.updates.index()
     assert report.embedded == 0 and not report.offline_roots
-    best = engine.search([query], k=1)[0]
+    best = engine.search.run([query], k=1)[0]
     assert best.path == str(folder / "walk.webm") and SCENE <= best.meta["moment"] < 2 * SCENE

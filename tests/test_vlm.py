@@ -136,7 +136,7 @@ def test_a_crash_of_llama_cpp_costs_one_answer_not_the_app(config, gemma, tmp_pa
 
 def test_library_question_retrieves_with_filters_and_follows_up(engine, photos, gemma,
                                                                  no_network):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     engine.config.ask_photos = 3
     held = []
 
@@ -148,7 +148,7 @@ def test_library_question_retrieves_with_filters_and_follows_up(engine, photos, 
     conversation = Conversation(engine, vlm, Filters(folders=[str(photos)]))
     pieces = []
     answer = conversation.ask("Where was I last at the beach?", pieces.append)
-    expected = engine.search([Term(text="Where was I last at the beach?")], k=3, mode="hybrid")
+    expected = engine.search.run([Term(text="Where was I last at the beach?")], k=3, mode="hybrid")
     assert [r.path for r in answer.candidates] == [r.path for r in expected]
     assert answer.text == "".join(pieces) and pieces
     assert held == ["paused", "resumed"]
@@ -165,7 +165,7 @@ def test_library_question_retrieves_with_filters_and_follows_up(engine, photos, 
 
 
 def test_filters_that_match_nothing_leave_no_candidates(engine, photos, gemma):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     conversation = Conversation(engine, _vlm(engine.config, gemma),
                                 Filters(taken_after="2031-01-01"))
     answer = conversation.ask("Any snow?")
@@ -252,7 +252,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     from PySide6.QtWidgets import QApplication
 
     from mmrag_desktop.core.config import save_config
-    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.library.facade import Library
     from mmrag_desktop.gui.adapters.bridge import EngineBridge
     from mmrag_desktop.gui.window import MainWindow
 
@@ -263,7 +263,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     config.vlm_model, config.vlm_mmproj, config.vlm_max_tokens = str(model), str(mmproj), 24
     config.ask_photos = 2
     save_config(home, config)
-    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     window.start()
@@ -287,7 +287,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     qtbot.waitUntil(lambda: bool(answers), timeout=10_000)  # queued from the answering thread
     assert (answers[-1].body or "wrote no answer") in answer_text
     candidates = window.bridge.conversation.candidates
-    expected = window.bridge.engine.search([Term(text="Which photo shows food?")], k=2)
+    expected = window.bridge.engine.search.run([Term(text="Which photo shows food?")], k=2)
     assert [r.path for r in candidates] == [r.path for r in expected]
     qtbot.waitUntil(lambda: bool(answers), timeout=10_000)  # queued from the answering thread
     answer = answers[-1]
@@ -325,7 +325,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
         qtbot.waitUntil(lambda: len(answers) > answered_before, timeout=10_000)  # noqa: B023
     conversation = window.bridge.conversation
     assert conversation.photo == dropped and len(conversation.history) == 4  # two turns
-    expected = window.bridge.engine.search(
+    expected = window.bridge.engine.search.run(
         [Term(photo=str(dropped)), Term(text="What is in this photo?")], k=3)
     assert [r.path for r in conversation.candidates] == [
         r.path for r in expected if r.path != str(dropped)][:2]
@@ -350,7 +350,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     # the photo asked about is in the library: it is not also one of the numbered photos
     asked = window.bridge.conversation
     assert asked.photo == Path(target.path) and len(asked.candidates) == 2
-    retrieved = [r.path for r in window.bridge.engine.search(
+    retrieved = [r.path for r in window.bridge.engine.search.run(
         [Term(photo=target.path), Term(text="What colours dominate?")], k=3)]
     assert [r.path for r in asked.candidates] == [p for p in retrieved if p != target.path][:2]
 
@@ -402,9 +402,9 @@ def test_a_text_only_model_is_given_the_text_read_in_the_photos_and_their_places
     made = render_phrases(coco_photos(), tmp_path / "photos", count=6)
     with_gps(coco_photos()[20], tmp_path / "photos" / "trip.jpg", 35.6586, 139.7454)
     engine.config.understand = ["text", "places"]
-    engine.add_folder(tmp_path / "photos")
-    engine.index()
-    engine.understand()
+    engine.folders.add(tmp_path / "photos")
+    engine.updates.index()
+    engine.updates.understand()
     engine.config.ask_photos = 2
     conversation = Conversation(engine, _vlm(engine.config, gemma))
     answer = conversation.ask("What did the receipt from the hardware store say?")
@@ -419,7 +419,7 @@ def test_a_text_only_model_is_given_the_text_read_in_the_photos_and_their_places
 
 
 def test_follow_ups_are_trimmed_to_the_context(engine, photos, gemma):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     engine.config.ask_photos = 1
     vlm = _vlm(engine.config, gemma, vlm_context=512, vlm_max_tokens=8)
     conversation = Conversation(engine, vlm)
@@ -436,7 +436,7 @@ def test_follow_ups_are_trimmed_to_the_context(engine, photos, gemma):
 
 def _setup_window(qtbot, home, config, photos):
     from mmrag_desktop.core.config import save_config
-    from mmrag_desktop.library.engine import Engine
+    from mmrag_desktop.library.facade import Library
     from mmrag_desktop.gui.adapters.bridge import EngineBridge
     from mmrag_desktop.gui.window import MainWindow
 
@@ -444,7 +444,7 @@ def _setup_window(qtbot, home, config, photos):
     config.roots = [str(photos)]
     config.vlm_max_tokens, config.ask_photos = 16, 2
     save_config(home, config)
-    window = MainWindow(EngineBridge(Engine(home=home), settle=0.2))
+    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     return window
@@ -569,19 +569,19 @@ def test_the_recommended_pair_downloads_with_progress_and_can_be_stopped(home, t
 def test_a_photo_question_retrieves_the_library_without_the_photo_itself(engine, photos):
     # Retrieval for a question about a library photo: its embedding with the question's,
     # the photo itself left out (it is shown to the model as the photo asked about).
-    engine.add_folder(photos)
-    engine.index()
+    engine.folders.add(photos)
+    engine.updates.index()
     engine.config.ask_photos = 39  # all but one of the 40: only the photo itself can go
     photo = sorted(photos.iterdir())[7]
     conversation = Conversation(engine, vlm=None, photo=photo)
     found = [r.path for r in conversation._retrieve("a dog")]
     assert len(found) == 39 and str(photo) not in found
-    expected = engine.search([Term(photo=str(photo)), Term(text="a dog")], k=40)
+    expected = engine.search.run([Term(photo=str(photo)), Term(text="a dog")], k=40)
     assert found == [r.path for r in expected if r.path != str(photo)]
 
 
 def test_a_question_about_photos_chosen_on_the_map_is_about_those(engine, photos, gemma):
-    engine.index([str(photos)])
+    engine.updates.index([str(photos)])
     engine.config.ask_photos = 3
     chosen = sorted(engine.store.ids_matching())[5:9]
     conversation = Conversation(engine, _vlm(engine.config, gemma), among=tuple(chosen))

@@ -17,7 +17,7 @@ import pytest
 from mmrag_desktop.library import watcher as watcher_module
 from mmrag_desktop.domain.query import Term
 from mmrag_desktop.library.watcher import Watcher
-from conftest import coco_photos, cli_env
+from conftest import Repairs, coco_photos, cli_env
 
 TIMEOUT = 30.0
 
@@ -33,14 +33,14 @@ def wait_for(condition, timeout: float = TIMEOUT, what: str = "condition"):
 
 
 def top_path(engine, photo) -> str | None:
-    results = engine.search([Term(photo=str(photo))], k=1)
+    results = engine.search.run([Term(photo=str(photo))], k=1)
     return results[0].path if results and results[0].score > 0.999 else None
 
 
 @pytest.fixture
 def watching(engine, photos):
     reports, messages = [], []
-    engine.add_folder(photos)
+    engine.folders.add(photos)
     w = Watcher(engine, settle=0.3, max_delay=5, rescan_interval=0,
                 on_report=lambda r, roots: reports.append(r), on_message=messages.append)
     w.start()
@@ -69,7 +69,7 @@ def test_changes_show_up_in_search(engine, photos, watching, tmp_path):
 
     (photos / "renamed album" / "moved.jpg").unlink()
     wait_for(lambda: top_path(engine, new) is None, what="the deletion")
-    assert engine.store.vector_count() == engine.vectors.count() == 40
+    assert engine.store.vector_count() == engine.vector_index().count() == 40
 
 
 def test_file_being_written_is_indexed_once_complete(engine, photos, watching):
@@ -101,7 +101,7 @@ def test_unplugged_root_goes_offline_and_comes_back(engine, photos, watching, tm
     shutil.copy2(next(photos.iterdir()), query)
     os.rename(photos, tmp_path / "unplugged")
     wait_for(lambda: engine.store.counts() == {"offline": 40}, what="offline")
-    assert engine.search([Term(photo=str(query))], k=5) == []
+    assert engine.search.run([Term(photo=str(query))], k=5) == []
     embedded = sum(r.embedded for r in reports)
     os.rename(tmp_path / "unplugged", photos)
     wait_for(lambda: engine.store.counts() == {"ok": 40}, what="back online")
@@ -116,7 +116,7 @@ def test_watch_limit_falls_back_to_polling(engine, photos, monkeypatch):
 
     monkeypatch.setattr(watcher_module, "Observer", Exhausted)
     messages = []
-    engine.add_folder(photos)
+    engine.folders.add(photos)
     w = Watcher(engine, settle=0.3, rescan_interval=0, on_message=messages.append)
     w.start()
     try:
@@ -135,13 +135,13 @@ def test_search_works_while_indexing(engine, tmp_path):
     folder.mkdir()
     for photo in coco_photos():
         shutil.copy2(photo, folder / photo.name)
-    engine.vectors
+    engine.vector_index()
     done = threading.Event()
-    worker = threading.Thread(target=lambda: (engine.index([str(folder)]), done.set()))
+    worker = threading.Thread(target=lambda: (engine.updates.index([str(folder)]), done.set()))
     worker.start()
     answered = 0
     while not done.is_set():
-        results = engine.search([Term(text="a photo")], k=10)
+        results = engine.search.run([Term(text="a photo")], k=10)
         paths = [r.path for r in results]
         assert len(set(paths)) == len(paths) and all(os.path.exists(p) for p in paths)
         answered += 1
@@ -151,7 +151,8 @@ def test_search_works_while_indexing(engine, tmp_path):
 
 
 def test_watch_command_indexes_changes_and_stops_on_sigterm(engine, photos):
-    engine.add_folder(photos)
+    engine.on_notice = repairs = Repairs()
+    engine.folders.add(photos)
     proc = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", "watch", "--settle", "0.3"],
                             env=cli_env(engine.home), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -165,7 +166,7 @@ def test_watch_command_indexes_changes_and_stops_on_sigterm(engine, photos):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "stopping" in err and "1 embedded" in out
-    assert engine.vectors.count() == 41 and engine.repairs == []
+    assert engine.vector_index().count() == 41 and repairs == []
 
 
 def test_periodic_rescan_finds_changes_without_events(engine, photos, monkeypatch):
@@ -175,7 +176,7 @@ def test_periodic_rescan_finds_changes_without_events(engine, photos, monkeypatc
             return None
 
     monkeypatch.setattr(watcher_module, "Observer", Deaf)
-    engine.add_folder(photos)
+    engine.folders.add(photos)
     w = Watcher(engine, settle=0.3, rescan_interval=1.0)
     w.start()
     try:

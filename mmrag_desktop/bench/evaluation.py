@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..domain.query import Term
-from ..library.engine import Engine
+from ..library.facade import Library
 from ..library.indexer import Progress
 
 K_VALUES = (1, 5, 10)
@@ -44,7 +44,7 @@ def load_captions(path: Path, images: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def evaluate(engine: Engine, captions: Path, images: Path,
+def evaluate(engine: Library, captions: Path, images: Path,
              on_progress: Callable[[Progress], None] | None = None,
              batch: int = 256) -> dict:
     """Index *images* into *engine*'s library, then measure text→image retrieval.
@@ -54,7 +54,7 @@ def evaluate(engine: Engine, captions: Path, images: Path,
         ``ann_overlap@10``: mean share of the exact (brute-force cosine) top-10 that the
         HNSW top-10 also holds, and the counts of ``queries`` and ``photos``.
     """
-    engine.index([str(images)], on_progress=on_progress)
+    engine.updates.index([str(images)], on_progress=on_progress)
     pairs = load_captions(captions, images)
     ids_all, matrix = [], []
     for ids, vectors in engine.store.vectors():
@@ -69,7 +69,7 @@ def evaluate(engine: Engine, captions: Path, images: Path,
         queries = engine.embedder.encode_texts([c for c, _ in chunk])
         exact = np.argsort(-(queries @ matrix.T), axis=1)[:, :10]
         for query, truth, exact_row in zip(queries, (p for _, p in chunk), exact):
-            ann_ids, _ = engine.vectors.search(query, 10)
+            ann_ids, _ = engine.vector_index().search(query, 10)
             ranked = [path_of[int(i)] for i in ann_ids]
             for k in K_VALUES:
                 hits[k] += truth in ranked[:k]
@@ -112,7 +112,7 @@ class ConceptScore:
     chance: float
 
 
-def concept_precision(engine: Engine, categories: dict[str, list[str]], examples: int = 5,
+def concept_precision(engine: Library, categories: dict[str, list[str]], examples: int = 5,
                       k: int = 20, seed: int = 0) -> list[ConceptScore]:
     """:class:`ConceptScore` of each category with at least *examples* + 1 photos, by
     precision@*k* (Manning et al., "Introduction to Information Retrieval", §8.4). The
@@ -125,26 +125,26 @@ def concept_precision(engine: Engine, categories: dict[str, list[str]], examples
             continue
         chosen = sorted(rng.choice(members, examples, replace=False).tolist())
         name = f"evaluation {word}"
-        engine.label(name, chosen)
+        engine.concepts.label(name, chosen)
         labelled = set(chosen)
 
         def precision(terms: list[Term]) -> float:  # called within this iteration
-            found = [r.path for r in engine.search(terms, k + len(labelled))  # noqa: B023
+            found = [r.path for r in engine.search.run(terms, k + len(labelled))  # noqa: B023
                      if r.path not in labelled][:k]  # noqa: B023
             return sum(path in members for path in found) / k  # noqa: B023
 
         text = precision([Term(f"a photo of a {word}")])
         concept = precision([Term(name)])
-        suggested = [r.path for r in engine.search([Term(name)], k + len(labelled))
+        suggested = [r.path for r in engine.search.run([Term(name)], k + len(labelled))
                      if r.path not in labelled][:k]
         yes = [p for p in suggested if p in members]
         if yes:
-            engine.label(name, yes)
+            engine.concepts.label(name, yes)
         if len(yes) < len(suggested):
-            engine.label(name, [p for p in suggested if p not in members], yes=False)
+            engine.concepts.label(name, [p for p in suggested if p not in members], yes=False)
         labelled |= set(suggested)
         answered = precision([Term(name)])
-        engine.forget_concept(name)
+        engine.concepts.forget(name)
         scores.append(ConceptScore(word, len(members), text, concept, answered,
                                    (len(members) - examples) / max(total - examples, 1)))
     return scores

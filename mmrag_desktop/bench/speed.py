@@ -29,7 +29,7 @@ from ..clip.model_files import find_weights
 from ..core.config import Config, home_dir, load_config, save_config
 from ..domain.query import Term
 from ..index.vectors import VectorIndex, _file_hash
-from ..library.engine import Engine
+from ..library.facade import Library
 from ..media.files import is_image_name
 from ..media.photos import decode
 
@@ -105,7 +105,7 @@ def _percentiles(seconds: list[float]) -> str:
     return f"p50 {statistics.median(ms):.2f} ms, p95 {p95:.2f} ms"
 
 
-def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Path) -> float:
+def bench_throughput(engine: Library, files: list[Path], label: str, scratch: Path) -> float:
     """Model-only vs end-to-end images per second on *files*; returns end-to-end's."""
     embedder = engine.embedder
     pixels = [embedder.to_pixels(decode(f, embedder.image_size)[0]) for f in files]
@@ -117,11 +117,11 @@ def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Pat
     model_rate = len(pixels) / (time.perf_counter() - started)
 
     # The same loaded model: loading it is not indexing time.
-    library = Engine(home=engine.home, library=scratch / f"lib-{label}", config=engine.config,
+    library = Library(home=engine.home, path=scratch / f"lib-{label}", config=engine.config,
                      embedder=embedder)
-    library.vectors
+    library.vector_index()
     started = time.perf_counter()
-    report = library.index([str(files[0].parent)])
+    report = library.updates.index([str(files[0].parent)])
     e2e_rate = report.embedded / (time.perf_counter() - started)
     library.close()
     _say(f"[{label}] {len(files)} photos: model-only {model_rate:.1f} img/s, "
@@ -129,7 +129,7 @@ def bench_throughput(engine: Engine, files: list[Path], label: str, scratch: Pat
     return e2e_rate
 
 
-def bench_precisions(engine: Engine) -> float:
+def bench_precisions(engine: Library) -> float:
     """Each precision candidate's image throughput and text latency on this machine, with
     the least cosine similarity of its probe embeddings to fp32's, freshly measured; and
     what ``auto`` picked (or would pick). Returns fp32's images/s (model only)."""
@@ -258,7 +258,7 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
         raise SystemExit(f"mmrag bench: no photos in {photos_dir}")
     with tempfile.TemporaryDirectory(prefix="mmrag-bench-") as tmp:
         scratch = Path(tmp)
-        engine = Engine(home=home, library=scratch / "main", config=config,
+        engine = Library(home=home, path=scratch / "main", config=config,
                         random_weights=random_weights)
         started = time.perf_counter()
         embedder = engine.embedder
@@ -274,14 +274,14 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
             big = make_large_jpegs(photos, scratch / "large", large)
             bench_throughput(engine, big, "12MP", scratch)
 
-        engine.index([str(photos_dir)])
+        engine.updates.index([str(photos_dir)])
         for text in QUERIES:  # warm-up
-            engine.search([Term(text=text)], 10)
+            engine.search.run([Term(text=text)], 10)
         latencies = []
         for _ in range(10):
             for text in QUERIES:
                 t = time.perf_counter()
-                engine.search([Term(text=text)], 10)
+                engine.search.run([Term(text=text)], 10)
                 latencies.append(time.perf_counter() - t)
         _say(f"[text query, warm, end to end, {len(photos)} photos] {_percentiles(latencies)}")
         engine.close()

@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..core.config import Config, home_dir, load_config
 from ..domain.query import Term
-from ..library.engine import SEARCH_MODES, Engine
+from ..library.facade import Library
+from ..library.search import SEARCH_MODES
 from ..media.files import file_hash, is_image_name
 
 PHRASES = (
@@ -133,13 +134,13 @@ class PhraseRanks:
     misses: dict[str, list[str]]
 
 
-def phrase_ranks(engine: Engine, made: list[tuple[Path, str]]) -> PhraseRanks:
+def phrase_ranks(engine: Library, made: list[tuple[Path, str]]) -> PhraseRanks:
     """Query each phrase in every mode; a hit is its own photo first."""
     rank1, misses = {}, {}
     for mode in SEARCH_MODES:
         missed = []
         for path, phrase in made:
-            results = engine.search([Term(phrase)], k=5, mode=mode)
+            results = engine.search.run([Term(phrase)], k=5, mode=mode)
             if not results or Path(results[0].path).name != path.name:
                 missed.append(phrase)
         rank1[mode] = 1 - len(missed) / len(made)
@@ -147,14 +148,14 @@ def phrase_ranks(engine: Engine, made: list[tuple[Path, str]]) -> PhraseRanks:
     return PhraseRanks(rank1, misses)
 
 
-def _search_latencies(engine: Engine, stop: threading.Event, count: int) -> list[float]:
+def _search_latencies(engine: Library, stop: threading.Event, count: int) -> list[float]:
     """Milliseconds of up to *count* hybrid searches, one every 0.1 s until *stop*."""
     latencies = []
     for n in range(count):
         if stop.is_set():
             break
         started = time.perf_counter()
-        engine.search([Term(PHRASES[n % len(PHRASES)])], k=20, mode="hybrid")
+        engine.search.run([Term(PHRASES[n % len(PHRASES)])], k=20, mode="hybrid")
         latencies.append((time.perf_counter() - started) * 1000)
         stop.wait(0.1)
     return latencies
@@ -171,9 +172,9 @@ def run_text_bench(photos_dir: Path, count: int = len(PHRASES),
         shutil.copytree(photos_dir, library / "plain")
         config: Config = load_config(home_dir())
         config.roots, config.understand = [], ["text"]
-        engine = Engine(home=home, config=config, random_weights=random_weights)
-        engine.add_folder(library)
-        engine.index()
+        engine = Library(home=home, config=config, random_weights=random_weights)
+        engine.folders.add(library)
+        engine.updates.index()
         times: dict[str, float] = {}
         last = [time.monotonic()]
 
@@ -190,7 +191,7 @@ def run_text_bench(photos_dir: Path, count: int = len(PHRASES),
             target=lambda: during.extend(_search_latencies(engine, done, 10_000)))
         searcher.start()
         try:
-            report = engine.understand(on_progress=tick)
+            report = engine.updates.understand(on_progress=tick)
         finally:
             done.set()
             searcher.join()
@@ -208,7 +209,7 @@ def run_text_bench(photos_dir: Path, count: int = len(PHRASES),
               f"pass, {statistics.median(during):.1f} ms during it ({len(during)} searches; "
               f"{statistics.median(during) / statistics.median(before) - 1:+.1%})")
         read = sum(1 for p, phrase in made
-                   if phrase.lower() in (engine.understood(file_hash(p)).get("text") or "")
+                   if phrase.lower() in (engine.search.understood(file_hash(p)).get("text") or "")
                    .lower().replace("\n", " "))
         print(f"phrases read verbatim: {read} of {len(made)}")
         ranks = phrase_ranks(engine, made)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..core.config import home_dir, load_config, save_config
 from ..domain.concepts import BACKGROUND, learn
-from ..library.engine import Engine
+from ..library.facade import Library
 from ..media.files import is_image_name
 from ..media.video import keyframes
 
@@ -74,11 +74,11 @@ def run_video_bench(photos_dir: Path, durations: tuple[float, ...] = (30.0, 300.
             home = scratch / f"home-{seconds:g}"
             home.mkdir()
             save_config(home, config)
-            engine = Engine(home=home, random_weights=random_weights)
+            engine = Library(home=home, random_weights=random_weights)
             engine.embedder.load()  # the model's load time is not the video's
-            engine.add_folder(folder)
+            engine.folders.add(folder)
             started = time.perf_counter()
-            engine.index()
+            engine.updates.index()
             indexed = time.perf_counter() - started
             engine.close()
             print(f"{seconds:7g}s {fast:8.2f} s {seconds / fast:4.0f}× {slow:7.2f} s "

@@ -1,4 +1,4 @@
-"""The ``mmrag`` command line: a thin layer over :class:`~mmrag_desktop.library.engine.Engine`."""
+"""The ``mmrag`` command line: a thin layer over :class:`~mmrag_desktop.library.engine.Library`."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ from ..domain.duplicates import NEAR_COSINE
 from ..domain.folders import FolderState
 from ..domain.query import Filters, Term
 from ..domain.schemas import SCHEMAS, to_csv
-from ..library.engine import SEARCH_FIELDS, SEARCH_MODES, Engine
+from ..library.facade import Library
 from ..library.indexer import IndexReport, Progress
+from ..library.search import SEARCH_FIELDS, SEARCH_MODES
 from ..store.database import describe_db_error
 from ..vlm.model import (
     RECOMMENDED_REPO,
@@ -237,19 +238,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _engine(args, **kwargs) -> Engine:
+def _engine(args, **kwargs) -> Library:
     """The library; pass ``read_only=True`` for commands that only read it."""
-    engine = Engine(random_weights=args.random_weights, **kwargs)
-    engine.on_wait = lambda holder: print(
-        f"mmrag: waiting for {holder} to finish changing the library…", file=sys.stderr,
-        flush=True)
-    return engine
+    return Library(random_weights=args.random_weights, on_notice=_print_notice, **kwargs)
 
 
-def _print_repairs(engine: Engine) -> None:
-    for repair in engine.repairs:
-        print(f"mmrag: repaired: {repair}", file=sys.stderr)
-    engine.repairs.clear()
+def _print_notice(kind: str, text: str) -> None:
+    if kind == "wait":
+        print(f"mmrag: waiting for {text} to finish changing the library…", file=sys.stderr,
+              flush=True)
+    else:
+        print(f"mmrag: repaired: {text}", file=sys.stderr)
 
 
 class _ProgressBar:
@@ -296,13 +295,12 @@ def print_report(report: IndexReport, out=None) -> None:
 
 def cmd_index(args) -> int:
     engine = _engine(args)
-    roots = [engine.add_folder(f) for f in args.folders] or None
+    roots = [engine.folders.add(f) for f in args.folders] or None
     if roots is None and not engine.config.roots:
         print("mmrag: no folders yet; add one with: mmrag index FOLDER", file=sys.stderr)
         return 2
-    engine.vectors  # load the model and the index before the progress bar starts
-    _print_repairs(engine)
-    report = engine.index(roots, on_progress=_ProgressBar(), allow_removal=args.allow_removal)
+    engine.vector_index()  # load the model and the index before the progress bar starts
+    report = engine.updates.index(roots, on_progress=_ProgressBar(), allow_removal=args.allow_removal)
     print_report(report)
     if report.cancelled:
         return 130
@@ -330,7 +328,7 @@ def _understand(engine) -> int:
         bar.update(event.done - bar.n)
 
     try:
-        report = engine.understand(on_progress=show)
+        report = engine.updates.understand(on_progress=show)
     except KeyboardInterrupt:
         print("\nmmrag: interrupted; what was done is kept, `mmrag understand` resumes",
               file=sys.stderr)
@@ -355,8 +353,7 @@ def cmd_watch(args) -> int:
     if not engine.config.roots:
         print("mmrag: no folders yet; add one with: mmrag folders add FOLDER", file=sys.stderr)
         return 2
-    engine.vectors
-    _print_repairs(engine)
+    engine.vector_index()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -399,8 +396,7 @@ def cmd_search(args) -> int:
     filters = Filters(args.folder, args.after, args.before, args.camera, args.near, args.place,
                       args.concept)
     engine = _engine(args, read_only=True)
-    results = engine.search(terms, args.top_k, args.min_score, filters, args.mode, args.field)
-    _print_repairs(engine)
+    results = engine.search.run(terms, args.top_k, args.min_score, filters, args.mode, args.field)
     if args.json:
         print(json.dumps([{"path": display_path(r.path),
                            "score": None if r.score is None else round(r.score, 6),
@@ -431,16 +427,16 @@ def cmd_concepts(args) -> int:
         raise ConceptError(f"mmrag concepts {args.action} needs example photos")
     engine = _engine(args, read_only=args.action == "list")
     if args.action in ("add", "reject"):
-        probe = engine.label(args.name, args.photos, yes=args.action == "add")
+        probe = engine.concepts.label(args.name, args.photos, yes=args.action == "add")
         rejected = f" and {probe.rejected} rejected" if probe.rejected else ""
         print(f"{probe.name}: learned from {probe.examples} examples{rejected} "
               f"(search for it by name: mmrag search \"{probe.name}\")")
     elif args.action == "remove":
-        removed = engine.forget_concept(args.name, args.photos or None)
+        removed = engine.concepts.forget(args.name, args.photos or None)
         print(f"removed {removed} examples" if args.photos else
               f"removed the concept {args.name} ({removed} examples)")
     else:
-        concepts = engine.concepts()
+        concepts = engine.concepts.all()
         for probe, tagged, why in concepts:
             if probe is None:
                 print(f"(not learned: {why})")
@@ -457,14 +453,13 @@ def cmd_folders(args) -> int:
     engine = _engine(args, read_only=args.action == "list")
     if args.action == "add":
         for p in args.paths:
-            print(f"added {display_path(engine.add_folder(p))} (run `mmrag index` to index it)")
-            _print_repairs(engine)
+            print(f"added {display_path(engine.folders.add(p))} (run `mmrag index` to index it)")
     elif args.action == "remove":
         for p in args.paths:
-            print(f"removed {display_path(os.path.abspath(p))}: {engine.remove_folder(p)} "
+            print(f"removed {display_path(os.path.abspath(p))}: {engine.folders.remove(p)} "
                   "photos left the library")
     else:
-        for folder in engine.folder_states():
+        for folder in engine.folders.states():
             print(_folder_line(folder))
     return 0
 
@@ -477,7 +472,7 @@ def _folder_line(folder: FolderState) -> str:
 
 def cmd_duplicates(args) -> int:
     engine = _engine(args, read_only=True)
-    groups = engine.duplicates(args.threshold)
+    groups = engine.analyses.duplicates(args.threshold)
     if args.json:
         print(json.dumps([{"exact": g.exact, "keep": g.keep.path,
                            "photos": [{"path": r.path, "width": r.meta.get("width"),
@@ -499,16 +494,16 @@ def cmd_duplicates(args) -> int:
 def cmd_status(args) -> int:
     engine = _engine(args, read_only=True)
     status = engine.status()
-    status["understood"] = engine.understanding_pass().pending()
+    status["understood"] = engine.updates.understanding_pass().pending()
     if args.errors:
         status["errors"] = [{"path": display_path(p), "reason": r}
-                            for p, r in engine.store.errors()]
+                            for p, r in engine.folders.errors()]
     if args.json:
         print(json.dumps(status, indent=1))
         return 0
     print(f"library: {status['library']}\nmodel:   {status['model']}")
     print(f"photos:  {status['photos']:,} " + json.dumps(status["by_status"]))
-    for folder in engine.folder_states():
+    for folder in engine.folders.states():
         print(f"folder:  {_folder_line(folder)}")
     for analysis, (done, total) in status["understood"].items():
         print(f"{analysis + ':':<8} {done:,} of {total:,} photos understood")
@@ -633,7 +628,7 @@ def cmd_eval(args) -> int:
     home = home_dir()
     images = Path(args.images).resolve()
     slug = "".join(c if c.isalnum() else "_" for c in str(images))[-80:]
-    engine = _engine(args, library=home / "eval" / slug)
+    engine = _engine(args, path=home / "eval" / slug)
     result = evaluate(engine, Path(args.captions), images, on_progress=_ProgressBar())
     if args.json:
         print(json.dumps(result, indent=1))
@@ -691,7 +686,7 @@ def cmd_extract(args) -> int:
         try:
             results = []
             for photo in args.photos:
-                found = engine.extract(photo, args.schema, vlm, args.again)
+                found = engine.updates.extract(photo, args.schema, vlm, args.again)
                 how = "stored" if found.stored else "repaired" if found.repaired else "new"
                 print(f"{display_path(found.photo)}: {found.name} ({how})", file=sys.stderr)
                 results.append(found)

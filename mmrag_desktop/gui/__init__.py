@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from ..core.config import ConfigError
-    from ..library.engine import Engine
+    from ..library.facade import Library
     from .adapters.bridge import EngineBridge
     from .window import MainWindow
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
     icon = QIcon(str(resource("mmrag-desktop.svg")))
     app.setWindowIcon(icon)
     try:
-        engine = Engine(random_weights=random_weights, model_process=True)
+        engine = Library(random_weights=random_weights, model_process=True)
     except (ConfigError, OSError) as exc:
         QMessageBox.critical(None, APP_NAME, f"The library cannot be opened:\n{exc}")
         return 1

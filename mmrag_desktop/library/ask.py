@@ -24,7 +24,7 @@ from ..domain.concepts import TAGGED
 from ..domain.query import Filters, Result, Term
 from ..media.files import BadImage
 from ..vlm.model import ContextFullError, VisionLanguageModel, VLMError, photo_data_uri
-from .engine import Engine
+from .facade import Library
 
 INSTRUCTIONS = (
     "You answer questions about the user's own photos. Below are {n} numbered photos from "
@@ -143,7 +143,7 @@ class Conversation:
             is about these, the first ``ask_photos`` of them, instead of retrieved ones.
     """
 
-    def __init__(self, engine: Engine, vlm: VisionLanguageModel, filters: Filters | None = None,
+    def __init__(self, engine: Library, vlm: VisionLanguageModel, filters: Filters | None = None,
                  photo: Path | None = None, among: tuple[int, ...] = ()):
         self.engine, self.vlm = engine, vlm
         self.filters = filters or Filters()
@@ -191,13 +191,13 @@ class Conversation:
     def _retrieve(self, question: str) -> list[Result]:
         k = self.engine.config.ask_photos
         if self.among:
-            return self.engine.photos(list(self.among[:k]))
+            return self.engine.search.photos(list(self.among[:k]))
         if self.photo is None:
             # hybrid: a question naming words in a photo ("the receipt from the hardware
             # shop") finds it by its recognised text as well as by its looks
-            return self.engine.search([Term(text=question)], k=k, filters=self.filters,
+            return self.engine.search.run([Term(text=question)], k=k, filters=self.filters,
                                       mode="hybrid")
-        found = self.engine.search([Term(photo=str(self.photo)), Term(text=question)], k=k + 1,
+        found = self.engine.search.run([Term(photo=str(self.photo)), Term(text=question)], k=k + 1,
                                    filters=self.filters, mode="hybrid")
         same = os.path.realpath(self.photo)
         return [r for r in found if os.path.realpath(r.path) != same][:k]

@@ -37,7 +37,7 @@ from watchdog.observers.polling import PollingObserver
 from ..core.paths import outermost
 from ..media.files import is_media_name
 from ..store.database import describe_db_error
-from .engine import Engine
+from .facade import Library
 from .indexer import IndexReport, Progress
 from .scanner import Excluder
 
@@ -85,7 +85,7 @@ class Watcher:
         on_progress: called with the progress events of each run (from its thread).
     """
 
-    def __init__(self, engine: Engine, settle: float = 1.0, max_delay: float = 10.0,
+    def __init__(self, engine: Library, settle: float = 1.0, max_delay: float = 10.0,
                  rescan_interval: float | None = None,
                  on_report: Callable[[IndexReport, list[str]], None] | None = None,
                  on_message: Callable[[str], None] | None = None,
@@ -98,7 +98,7 @@ class Watcher:
         self.on_message = on_message or (lambda text: log.warning("%s", text))
         self.on_progress = on_progress
         self.excluder = Excluder(engine.config.excludes, engine.config.include_hidden,
-                                 private=[engine.home, engine.library])
+                                 private=[engine.home, engine.path])
         self.failures: dict[str, str] = {}  # root → why its last run failed
         self._allow_removal: set[str] = set()  # roots whose mass removal the user confirmed
         self._observers: dict[str, BaseObserver] = {}
@@ -203,13 +203,13 @@ class Watcher:
         return self._paused.is_set() or self._holds > 0
 
     def remove_folder(self, folder: str) -> int:
-        """:meth:`Engine.remove_folder` while watching: a run in progress stops after its
+        """:meth:`Library.remove_folder` while watching: a run in progress stops after its
         current batch (other roots continue in the next run). Returns photos removed."""
         path = os.path.abspath(folder)
         with self._wake:
             self._dirty.pop(path, None)
             self._interrupt.set()
-        return self.engine.remove_folder(path)
+        return self.engine.folders.remove(path)
 
     def confirm_removal(self, root: str) -> None:
         """The user confirmed that the photos held back in *root* (see
@@ -308,7 +308,7 @@ class Watcher:
     def _run_group(self, roots: list[str], allow_removal: bool,
                    scope: dict[str, list[str]]) -> IndexReport | None:
         try:
-            report = self.engine.index(roots, self.on_progress, self._interrupt, self.settle,
+            report = self.engine.updates.index(roots, self.on_progress, self._interrupt, self.settle,
                                        allow_removal, {r: scope[r] for r in roots if r in scope})
         except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
             reason = describe_db_error(exc) if isinstance(exc, sqlite3.Error) else str(exc)

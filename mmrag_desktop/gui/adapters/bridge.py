@@ -20,7 +20,8 @@ from ...domain.analyses import ANALYSES
 from ...domain.folders import Activity
 from ...domain.query import Filters, Term
 from ...library.ask import Conversation
-from ...library.engine import Engine, FolderError
+from ...library.facade import Library
+from ...library.folders import FolderError
 from ...library.indexer import IndexReport, Progress
 from ...library.trash import TrashError, can_restore, move_to_trash, restore
 from ...library.watcher import Watcher
@@ -44,7 +45,7 @@ PROGRESS_INTERVAL = 0.1
 
 
 class EngineBridge(QObject):
-    """Runs an :class:`Engine` and its :class:`Watcher` for the GUI.
+    """Runs an :class:`Library` and its :class:`Watcher` for the GUI.
 
     Signals carry plain engine objects. ``searched(generation, results)`` answers
     :meth:`search`; an answer older than the latest request is not emitted.
@@ -62,7 +63,7 @@ class EngineBridge(QObject):
     folder_tree = Signal(list)       # list[timeline.FolderNode], one per root
     cameras = Signal(list)           # [(camera model, make, photos)], most used first
     concepts = Signal(list)          # personal concepts' names
-    status = Signal(dict)            # Engine.status()
+    status = Signal(dict)            # Library.status()
     errors = Signal(str, list)       # root, [(path, reason)]
     paused_changed = Signal(bool)
     removal_held = Signal(str, int)  # root, photos that vanished at once (ask the user)
@@ -79,10 +80,10 @@ class EngineBridge(QObject):
     vlm_failed = Signal(str)
     understanding = Signal(object)   # understanding.Progress, or None when the pass ends
 
-    def __init__(self, engine: Engine, settle: float = 1.0, parent: QObject | None = None):
+    def __init__(self, engine: Library, settle: float = 1.0, parent: QObject | None = None):
         super().__init__(parent)
         self.engine = engine
-        engine.on_wait = self._waiting
+        engine.on_notice = self._notice
         self.settle = settle
         # lanes: "jobs" (library changes and refreshes, in order), "search" (searches and
         # browsing), "ask" (answers), "setup" (Ask's set-up: downloads, checks), "read"
@@ -135,25 +136,25 @@ class EngineBridge(QObject):
         return Op(self.lanes, lane, lambda: fn(self.engine, *args))
 
     def library_map(self) -> Op:
-        """The map of the library (:meth:`Engine.library_map`) on a lane of its own (a
+        """The map of the library (:meth:`Library.library_map`) on a lane of its own (a
         first layout takes a while); the op's result is a :class:`.index.map.MapView`."""
-        return self.op(lambda engine: engine.library_map(), lane="map")
+        return self.op(lambda engine: engine.analyses.map(), lane="map")
 
     def refresh_concepts(self) -> None:
         """Emit ``concepts`` again (a concept was made or removed)."""
-        self._submit(lambda: self.concepts.emit(self.engine.store.concept_names()))
+        self._submit(lambda: self.concepts.emit(self.engine.concepts.names()))
 
     def label(self, name: str, paths: list[str], yes: bool) -> Op:
         """Make *paths* examples (*yes*) or rejected suggestions of concept *name*
-        (:meth:`Engine.label`, on the jobs lane: it writes the library); the op's result
+        (:meth:`Library.label`, on the jobs lane: it writes the library); the op's result
         is the concept's new probe."""
-        return self.op(lambda engine: engine.label(name, paths, yes), lane="jobs")
+        return self.op(lambda engine: engine.concepts.label(name, paths, yes), lane="jobs")
 
     def extract(self, path: str, schema: str) -> Op:
-        """Structured extraction from *path* by *schema* (:meth:`Engine.extract`) on Ask's
+        """Structured extraction from *path* by *schema* (:meth:`Library.extract`) on Ask's
         lane, so that one model answers one thing at a time; the op's result is an
         :class:`.domain.schemas.Extraction`."""
-        return self.op(lambda engine: engine.extract(path, schema, self.vlm), lane="ask")
+        return self.op(lambda engine: engine.updates.extract(path, schema, self.vlm), lane="ask")
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -167,15 +168,13 @@ class EngineBridge(QObject):
             embedder = self.engine.embedder
             embedder.load()  # both towers: the first search and the first run start at once
             device = embedder.describe()
-            self.engine.vectors  # noqa: B018 - opens (and repairs) the HNSW cache now
+            self.engine.vector_index()  # opened (and repaired) now, not by the first search
         except ModelMissingError as exc:
             self.model_missing.emit(str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a broken model file, shown to the user
             self.model_missing.emit(f"The model could not be loaded: {exc}")
             return
-        for repair in self.engine.repairs:
-            self.message.emit(repair)
         self.model_ready.emit(device)
         if not self.started:
             self.started = True
@@ -184,7 +183,7 @@ class EngineBridge(QObject):
         self._refresh()
 
     def _evict(self, pasted: bool = False) -> None:
-        thumbnails.evict(self.engine.home, self.engine.store.hashes_present, pasted)
+        thumbnails.evict(self.engine.home, self.engine.folders.present, pasted)
 
     def apply_config(self, config: Config) -> None:
         """Save new settings and restart on them (the model reloads when it changed)."""
@@ -193,7 +192,7 @@ class EngineBridge(QObject):
     def _apply_config(self, config: Config) -> None:
         self.watcher.stop()
         self._cancel_understand.set()  # it runs on the engine being replaced
-        home, library, random_weights = self.engine.home, self.engine.library, \
+        home, library, random_weights = self.engine.home, self.engine.path, \
             self.engine.random_weights
         same_model = all(getattr(config, k) == getattr(self.engine.config, k)
                          for k in ("model", "pretrained", "weights", "model_config", "device"))
@@ -203,9 +202,8 @@ class EngineBridge(QObject):
             embedder = None
         save_config(home, config)
         self.engine.close()
-        self.engine = Engine(home, library, config, random_weights, embedder,
-                             model_process=self.engine.model_process)
-        self.engine.on_wait = self._waiting
+        self.engine = Library(home, library, config, random_weights, embedder,
+                              model_process=self.engine.model_process, on_notice=self._notice)
         self.vlm.unload()
         self.vlm = VisionLanguageModel(config, self._hold_indexing)
         self.conversation = None
@@ -241,8 +239,10 @@ class EngineBridge(QObject):
         self._last_progress = now
         self.progress.emit(progress)
 
-    def _waiting(self, holder: str) -> None:
-        self.message.emit(f"Waiting for {holder} to finish changing the library…")
+    def _notice(self, kind: str, text: str) -> None:
+        """The library's notices (:data:`.library.facade.Notice`), shown once each."""
+        self.message.emit(f"Waiting for {text} to finish changing the library…"
+                          if kind == "wait" else text)
 
     def _on_report(self, report: IndexReport, roots: list[str]) -> None:
         for root in roots:
@@ -258,7 +258,7 @@ class EngineBridge(QObject):
         self.understand()
 
     def understand(self) -> None:
-        """Run the understanding pass (:meth:`Engine.understand`) in the background, once
+        """Run the understanding pass (:meth:`Library.understand`) in the background, once
         more after the one under way if that is running. Emits ``understanding`` with its
         progress, then None."""
         if not self.engine.config.understand or self._understand_wanted.is_set():
@@ -270,7 +270,7 @@ class EngineBridge(QObject):
     def _understand(self) -> None:
         self._understand_wanted.clear()
         try:
-            report = self.engine.understand(self._on_understanding, self._cancel_understand,
+            report = self.engine.updates.understand(self._on_understanding, self._cancel_understand,
                                             self._understand_paused, self.vlm)
         except Exception as exc:  # noqa: BLE001 - shown; the next run tries again
             self.message.emit(f"Could not understand photos (text, places, captions): {exc}")
@@ -321,15 +321,12 @@ class EngineBridge(QObject):
 
     def _add_folder(self, folder: str) -> None:
         try:
-            path = self.engine.add_folder(folder)
+            path = self.engine.folders.add(folder)
         except (NotADirectoryError, FolderError) as exc:
             self.message.emit(str(exc))
             return
         finally:
             self._adding.discard(folder)
-        for note in self.engine.repairs:
-            self.message.emit(note)
-        self.engine.repairs.clear()
         self.watcher.mark_dirty(path)
         self._refresh()
 
@@ -350,16 +347,16 @@ class EngineBridge(QObject):
     def _refresh(self) -> None:
         activity = Activity(self.watcher.pending(), self.watcher.paused,
                             dict(self.watcher.failures), dict(self._offline), self.started)
-        states = self.engine.folder_states(activity)
+        states = self.engine.folders.states(activity)
         self.folders.emit(states)
-        self.folder_tree.emit(self.engine.folder_tree())
+        self.folder_tree.emit(self.engine.folders.tree())
         self.status.emit(self.engine.status())
-        self.cameras.emit(self.engine.store.cameras())
-        self.concepts.emit(self.engine.store.concept_names())
+        self.cameras.emit(self.engine.folders.cameras())
+        self.concepts.emit(self.engine.concepts.names())
 
     def list_errors(self, root: str) -> None:
         """Emit ``errors(root, [(path, reason)])``."""
-        self._submit(lambda: self.errors.emit(root, self.engine.store.errors(root=root)))
+        self._submit(lambda: self.errors.emit(root, self.engine.folders.errors(root=root)))
 
     # --- search -----------------------------------------------------------------------------
 
@@ -371,7 +368,7 @@ class EngineBridge(QObject):
         return generation
 
     def browse(self, filters: Filters) -> int:
-        """Ask for the library without a query (:meth:`Engine.browse`); returns the request's
+        """Ask for the library without a query (:meth:`Library.browse`); returns the request's
         generation (see ``browsed``; an answer older than the latest request is dropped)."""
         self._browsing += 1
         generation = self._browsing
@@ -380,7 +377,7 @@ class EngineBridge(QObject):
 
     def _browse(self, generation: int, filters: Filters) -> None:
         if generation == self._browsing:
-            timeline = self.engine.browse(filters)
+            timeline = self.engine.search.browse(filters)
             if generation == self._browsing:
                 self.browsed.emit(generation, timeline)
 
@@ -388,7 +385,7 @@ class EngineBridge(QObject):
         if generation != self._generation:
             return  # superseded while queued
         try:
-            results = self.engine.search(terms, k, filters=filters, mode="hybrid")
+            results = self.engine.search.run(terms, k, filters=filters, mode="hybrid")
         except Exception as exc:  # noqa: BLE001 - QueryError, a missing model, a bad photo
             self.search_failed.emit(generation, str(exc))
             return
@@ -434,8 +431,8 @@ class EngineBridge(QObject):
     # --- duplicates -------------------------------------------------------------------------
 
     def find_duplicates(self, threshold: float) -> None:
-        """Groups of copies (see :meth:`Engine.duplicates`): ``duplicates``."""
-        self._submit(lambda: self.duplicates.emit(self.engine.duplicates(threshold)))
+        """Groups of copies (see :meth:`Library.duplicates`): ``duplicates``."""
+        self._submit(lambda: self.duplicates.emit(self.engine.analyses.duplicates(threshold)))
 
     # --- the trash ----------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """The GUI's one way to run work off the GUI thread, after Anki's ``CollectionOp`` /
 ``QueryOp`` (``qt/aqt/operations/``)::
 
-    bridge.op(lambda engine: engine.browse(filters)).success(show).failure(warn).run()
+    bridge.op(lambda engine: engine.search.browse(filters)).success(show).failure(warn).run()
 
-``fn`` receives the library's :class:`~mmrag_desktop.library.engine.Engine`, never a widget;
+``fn`` receives the library's :class:`~mmrag_desktop.library.engine.Library`, never a widget;
 ``success(result)`` or ``failure(message)`` then runs on the GUI thread. Work runs on named
 *lanes*, one thread each, in the order it was asked for: library jobs wait for each other,
 while a search or an answer does not wait behind them. The thumbnail loader's requests run

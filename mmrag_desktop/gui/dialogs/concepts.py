@@ -56,7 +56,7 @@ class ConceptsDialog(QDialog):
 
     def load(self) -> None:
         """List the concepts again (learned in the background)."""
-        self.bridge.op(lambda engine: engine.concepts()).success(self._listed).run()
+        self.bridge.op(lambda engine: engine.concepts.all()).success(self._listed).run()
 
     def _listed(self, concepts: list) -> None:
         self.list.clear()
@@ -98,7 +98,7 @@ class ConceptsDialog(QDialog):
                           QMessageBox.StandardButton.Cancel, self)
         remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
         box.buttonClicked.connect(lambda button: button is remove and self.bridge.op(
-            lambda engine: engine.forget_concept(name), lane="jobs").success(
+            lambda engine: engine.concepts.forget(name), lane="jobs").success(
             lambda _n: (self.load(), self.bridge.refresh_concepts())).run())
         box.open()
         return box

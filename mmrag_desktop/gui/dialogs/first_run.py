@@ -79,7 +79,7 @@ class ModelPage(QWizardPage):
         config = bridge.engine.config
         self.setTitle("The search model")
         # The bundle has no torch: it runs ONNX exports only, imported from a folder.
-        self.torch = bridge.engine.runs_torch()
+        self.torch = bridge.engine.model_files.runs_torch()
         self.setSubTitle(
             f"Photos are found with the CLIP model {config.model} "
             f"({config.pretrained or 'custom weights'}). Its weights are not part of the app: "
@@ -113,7 +113,7 @@ class ModelPage(QWizardPage):
         self.weights: Path | None = None
         self._poll = QTimer(self, interval=500)
         self._poll.timeout.connect(self._show_download_progress)
-        self._run(lambda engine: engine.find_model(), self._found, self._not_found)
+        self._run(lambda engine: engine.model_files.find(), self._found, self._not_found)
 
     def isComplete(self) -> bool:
         return self.weights is not None
@@ -155,11 +155,11 @@ class ModelPage(QWizardPage):
         self._busy(True)
         self.state.setText("Asking the Hugging Face hub for the file's size…" if self.torch
                            else "Asking for the published ONNX export's size…")
-        self._run(lambda engine: engine.model_source(), self._confirm, self._failed)
+        self._run(lambda engine: engine.model_files.source(), self._confirm, self._failed)
 
     def _confirm(self, source) -> None:
         """Ask before downloading *source* (a hub file, or a published ONNX export and its
-        URL: :meth:`.library.engine.Engine.model_source`)."""
+        URL: :meth:`.library.engine.Library.model_source`)."""
         if isinstance(source, tuple):
             export, url = source
             agreed = self._consent(export.file, export.size, url, f"\nThe weights come from "
@@ -168,14 +168,14 @@ class ModelPage(QWizardPage):
             agreed = self._consent(source.filename, source.size,
                                    f"https://huggingface.co/{source.repo_id}", "")
         if agreed:
-            self._run(lambda engine: engine.download_model(source), self._found, self._failed)
+            self._run(lambda engine: engine.model_files.download(source), self._found, self._failed)
 
     def _consent(self, filename: str, size: int | None, url: str, more: str) -> bool:
         """Ask before downloading; on yes, show the download's progress."""
         answer = QMessageBox.question(
             self, "Download the model?",
             f"Download {filename} ({size_text(size) if size else 'size not given by the hub'})\nfrom {url}\n"
-            f"into {self.bridge.engine.models_folder}?\n{more}\n"
+            f"into {self.bridge.engine.model_files.folder}?\n{more}\n"
             "This is the only time the app uses the network.")
         if answer != QMessageBox.StandardButton.Yes:
             self._not_found("")
@@ -188,7 +188,7 @@ class ModelPage(QWizardPage):
         return True
 
     def _show_download_progress(self) -> None:
-        staging = self.bridge.engine.models_folder / ".download"
+        staging = self.bridge.engine.model_files.folder / ".download"
         done = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file()) \
             if staging.is_dir() else 0
         self.progress.setValue(done // 1_000_000)
@@ -213,7 +213,7 @@ class ModelPage(QWizardPage):
         copy it into the models folder."""
         self._busy(True)
         self.state.setText(f"Checking {path}…")
-        self._run(lambda engine: engine.import_model(Path(path)), self._found, self._failed)
+        self._run(lambda engine: engine.model_files.import_file(Path(path)), self._found, self._failed)
 
 
 class AskPage(QWizardPage):

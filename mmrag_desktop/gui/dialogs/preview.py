@@ -134,7 +134,7 @@ class PreviewDialog(QDialog):
         digest = self.result.meta.get("hash")
         if digest and "text" not in self.result.meta and "place" not in self.result.meta:
             # a photo of the timeline: what the understanding pass knows is read now
-            self.bridge.op(lambda engine: engine.understood(digest)) \
+            self.bridge.op(lambda engine: engine.search.understood(digest)) \
                 .success(lambda known: self._understood(row, known)).run()
         self._image = QImage()
         self.image_label.setText("Loading…")

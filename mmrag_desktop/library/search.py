@@ -1,0 +1,325 @@
+"""Finding photos: the query's top-k by embedding (image, caption and keyframe vectors),
+keywords (BM25) and personal concepts, fused by reciprocal-rank fusion; browsing by filters;
+photos by id with what is known of them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..clip.embedder import query_vector
+from ..domain.concepts import mentioned
+from ..domain.query import Filters, QueryError, Result, Term
+from ..domain.timeline import Timeline
+from ..index.captions import KIND as CAPTION_KIND
+from ..index.keywords import fuse
+from ..understanding.passes import summary
+
+if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
+    from .facade import Library
+
+
+EXACT_SEARCH_LIMIT = 20_000
+"""With a filter that leaves at most this many photos, search them exactly (one matrix
+product) instead of walking the HNSW graph with a filter, which slows down and loses recall
+when most nodes are filtered out."""
+
+
+FEW_OFFLINE = 1000
+"""Up to this many photos on offline roots are left out of an unfiltered search by asking
+HNSW for that many more results and dropping them, keeping the search on the fast path."""
+
+
+FRAME_CANDIDATES = 4
+"""Keyframes asked of the frame index per result wanted: a video matches with several."""
+
+
+SEARCH_MODES = ("semantic", "keyword", "hybrid")
+
+
+SEARCH_FIELDS = ("image", "caption", "both")
+
+
+class Search:
+    """Search and browsing (``library.search``)."""
+
+    def __init__(self, lib: Library):
+        self.lib = lib
+
+    def run(self, terms: list[Term], k: int = 20, min_score: float | None = None,
+            filters: Filters | None = None, mode: str = "semantic",
+            field: str = "both") -> list[Result]:
+        """Top-k photos for a query of weighted texts and photos.
+
+        *mode*: ``semantic`` ranks by the embeddings' cosine similarity; ``keyword`` by
+        BM25 over the words of the query's texts (:mod:`.index.keywords`: file and folder names,
+        camera, month and year, the text in the photo, its place's names, its caption and
+        what was extracted from it); ``hybrid`` fuses both rankings by reciprocal-rank
+        fusion (a query without words, a photo alone, is semantic).
+
+        *field*: which of a photo's two vectors the semantic side searches: ``image`` (the
+        pixels'), ``caption`` (its caption's, :mod:`.index.captions`; photos without one
+        are not found), or ``both``, fused by reciprocal-rank fusion.
+
+        A personal concept's name in a text (:mod:`.domain.concepts`: ``Rex at the beach``) ranks
+        the library by the concept's probe; the rest of the text searches as above, and the
+        rankings are fused by reciprocal-rank fusion (see :meth:`_concept_search`).
+
+        Returns:
+            Up to *k* results, best first, with metadata. ``score`` is the cosine similarity
+            of the image vector (of the caption's with *field* ``caption``; None in
+            keyword mode); a keyword match adds ``meta["matched"]``: the field and a snippet
+            with the matched words in [brackets]; a caption match ``meta["caption_score"]``.
+
+        Raises:
+            QueryError: empty or unreadable query, an unknown mode or field, or keyword
+                mode without words.
+            ConceptError: a concept named in the query or the filters has no example
+                with an embedding under the current model.
+            ModelMissingError: no model weights.
+            ModelMismatchError: the library holds another model's embeddings.
+        """
+        if mode not in SEARCH_MODES:
+            raise QueryError(f"unknown search mode {mode!r}: {', '.join(SEARCH_MODES)}")
+        filters = self.lib.concepts.resolved(filters)
+        names = self.lib.store.concept_names()
+        if names:
+            found, terms = self._split_concepts(terms, names)
+            if found:
+                return self._concept_search(found, terms, k, min_score, filters, mode, field)
+        if field not in SEARCH_FIELDS:
+            raise QueryError(f"unknown search field {field!r}: {', '.join(SEARCH_FIELDS)}")
+        words = " ".join(t.text for t in terms if t.text and t.weight > 0)
+        if mode == "keyword":
+            if not words:
+                raise QueryError("a keyword search needs words")
+            return self._keyword_search(words, k, filters)
+        query = query_vector(self.lib.embedder, terms)
+        if field == "caption":
+            semantic = [r for r in self._caption_search(query, k, filters)
+                        if min_score is None or r.score >= min_score]
+        else:
+            semantic = self.by_vector(query, k, min_score, filters)
+            if field == "both":
+                semantic = self._fused(query, semantic, self._caption_search(query, k, filters),
+                                       k)
+        if mode == "semantic" or not words:
+            return semantic
+        return self._fused(query, semantic, self._keyword_search(words, k, filters), k)
+
+    def _fused(self, query: np.ndarray, first: list[Result], second: list[Result],
+               k: int) -> list[Result]:
+        """Two rankings fused by reciprocal-rank fusion; a photo in both keeps what each
+        says of it (its image cosine, why it matched). Each ranking ranks the candidates
+        of both (Cormack et al.'s fusion of full rankings): *second*'s photos below
+        *first*'s top-k follow it by their exact image cosine, so a photo that matches
+        every word of a query is not tied with one that only looks similar."""
+        if not second:
+            return first
+        found = {r.id: r for r in first}
+        for hit in second:
+            if hit.id in found:
+                found[hit.id].meta = hit.meta | found[hit.id].meta
+        missing = {r.id: r for r in second if r.id not in found}
+        below, scores = self.exact(query, set(missing), len(missing))
+        for row_id, score in zip(below.tolist(), scores.tolist()):
+            found[row_id] = Result(row_id, missing[row_id].path, score, missing[row_id].meta)
+        ranked = fuse([[r.id for r in first] + below.tolist(), [r.id for r in second]])
+        return [found[row_id] for row_id, _ in ranked if row_id in found][:k]
+
+    def _caption_search(self, query: np.ndarray, k: int,
+                        filters: Filters | None) -> list[Result]:
+        """Photos whose caption's vector is nearest *query*, best first, scored by that
+        cosine (also ``meta["caption_score"]``); copies of a photo share its caption."""
+        if not self.lib.store.understanding_state(CAPTION_KIND)[0]:
+            return []  # no captions: no text tower call, no file
+        captions = self.lib.captions()
+        unfiltered = filters is None or filters.is_empty()
+        hits = captions.search(query, 2 * k if unfiltered else max(50 * k, 1000))
+        ids = self.lib.store.ids_by_hash([digest for (digest, _), _ in hits], filters)
+        ranked = [(row_id, score) for (digest, _), score in hits
+                  for row_id in ids.get(digest, [])][:k]
+        details = self.details([row_id for row_id, _ in ranked])
+        return [Result(row_id, details[row_id]["path"], score,
+                       details[row_id] | {"caption_score": score})
+                for row_id, score in ranked if row_id in details]
+
+    def _keyword_search(self, words: str, k: int,
+                        filters: Filters | None) -> list[Result]:
+        """BM25 over the words, fused by reciprocal-rank fusion with BM25 over the
+        trigrams of recognised text (:meth:`KeywordIndex.search_text_fuzzy`)."""
+        keywords = self.lib.keywords
+        keywords.catch_up(self.lib.store)
+        # Unfiltered, few hits are dropped (offline photos); filtered, rank every match.
+        limit = k + FEW_OFFLINE if filters is None or filters.is_empty() else -1
+        exact = keywords.search(words, limit)
+        fuzzy = keywords.search_text_fuzzy(words, limit)
+        allowed = self.lib.store.ids_matching(filters, among=list({h.id for h in exact + fuzzy}))
+        exact = [h for h in exact if h.id in allowed]
+        fuzzy = [h for h in fuzzy if h.id in allowed]
+        why = {h.id: h for h in fuzzy} | {h.id: h for h in exact}  # exact words say it best
+        ranked = [row_id for row_id, _ in fuse([[h.id for h in exact],
+                                                 [h.id for h in fuzzy]])][:k]
+        details = self.details(ranked)
+        return [Result(i, details[i]["path"], None, details[i] | {"matched": {
+            "field": why[i].field, "snippet": why[i].snippet}})
+            for i in ranked if i in details]
+
+    def by_vector(self, query: np.ndarray, k: int = 20, min_score: float | None = None,
+                  filters: Filters | None = None) -> list[Result]:
+        """Top-k photos for a query embedding: (d,) float32, L2-normalised."""
+        filters = self.lib.concepts.resolved(filters)
+        vectors = self.lib.sync()
+        offline = self.lib.store.offline_ids(FEW_OFFLINE) if filters.is_empty() else None
+        if offline is not None:
+            ids, scores = vectors.search(query, k + len(offline))
+            keep = ~np.isin(ids, np.asarray(offline, dtype=np.int64))
+            ids, scores = ids[keep][:k], scores[keep][:k]
+        else:
+            allowed = self.lib.store.ids_matching(filters)
+            if len(allowed) <= EXACT_SEARCH_LIMIT:
+                ids, scores = self.exact(query, allowed, k)
+            else:
+                ids, scores = vectors.search(query, k, allowed.__contains__)
+        details = self.details([int(i) for i in ids])
+        results = [Result(int(i), details[int(i)]["path"], float(s), details[int(i)])
+                   for i, s in zip(ids, scores) if int(i) in details]
+        results = self._moments(query, results, k, filters)
+        if min_score is not None:
+            results = [r for r in results if r.score >= min_score]
+        return results
+
+    def _moments(self, query: np.ndarray, results: list[Result], k: int,
+                 filters: Filters) -> list[Result]:
+        """*results* with the videos whose keyframes match *query* best (the frame index),
+        every video scored by the cosine similarity of its best keyframe or of the whole
+        (its keyframes' mean: a video as the query), whichever is higher, and given that
+        keyframe's time in ``meta["moment"]`` (seconds); the top *k* of them all."""
+        if not self.lib.store.frame_state(self.lib.vector_index().model_id)[0]:
+            return results  # no videos: no frame index to open
+        hits = self.lib.frames().search(query, FRAME_CANDIDATES * k if filters.is_empty()
+                                    else max(50 * k, 1000))
+        ids = self.lib.store.ids_by_hash(list(dict.fromkeys(d for (d, _), _ in hits)), filters)
+        found = {r.id: r for r in results}
+        fresh = [i for same in ids.values() for i in same if i not in found]
+        details = self.details(fresh)
+        found.update((i, Result(i, details[i]["path"], None, details[i]))
+                     for i in fresh if i in details)
+        videos = [r for r in found.values() if r.meta.get("duration") is not None]
+        whole = self.vectors_of(np.asarray([r.id for r in videos], np.int64)) @ query
+        for result, score in zip(videos, whole.tolist()):
+            times, vectors = self.lib.store.frames_of(self.lib.vector_index().model_id, result.meta["hash"])
+            if len(times):
+                scores = vectors @ query
+                best = int(np.argmax(scores))
+                result.meta["moment"] = float(times[best])
+                score = max(score, float(scores[best]))
+            result.score = score
+        ranked = [r for r in found.values() if r.score is not None]
+        return sorted(ranked, key=lambda r: -r.score)[:k]
+
+    @staticmethod
+    def _split_concepts(terms: list[Term], names: list[str]) -> tuple[list[str], list[Term]]:
+        """The concepts named in the positive text terms, and the terms without them."""
+        found: list[str] = []
+        rest: list[Term] = []
+        for term in terms:
+            if term.text is None or term.weight <= 0:
+                rest.append(term)
+                continue
+            named, text = mentioned(term.text, names)
+            found += [n for n in named if n not in found]
+            if text:
+                rest.append(dataclasses.replace(term, text=text))
+        return found, rest
+
+    def _concept_search(self, names: list[str], terms: list[Term], k: int,
+                        min_score: float | None, filters: Filters, mode: str,
+                        field: str) -> list[Result]:
+        """Concepts fused with the rest of a query by reciprocal-rank fusion. Each side
+        brings its top candidates; each ranking then ranks all of them (a concept by its
+        probe, the text by its own order and then the image cosine), so a photo that is
+        Rex *and* at the beach beats one that is only either. ``score`` is the rest of the
+        query's cosine similarity, or with a concept alone its probability (then
+        ``meta["scored_by"]`` names the concept); ``meta["concepts"]`` holds each
+        concept's probability."""
+        pool = max(10 * k, 200)
+        probes = [self.lib.concepts.probe(name) for name in names]
+        found: dict[int, Result] = {}
+        for probe in probes:
+            for result in self.by_vector(probe.direction, pool, None, filters):
+                found.setdefault(result.id, result)
+        text = self.run(terms, pool, min_score, filters, mode, field) if terms else []
+        for result in text:
+            found[result.id] = result
+        ids = np.asarray(list(found), np.int64)
+        vectors = self.vectors_of(ids)
+        rankings = [ids[np.argsort(-(vectors @ probe.weights), kind="stable")].tolist()
+                    for probe in probes]
+        if terms:
+            first = [r.id for r in text]
+            ranked = set(first)
+            query = query_vector(self.lib.embedder, terms)
+            rankings.append(first + [
+                i for i in ids[np.argsort(-(vectors @ query), kind="stable")].tolist()
+                if i not in ranked])
+        chance = {probe.name: probe.probability(vectors) for probe in probes}
+        row = {i: n for n, i in enumerate(ids.tolist())}
+        out = []
+        for row_id, _ in fuse(rankings)[:k]:
+            result = found[row_id]
+            result.meta["concepts"] = {name: float(p[row[row_id]]) for name, p in chance.items()}
+            if not terms:
+                result.score = result.meta["concepts"][probes[0].name]
+                result.meta["scored_by"] = probes[0].name
+            out.append(result)
+        return out
+
+    def photos(self, ids: list[int]) -> list[Result]:
+        """Library photos by row id, in that order (ids no longer in the library left
+        out), with their metadata and no score."""
+        details = self.details(ids)
+        return [Result(i, details[i]["path"], None, details[i]) for i in ids if i in details]
+
+    def details(self, ids: list[int]) -> dict[int, dict]:
+        """:meth:`Store.details` with what the understanding pass learned of each photo
+        (:func:`.understanding.passes.summary`: ``text``, ``place``)."""
+        details = self.lib.store.details(ids)
+        understood = self.lib.store.understood([d["hash"] for d in details.values() if d["hash"]])
+        for item in details.values():
+            item.update(summary(understood.get(item["hash"], {})))
+        names = self.lib.store.concept_names()
+        if names and details:
+            self.lib.concepts.tag(details, names)
+        return details
+
+    def understood(self, digest: str) -> dict[str, str]:
+        """What the understanding pass learned of the photo with content hash *digest*
+        (:func:`.understanding.passes.summary`: ``text``, ``place``; empty where nothing yet)."""
+        return summary(self.lib.store.understood([digest]).get(digest, {}))
+
+    def exact(self, query: np.ndarray, ids: set[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        best_ids, best_scores = np.empty(0, np.int64), np.empty(0, np.float32)
+        for chunk_ids, chunk in self.lib.store.vectors(ids=sorted(ids)):
+            best_ids = np.concatenate([best_ids, chunk_ids])
+            best_scores = np.concatenate([best_scores, chunk @ query])
+            if len(best_ids) > k:
+                keep = np.argpartition(-best_scores, k)[:k]
+                best_ids, best_scores = best_ids[keep], best_scores[keep]
+        order = np.argsort(-best_scores)
+        return best_ids[order], best_scores[order]
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored embeddings of *ids*, ``(n, d) float32``, in their order."""
+        found = {}
+        for chunk_ids, chunk in self.lib.store.vectors(ids=ids.tolist()):
+            found.update(zip(chunk_ids.tolist(), chunk))
+        return np.stack([found[i] for i in ids.tolist()]) if len(ids) else \
+            np.empty((0, self.lib.vector_index().dim), np.float32)
+
+    def browse(self, filters: Filters | None = None) -> Timeline:
+        """The photos that pass *filters*, newest first, by month: what the GUI shows
+        without a query."""
+        return Timeline(self.lib.store.timeline(self.lib.concepts.resolved(filters)))
