@@ -1,0 +1,77 @@
+"""What every command shares: the library it opens, notices, progress and reports, and
+the yes asked before a download."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+from ..core.paths import display_path
+from ..library.facade import Library
+from ..library.indexer import IndexReport, Progress
+
+
+def open_library(args, **kwargs) -> Library:
+    """The library; pass ``read_only=True`` for commands that only read it."""
+    return Library(random_weights=args.random_weights, on_notice=print_notice, **kwargs)
+
+
+def print_notice(kind: str, text: str) -> None:
+    if kind == "wait":
+        print(f"mmrag: waiting for {text} to finish changing the library…", file=sys.stderr,
+              flush=True)
+    else:
+        print(f"mmrag: repaired: {text}", file=sys.stderr)
+
+
+class ProgressBar:
+    """Shows indexing progress events as a tqdm bar (count, rate, ETA)."""
+
+    def __init__(self):
+        self.bar: tqdm | None = None
+
+    def __call__(self, event: Progress) -> None:
+        if event.phase == "scan":
+            print(f"\rscanning… {event.done} files", end="", file=sys.stderr)
+        elif event.phase == "index":
+            if self.bar is None:
+                print(file=sys.stderr)
+                self.bar = tqdm(total=event.total, unit="photo", file=sys.stderr)
+            self.bar.update(event.done - self.bar.n)
+        elif self.bar is not None:
+            self.bar.close()
+
+
+def print_report(report: IndexReport, out=None) -> None:
+    """The end-of-run summary, with the reason for each file not indexed."""
+    out = out or sys.stdout
+    state = "interrupted" if report.cancelled else "done"
+    print(f"{state} in {report.seconds:.1f} s: {report.found} photos found, "
+          f"{report.embedded} embedded, {report.moved} moved, {report.copied} identical copies, "
+          f"{report.touched} touched, {report.deleted} removed, {report.unchanged} unchanged, "
+          f"{len(report.errors)} unreadable, {len(report.skipped)} skipped", file=out)
+    for root in report.offline_roots:
+        reason = report.offline_reasons.get(root, "not found")
+        print(f"  offline ({reason}; photos kept): {display_path(root)}", file=out)
+    for root, count in report.held_back.items():
+        print(f"  {count} photos of {display_path(root)} vanished at once: kept as offline "
+              "in case a drive or share is away. If you deleted or moved them, run "
+              "`mmrag index --allow-removal`.", file=out)
+    for label, items in (("unreadable", report.errors), ("skipped", report.skipped)):
+        for path, reason in items[:50]:
+            print(f"  {label}: {display_path(path)}: {reason}", file=out)
+        if len(items) > 50:
+            print(f"  … and {len(items) - 50} more {label} (mmrag status --errors)", file=out)
+    if report.cancelled:
+        print("Run `mmrag index` again to continue where it stopped.", file=out)
+
+
+def confirm_download(assume_yes: bool) -> bool:
+    """The user's yes to a download just described (``--yes`` answers for them)."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        print("mmrag: not downloading without confirmation (pass --yes)", file=sys.stderr)
+        return False
+    return input("Download now? [y/N] ").strip().lower() in ("y", "yes")

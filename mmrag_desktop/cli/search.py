@@ -1,0 +1,137 @@
+"""Finding photos: ``mmrag search`` and personal ``concepts``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..core.paths import display_path
+from ..core.text import clock, elide
+from ..domain.concepts import TAGGED, ConceptError
+from ..domain.query import Filters, Term
+from ..library.search import SEARCH_FIELDS, SEARCH_MODES
+from .output import open_library
+
+
+def add_search(sub) -> None:
+    s = sub.add_parser("search", help="search by text and/or photo")
+    s.add_argument("query", nargs="*", help="text (or a photo file path)")
+    s.add_argument("--photo", action="append", default=[], help="a query photo (repeatable)")
+    s.add_argument("--add", action="append", default=[], metavar="[W*]TERM",
+                   help="add a text or photo, optionally weighted: '0.5*snow'")
+    s.add_argument("--subtract", action="append", default=[], metavar="[W*]TERM",
+                   help="subtract a text or photo")
+    s.add_argument("-k", "--top-k", type=int, default=10, help="number of results (top-k)")
+    s.add_argument("--min-score", type=float, help="minimum cosine similarity")
+    s.add_argument("--folder", action="append", default=[], help="only photos under FOLDER")
+    s.add_argument("--after", help="taken on or after DATE (YYYY-MM-DD)")
+    s.add_argument("--before", help="taken on or before DATE (YYYY-MM-DD)")
+    s.add_argument("--camera", action="append", default=[],
+                   help="only photos taken with this camera model (EXIF; repeatable)")
+    s.add_argument("--near", type=_place, metavar="LAT,LON[,KM]",
+                   help="only photos taken within KM (default 10) kilometres of a place, "
+                        "from their EXIF GPS: --near 38.72,-9.14,25")
+    s.add_argument("--place", default="", metavar="NAME",
+                   help="only photos taken in a named town, city, region or country "
+                        "(found offline from their EXIF GPS by `mmrag understand`)")
+    s.add_argument("--concept", action="append", default=[], metavar="NAME",
+                   help="only photos tagged with a personal concept (`mmrag concepts`; "
+                        "repeatable). A concept's name in the query text ranks by it instead")
+    s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
+                   help="semantic: by the embeddings; keyword: BM25 over file and folder "
+                        "names, camera, month and year, text in the photo and place "
+                        "names, captions; hybrid (default): both, fused by reciprocal-rank "
+                        "fusion")
+    s.add_argument("--field", choices=SEARCH_FIELDS, default="both",
+                   help="the vector the semantic side searches: image (the photo's), "
+                        "caption (its caption's, embedded by the text tower; only captioned "
+                        "photos), both (default: fused)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_search)
+
+
+def add_concepts(sub) -> None:
+    s = sub.add_parser("concepts", help="personal concepts (people, pets, places) learned "
+                       "from a few example photos: add, reject, list, remove")
+    s.add_argument("action", choices=["list", "add", "reject", "remove"], nargs="?",
+                   default="list",
+                   help="add NAME PHOTO…: examples (a new name makes a concept); reject NAME "
+                        "PHOTO…: photos it wrongly suggested; remove NAME [PHOTO…]: the "
+                        "concept, or some of its examples")
+    s.add_argument("name", nargs="?")
+    s.add_argument("photos", nargs="*")
+    s.set_defaults(func=cmd_concepts)
+
+
+def _place(text: str) -> tuple[float, float, float]:
+    """``LAT,LON[,KM]`` in decimal degrees and kilometres, for ``--near``."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180) \
+            or (len(numbers) == 3 and numbers[2] <= 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected LAT,LON or LAT,LON,KM, e.g. 38.72,-9.14,25")
+    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 10.0
+
+
+def cmd_search(args) -> int:
+    terms = [Term.parse(" ".join(args.query))] if args.query else []
+    terms += [Term(photo=p) for p in args.photo]
+    terms += [Term.parse(t) for t in args.add] + [Term.parse(t, -1.0) for t in args.subtract]
+    filters = Filters(args.folder, args.after, args.before, args.camera, args.near, args.place,
+                      args.concept)
+    engine = open_library(args, read_only=True)
+    results = engine.search.run(terms, args.top_k, args.min_score, filters, args.mode, args.field)
+    if args.json:
+        print(json.dumps([{"path": display_path(r.path),
+                           "score": None if r.score is None else round(r.score, 6),
+                           **{k: v for k, v in r.meta.items() if k != "path"}}
+                          for r in results], indent=1))
+    else:
+        for r in results:
+            taken = f"  {r.meta['taken_at'][:10]}" if r.meta.get("taken_at") else ""
+            why = (f"  ({r.meta['matched']['field']}: {r.meta['matched']['snippet']})"
+                   if "matched" in r.meta else "")
+            where = f"  [{r.meta['place']}]" if r.meta.get("place") else ""
+            if r.meta.get("caption"):
+                why += f"  “{elide(r.meta['caption'], 80)}”"
+            score = "  -  " if r.score is None else f"{r.score:.3f}"
+            at = f" @ {clock(r.meta['moment'])}" if "moment" in r.meta else ""
+            tags = "".join(f"  {{{name} {p:.2f}}}" for name, p in
+                           r.meta.get("concepts", {}).items() if p >= TAGGED)
+            print(f"{score}{taken}  {display_path(r.path)}{at}{where}{tags}{why}")
+        if not results:
+            print("no results", file=sys.stderr)
+    return 0
+
+
+def cmd_concepts(args) -> int:
+    if args.action != "list" and not args.name:
+        raise ConceptError(f"mmrag concepts {args.action} needs a concept's name")
+    if args.action in ("add", "reject") and not args.photos:
+        raise ConceptError(f"mmrag concepts {args.action} needs example photos")
+    engine = open_library(args, read_only=args.action == "list")
+    if args.action in ("add", "reject"):
+        probe = engine.concepts.label(args.name, args.photos, yes=args.action == "add")
+        rejected = f" and {probe.rejected} rejected" if probe.rejected else ""
+        print(f"{probe.name}: learned from {probe.examples} examples{rejected} "
+              f"(search for it by name: mmrag search \"{probe.name}\")")
+    elif args.action == "remove":
+        removed = engine.concepts.forget(args.name, args.photos or None)
+        print(f"removed {removed} examples" if args.photos else
+              f"removed the concept {args.name} ({removed} examples)")
+    else:
+        concepts = engine.concepts.all()
+        for probe, tagged, why in concepts:
+            if probe is None:
+                print(f"(not learned: {why})")
+                continue
+            rejected = f", {probe.rejected} rejected" if probe.rejected else ""
+            print(f"{probe.name}: {probe.examples} examples{rejected}, "
+                  f"{tagged:,} photos tagged")
+        if not concepts:
+            print("no concepts yet: mmrag concepts add NAME PHOTO…")
+    return 0
