@@ -21,7 +21,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from mmrag_desktop.cli import main
 from mmrag_desktop.domain.concepts import ConceptError
 from mmrag_desktop.library.facade import Library
-from mmrag_desktop.bench.evaluation import COCO_CONCEPTS, captioned_with, concept_precision
+from concept_eval import COCO_CONCEPTS, captioned_with, concept_precision
 from mmrag_desktop.domain.query import Filters, Term
 from conftest import COCO, coco_photos
 from test_model_identity import weights_file

@@ -9,9 +9,9 @@ import importlib.util
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from ..core.atomic import write_atomically
 from ..core.config import Config
 from ..core.errors import MmragError
 
@@ -95,10 +95,7 @@ def weights_digest(path: Path, home: Path) -> str:
         raise ModelMissingError(f"weights file unreadable: {path}: {exc.strerror or exc}") from exc
     memo[key[0]] = {"key": key, "digest": digest}
     try:
-        fd, tmp = tempfile.mkstemp(dir=memo_path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(memo))
-        os.replace(tmp, memo_path)
+        write_atomically(memo_path, lambda f: f.write(json.dumps(memo).encode()))
     except OSError:
         pass  # not remembered: hashed again next time
     return digest

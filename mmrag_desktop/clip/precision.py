@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..core.atomic import write_atomically
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 FIDELITY_FLOOR = 0.999
@@ -237,11 +238,8 @@ def remember(cache: Path, key: str, choice: Choice) -> None:
     except (OSError, ValueError):
         entries = {}
     entries[key] = asdict(choice)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    temp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-        file.write(json.dumps(entries, indent=1))  # private, like everything in the home
-    os.replace(temp, cache)
+    # private (0600), like everything in the home
+    write_atomically(cache, lambda file: file.write(json.dumps(entries, indent=1).encode()))
 
 
 def cache_key(model_id: str, device: torch.device) -> str:

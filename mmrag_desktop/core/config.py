@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import tomli_w
 import tomllib
 from filelock import FileLock
 
+from .atomic import write_atomically
 from .errors import MmragError
 from .paths import path_from_db, path_to_db
 
@@ -267,17 +267,8 @@ def save_config(home: Path, config: Config) -> None:
                     merged[key] = value
         Config(**merged).validate()
         stored = merged | {"roots": [path_to_db(r) for r in merged["roots"]]}
-        fd, tmp = tempfile.mkstemp(dir=home, prefix="config.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(tomli_w.dumps(stored))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomically(path, lambda f: f.write(tomli_w.dumps(stored).encode("utf-8")),
+                         durable=True)
         for key, value in merged.items():
             setattr(config, key, value)
         config._loaded = dataclasses.asdict(config)  # type: ignore[attr-defined]

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
-from typing import BinaryIO
 
 _ESCAPED = re.compile("\x00([0-9a-f]{2})")
 
@@ -94,21 +90,3 @@ def outermost(folders: list[str]) -> list[str]:
         if folder not in kept:
             kept.append(folder)
     return kept
-
-
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Make *path* by *write(file)* into a temp file beside it, then a rename: a crash
-    leaves the old file or the new one, never half of one.
-
-    Raises:
-        OSError: it could not be written (the temp file is removed).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp" + path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -19,7 +19,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from ..core.paths import write_atomically
+from ..core.atomic import write_atomically
 from ..store.database import Store
 
 log = logging.getLogger(__name__)

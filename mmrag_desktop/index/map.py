@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.paths import write_atomically
+from ..core.atomic import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def load(path: Path, model_id: str) -> LibraryMap | None:
 
 
 def save(path: Path, model_id: str, library_map: LibraryMap) -> None:
-    """Write the map beside the library (:func:`.core.paths.write_atomically`); a cache, so a
+    """Write the map beside the library (:func:`.core.atomic.write_atomically`); a cache, so a
     failure is only logged."""
     try:
         write_atomically(path, lambda file: np.savez(

@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +30,7 @@ import hnswlib
 import numpy as np
 from readerwriterlock import rwlock
 
+from ..core.atomic import replacing, write_atomically
 from ..store.database import Store
 from ..store.vectors import vector_checksum
 
@@ -253,27 +252,19 @@ class VectorIndex:
                     "deleted": sorted(self._dead), "checksum": self._checksum}
             folder = self.path.parent
             data = folder / f"{self.path.stem}.{seq}.{secrets.token_hex(4)}.hnsw"
-            tmp = side_tmp = None
             try:
                 folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                tmp = _temp_beside(self.path)
-                index.save_index(tmp)
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
-                info |= {"file": data.name, "size": os.path.getsize(tmp),
-                         "hash": _file_hash(Path(tmp))}
-                os.replace(tmp, data)
-                tmp = str(data)  # removed below if the sidecar cannot be written
-                side_tmp = _temp_beside(self.sidecar)
-                with open(side_tmp, "w") as f:
-                    f.write(json.dumps(info))
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(side_tmp, self.sidecar)
+                with replacing(data, durable=True) as temp:
+                    index.save_index(str(temp))
+                    info |= {"file": data.name, "size": temp.stat().st_size,
+                             "hash": _file_hash(temp)}
+                try:
+                    write_atomically(self.sidecar, lambda f: f.write(json.dumps(info).encode()),
+                                     durable=True)
+                except OSError:
+                    data.unlink(missing_ok=True)  # no sidecar names it
+                    raise
             except (OSError, RuntimeError) as exc:
-                for leftover in (tmp, side_tmp):
-                    if leftover and os.path.exists(leftover):
-                        os.unlink(leftover)
                 log.warning("could not save the search index %s (%s); the previous file is "
                             "kept and will catch up from the library database", self.path, exc)
                 return False
@@ -362,11 +353,3 @@ class VectorIndex:
         if self._index is None:
             raise RuntimeError("vector index is not open")
         return self._index
-
-
-def _temp_beside(path: Path) -> str:
-    """A new private (0600) temp file in *path*'s folder: unique, so two processes saving
-    at once never write into the same file."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    return name

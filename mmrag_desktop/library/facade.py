@@ -242,8 +242,8 @@ class Library:
         """``library/folder/<model>.npz``, a cache of *model_id*'s; the folder's files of
         other models, and temp files of crashed saves, are removed (rebuilt if need be)."""
         path = self.path / folder / (model_slug(model_id, "") + ".npz")
-        for other in path.parent.glob("*.npz"):
-            if other != path:
+        for other in path.parent.glob("*.*"):
+            if other != path and other.suffix in (".npz", ".tmp"):
                 other.unlink(missing_ok=True)
         return path
 

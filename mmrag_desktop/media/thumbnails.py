@@ -8,11 +8,10 @@ threads.
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.atomic import write_atomically
 from .photos import decode
 
 QUALITY = 85  # JPEG quality of cached thumbnails: small files, no visible blocking at 256 px
@@ -45,17 +44,8 @@ def thumbnail(photo: Path, digest: str, size: int, folder: Path, at: float = 0.0
         return target
     image, _ = decode(photo, min_side=size, at=at)
     image.thumbnail((size, size))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Written to a temporary name and renamed, so a crash or a second thread never leaves a
-    # half-written thumbnail under the final name.
-    fd, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            image.save(out, "JPEG", quality=QUALITY)
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    # a crash or a second thread never leaves a half-written thumbnail under the final name
+    write_atomically(target, lambda out: image.save(out, "JPEG", quality=QUALITY))
     return target
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from ..core.atomic import write_atomically
 from ..core.errors import MmragError
 
 POLL_SECONDS = 0.25
@@ -95,9 +96,7 @@ class WriterLock:
                         f"the library is being changed by {self.holder()}; try again when "
                         "it has finished") from None
         info = {"pid": os.getpid(), "activity": activity, "since": time.time()}
-        tmp = self.owner_path.with_name(f"{self.owner_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(info), encoding="utf-8")
-        os.replace(tmp, self.owner_path)
+        write_atomically(self.owner_path, lambda f: f.write(json.dumps(info).encode("utf-8")))
 
     def _release(self) -> None:
         try:
