@@ -36,7 +36,7 @@ from mmrag_desktop.clip import hub as model_hub  # noqa: E402
 from mmrag_desktop.clip.hub import HubSource  # noqa: E402
 from mmrag_desktop.domain.query import Result, Term, relevant  # noqa: E402
 from mmrag_desktop.media.thumbnails import thumbnail  # noqa: E402
-from conftest import cli_env, coco_photos, with_gps  # noqa: E402
+from conftest import REPO, cli_env, coco_photos, with_gps  # noqa: E402
 
 SUMMER_2019 = 12  # photos dated July 2019; the other 28 are dated March 2023
 
@@ -438,7 +438,7 @@ def test_a_failed_run_shows_as_failed(qtbot, window, photos, monkeypatch):
     def full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(window.bridge.engine, "index", full)
+    monkeypatch.setattr(window.bridge.engine.updates, "index", full)
     window.bridge.add_folder(str(photos))
     window.start()
     qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states]
@@ -908,8 +908,9 @@ def test_adding_a_folder_writes_the_library_off_the_gui_thread(qtbot, window, ph
     import threading
 
     engine, threads = window.bridge.engine, []
-    add = engine.add_folder
-    engine.add_folder = lambda folder: (threads.append(threading.current_thread()), add(folder))[1]
+    add = engine.folders.add
+    engine.folders.add = lambda folder: (threads.append(threading.current_thread()),
+                                         add(folder))[1]
     window.bridge.add_folder(str(photos))
     assert window.bridge.has_folders()  # at once, so the first run is not offered
     window.start()
@@ -1178,3 +1179,19 @@ def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(
     qtbot.waitUntil(lambda: window.concept_names == [], timeout=10_000)
     assert not window.concept_filter.isVisibleTo(window)
     concepts.close()
+
+
+def test_the_window_process_never_loads_a_models_native_library(home, config, photos):
+    """The window reaches every model through a helper process: after the first run (a
+    model check that finds nothing, an imported weights file), indexing and a search, no
+    torch, open_clip, ONNX Runtime or llama.cpp module is in its process (they cost ~0.9 GB
+    resident and seconds to load). A fresh process: this one imported them long ago."""
+    weights = config.weights
+    config.weights = ""  # a new user's first run: nothing on this computer yet
+    home.mkdir(parents=True, exist_ok=True)
+    save_config(home, config)
+    out = subprocess.run([sys.executable, str(REPO / "tests" / "gui_process.py"), weights,
+                          str(photos)], capture_output=True, text=True, env=cli_env(home),
+                         timeout=1200)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -31,7 +31,7 @@ def test_text_in_photos_is_found_by_its_words_rank_1_in_hybrid_search(engine, tm
     made = render_phrases(photos, tmp_path / "library" / "signs")
     for photo in photos[100:140]:
         shutil.copyfile(photo, tmp_path / "library" / photo.name)
-    _understanding(engine, "text").add_folder(tmp_path / "library")
+    _understanding(engine, "text").folders.add(tmp_path / "library")
     engine.updates.index()
     report = engine.updates.understand()
     assert report.analysed == {"text": 80} and not report.failed
@@ -57,7 +57,7 @@ def test_places_are_named_offline_found_and_filtered_by_name(engine, tmp_path, n
     with_gps(photos[1], folder / "b.jpg", 35.6586, 139.7454)   # Tokyo Tower
     with_gps(photos[2], folder / "c.jpg", 47.6425, 13.6161)    # Bad Goisern, Austria
     shutil.copyfile(photos[3], folder / "d.jpg")                # no GPS
-    _understanding(engine, "places").add_folder(folder)
+    _understanding(engine, "places").folders.add(folder)
     engine.updates.index()
     report = engine.updates.understand()
     assert report.analysed == {"places": 3}
@@ -79,7 +79,7 @@ def test_a_moved_photo_keeps_its_text_a_changed_one_is_read_again(engine, tmp_pa
     photos = coco_photos()
     folder = tmp_path / "photos"
     made = render_phrases(photos, folder, count=3)
-    _understanding(engine, "text").add_folder(folder)
+    _understanding(engine, "text").folders.add(folder)
     engine.updates.index()
     assert engine.updates.understand().analysed == {"text": 3}
     # moved: found by its text under the new name, nothing read again
@@ -105,7 +105,7 @@ def test_a_moved_photo_keeps_its_text_a_changed_one_is_read_again(engine, tmp_pa
 
 
 def test_the_pass_is_cancelled_between_photos_and_resumes(engine, photos):
-    _understanding(engine, "text").add_folder(photos)
+    _understanding(engine, "text").folders.add(photos)
     engine.updates.index()
     cancel = threading.Event()
     seen = []

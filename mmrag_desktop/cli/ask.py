@@ -112,7 +112,7 @@ def cmd_extract(args) -> int:
         finally:
             vlm.unload()
     else:
-        results = open_library(args, read_only=True).extracted(args.schema)
+        results = open_library(args, read_only=True).updates.extracted(args.schema)
         print(f"{len(results)} stored", file=sys.stderr)
     if args.format == "csv":
         text = to_csv([(display_path(r.photo), r.value) for r in results])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -25,6 +26,15 @@ def spawn(target: Callable, name: str, channels: tuple[str, ...], *args
     for _, child in pipes.values():
         child.close()
     return process, {c: parent for c, (parent, _) in pipes.items()}
+
+
+def call_apart(function: Callable, *args):
+    """``function(*args)`` run in a new helper process (spawned, as :func:`spawn`), which
+    ends with it: how the GUI asks open_clip something (a hub repository, whether a weights
+    file fits) without loading torch into its own process. *function* and *args* must
+    pickle; its result, or the exception it raised, comes back as if called here."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def stop(process: BaseProcess, connections: dict[str, Connection]) -> None:
