@@ -10,7 +10,6 @@ reaches every model through a helper process.
 import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -32,7 +31,7 @@ def step(done: bool, what: str) -> None:
 
 def main() -> None:
     weights, photos = sys.argv[1], sys.argv[2]
-    app = QApplication([sys.argv[0]])
+    app = QApplication([sys.argv[0]])  # noqa: F841 - the windows need it alive
     bridge = EngineBridge(Library(model_process=True), settle=0.2)
     page = ModelPage(bridge)
     step(wait_until(lambda: "not on this computer" in page.state.text(), 300), "the model check")
