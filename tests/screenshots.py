@@ -125,7 +125,7 @@ def _concepts(window, shots: list[Path], wait, pump, out: Path) -> None:
     """A personal concept made from 4 shots, searched by its name, and the list of
     concepts."""
     window.label("The Millers", [str(p) for p in shots[:4]], True)
-    wait(lambda: window.concept_names == ["The Millers"])
+    wait(lambda: window.filter_bar.concept_names == ["The Millers"])
     done = window.searches_done
     window.set_query_photo(None)
     window.query.setText("the Millers")

@@ -133,9 +133,9 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     assert sum(p.total for p in indexing if p.done == p.total) >= 40
     device = window.bridge.engine.embedder.describe()  # whatever this machine has and chose
     # the status line follows the folders panel's update (its own signal)
-    qtbot.waitUntil(lambda: "40 photos" in window.library_label.text(), timeout=10_000)
-    assert device in window.library_label.text()
-    assert window.progress_label.isHidden()
+    qtbot.waitUntil(lambda: "40 photos" in window.indexing.library_label.text(), timeout=10_000)
+    assert device in window.indexing.library_label.text()
+    assert window.indexing.progress_label.isHidden()
 
     # text search: the grid shows the engine's ranking, best first, weak matches hidden
     # (below relevance_cutoff × the best score) until "Show all"
@@ -145,11 +145,11 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     floor = window.bridge.engine.config.relevance_cutoff * expected[0].score
     shown = [r.path for r in expected if r.score >= floor]
     assert [r.path for r in results] == shown and 0 < len(shown) < 40
-    assert window.model.rowCount() == len(shown) and window.show_all_button.isVisible()
-    assert f"{40 - len(shown)} weak matches hidden" in window.result_count.text()
-    window.show_all_button.click()
+    assert window.model.rowCount() == len(shown) and window.filter_bar.show_all_button.isVisible()
+    assert f"{40 - len(shown)} weak matches hidden" in window.filter_bar.result_count.text()
+    window.filter_bar.show_all_button.click()
     assert [r.path for r in window.results] == [r.path for r in expected]
-    assert window.model.rowCount() == 40 and window.result_count.text() == "40 results"
+    assert window.model.rowCount() == 40 and window.filter_bar.result_count.text() == "40 results"
     results = window.results
     tooltip = window.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
     assert results[0].path in tooltip and f"{results[0].score:.3f}" in tooltip
@@ -180,10 +180,10 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     preview.accept()
 
     # date filter: only July 2019 remains
-    window.after.setDate(window.after.date().fromString("2019-07-01", "yyyy-MM-dd"))
-    window.before.setDate(window.before.date().fromString("2019-07-31", "yyyy-MM-dd"))
-    results = _search(qtbot, window, lambda: (window.after_check.setChecked(True),
-                                              window.before_check.setChecked(True)))
+    window.filter_bar.after.setDate(window.filter_bar.after.date().fromString("2019-07-01", "yyyy-MM-dd"))
+    window.filter_bar.before.setDate(window.filter_bar.before.date().fromString("2019-07-31", "yyyy-MM-dd"))
+    results = _search(qtbot, window, lambda: (window.filter_bar.after_check.setChecked(True),
+                                              window.filter_bar.before_check.setChecked(True)))
     assert len(window.all_results) == SUMMER_2019
     assert all(r.meta["taken_at"].startswith("2019-07") for r in window.all_results)
 
@@ -225,7 +225,7 @@ def test_pause_holds_indexing_until_resumed(qtbot, window, photos):
     qtbot.waitUntil(lambda: [s.state for s in window.folders_panel.states] == ["paused"])
     qtbot.wait(1500)  # several settle periods: nothing may be indexed meanwhile
     assert window.bridge.engine.store.vector_count() == 0
-    assert window.pause_button.text() == "Resume"
+    assert window.indexing.pause_button.text() == "Resume"
     window.bridge.resume()
     _wait_indexed(qtbot, window, 40)
     assert window.bridge.engine.store.vector_count() == 40
@@ -250,7 +250,7 @@ def test_folder_errors_are_listed_with_reasons(qtbot, window, photos):
     assert all(reason for reason in rows.values())
 
     # the CLI counts as the window does: 40 photos in the library, 2 files not readable
-    qtbot.waitUntil(lambda: "40 photos" in window.library_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "40 photos" in window.indexing.library_label.text(), timeout=10_000)
     out = subprocess.run([sys.executable, "-m", "mmrag_desktop", "folders"], capture_output=True,
                          text=True, env=cli_env(window.bridge.engine.home), check=True).stdout
     assert out.strip() == f"{photos}: 40 photos, indexed, 2 could not be read"
@@ -680,14 +680,14 @@ def test_camera_filter_in_the_window_and_the_cli(qtbot, window, tmp_path, capsys
     window.bridge.add_folder(str(folder))
     window.start()
     _wait_indexed(qtbot, window, 20)
-    qtbot.waitUntil(lambda: window.camera_filter.count() == 3, timeout=10_000)
-    assert [window.camera_filter.itemText(i) for i in range(3)] == [
+    qtbot.waitUntil(lambda: window.filter_bar.camera_filter.count() == 3, timeout=10_000)
+    assert [window.filter_bar.camera_filter.itemText(i) for i in range(3)] == [
         "All cameras", "DSC-RX100 (6)", "iPhone 12 (4)"]
 
     window.query.setText("a photo")
     _search(qtbot, window, window.search)
     assert len(window.all_results) == 20
-    _search(qtbot, window, lambda: window.camera_filter.setCurrentIndex(2))
+    _search(qtbot, window, lambda: window.filter_bar.camera_filter.setCurrentIndex(2))
     assert sorted(r.path for r in window.all_results) == sorted(
         p for p, m in cameras.items() if m == "iPhone 12")
 
@@ -717,7 +717,7 @@ def test_browse_the_library_by_month_and_folder(qtbot, window, dated_photos):
     view = window.timeline_view
     qtbot.waitUntil(lambda: window.browsing() and len(view.timeline) == 40, timeout=30_000)
     model = view.timeline_model
-    assert window.result_count.text() == "40 photos"
+    assert window.filter_bar.result_count.text() == "40 photos"
     newest_first = [str(dated_photos / n) for n in reversed(names[SUMMER_2019:])] + \
         [str(summer / n) for n in reversed(names[:SUMMER_2019])]
     assert list(view.timeline.paths) == newest_first
@@ -742,7 +742,7 @@ def test_browse_the_library_by_month_and_folder(qtbot, window, dated_photos):
     assert window.stack.currentWidget() is window.view and len(window.all_results) == 40
     window.view.setFocus()
     qtbot.keyClick(window.view, Qt.Key.Key_Escape)
-    assert window.browsing() and window.result_count.text() == "40 photos"
+    assert window.browsing() and window.filter_bar.result_count.text() == "40 photos"
     assert (view.verticalScrollBar().value(), view.top_photo()) == (scrolled, top)
     # a narrower window lays the timeline out in fewer columns, the same photo in view
     columns = model.columns
@@ -772,13 +772,13 @@ def test_browse_the_library_by_month_and_folder(qtbot, window, dated_photos):
     panel.tree.setCurrentItem(root.child(0))
     qtbot.waitUntil(lambda: window.browses_done > done, timeout=10_000)
     assert list(view.timeline.paths) == newest_first[28:]
-    assert window.folder_chip.isVisible() and "summer 2019" in window.folder_chip.text()
+    assert window.filter_bar.folder_chip.isVisible() and "summer 2019" in window.filter_bar.folder_chip.text()
     assert [model.index(r, 0).data(HEADER_ROLE) for r in model.header_rows()] == [
         "July 2019  ·  12 photos"]
     done = window.browses_done
-    window.folder_chip.click()
+    window.filter_bar.folder_chip.click()
     qtbot.waitUntil(lambda: window.browses_done > done, timeout=10_000)
-    assert len(view.timeline) == 40 and not window.folder_chip.isVisible()
+    assert len(view.timeline) == 40 and not window.filter_bar.folder_chip.isVisible()
 
 
 def test_place_filter_from_a_photo_in_the_window_and_the_cli(qtbot, window, tmp_path, capsys):
@@ -816,15 +816,15 @@ def test_place_filter_from_a_photo_in_the_window_and_the_cli(qtbot, window, tmp_
     qtbot.waitUntil(lambda: window.browses_done > done, timeout=10_000)
     near = {p for p, name in where.items() if name in ("lisbon", "belem")}  # Belém: 7 km
     assert set(view.timeline.paths) == near
-    assert window.place_chip.isVisible() and lisbon.path.rsplit("/", 1)[1] in \
-        window.place_chip.text()
+    assert window.filter_bar.place_chip.isVisible() and lisbon.path.rsplit("/", 1)[1] in \
+        window.filter_bar.place_chip.text()
     window.query.setText("a photo")
     _search(qtbot, window, window.search)
     assert {r.path for r in window.all_results} == near
     done = window.searches_done
-    window.place_chip.click()
+    window.filter_bar.place_chip.click()
     qtbot.waitUntil(lambda: window.searches_done > done, timeout=10_000)
-    assert len(window.all_results) == 12 and not window.place_chip.isVisible()
+    assert len(window.all_results) == 12 and not window.filter_bar.place_chip.isVisible()
 
     home = window.bridge.engine.home
     assert main(["--home", str(home), "search", "a photo", "--near", "38.72,-9.14,30", "-k",
@@ -932,8 +932,8 @@ def test_text_and_places_are_read_in_the_background_and_say_why_a_photo_matched(
     window.bridge.add_folder(str(folder))
     window.start()
     _wait_indexed(qtbot, window, 4)
-    qtbot.waitUntil(lambda: window.understand_label.isVisible(), timeout=30_000)
-    qtbot.waitUntil(lambda: window.understand_label.isHidden(), timeout=60_000)
+    qtbot.waitUntil(lambda: window.indexing.understand_label.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: window.indexing.understand_label.isHidden(), timeout=60_000)
     assert window.bridge.engine.updates.understanding_pass().pending() == {
         "text": (4, 4), "places": (1, 1)}
     window.query.setText("Midnight Bakery")
@@ -979,7 +979,7 @@ def test_captions_show_in_the_preview_and_extract_saves_json_and_csv(qtbot, home
     # the pass captions both photos in the background with the app's own model
     qtbot.waitUntil(lambda: window.bridge.engine.updates.understanding_pass().pending() ==
                     {"captions": (2, 2)}, timeout=120_000)
-    qtbot.waitUntil(lambda: window.understand_label.isHidden(), timeout=30_000)
+    qtbot.waitUntil(lambda: window.indexing.understand_label.isHidden(), timeout=30_000)
     window.search()
     view = window.timeline_view
     qtbot.waitUntil(lambda: window.browsing() and len(view.timeline) == 2, timeout=30_000)
@@ -1134,9 +1134,9 @@ def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(
     dialog = window.findChildren(QInputDialog)[-1]
     dialog.setTextValue("The Millers")
     dialog.accept()
-    qtbot.waitUntil(lambda: window.concept_names == ["The Millers"], timeout=20_000)
+    qtbot.waitUntil(lambda: window.filter_bar.concept_names == ["The Millers"], timeout=20_000)
     assert "learned from 4 photos" in window.statusBar().currentMessage()
-    assert window.concept_filter.isVisibleTo(window)
+    assert window.filter_bar.concept_filter.isVisibleTo(window)
     # its name is a query; its suggestions carry a confidence and can be answered
     window.query.setText("the millers")
     results = _search(qtbot, window, lambda: window.set_query_photo(None))  # the name alone
@@ -1160,10 +1160,10 @@ def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(
     assert "Concepts" not in dict(metadata_rows(untagged))
     # as a filter
     window.query.setText("a photo")
-    window.concept_filter.setCurrentIndex(window.concept_filter.findData("The Millers"))
+    window.filter_bar.concept_filter.setCurrentIndex(window.filter_bar.concept_filter.findData("The Millers"))
     results = _search(qtbot, window, window.search)
     assert results and all(r.meta["concepts"]["The Millers"] >= 0.5 for r in results)
-    window.concept_filter.setCurrentIndex(0)
+    window.filter_bar.concept_filter.setCurrentIndex(0)
     # the list of concepts: what each was learned from; show, remove
     concepts = window.open_concepts()
     qtbot.waitUntil(lambda: concepts.list.count() == 1 and concepts.list.item(0).data(
@@ -1176,8 +1176,8 @@ def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(
     box = concepts.remove()
     next(b for b in box.buttons() if b.text() == "Remove").click()
     qtbot.waitUntil(lambda: concepts.list.item(0).text() == "No concepts yet.", timeout=10_000)
-    qtbot.waitUntil(lambda: window.concept_names == [], timeout=10_000)
-    assert not window.concept_filter.isVisibleTo(window)
+    qtbot.waitUntil(lambda: window.filter_bar.concept_names == [], timeout=10_000)
+    assert not window.filter_bar.concept_filter.isVisibleTo(window)
     concepts.close()
 
 

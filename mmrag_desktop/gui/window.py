@@ -7,12 +7,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QDate, QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDateEdit,
     QDockWidget,
     QHBoxLayout,
     QInputDialog,
@@ -20,7 +17,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QStackedWidget,
     QToolButton,
@@ -29,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.paths import display_path
-from ..domain.analyses import ANALYSES
 from ..domain.concepts import mentioned
 from ..domain.query import Filters, Result, Term, parse_query, relevant
 from .adapters.bridge import EngineBridge
@@ -41,26 +36,21 @@ from .dialogs.map import MapDialog
 from .dialogs.preview import PreviewDialog
 from .dialogs.settings import SettingsDialog
 from .dialogs.vlm import VLMDialog
-from .widgets import desktop, plain
+from .widgets import desktop
 from .widgets.ask_panel import AskPanel
+from .widgets.filter_bar import FilterBar
 from .widgets.folders import ErrorsDialog, FoldersPanel
+from .widgets.indexing_status import IndexingStatus
 from .widgets.photo_input import PhotoDrops, PhotoLineEdit
 from .widgets.results import RESULT_ROLE, ResultsModel, ResultsView
 from .widgets.timeline_view import TimelineView
 
 if TYPE_CHECKING:
-    from ..library.indexer import IndexReport, Progress
+    from ..library.indexer import IndexReport
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
 TYPING_PAUSE_MS = 350  # search once typing pauses this long
 NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 class MainWindow(PhotoDrops, QMainWindow):
@@ -78,12 +68,10 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.generation = 0
         self.results: list[Result] = []  # shown: the search's relevant results, or all
         self.all_results: list[Result] = []
-        self.place: tuple[float, float, float] | None = None  # (lat, lon, km): "near here"
         self.query_photo: str | None = None
         self.searches_done = 0  # answers shown (tests wait on it)
         self.browses_done = 0
         self.browse_generation = 0
-        self.browse_folder = ""  # the folder chosen in the folders panel ("" for all)
         self.last_report: IndexReport | None = None
 
         size = engine.config.thumbnail_size
@@ -119,52 +107,11 @@ class MainWindow(PhotoDrops, QMainWindow):
         search_row.addWidget(self.photo_chip)
         search_row.addWidget(search_button)
 
-        # filter row
-        self.folder_chip = QToolButton()
-        self.folder_chip.setToolTip("Browsing one folder — click to see the whole library")
-        self.folder_chip.clicked.connect(lambda: self.folders_panel.choose(""))
-        self.folder_chip.hide()
-        self.place_chip = QToolButton()
-        self.place_chip.setToolTip("Only photos taken near this place — click to remove")
-        self.place_chip.clicked.connect(lambda: self.set_place(None))
-        self.place_chip.hide()
-        self.camera_filter = QComboBox()
-        self.camera_filter.addItem("All cameras", None)
-        self.camera_filter.currentIndexChanged.connect(self._filters_changed)
-        self.concept_filter = QComboBox()
-        self.concept_filter.setToolTip("Only photos tagged with one of your concepts")
-        self.concept_filter.addItem("Any concept", None)
-        self.concept_filter.currentIndexChanged.connect(self._filters_changed)
-        self.concept_filter.hide()
-        self.concept_names: list[str] = []
-        self.after_check, self.after = QCheckBox("Taken after"), QDateEdit(calendarPopup=True)
-        self.before_check, self.before = QCheckBox("before"), QDateEdit(calendarPopup=True)
-        today = QDate.currentDate()
-        self.after.setDate(today.addYears(-1))
-        self.before.setDate(today)
-        for check, edit in ((self.after_check, self.after), (self.before_check, self.before)):
-            edit.setDisplayFormat("yyyy-MM-dd")
-            edit.setEnabled(False)
-            check.toggled.connect(edit.setEnabled)
-            check.toggled.connect(self._filters_changed)
-            edit.dateChanged.connect(self._filters_changed)
-        filter_row = QHBoxLayout()
-        filter_row.addWidget(self.folder_chip)
-        filter_row.addWidget(self.place_chip)
-        filter_row.addWidget(self.camera_filter)
-        filter_row.addWidget(self.concept_filter)
-        filter_row.addSpacing(16)
-        for widget in (self.after_check, self.after, self.before_check, self.before):
-            filter_row.addWidget(widget)
-        filter_row.addStretch(1)
-        self.result_count = QLabel()
-        filter_row.addWidget(self.result_count)
-        self.show_all_button = QPushButton("Show all", checkable=True)
-        self.show_all_button.setToolTip("Show the weak matches too (results scoring well "
-                                        "below the best one)")
-        self.show_all_button.toggled.connect(lambda _: self._show_results())
-        self.show_all_button.hide()
-        filter_row.addWidget(self.show_all_button)
+        self.filter_bar = FilterBar()
+        self.filter_bar.changed.connect(self._filters_changed)
+        self.filter_bar.folder_cleared.connect(lambda: self.folders_panel.choose(""))
+        self.filter_bar.place_cleared.connect(lambda: self.set_place(None))
+        self.filter_bar.show_all.connect(lambda _: self._show_results())
 
         self.placeholder = QLabel("Loading the library…", alignment=Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
@@ -176,7 +123,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addLayout(search_row)
-        layout.addLayout(filter_row)
+        layout.addWidget(self.filter_bar)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
@@ -212,19 +159,9 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.resizeDocks([self.ask_dock], [320], Qt.Orientation.Horizontal)
 
         # status bar: indexing progress with pause / resume, then library facts
-        self.progress_label = plain.label()
-        self.progress_bar = QProgressBar(maximumWidth=220, textVisible=False)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(self._toggle_pause)
-        self.library_label = plain.label("Loading the model…")
-        # the understanding pass (text in photos, places), after indexing
-        self.understand_label = plain.label()
         status = self.statusBar()
-        for widget in (self.progress_label, self.progress_bar, self.pause_button,
-                       self.understand_label):
-            status.addPermanentWidget(widget)
-            widget.hide()
-        status.addPermanentWidget(self.library_label)
+        self.indexing = IndexingStatus(status)
+        self.indexing.pause_button.clicked.connect(self._toggle_pause)
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self.undo_button.clicked.connect(self.undo_trash)
@@ -236,8 +173,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         self._menus()
         bridge.model_ready.connect(self._model_ready)
         bridge.model_missing.connect(self._model_missing)
-        bridge.progress.connect(self._progress)
-        bridge.understanding.connect(self._understanding)
+        bridge.progress.connect(self.indexing.progress)
+        bridge.understanding.connect(self.indexing.understanding)
         bridge.indexed.connect(self._indexed)
         bridge.message.connect(self.show_message)
         bridge.searched.connect(self._searched)
@@ -245,11 +182,11 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.folders.connect(self.folders_panel.set_folders)
         bridge.folder_tree.connect(self.folders_panel.set_tree)
         bridge.browsed.connect(self._browsed)
-        bridge.cameras.connect(self._cameras)
-        bridge.concepts.connect(self._concepts)
-        bridge.status.connect(self._status)
+        bridge.cameras.connect(self.filter_bar.set_cameras)
+        bridge.concepts.connect(self.filter_bar.set_concepts)
+        bridge.status.connect(lambda status: self.indexing.library(status, self.device))
         bridge.errors.connect(self._errors)
-        bridge.paused_changed.connect(self._paused)
+        bridge.paused_changed.connect(self.indexing.paused)
         bridge.removal_held.connect(self.ask_removal)
         self.device = ""
         self.wizard: FirstRunWizard | None = None
@@ -331,7 +268,7 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.search()
 
     def _model_missing(self, message: str) -> None:
-        self.library_label.setText("No model")
+        self.indexing.library_label.setText("No model")
         self.show_message(message.splitlines()[0])
         if self.wizard is None or not self.wizard.isVisible():
             self.show_first_run(model_only=True)
@@ -339,13 +276,7 @@ class MainWindow(PhotoDrops, QMainWindow):
     # --- search -----------------------------------------------------------------------------
 
     def filters(self) -> Filters:
-        camera, concept = self.camera_filter.currentData(), self.concept_filter.currentData()
-        return Filters(
-            folders=[self.browse_folder] if self.browse_folder else [],
-            cameras=[camera] if camera else [], near=self.place,
-            concepts=[concept] if concept else [],
-            taken_after=self.after.date().toString("yyyy-MM-dd") if self.after_check.isChecked() else None,
-            taken_before=self.before.date().toString("yyyy-MM-dd") if self.before_check.isChecked() else None)
+        return self.filter_bar.filters()
 
     def terms(self) -> list[Term]:
         """The field's text in the typed syntax (:func:`.domain.query.parse_query`), and the
@@ -363,10 +294,10 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.generation = -1  # a search still on its way is no longer wanted
             self.results, self.all_results = [], []
             self.model.set_results([])
-            self.show_all_button.hide()
+            self.filter_bar.show_all_button.hide()
             self._show_timeline()
             return
-        self.result_count.setText("Searching…")
+        self.filter_bar.result_count.setText("Searching…")
         self.generation = self.bridge.search(terms, self.filters(), TOP_K)
 
     def set_query_photo(self, path: str | None) -> None:
@@ -430,7 +361,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         """Photos like all of *paths* together (the map's lasso): their embeddings summed."""
         self.query.clear()
         self.set_query_photo(None)  # clears the results
-        self.result_count.setText("Searching…")
+        self.filter_bar.result_count.setText("Searching…")
         self.generation = self.bridge.search([Term(photo=p) for p in paths], self.filters(),
                                              TOP_K)
 
@@ -455,16 +386,12 @@ class MainWindow(PhotoDrops, QMainWindow):
         photos from everywhere."""
         lat, lon = (result.meta.get("gps_lat"), result.meta.get("gps_lon")) if result else \
             (None, None)
-        self.place = (lat, lon, km) if lat is not None and lon is not None else None
-        if self.place:
-            self.place_chip.setText(f"Near {os.path.basename(result.path)} ({km:g} km)  ✕")
-        self.place_chip.setVisible(self.place is not None)
+        place = (lat, lon, km) if lat is not None and lon is not None else None
+        self.filter_bar.set_place(place, os.path.basename(result.path) if place else "")
         self._filters_changed()
 
     def _folder_chosen(self, folder: str) -> None:
-        self.browse_folder = folder
-        self.folder_chip.setText(f"Folder: {os.path.basename(folder) or folder}  ✕")
-        self.folder_chip.setVisible(bool(folder))
+        self.filter_bar.set_folder(folder)
         self._filters_changed()
 
     # --- browsing (no query) ----------------------------------------------------------------
@@ -485,9 +412,9 @@ class MainWindow(PhotoDrops, QMainWindow):
         photos = len(self.timeline_view.timeline)
         if photos:
             self.stack.setCurrentWidget(self.timeline_view)
-            self.result_count.setText(f"{photos:,} photos")
+            self.filter_bar.result_count.setText(f"{photos:,} photos")
             return
-        self.result_count.clear()
+        self.filter_bar.result_count.clear()
         if not self.filters().is_empty():
             self.placeholder.setText("No photos match the filters.")
         elif self.bridge.engine.config.roots:
@@ -500,14 +427,14 @@ class MainWindow(PhotoDrops, QMainWindow):
         if generation != self.generation:
             return
         self.all_results = results
-        self.show_all_button.setChecked(False)
+        self.filter_bar.show_all_button.setChecked(False)
         self._show_results()
         self.searches_done += 1
 
     def _show_results(self) -> None:
         """The search's results, weak matches hidden unless "Show all" is on."""
         results = self.all_results
-        if not self.show_all_button.isChecked():
+        if not self.filter_bar.show_all_button.isChecked():
             results = relevant(results, self.bridge.engine.config.relevance_cutoff)
         self.results = results
         self.model.set_results(results)
@@ -515,15 +442,15 @@ class MainWindow(PhotoDrops, QMainWindow):
         if not results:
             self.placeholder.setText("No photos match (check the filters).")
         hidden = len(self.all_results) - len(results)
-        self.result_count.setText(f"{len(results):,} results" +
+        self.filter_bar.result_count.setText(f"{len(results):,} results" +
                                   (f" · {hidden:,} weak matches hidden" if hidden else ""))
-        self.show_all_button.setVisible(bool(hidden) or self.show_all_button.isChecked())
+        self.filter_bar.show_all_button.setVisible(bool(hidden) or self.filter_bar.show_all_button.isChecked())
         if results:
             self.view.setCurrentIndex(self.model.index(0))
 
     def _search_failed(self, generation: int, message: str) -> None:
         if generation == self.generation:
-            self.result_count.setText("")
+            self.filter_bar.result_count.setText("")
             self.show_message(message.splitlines()[0])
             self.searches_done += 1
 
@@ -581,7 +508,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         menu.addSeparator()
         paths = [r.path for r in selected]
         menu.addAction("Add to a concept…", lambda: self.add_to_concept(paths))
-        for name in mentioned(self.query.text(), self.concept_names)[0]:
+        for name in mentioned(self.query.text(), self.filter_bar.concept_names)[0]:
             menu.addAction(f"Yes, this is {name}", lambda n=name: self.label(n, paths, True))
             menu.addAction(f"No, this is not {name}",
                            lambda n=name: self.label(n, paths, False))
@@ -600,38 +527,10 @@ class MainWindow(PhotoDrops, QMainWindow):
 
     # --- indexing, folders, status -------------------------------------------------------------
 
-    def _progress(self, progress: Progress) -> None:
-        for widget in (self.progress_label, self.progress_bar, self.pause_button):
-            widget.show()
-        if progress.phase == "scan":
-            self.progress_bar.setRange(0, 0)
-            self.progress_label.setText(f"Looking for photos… {progress.done:,} found")
-        elif progress.phase == "index":
-            self.progress_bar.setRange(0, max(progress.total, 1))
-            self.progress_bar.setValue(progress.done)
-            text = f"Indexing {progress.done:,} of {progress.total:,}"
-            if progress.rate:
-                text += f" · {progress.rate:.1f} photos/s"
-            if progress.eta is not None:
-                text += f" · {_duration(progress.eta)} left"
-            self.progress_label.setText(text)
-
-    def _understanding(self, progress) -> None:
-        """The understanding pass's progress (an :class:`.understanding.passes.Progress`), or
-        None when it ended."""
-        if progress is None:
-            self.understand_label.hide()
-            return
-        self.understand_label.setText(
-            f"{ANALYSES[progress.analysis].doing}: {progress.done:,} of {progress.total:,}"
-            + (" (paused)" if progress.paused else ""))
-        self.understand_label.show()
-
     def _indexed(self, report: IndexReport, roots: list[str]) -> None:
         self.last_report = report
         if not self.bridge.watcher.paused:
-            for widget in (self.progress_label, self.progress_bar, self.pause_button):
-                widget.hide()
+            self.indexing.indexed()
         changes = report.embedded + report.moved + report.copied + report.deleted
         if changes or report.errors:
             self.show_message(
@@ -649,42 +548,13 @@ class MainWindow(PhotoDrops, QMainWindow):
         else:
             self.bridge.pause()
 
-    def _paused(self, paused: bool) -> None:
-        self.pause_button.setText("Resume" if paused else "Pause")
-        if paused:
-            self.progress_label.setText("Indexing paused")
-
-    def _cameras(self, cameras: list[tuple[str, str, int]]) -> None:
-        self._refill(self.camera_filter, "All cameras",
-                     [(f"{model} ({photos:,})", model) for model, _make, photos in cameras])
-
-    def _concepts(self, names: list[str]) -> None:
-        self.concept_names = names
-        self._refill(self.concept_filter, "Any concept", [(name, name) for name in names])
-
-    def _refill(self, menu: QComboBox, anything: str, items: list[tuple[str, str]]) -> None:
-        """A filter's menu with *anything* (no filter) and *items* ((text, value)), keeping
-        the choice where it is still there; hidden while there is nothing to choose."""
-        current = menu.currentData()
-        menu.blockSignals(True)
-        menu.clear()
-        menu.addItem(anything, None)
-        for text, value in items:
-            menu.addItem(text, value)
-        found = menu.findData(current)
-        menu.setCurrentIndex(max(found, 0))
-        menu.blockSignals(False)
-        menu.setVisible(bool(items))
-        if current and found < 0:
-            self._filters_changed()
-
     def add_to_concept(self, paths: list[str]) -> QInputDialog:
         """Ask which concept *paths* show (a new name makes one), then learn it."""
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Add to a concept")
         dialog.setLabelText(f"Who or what do {'these' if len(paths) > 1 else 'this'} show? "
                             "A concept's name, or a new one (a person, a pet, a place):")
-        dialog.setComboBoxItems(self.concept_names)
+        dialog.setComboBoxItems(self.filter_bar.concept_names)
         dialog.setComboBoxEditable(True)
         dialog.setTextValue("")
         dialog.textValueSelected.connect(lambda name: self.label(name, paths, True))
@@ -713,10 +583,6 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.concepts_dialog.show()
         self.concepts_dialog.load()
         return self.concepts_dialog
-
-    def _status(self, status: dict) -> None:
-        device = f" · {self.device}" if self.device else ""
-        self.library_label.setText(f"{status['photos']:,} photos · {status['model']}{device}")
 
     def _errors(self, root: str, errors: list[tuple[str, str]]) -> None:
         self.errors_dialog = ErrorsDialog(root, errors, self)
@@ -780,7 +646,7 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.loader.set_size(config.thumbnail_size)
             self.view.set_thumbnail_size(config.thumbnail_size)
             self.timeline_view.set_thumbnail_size(config.thumbnail_size)
-            self.library_label.setText("Applying the settings…")
+            self.indexing.library_label.setText("Applying the settings…")
             self.bridge.apply_config(config)
 
         dialog.accepted.connect(save)

@@ -4,7 +4,7 @@ in its own HNSW index (:mod:`.index.keyed`; file ``captions/<model>.npz``).
 Two vectors per photo — the pixels' and the caption's — answer different questions: the
 image vector knows what the photo looks like, the caption's what a model said is in it
 (names of things, actions, the text it read). The engine searches either alone or fuses
-both rankings by reciprocal-rank fusion (:meth:`.library.engine.Library.search`). Only the captions
+both rankings by reciprocal-rank fusion (:meth:`.library.search.Search.run`). Only the captions
 stored since the last look are embedded.
 """
 

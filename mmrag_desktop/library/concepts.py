@@ -111,7 +111,7 @@ class Concepts:
 
     def tagged(self, probe: Probe) -> set[int]:
         """The embedded, online photos tagged with *probe*'s concept (probability ≥
-        :data:`.domain.concepts.TAGGED` by their stored embedding, as :meth:`_tag` says): an HNSW
+        :data:`.domain.concepts.TAGGED` by their stored embedding, as :meth:`tag` says): an HNSW
         search along its direction, widened until it reaches photos below the threshold."""
         floor, k, vectors = probe.cosine_for(TAGGED), 256, self.lib.sync()
         while True:

@@ -67,7 +67,7 @@ class ModelFiles:
             onnx_download.find_published(self.lib.config)
 
     def download(self, source: HubSource | tuple[PublishedExport, str]) -> Path:
-        """Download what :meth:`model_source` found into :attr:`models_folder`; returns
+        """Download what :meth:`source` found into :attr:`folder`; returns
         the weights file or export folder.
 
         Raises:

@@ -203,7 +203,7 @@ class Watcher:
         return self._paused.is_set() or self._holds > 0
 
     def remove_folder(self, folder: str) -> int:
-        """:meth:`Library.remove_folder` while watching: a run in progress stops after its
+        """:meth:`.library.folders.Folders.remove` while watching: a run in progress stops after its
         current batch (other roots continue in the next run). Returns photos removed."""
         path = os.path.abspath(folder)
         with self._wake:

@@ -136,7 +136,7 @@ class EngineBridge(QObject):
         return Op(self.lanes, lane, lambda: fn(self.engine, *args))
 
     def library_map(self) -> Op:
-        """The map of the library (:meth:`Library.library_map`) on a lane of its own (a
+        """The map of the library (:meth:`.library.analyses.Analyses.map`) on a lane of its own (a
         first layout takes a while); the op's result is a :class:`.index.map.MapView`."""
         return self.op(lambda engine: engine.analyses.map(), lane="map")
 

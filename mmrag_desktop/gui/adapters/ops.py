@@ -3,7 +3,7 @@
 
     bridge.op(lambda engine: engine.search.browse(filters)).success(show).failure(warn).run()
 
-``fn`` receives the library's :class:`~mmrag_desktop.library.engine.Library`, never a widget;
+``fn`` receives the library's :class:`~mmrag_desktop.library.facade.Library`, never a widget;
 ``success(result)`` or ``failure(message)`` then runs on the GUI thread. Work runs on named
 *lanes*, one thread each, in the order it was asked for: library jobs wait for each other,
 while a search or an answer does not wait behind them. The thumbnail loader's requests run

@@ -159,7 +159,7 @@ class ModelPage(QWizardPage):
 
     def _confirm(self, source) -> None:
         """Ask before downloading *source* (a hub file, or a published ONNX export and its
-        URL: :meth:`.library.engine.Library.model_source`)."""
+        URL: :meth:`.library.model_files.ModelFiles.source`)."""
         if isinstance(source, tuple):
             export, url = source
             agreed = self._consent(export.file, export.size, url, f"\nThe weights come from "

@@ -1,0 +1,134 @@
+"""The row under the search field: chips for the folder and the place chosen, the camera and
+concept menus, the date range, and what is shown (a count, and "Show all" for weak matches)."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QDate, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
+
+from ...domain.query import Filters
+
+
+class FilterBar(QWidget):
+    """Filters as people set them; :meth:`filters` reads them as :class:`Filters`.
+
+    Signals: ``changed`` (a filter changed), ``folder_cleared`` and ``place_cleared`` (their
+    chip was clicked), ``show_all`` (the "Show all" button toggled)."""
+
+    changed = Signal()
+    folder_cleared = Signal()
+    place_cleared = Signal()
+    show_all = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.folder = ""  # the folder chosen in the folders panel ("" for all)
+        self.place: tuple[float, float, float] | None = None  # (lat, lon, km): "near here"
+        self.concept_names: list[str] = []
+        self.folder_chip = QToolButton()
+        self.folder_chip.setToolTip("Browsing one folder — click to see the whole library")
+        self.folder_chip.clicked.connect(self.folder_cleared)
+        self.folder_chip.hide()
+        self.place_chip = QToolButton()
+        self.place_chip.setToolTip("Only photos taken near this place — click to remove")
+        self.place_chip.clicked.connect(self.place_cleared)
+        self.place_chip.hide()
+        self.camera_filter = QComboBox()
+        self.camera_filter.addItem("All cameras", None)
+        self.camera_filter.currentIndexChanged.connect(self.changed)
+        self.concept_filter = QComboBox()
+        self.concept_filter.setToolTip("Only photos tagged with one of your concepts")
+        self.concept_filter.addItem("Any concept", None)
+        self.concept_filter.currentIndexChanged.connect(self.changed)
+        self.concept_filter.hide()
+        self.after_check, self.after = QCheckBox("Taken after"), QDateEdit(calendarPopup=True)
+        self.before_check, self.before = QCheckBox("before"), QDateEdit(calendarPopup=True)
+        today = QDate.currentDate()
+        self.after.setDate(today.addYears(-1))
+        self.before.setDate(today)
+        for check, edit in ((self.after_check, self.after), (self.before_check, self.before)):
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setEnabled(False)
+            check.toggled.connect(edit.setEnabled)
+            check.toggled.connect(self.changed)
+            edit.dateChanged.connect(self.changed)
+        self.result_count = QLabel()
+        self.show_all_button = QPushButton("Show all", checkable=True)
+        self.show_all_button.setToolTip("Show the weak matches too (results scoring well "
+                                        "below the best one)")
+        self.show_all_button.toggled.connect(self.show_all)
+        self.show_all_button.hide()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.folder_chip, self.place_chip, self.camera_filter,
+                       self.concept_filter):
+            row.addWidget(widget)
+        row.addSpacing(16)
+        for widget in (self.after_check, self.after, self.before_check, self.before):
+            row.addWidget(widget)
+        row.addStretch(1)
+        row.addWidget(self.result_count)
+        row.addWidget(self.show_all_button)
+
+    def filters(self) -> Filters:
+        """What the bar's settings let through."""
+        camera, concept = self.camera_filter.currentData(), self.concept_filter.currentData()
+        day = "yyyy-MM-dd"
+        return Filters(
+            folders=[self.folder] if self.folder else [],
+            cameras=[camera] if camera else [], near=self.place,
+            concepts=[concept] if concept else [],
+            taken_after=self.after.date().toString(day) if self.after_check.isChecked() else None,
+            taken_before=(self.before.date().toString(day) if self.before_check.isChecked()
+                          else None))
+
+    def set_folder(self, folder: str) -> None:
+        """Browse *folder* alone ("" for the whole library), shown as a chip."""
+        self.folder = folder
+        self.folder_chip.setText(f"Folder: {os.path.basename(folder) or folder}  ✕")
+        self.folder_chip.setVisible(bool(folder))
+
+    def set_place(self, place: tuple[float, float, float] | None, name: str = "") -> None:
+        """Only photos within ``place = (lat, lon, km)`` of where photo *name* was taken;
+        None for everywhere."""
+        self.place = place
+        if place:
+            self.place_chip.setText(f"Near {name} ({place[2]:g} km)  ✕")
+        self.place_chip.setVisible(place is not None)
+
+    def set_cameras(self, cameras: list[tuple[str, str, int]]) -> None:
+        """The camera menu: (model, make, photos) of the library's cameras."""
+        self._refill(self.camera_filter, "All cameras",
+                     [(f"{model} ({photos:,})", model) for model, _make, photos in cameras])
+
+    def set_concepts(self, names: list[str]) -> None:
+        """The concept menu: the library's personal concepts."""
+        self.concept_names = names
+        self._refill(self.concept_filter, "Any concept", [(name, name) for name in names])
+
+    def _refill(self, menu: QComboBox, anything: str, items: list[tuple[str, str]]) -> None:
+        """A filter's menu with *anything* (no filter) and *items* ((text, value)), keeping
+        the choice where it is still there; hidden while there is nothing to choose."""
+        current = menu.currentData()
+        menu.blockSignals(True)
+        menu.clear()
+        menu.addItem(anything, None)
+        for text, value in items:
+            menu.addItem(text, value)
+        found = menu.findData(current)
+        menu.setCurrentIndex(max(found, 0))
+        menu.blockSignals(False)
+        menu.setVisible(bool(items))
+        if current and found < 0:
+            self.changed.emit()
