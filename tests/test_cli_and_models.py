@@ -242,3 +242,15 @@ def test_eval_prints_recall_at_k(engine, capsys):
         reference = (ranks[:, :k] == truth[:, None]).any(dim=1).float().mean().item()
         assert abs(result[f"recall@{k}"] - reference) <= 0.01, (k, result, reference)
     assert result["ann_overlap@10"] >= 0.95
+
+
+def test_the_cli_fails_one_way_keeping_its_exit_statuses(home, capsys):
+    """Every error the app raises on purpose reaches the user as one line, ``mmrag:
+    <message>``, from the one handler in cli/__init__.py: status 2 for a command that cannot
+    go on, 1 for wrong arguments (as SystemExit gave them before)."""
+    assert main(["index"]) == 2
+    assert capsys.readouterr().err.startswith("mmrag: no folders yet; add one with:")
+    assert main(["vlm", "set"]) == 1
+    assert capsys.readouterr().err.startswith("mmrag: usage: mmrag vlm set MODEL.gguf")
+    assert main(["models", "import"]) == 2
+    assert capsys.readouterr().err == "mmrag: models import needs a FILE\n"

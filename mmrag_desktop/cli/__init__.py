@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MMRAG_HOME"] = str(Path(args.home).resolve())
     try:
         return args.func(args)
-    except (MmragError, NotADirectoryError) as exc:
+    except MmragError as exc:
+        print(f"mmrag: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except NotADirectoryError as exc:  # a folder named on the command line
         print(f"mmrag: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:

@@ -20,7 +20,7 @@ from ..vlm.model import (
     recommended_sizes,
     use_files,
 )
-from .output import confirm_download, open_library
+from .output import CommandError, UsageError, confirm_download, open_library
 
 
 def add_ask(sub) -> None:
@@ -131,7 +131,7 @@ def cmd_vlm(args) -> int:
     config = load_config(home)
     if args.action == "set":
         if not 1 <= len(args.files) <= 2:
-            raise SystemExit("mmrag vlm set MODEL.gguf [MMPROJ.gguf]")
+            raise UsageError("usage: mmrag vlm set MODEL.gguf [MMPROJ.gguf]")
         model = Path(args.files[0]).resolve()
         mmproj = Path(args.files[1]).resolve() if len(args.files) == 2 else None
         info = use_files(home, config, model, mmproj)
@@ -150,9 +150,8 @@ def cmd_vlm(args) -> int:
                 return 1
             pair = download_recommended(home)
         except OSError as exc:
-            print(f"mmrag: {exc}\nSet a local pair instead: mmrag vlm set MODEL.gguf "
-                  "MMPROJ.gguf", file=sys.stderr)
-            return 2
+            raise CommandError(f"{exc}\nSet a local pair instead: mmrag vlm set MODEL.gguf "
+                               "MMPROJ.gguf") from exc
         use_files(home, config, *pair)
         print(f"downloaded and set: {pair[0]}")
         return 0

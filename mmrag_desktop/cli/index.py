@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ..core.paths import display_path
 from ..domain.analyses import ANALYSES
 from ..library.indexer import IndexReport
-from .output import ProgressBar, open_library, print_report
+from .output import CommandError, ProgressBar, open_library, print_report
 
 
 def add_index(sub) -> None:
@@ -44,8 +44,7 @@ def cmd_index(args) -> int:
     engine = open_library(args)
     roots = [engine.folders.add(f) for f in args.folders] or None
     if roots is None and not engine.config.roots:
-        print("mmrag: no folders yet; add one with: mmrag index FOLDER", file=sys.stderr)
-        return 2
+        raise CommandError("no folders yet; add one with: mmrag index FOLDER")
     engine.vector_index()  # load the model and the index before the progress bar starts
     report = engine.updates.index(roots, on_progress=ProgressBar(), allow_removal=args.allow_removal)
     print_report(report)
@@ -98,8 +97,7 @@ def cmd_watch(args) -> int:
 
     engine = open_library(args)
     if not engine.config.roots:
-        print("mmrag: no folders yet; add one with: mmrag folders add FOLDER", file=sys.stderr)
-        return 2
+        raise CommandError("no folders yet; add one with: mmrag folders add FOLDER")
     engine.vector_index()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

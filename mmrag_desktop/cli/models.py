@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from ..clip.model_files import find_weights
 from ..core.config import home_dir, load_config
 from ..core.text import size_text
 from ..library.facade import Library
-from .output import confirm_download, open_library
+from .output import CommandError, confirm_download, open_library
 
 
 def add_models(sub) -> None:
@@ -48,9 +47,8 @@ def _download(library: Library, assume_yes: bool) -> int:
         target = library.model_files.download(source)
     except OSError as exc:
         what = "a file" if library.model_files.runs_torch() else "an export"
-        print(f"mmrag: {exc}\nWithout network access, import {what} instead: "
-              f"mmrag models import {'FILE' if what == 'a file' else 'FOLDER'}", file=sys.stderr)
-        return 2
+        raise CommandError(f"{exc}\nWithout network access, import {what} instead: mmrag "
+                           f"models import {'FILE' if what == 'a file' else 'FOLDER'}") from exc
     print(f"saved {target}")
     return 0
 
@@ -60,8 +58,7 @@ def cmd_models(args) -> int:
     config = load_config(home)
     if args.action == "import":
         if not args.file:
-            print("mmrag: models import needs a FILE", file=sys.stderr)
-            return 2
+            raise CommandError("models import needs a FILE")
         target = open_library(args).model_files.import_file(Path(args.file))
         what = "the ONNX export " if target.is_dir() else ""
         print(f"imported {what}{args.file} → {target} ({config.model}, {config.pretrained})")

@@ -7,9 +7,21 @@ import sys
 
 from tqdm import tqdm
 
+from ..core.errors import MmragError
 from ..core.paths import display_path
 from ..library.facade import Library
 from ..library.indexer import IndexReport, Progress
+
+
+class CommandError(MmragError):
+    """A command cannot go on as asked (no folders yet, a download failed); the message
+    says what to do instead."""
+
+
+class UsageError(MmragError):
+    """A command given the wrong arguments."""
+
+    exit_status = 1
 
 
 def open_library(args, **kwargs) -> Library:

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.config import home_dir
-from .output import ProgressBar, open_library
+from .output import ProgressBar, UsageError, open_library
 
 
 def add_eval(sub) -> None:
@@ -88,7 +88,7 @@ def cmd_bench(args) -> int:
                 bench_rescan(int(n), Path(scratch))
         return 0
     if not args.photos:
-        raise SystemExit("mmrag bench: name a folder of photos to benchmark with")
+        raise UsageError("bench: name a folder of photos to benchmark with")
     if args.vlm:
         from ..bench.speed import run_vlm_bench
 

@@ -11,5 +11,7 @@ from __future__ import annotations
 
 class MmragError(Exception):
     """An error with a message written for people: a missing model, a busy library, a
-    photo that cannot be read. The CLI prints ``mmrag: <message>`` and exits with status 2;
-    anything else escaping is a bug."""
+    photo that cannot be read. The CLI prints ``mmrag: <message>`` and exits with
+    :attr:`exit_status`; anything else escaping is a bug."""
+
+    exit_status = 2

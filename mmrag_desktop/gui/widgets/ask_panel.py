@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -25,7 +26,8 @@ from PySide6.QtWidgets import (
 
 from ...core.paths import display_path
 from ...domain.answers import Answer
-from ...domain.query import Result
+from ...domain.query import Filters, Result
+from ..adapters.bridge import EngineBridge
 from ..adapters.thumbnail_loader import ThumbnailLoader, small_icon
 from . import plain
 from .photo_input import PhotoDrops, PhotoLineEdit
@@ -131,6 +133,19 @@ class AskPanel(PhotoDrops, QWidget):
         layout.addWidget(QLabel("Photos the model looked at (✓ relevant, ✗ not):"))
         layout.addWidget(self.cited_list)
 
+
+    def attach(self, bridge: EngineBridge, filters: Callable[[], Filters]) -> None:
+        """Ask through *bridge* about the library's photos that pass ``filters()``, and show
+        its answers as they stream in."""
+        self.asked.connect(lambda question, photo: bridge.ask(question, filters(), photo))
+        self.cancelled.connect(bridge.cancel_answer)
+        self.reset.connect(bridge.new_conversation)
+        bridge.answer_text.connect(self.add_text)
+        bridge.answered.connect(self.finish)
+        bridge.answer_failed.connect(self.fail)
+        bridge.vlm_needed.connect(self.needs_setup)
+        bridge.vlm_ready.connect(lambda _description: self.needs_setup(None))
+        self.needs_setup(bridge.vlm_status())
     def set_photos(self, ids: list[int], paths: list[str]) -> None:
         """Ask about these library photos (row ids, with their paths): the map's lasso."""
         self.set_photo(None)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -19,37 +18,37 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from ..core.paths import display_path
-from ..domain.concepts import mentioned
-from ..domain.query import Filters, Result, Term, parse_query, relevant
-from .adapters.bridge import EngineBridge
-from .adapters.thumbnail_loader import ThumbnailLoader, small_icon
-from .dialogs.concepts import ConceptsDialog
-from .dialogs.duplicates import DuplicatesDialog
-from .dialogs.first_run import FirstRunWizard
-from .dialogs.map import MapDialog
-from .dialogs.preview import PreviewDialog
-from .dialogs.settings import SettingsDialog
-from .dialogs.vlm import VLMDialog
-from .widgets import desktop
-from .widgets.ask_panel import AskPanel
-from .widgets.filter_bar import FilterBar
-from .widgets.folders import ErrorsDialog, FoldersPanel
-from .widgets.indexing_status import IndexingStatus
-from .widgets.photo_input import PhotoDrops, PhotoLineEdit
-from .widgets.results import RESULT_ROLE, ResultsModel, ResultsView
-from .widgets.timeline_view import TimelineView
+from ...domain.concepts import mentioned
+from ...domain.query import Filters, Result, Term, parse_query, relevant
+from ..adapters.bridge import EngineBridge
+from ..adapters.thumbnail_loader import ThumbnailLoader
+from ..dialogs.concepts import ConceptsDialog
+from ..dialogs.duplicates import DuplicatesDialog
+from ..dialogs.first_run import FirstRunWizard
+from ..dialogs.map import MapDialog
+from ..dialogs.preview import PreviewDialog
+from ..dialogs.removal import ask_removal
+from ..dialogs.settings import SettingsDialog
+from ..dialogs.vlm import VLMDialog
+from ..widgets import desktop
+from ..widgets.ask_panel import AskPanel
+from ..widgets.filter_bar import FilterBar
+from ..widgets.folders import ErrorsDialog, FoldersPanel
+from ..widgets.indexing_status import IndexingStatus
+from ..widgets.photo_input import PhotoDrops
+from ..widgets.results import RESULT_ROLE, ResultsModel, ResultsView
+from ..widgets.search_row import SearchRow
+from ..widgets.timeline_view import TimelineView
+from .menus import add_menus
 
 if TYPE_CHECKING:
-    from ..library.indexer import IndexReport
+    from ...library.indexer import IndexReport
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
-TYPING_PAUSE_MS = 350  # search once typing pauses this long
 NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
 
 
@@ -86,27 +85,11 @@ class MainWindow(PhotoDrops, QMainWindow):
             lambda position: self.preview_results(self.timeline_view.timeline, position))
         self.timeline_view.customContextMenuRequested.connect(self._context_menu)
 
-        # search row
-        self.query = PhotoLineEdit(bridge.paste_folder,
-                                   "Describe a photo — or drop or paste a photo here")
-        self.query.returnPressed.connect(self.search)
-        self.query.textEdited.connect(lambda _: self._typing.start())
+        self.search_row = SearchRow(bridge.paste_folder)
+        self.search_row.requested.connect(self.search)
+        self.search_row.photo_removed.connect(lambda: self.set_query_photo(None))
+        self.query = self.photo_field = self.search_row.query
         self.query.photo.connect(self.set_query_photo)
-        self.photo_field = self.query
-        self._typing = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS)
-        self._typing.timeout.connect(self.search)
-        self.photo_chip = QToolButton()
-        self.photo_chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.photo_chip.setToolTip("The photo in the query — click to remove it")
-        self.photo_chip.clicked.connect(lambda: self.set_query_photo(None))
-        self.photo_chip.hide()
-        search_button = QPushButton("Search")
-        search_button.clicked.connect(self.search)
-        search_row = QHBoxLayout()
-        search_row.addWidget(self.query, 1)
-        search_row.addWidget(self.photo_chip)
-        search_row.addWidget(search_button)
-
         self.filter_bar = FilterBar()
         self.filter_bar.changed.connect(self._filters_changed)
         self.filter_bar.folder_cleared.connect(lambda: self.folders_panel.choose(""))
@@ -122,7 +105,7 @@ class MainWindow(PhotoDrops, QMainWindow):
 
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addLayout(search_row)
+        layout.addWidget(self.search_row)
         layout.addWidget(self.filter_bar)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -133,30 +116,16 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.folders_panel.remove_requested.connect(bridge.remove_folder)
         self.folders_panel.errors_requested.connect(bridge.list_errors)
         self.folders_panel.folder_chosen.connect(self._folder_chosen)
-        self.folders_dock = QDockWidget("Folders", self)
-        self.folders_dock.setObjectName("folders")
-        self.folders_dock.setWidget(self.folders_panel)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.folders_dock)
-        self.resizeDocks([self.folders_dock], [360], Qt.Orientation.Horizontal)
+        self.folders_dock = self._dock("Folders", self.folders_panel,
+                                       Qt.DockWidgetArea.LeftDockWidgetArea, 360)
 
         # ask panel (the local vision-language model)
         self.ask_panel = AskPanel(self.loader, bridge.paste_folder)
-        self.ask_panel.asked.connect(lambda question, photo: bridge.ask(question, self.filters(), photo))
-        self.ask_panel.cancelled.connect(bridge.cancel_answer)
-        self.ask_panel.reset.connect(bridge.new_conversation)
+        self.ask_panel.attach(bridge, self.filters)
         self.ask_panel.photo_opened.connect(self.preview_result)
-        bridge.answer_text.connect(self.ask_panel.add_text)
-        bridge.answered.connect(self.ask_panel.finish)
-        bridge.answer_failed.connect(self.ask_panel.fail)
-        bridge.vlm_needed.connect(self.ask_panel.needs_setup)
-        bridge.vlm_ready.connect(lambda _description: self.ask_panel.needs_setup(None))
         self.ask_panel.setup_requested.connect(self.open_vlm_setup)
-        self.ask_panel.needs_setup(bridge.vlm_status())
-        self.ask_dock = QDockWidget("Ask", self)
-        self.ask_dock.setObjectName("ask")
-        self.ask_dock.setWidget(self.ask_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ask_dock)
-        self.resizeDocks([self.ask_dock], [320], Qt.Orientation.Horizontal)
+        self.ask_dock = self._dock("Ask", self.ask_panel, Qt.DockWidgetArea.RightDockWidgetArea,
+                                   320)
 
         # status bar: indexing progress with pause / resume, then library facts
         status = self.statusBar()
@@ -170,7 +139,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.trashed.connect(self._trashed_photos)
         bridge.restored.connect(self._restored_photos)
 
-        self._menus()
+        add_menus(self)
         bridge.model_ready.connect(self._model_ready)
         bridge.model_missing.connect(self._model_missing)
         bridge.progress.connect(self.indexing.progress)
@@ -197,42 +166,15 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
-    def _menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        for text, slot, shortcut in (
-                ("Add folder…", self.folders_panel.choose_folder, None),
-                ("Set up the model…", lambda: self.show_first_run(model_only=True), None),
-                ("Set up Ask…", self.open_vlm_setup, None),
-                ("Find duplicates…", self.open_duplicates, None),
-                ("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences),
-                ("Quit", self.close, QKeySequence.StandardKey.Quit)):
-            action = QAction(text, self)
-            action.triggered.connect(slot)
-            if shortcut is not None:
-                action.setShortcut(shortcut)
-            file_menu.addAction(action)
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.folders_dock.toggleViewAction())
-        view_menu.addAction(self.ask_dock.toggleViewAction())
-        view_menu.addAction("Map of the library…", self.open_map)
-        view_menu.addAction("Personal concepts…", self.open_concepts)
-        find = QAction("Search field", self, shortcut=QKeySequence.StandardKey.Find)
-        find.triggered.connect(lambda: (self.query.setFocus(), self.query.selectAll()))
-        view_menu.addAction(find)
-        clear = QAction("Clear search", self, shortcut=QKeySequence(Qt.Key.Key_Escape))
-        clear.triggered.connect(self.clear_search)
-        view_menu.addAction(clear)
-        # Ctrl+C on a grid copies the selected photos' paths (in a text field, its text).
-        for view in (self.view, self.timeline_view):
-            copy = QAction("Copy paths", view, shortcut=QKeySequence.StandardKey.Copy,
-                           shortcutContext=Qt.ShortcutContext.WidgetShortcut)
-            copy.triggered.connect(
-                lambda: desktop.copy_paths([r.path for r in self.selected_results()]))
-            view.addAction(copy)
-            delete = QAction("Move to trash", view, shortcut=QKeySequence.StandardKey.Delete,
-                             shortcutContext=Qt.ShortcutContext.WidgetShortcut)
-            delete.triggered.connect(lambda: self.trash(self.selected_results()))
-            view.addAction(delete)
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+              width: int) -> QDockWidget:
+        """*widget* in a dock beside the grid, *width* pixels wide (its place is saved)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.lower())
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        return dock
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -288,7 +230,7 @@ class MainWindow(PhotoDrops, QMainWindow):
 
     def search(self) -> None:
         """Search for the text and/or photo in the field, with the filters."""
-        self._typing.stop()
+        self.search_row.searched()
         terms = self.terms()
         if not terms:
             self.generation = -1  # a search still on its way is no longer wanted
@@ -303,12 +245,7 @@ class MainWindow(PhotoDrops, QMainWindow):
     def set_query_photo(self, path: str | None) -> None:
         """Search by a photo (combined with any text in the field); None removes it."""
         self.query_photo = path
-        if path:
-            self.photo_chip.setIcon(small_icon(path, 48))
-            self.photo_chip.setText(f"{os.path.basename(path)}  ✕")
-            self.photo_chip.show()
-        else:
-            self.photo_chip.hide()
+        self.search_row.show_photo(path)
         self.search()
 
     def trash(self, results: list[Result]) -> None:
@@ -592,21 +529,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.statusBar().showMessage(text, 15000)
 
     def ask_removal(self, root: str, count: int) -> QMessageBox:
-        """Ask before removing photos that vanished from *root* in large numbers (an
-        unplugged drive looks the same as a deletion). Non-modal; returns the box."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Photos missing",
-                          f"{count} photos of {display_path(root)} are no longer there.\n\n"
-                          "If a drive or network share is not connected, keep them: they come "
-                          "back, without re-indexing, when it is. If you deleted or moved them "
-                          "yourself, remove them from the library (the files are not touched).",
-                          parent=self)
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        remove = box.addButton("Remove from library", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(box.addButton("Keep", QMessageBox.ButtonRole.RejectRole))
-        box.buttonClicked.connect(
-            lambda button: button is remove and self.bridge.confirm_removal(root))
-        box.open()
-        return box
+        """Ask before removing photos that vanished from *root* in large numbers."""
+        return ask_removal(self, root, count, lambda: self.bridge.confirm_removal(root))
 
     def open_duplicates(self) -> DuplicatesDialog:
         """The near-duplicate finder (it searches at once)."""

@@ -1,0 +1,53 @@
+"""The main window's menus and the grids' keyboard actions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+
+from ..widgets import desktop
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+
+def add_menus(window: MainWindow) -> None:
+    """File and View, and on each grid Ctrl+C (copy the selected photos' paths) and Delete
+    (move them to the trash)."""
+    file_menu = window.menuBar().addMenu("&File")
+    for text, slot, shortcut in (
+            ("Add folder…", window.folders_panel.choose_folder, None),
+            ("Set up the model…", lambda: window.show_first_run(model_only=True), None),
+            ("Set up Ask…", window.open_vlm_setup, None),
+            ("Find duplicates…", window.open_duplicates, None),
+            ("Settings…", window.open_settings, QKeySequence.StandardKey.Preferences),
+            ("Quit", window.close, QKeySequence.StandardKey.Quit)):
+        action = QAction(text, window)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        file_menu.addAction(action)
+    view_menu = window.menuBar().addMenu("&View")
+    view_menu.addAction(window.folders_dock.toggleViewAction())
+    view_menu.addAction(window.ask_dock.toggleViewAction())
+    view_menu.addAction("Map of the library…", window.open_map)
+    view_menu.addAction("Personal concepts…", window.open_concepts)
+    find = QAction("Search field", window, shortcut=QKeySequence.StandardKey.Find)
+    find.triggered.connect(lambda: (window.query.setFocus(), window.query.selectAll()))
+    view_menu.addAction(find)
+    clear = QAction("Clear search", window, shortcut=QKeySequence(Qt.Key.Key_Escape))
+    clear.triggered.connect(window.clear_search)
+    view_menu.addAction(clear)
+    # Ctrl+C on a grid copies the selected photos' paths (in a text field, its text).
+    for view in (window.view, window.timeline_view):
+        copy = QAction("Copy paths", view, shortcut=QKeySequence.StandardKey.Copy,
+                       shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(
+            lambda: desktop.copy_paths([r.path for r in window.selected_results()]))
+        view.addAction(copy)
+        delete = QAction("Move to trash", view, shortcut=QKeySequence.StandardKey.Delete,
+                         shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        delete.triggered.connect(lambda: window.trash(window.selected_results()))
+        view.addAction(delete)
