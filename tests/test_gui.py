@@ -163,7 +163,7 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     small.save(near_duplicate, "JPEG", quality=60)
     window.query.clear()
     results = _search(qtbot, window, lambda: _drop(window.query, near_duplicate))
-    assert window.query_photo == str(near_duplicate) and window.photo_chip.isVisible()
+    assert window.query_photo == str(near_duplicate) and window.search_row.photo_chip.isVisible()
     assert results[0].path == str(original)
 
     # Enter opens the preview of the current (first) result, with its metadata
