@@ -16,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mmrag_desktop.bench.gui import wait_until  # noqa: E402
-from mmrag_desktop.gui.adapters.bridge import EngineBridge  # noqa: E402
+from mmrag_desktop.gui.adapters.bridge import LibraryBridge  # noqa: E402
 from mmrag_desktop.gui.dialogs.first_run import ModelPage  # noqa: E402
 from mmrag_desktop.gui.window import MainWindow  # noqa: E402
 from mmrag_desktop.library.facade import Library  # noqa: E402
@@ -32,7 +32,7 @@ def step(done: bool, what: str) -> None:
 def main() -> None:
     weights, photos = sys.argv[1], sys.argv[2]
     app = QApplication([sys.argv[0]])  # noqa: F841 - the windows need it alive
-    bridge = EngineBridge(Library(model_process=True), settle=0.2)
+    bridge = LibraryBridge(Library(model_process=True), settle=0.2)
     page = ModelPage(bridge)
     step(wait_until(lambda: "not on this computer" in page.state.text(), 300), "the model check")
     page.import_file(weights)

@@ -155,7 +155,7 @@ def main() -> None:
     from mmrag_desktop.library.facade import Library
     from mmrag_desktop.gui import resource
     from mmrag_desktop.bench.gui import run_loop, wait_until
-    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
     from mmrag_desktop.gui.window import MainWindow
     from mmrag_desktop.bench.text import render_phrases
 
@@ -207,7 +207,7 @@ def main() -> None:
         home.mkdir()
         save_config(home, Config(model="mmrag-tiny", pretrained="", weights=str(weights),
                                  model_config=str(model_config), thumbnail_size=192))
-        window = MainWindow(EngineBridge(Library(home=home), settle=0.3),
+        window = MainWindow(LibraryBridge(Library(home=home), settle=0.3),
                             QIcon(str(resource("mmrag-desktop.svg"))))
         window.resize(1600, 900)
         window.show()

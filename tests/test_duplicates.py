@@ -71,7 +71,7 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
 
     from mmrag_desktop.core.config import save_config
     from mmrag_desktop.library.facade import Library
-    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
     from mmrag_desktop.gui.window import MainWindow
 
     trash_home = tmp_path / "xdg-data"  # a private freedesktop trash
@@ -92,7 +92,7 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
     home.mkdir(parents=True)
     config.roots = [str(folder)]
     save_config(home, config)
-    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
+    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     window.start()

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox  # noqa: E402
 from mmrag_desktop.core.config import load_config, save_config  # noqa: E402
 from mmrag_desktop.library.facade import Library  # noqa: E402
 from mmrag_desktop.gui.dialogs import first_run  # noqa: E402
-from mmrag_desktop.gui.adapters.bridge import EngineBridge  # noqa: E402
+from mmrag_desktop.gui.adapters.bridge import LibraryBridge  # noqa: E402
 from mmrag_desktop.gui.window import MainWindow  # noqa: E402
 from mmrag_desktop.gui.adapters.ops import Lanes  # noqa: E402
 from mmrag_desktop.gui.dialogs.preview import metadata_rows  # noqa: E402
@@ -55,16 +55,16 @@ def dated_photos(tmp_path) -> Path:
     return folder
 
 
-def _bridge(home: Path, config) -> EngineBridge:
+def _bridge(home: Path, config) -> LibraryBridge:
     """A bridge over a library at *home* with *config* (nothing started)."""
     home.mkdir(parents=True, exist_ok=True)
-    return EngineBridge(Library(home=home, config=config))
+    return LibraryBridge(Library(home=home, config=config))
 
 
 def _window(qtbot, home: Path, config) -> MainWindow:
     home.mkdir(parents=True, exist_ok=True)
     save_config(home, config)
-    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
+    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     return window

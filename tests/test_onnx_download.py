@@ -100,7 +100,7 @@ def test_the_bundles_first_run_downloads_the_published_export(qtbot, bundle_home
 
     from mmrag_desktop.library.facade import Library
     from mmrag_desktop.gui.dialogs import first_run
-    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
 
     asked = []
 
@@ -108,7 +108,7 @@ def test_the_bundles_first_run_downloads_the_published_export(qtbot, bundle_home
         asked.append(text)
         return QMessageBox.StandardButton.Yes
     monkeypatch.setattr(QMessageBox, "question", agree)
-    page = first_run.ModelPage(EngineBridge(Library(home=bundle_home)))
+    page = first_run.ModelPage(LibraryBridge(Library(home=bundle_home)))
     qtbot.addWidget(page)
     qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
     assert not page.download_button.isHidden() and page.import_button.isHidden()

@@ -253,7 +253,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
 
     from mmrag_desktop.core.config import save_config
     from mmrag_desktop.library.facade import Library
-    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
     from mmrag_desktop.gui.window import MainWindow
 
     home.mkdir(parents=True)
@@ -263,7 +263,7 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     config.vlm_model, config.vlm_mmproj, config.vlm_max_tokens = str(model), str(mmproj), 24
     config.ask_photos = 2
     save_config(home, config)
-    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
+    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     window.start()
@@ -437,14 +437,14 @@ def test_follow_ups_are_trimmed_to_the_context(engine, photos, gemma):
 def _setup_window(qtbot, home, config, photos):
     from mmrag_desktop.core.config import save_config
     from mmrag_desktop.library.facade import Library
-    from mmrag_desktop.gui.adapters.bridge import EngineBridge
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
     from mmrag_desktop.gui.window import MainWindow
 
     home.mkdir(parents=True, exist_ok=True)
     config.roots = [str(photos)]
     config.vlm_max_tokens, config.ask_photos = 16, 2
     save_config(home, config)
-    window = MainWindow(EngineBridge(Library(home=home), settle=0.2))
+    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
     qtbot.addWidget(window)
     window.show()
     return window

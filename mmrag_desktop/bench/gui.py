@@ -23,7 +23,7 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..core.config import home_dir, load_config, save_config
-from ..gui.adapters.bridge import EngineBridge
+from ..gui.adapters.bridge import LibraryBridge
 from ..gui.window import MainWindow
 from ..library.facade import Library
 from .speed import QUERIES, peak_rss_mb
@@ -120,7 +120,7 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
         print(f"GUI benchmark on {photos} ({config.model}, "
               f"{'random weights' if random_weights else 'configured weights'})", flush=True)
         probe = LatencyProbe()
-        bridge = EngineBridge(Library(home=home, random_weights=random_weights,
+        bridge = LibraryBridge(Library(home=home, random_weights=random_weights,
                                      model_process=True), settle=0.5)
         window = MainWindow(bridge)
         window.show()
@@ -217,7 +217,7 @@ def _large_library(home: Path, folder: Path, random_weights: bool, probe: Latenc
     launches = measure_launch(home, random_weights)
     print(f"  launch to a painted window ({LAUNCHES} runs): "
           + ", ".join(f"{t:.2f} s" for t in launches))
-    bridge = EngineBridge(Library(home=home, random_weights=random_weights), settle=0.5)
+    bridge = LibraryBridge(Library(home=home, random_weights=random_weights), settle=0.5)
     window = MainWindow(bridge)
     window.resize(1280, 820)
     window.show()

@@ -1,5 +1,5 @@
 """The desktop GUI (PySide6): ``mmrag gui`` or ``mmrag-desktop``. A thin layer over the
-engine: widgets call :class:`~mmrag_desktop.gui.adapters.bridge.EngineBridge`, which runs the engine
+engine: widgets call :class:`~mmrag_desktop.gui.adapters.bridge.LibraryBridge`, which runs the engine
 off the GUI thread and answers with signals."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
 
     from ..core.config import ConfigError
     from ..library.facade import Library
-    from .adapters.bridge import EngineBridge
+    from .adapters.bridge import LibraryBridge
     from .window import MainWindow
 
     argv = sys.argv[1:] if argv is None else argv
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
     except (ConfigError, OSError) as exc:
         QMessageBox.critical(None, APP_NAME, f"The library cannot be opened:\n{exc}")
         return 1
-    window = MainWindow(EngineBridge(engine), icon)
+    window = MainWindow(LibraryBridge(engine), icon)
     window.show()
     if quit_when_shown:
         def shown() -> None:

@@ -1,6 +1,6 @@
 """The GUI's only door to the engine: every engine call runs on a worker lane
 (:mod:`.ops`), and every answer comes back on the GUI thread: the library's events as Qt
-signals (napari style), a dialog's own request through :meth:`EngineBridge.op` (Anki's
+signals (napari style), a dialog's own request through :meth:`LibraryBridge.op` (Anki's
 ``CollectionOp`` style).
 """
 
@@ -44,10 +44,11 @@ PROGRESS_INTERVAL = 0.1
 """Seconds between progress signals: more would only repaint the same label."""
 
 
-class EngineBridge(QObject):
-    """Runs an :class:`Library` and its :class:`Watcher` for the GUI.
+class LibraryBridge(QObject):
+    """Runs a :class:`Library` and its :class:`Watcher` for the GUI (``bridge.engine`` is the
+    library).
 
-    Signals carry plain engine objects. ``searched(generation, results)`` answers
+    Signals carry plain library objects. ``searched(generation, results)`` answers
     :meth:`search`; an answer older than the latest request is not emitted.
     """
 

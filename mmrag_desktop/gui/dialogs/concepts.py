@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 
 HINT = ("A concept is someone or something of your own — a person, a pet, a place — learned "
         "from a few photos of it. Select photos in the results, right-click and choose "
@@ -30,7 +30,7 @@ class ConceptsDialog(QDialog):
 
     show_requested = Signal(str)
 
-    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None):
+    def __init__(self, bridge: LibraryBridge, parent: QWidget | None = None):
         super().__init__(parent)
         self.bridge = bridge
         self.setWindowTitle("Personal concepts")

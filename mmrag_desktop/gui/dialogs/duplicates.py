@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from ...core.text import size_text
 from ...domain.duplicates import NEAR_COSINE, DuplicateGroup
 from ...domain.query import Result
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import ThumbnailLoader
 
 CARD_SIZE = 160  # pixels
@@ -36,7 +36,7 @@ class DuplicatesDialog(QDialog):
 
     trash_requested = Signal(list)
 
-    def __init__(self, bridge: EngineBridge, loader: ThumbnailLoader,
+    def __init__(self, bridge: LibraryBridge, loader: ThumbnailLoader,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.bridge, self.loader = bridge, loader

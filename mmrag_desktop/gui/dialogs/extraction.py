@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.schemas import SCHEMAS, Extraction, to_csv
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 from ..widgets import plain
 
 OWN_SCHEMA = "A JSON schema file…"
@@ -31,7 +31,7 @@ class ExtractionDialog(QDialog):
     """Extracts from one photo: a schema chooser and Extract, then the result with Save
     as JSON / Save as CSV. Stored results come back at once (the library keeps them)."""
 
-    def __init__(self, bridge: EngineBridge, path: str, parent: QWidget | None = None):
+    def __init__(self, bridge: LibraryBridge, path: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.bridge, self.path = bridge, path
         self.extraction: Extraction | None = None

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.text import size_text
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 from ..widgets import plain
 from .vlm import VLMDialog
 
@@ -73,7 +73,7 @@ class FoldersPage(QWizardPage):
 class ModelPage(QWizardPage):
     """Find the model's weights, or get them: complete once they are on this computer."""
 
-    def __init__(self, bridge: EngineBridge):
+    def __init__(self, bridge: LibraryBridge):
         super().__init__()
         self.bridge = bridge
         config = bridge.engine.config
@@ -219,7 +219,7 @@ class ModelPage(QWizardPage):
 class AskPage(QWizardPage):
     """Optional: set up Ask (the vision-language model) now, or later from the Ask panel."""
 
-    def __init__(self, bridge: EngineBridge):
+    def __init__(self, bridge: LibraryBridge):
         super().__init__()
         self.bridge = bridge
         self.setTitle("Ask questions about your photos (optional)")
@@ -256,7 +256,7 @@ class FirstRunWizard(QWizard):
     """Folders, model, then (optionally) Ask. ``folders()`` gives the chosen folders after
     ``accept``."""
 
-    def __init__(self, bridge: EngineBridge, parent=None):
+    def __init__(self, bridge: LibraryBridge, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Welcome to mmrag-desktop")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import ThumbnailLoader
 from ..widgets import plain
 
@@ -186,7 +186,7 @@ class MapDialog(QDialog):
     query_requested = Signal(list)
     ask_requested = Signal(list, list)
 
-    def __init__(self, bridge: EngineBridge, loader: ThumbnailLoader,
+    def __init__(self, bridge: LibraryBridge, loader: ThumbnailLoader,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.bridge, self.loader = bridge, loader

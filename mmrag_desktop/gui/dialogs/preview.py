@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from ...core.text import clock, size_text
 from ...domain.concepts import TAGGED
 from ...domain.query import Result
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import preview_image
 from ..widgets import desktop, plain
 from ..widgets.results import why_matched
@@ -85,7 +85,7 @@ class PreviewDialog(QDialog):
     find_similar = Signal(str)
     ask_about = Signal(str)
 
-    def __init__(self, results: Sequence[Result], row: int, bridge: EngineBridge,
+    def __init__(self, results: Sequence[Result], row: int, bridge: LibraryBridge,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.results, self.row, self.bridge = results, row, bridge

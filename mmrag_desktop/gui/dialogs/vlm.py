@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.text import size_text
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 
-RECOMMENDED_REPO, RECOMMENDED_FILES = EngineBridge.vlm_recommended
+RECOMMENDED_REPO, RECOMMENDED_FILES = LibraryBridge.vlm_recommended
 RECOMMENDED = (
     f"Recommended: SmolVLM-256M-Instruct (Q8_0) with its vision projector, a small model "
     f"that runs on any computer, from huggingface.co/{RECOMMENDED_REPO} (Apache-2.0). "
@@ -32,7 +32,7 @@ RECOMMENDED = (
 class VLMDialog(QDialog):
     """The page; its state follows the bridge's ``vlm_*`` signals."""
 
-    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None):
+    def __init__(self, bridge: LibraryBridge, parent: QWidget | None = None):
         super().__init__(parent)
         self.bridge = bridge
         self.setWindowTitle("Set up Ask")

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from ...core.paths import display_path
 from ...domain.answers import Answer
 from ...domain.query import Filters, Result
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import ThumbnailLoader, small_icon
 from . import plain
 from .photo_input import PhotoDrops, PhotoLineEdit
@@ -134,7 +134,7 @@ class AskPanel(PhotoDrops, QWidget):
         layout.addWidget(self.cited_list)
 
 
-    def attach(self, bridge: EngineBridge, filters: Callable[[], Filters]) -> None:
+    def attach(self, bridge: LibraryBridge, filters: Callable[[], Filters]) -> None:
         """Ask through *bridge* about the library's photos that pass ``filters()``, and show
         its answers as they stream in."""
         self.asked.connect(lambda question, photo: bridge.ask(question, filters(), photo))

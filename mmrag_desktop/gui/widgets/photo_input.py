@@ -17,13 +17,13 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QLineEdit, QWidget
 
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 
 
 def photo_paths(mime: QMimeData) -> list[str]:
     """Local image files in a drop or a paste."""
     return [url.toLocalFile() for url in mime.urls()
-            if url.isLocalFile() and EngineBridge.is_photo_name(Path(url.toLocalFile()))]
+            if url.isLocalFile() and LibraryBridge.is_photo_name(Path(url.toLocalFile()))]
 
 
 def has_photo(mime: QMimeData) -> bool:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from ...domain.concepts import mentioned
 from ...domain.query import Filters, Result, Term, parse_query, relevant
-from ..adapters.bridge import EngineBridge
+from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import ThumbnailLoader
 from ..dialogs.concepts import ConceptsDialog
 from ..dialogs.duplicates import DuplicatesDialog
@@ -53,9 +53,9 @@ NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
 
 
 class MainWindow(PhotoDrops, QMainWindow):
-    """The app's window over an :class:`EngineBridge`. Call :meth:`start` once shown."""
+    """The app's window over an :class:`LibraryBridge`. Call :meth:`start` once shown."""
 
-    def __init__(self, bridge: EngineBridge, icon: QIcon | None = None):
+    def __init__(self, bridge: LibraryBridge, icon: QIcon | None = None):
         super().__init__()
         self.bridge = bridge
         engine = bridge.engine
