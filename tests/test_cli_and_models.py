@@ -118,6 +118,11 @@ def test_cli_errors_are_messages_not_tracebacks(engine, tmp_path, capsys):
     assert "batch_size" in capsys.readouterr().err
     assert main(["config", "batch_size", "16"]) == 0
     assert load_config(engine.home).batch_size == 16
+    capsys.readouterr()
+    assert main(["config"]) == 0  # the settings, and nothing the app keeps for itself
+    listed = [line.split(" = ")[0] for line in capsys.readouterr().out.splitlines()]
+    assert "batch_size" in listed and not [key for key in listed if key.startswith("_")]
+    assert main(["config", "_loaded"]) == 2
 
 
 def test_missing_weights_say_how_to_get_them(home, monkeypatch, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -110,11 +111,12 @@ def cmd_status(args) -> int:
 def cmd_config(args) -> int:
     home = home_dir()
     config = load_config(home)
+    settings = [field.name for field in dataclasses.fields(config)]
     if args.key is None:
-        for key, value in vars(config).items():
-            print(f"{key} = {json.dumps(value)}")
+        for key in settings:
+            print(f"{key} = {json.dumps(getattr(config, key))}")
         return 0
-    if not hasattr(config, args.key):
+    if args.key not in settings:
         raise ConfigError(f"unknown setting: {args.key}")
     if args.value is None:
         print(json.dumps(getattr(config, args.key)))
