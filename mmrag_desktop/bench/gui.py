@@ -121,7 +121,7 @@ def run_gui_bench(photos: Path, random_weights: bool = False) -> None:
               f"{'random weights' if random_weights else 'configured weights'})", flush=True)
         probe = LatencyProbe()
         bridge = LibraryBridge(Library(home=home, random_weights=random_weights,
-                                     model_process=True), settle=0.5)
+                                       model_process=True), settle=0.5)
         window = MainWindow(bridge)
         window.show()
         probe.start()

@@ -118,7 +118,7 @@ def bench_throughput(engine: Library, files: list[Path], label: str, scratch: Pa
 
     # The same loaded model: loading it is not indexing time.
     library = Library(home=engine.home, path=scratch / f"lib-{label}", config=engine.config,
-                     embedder=embedder)
+                      embedder=embedder)
     library.vector_index()
     started = time.perf_counter()
     report = library.updates.index([str(files[0].parent)])
@@ -259,7 +259,7 @@ def run_bench(photos_dir: Path, large: int = 24, ann_sizes: tuple[int, ...] = (1
     with tempfile.TemporaryDirectory(prefix="mmrag-bench-") as tmp:
         scratch = Path(tmp)
         engine = Library(home=home, path=scratch / "main", config=config,
-                        random_weights=random_weights)
+                         random_weights=random_weights)
         started = time.perf_counter()
         embedder = engine.embedder
         embedder.load()

@@ -196,9 +196,9 @@ class Conversation:
             # hybrid: a question naming words in a photo ("the receipt from the hardware
             # shop") finds it by its recognised text as well as by its looks
             return self.engine.search.run([Term(text=question)], k=k, filters=self.filters,
-                                      mode="hybrid")
+                                          mode="hybrid")
         found = self.engine.search.run([Term(photo=str(self.photo)), Term(text=question)], k=k + 1,
-                                   filters=self.filters, mode="hybrid")
+                                       filters=self.filters, mode="hybrid")
         same = os.path.realpath(self.photo)
         return [r for r in found if os.path.realpath(r.path) != same][:k]
 

@@ -85,10 +85,11 @@ class Concepts:
         """
         name = self._known(name)
         examples = tuple(self.lib.store.concept_examples(name))
-        key = (name.casefold(), self.lib.vector_index().model_id, examples)
+        index = self.lib.vector_index()
+        key = (name.casefold(), index.model_id, examples)
         if key not in self._probes:
             vectors = self.lib.store.vectors_by_hash([digest for digest, _ in examples])
-            dim = self.lib.vector_index().dim
+            dim = index.dim
 
             def stack(yes: bool) -> np.ndarray:
                 found = [vectors[d] for d, y in examples if y == yes and d in vectors]

@@ -56,8 +56,8 @@ class Folders:
         self.lib.config.roots.append(path)
         save_config(self.lib.home, self.lib.config)
         for root in inside:
-            self.lib.notice("repair", f"{display_path(path)} contains {display_path(root)}, which "
-                                "it replaces as a library folder (its photos are kept)")
+            self.lib.notice("repair", f"{display_path(path)} contains {display_path(root)}, "
+                            "which it replaces as a library folder (its photos are kept)")
         return path
 
     def remove(self, folder: str | os.PathLike) -> int:

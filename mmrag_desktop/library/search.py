@@ -197,10 +197,11 @@ class Search:
         every video scored by the cosine similarity of its best keyframe or of the whole
         (its keyframes' mean: a video as the query), whichever is higher, and given that
         keyframe's time in ``meta["moment"]`` (seconds); the top *k* of them all."""
-        if not self.lib.store.frame_state(self.lib.vector_index().model_id)[0]:
+        model = self.lib.vector_index().model_id
+        if not self.lib.store.frame_state(model)[0]:
             return results  # no videos: no frame index to open
         hits = self.lib.frames().search(query, FRAME_CANDIDATES * k if filters.is_empty()
-                                    else max(50 * k, 1000))
+                                        else max(50 * k, 1000))
         ids = self.lib.store.ids_by_hash(list(dict.fromkeys(d for (d, _), _ in hits)), filters)
         found = {r.id: r for r in results}
         fresh = [i for same in ids.values() for i in same if i not in found]
@@ -210,7 +211,7 @@ class Search:
         videos = [r for r in found.values() if r.meta.get("duration") is not None]
         whole = self.vectors_of(np.asarray([r.id for r in videos], np.int64)) @ query
         for result, score in zip(videos, whole.tolist()):
-            times, vectors = self.lib.store.frames_of(self.lib.vector_index().model_id, result.meta["hash"])
+            times, vectors = self.lib.store.frames_of(model, result.meta["hash"])
             if len(times):
                 scores = vectors @ query
                 best = int(np.argmax(scores))

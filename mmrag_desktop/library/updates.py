@@ -122,7 +122,7 @@ class Updates:
         data, text = record(answer, name, Path(self.lib.config.vlm_model).name)
         with self.lib.writing("storing an extraction"):
             self.lib.store.put_understanding(extraction_kind(name), EXTRACTION_VERSION,
-                                         [(digest, data, text)])
+                                             [(digest, data, text)])
         return Extraction(path, name, answer.value, repaired=answer.repaired)
 
     def extracted(self, schema: str) -> list[Extraction]:

@@ -309,7 +309,7 @@ class Watcher:
                    scope: dict[str, list[str]]) -> IndexReport | None:
         try:
             report = self.engine.updates.index(roots, self.on_progress, self._interrupt, self.settle,
-                                       allow_removal, {r: scope[r] for r in roots if r in scope})
+                                               allow_removal, {r: scope[r] for r in roots if r in scope})
         except Exception as exc:  # noqa: BLE001 - the watcher must outlive one failed run
             reason = describe_db_error(exc) if isinstance(exc, sqlite3.Error) else str(exc)
             for root in roots:

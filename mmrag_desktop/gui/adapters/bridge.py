@@ -272,7 +272,7 @@ class LibraryBridge(QObject):
         self._understand_wanted.clear()
         try:
             report = self.engine.updates.understand(self._on_understanding, self._cancel_understand,
-                                            self._understand_paused, self.vlm)
+                                                    self._understand_paused, self.vlm)
         except Exception as exc:  # noqa: BLE001 - shown; the next run tries again
             self.message.emit(f"Could not understand photos (text, places, captions): {exc}")
             return

@@ -379,8 +379,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         if not results:
             self.placeholder.setText("No photos match (check the filters).")
         hidden = len(self.all_results) - len(results)
-        self.filter_bar.result_count.setText(f"{len(results):,} results" +
-                                  (f" · {hidden:,} weak matches hidden" if hidden else ""))
+        self.filter_bar.result_count.setText(
+            f"{len(results):,} results" + (f" · {hidden:,} weak matches hidden" if hidden else ""))
         self.filter_bar.show_all_button.setVisible(bool(hidden) or self.filter_bar.show_all_button.isChecked())
         if results:
             self.view.setCurrentIndex(self.model.index(0))
