@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # packaging/smoke.sh DIR [FIXTURES]: run the onedir bundle in DIR as a new machine would:
 # `env -i`, a temporary HOME, only /usr/bin:/bin on PATH, no virtual environment reachable.
-# It imports a small ONNX export (the tests' tiny model), indexes 20 coco-mini photos and a
-# video, searches (text, photo, a video's scene, --json), answers `mmrag ask` with the gemma-3-270m fixture, opens
+# It imports a small ONNX export (the tests' tiny model), downloads the default model from a
+# local Hugging Face mirror (HF_ENDPOINT: tests/hub_server.py serving the tiny model in
+# rclip's layout under the default model's name), indexes 20 coco-mini photos and a video, searches (text, photo, a video's scene, --json), answers `mmrag ask` with the gemma-3-270m fixture, opens
 # the GUI headless to a painted window, and checks that the running app maps no library from
 # outside the bundle but the system's own, and that ldd resolves every library in it.
 # FIXTURES (made by packaging/smoke_fixtures.py) default to a fresh set made with $PYTHON
@@ -12,7 +13,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 app="$(cd "${1:?usage: smoke.sh DIR [FIXTURES]}" && pwd)"
 work="$(mktemp -d)"
 gui_pid=""
-trap '{ [ -z "$gui_pid" ] || kill "$gui_pid"; } 2>/dev/null || true; rm -rf "$work"' EXIT
+hub_pid=""
+trap '{ [ -z "$gui_pid" ] || kill "$gui_pid"; [ -z "$hub_pid" ] || kill "$hub_pid"; } 2>/dev/null || true; rm -rf "$work"' EXIT
 fixtures="${2:-}"
 if [ -z "$fixtures" ]; then
     fixtures="$work/fixtures"
@@ -27,8 +29,7 @@ coco="${COCO:-$repo/../shared/data/coco-mini/images}"
 # behind dies of SIGPIPE (exit 141) whenever it had not finished writing (a busy machine).
 find "$coco" -name '*.jpg' | sort | sed -n 1,20p | while read -r photo; do cp "$photo" "$photos/"; done
 cp "$fixtures/clip.mp4" "$photos/"  # its second scene is coco-mini's 32nd photo
-# The export's architecture; the bundle has no torch, so it runs the imported export.
-printf 'model = "mmrag-tiny"\npretrained = ""\nroots = ["%s"]\n' "$photos" > "$home/config.toml"
+printf 'roots = ["%s"]\n' "$photos" > "$home/config.toml"  # the default model
 
 fail() { echo "smoke: FAILED: $*" >&2; exit 1; }
 # A command as a new machine runs it: "${bundled[@]}" COMMAND…
@@ -41,7 +42,22 @@ echo "smoke: $app"
 [ -z "$(find "$app" -iname '*torch*' -o -iname 'libcudnn*' -o -iname 'libnvrtc*' \
         -o -iname 'transformers' -o -iname 'triton')" ] || fail "torch or CUDA libraries inside"
 
-"${bundled[@]}" "$app/mmrag" models import "$fixtures/export" >/dev/null || fail "models import"
+# An export imported (into a home of its own: the tiny model's architecture)...
+mkdir -p "$work/imported"
+printf 'model = "mmrag-tiny"\npretrained = ""\n' > "$work/imported/config.toml"
+env -i HOME="$work/imported" PATH=/usr/bin:/bin LANG=C.UTF-8 MMRAG_HOME="$work/imported" \
+    ${SYSTEMROOT:+SYSTEMROOT="$SYSTEMROOT"} "$app/mmrag" models import "$fixtures/export" \
+    >/dev/null || fail "models import"
+# ...and the default model downloaded from a mirror, as a user behind one would.
+python3 "$repo/tests/hub_server.py" "$fixtures/hub" "$work/hub.port" &
+hub_pid=$!
+for _ in $(seq 1 50); do [ -s "$work/hub.port" ] && break; sleep 0.1; done
+[ -s "$work/hub.port" ] || fail "the local Hugging Face mirror did not start"
+"${bundled[@]}" HF_ENDPOINT="http://127.0.0.1:$(cat "$work/hub.port")" "$app/mmrag" models download --yes \
+    > "$work/download.out" 2>&1 || { cat "$work/download.out"; fail "models download from a mirror"; }
+grep -q "rclip-models/ViT-B-32-256-datacomp_s34b_b86k/visual.onnx" "$work/download.out" \
+    || fail "the download did not name rclip's files"
+kill "$hub_pid"; hub_pid=""
 "${bundled[@]}" "$app/mmrag" index > "$work/index.out" 2>&1 || { cat "$work/index.out"; fail "index"; }
 count=$("${bundled[@]}" "$app/mmrag" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["photos"])')
 [ "$count" = 21 ] || fail "indexed $count photos and videos, not 21"
@@ -81,7 +97,7 @@ gui_s=$(seconds "$started" "$(now)")
 [ "$shown" = shown ] || fail "the GUI did not paint a window"
 
 if [ "$(uname -s)" != Linux ]; then  # the release workflow's Windows and macOS runs
-    echo "smoke: passed: import, index 20 + a video, text/photo/video/--json search, ask, GUI painted"
+    echo "smoke: passed: import, download from a mirror, index 20 + a video, text/photo/video/--json search, ask, GUI painted"
     echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"
     exit 0
 fi
@@ -114,7 +130,7 @@ missing="$(find "$app" -type f \( -name '*.so*' -o -perm -u+x \) -exec sh -c \
     "$app" {} + | sort -u)"
 [ -z "$missing" ] || fail "ldd cannot resolve: $missing"
 
-echo "smoke: passed: import, index 20 + a video, text/photo/video/--json search, ask," \
+echo "smoke: passed: import, download from a mirror, index 20 + a video, text/photo/video/--json search, ask," \
      "GUI painted," \
      "$(wc -l <<< "$maps") libraries mapped ($(wc -l <<< "$outside") from the system), ldd clean"
 echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"

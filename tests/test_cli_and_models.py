@@ -4,7 +4,6 @@ management (import, the consented download with a local file standing in, missin
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -161,29 +160,40 @@ def test_import_weights_then_load_them(home, tiny_model, tmp_path, capsys):
     assert main(["models", "import", str(tmp_path / "absent.pt")]) == 2
 
 
-def test_download_asks_first_and_stores_the_file(home, tiny_model, monkeypatch):
-    """The consented download, with a local file standing in for the hub."""
+def test_weights_download_asks_first_checks_and_names_the_published_weights(
+        home, tiny_model, tmp_path, monkeypatch):
+    """The consented checkpoint download (torch installs), from a local stand-in for the
+    Hub: checked against the Hub's SHA-256, and known by its published name, which the
+    ONNX export of the same weights shares (a library moves between them as it is)."""
+    from hub_server import Hub
+    from safetensors.torch import save_file
+
     model_config, weights = tiny_model
+    root = tmp_path / "hub"
+    (root / "example" / "repo").mkdir(parents=True)
+    served = root / "example" / "repo" / "open_clip_model.safetensors"
+    save_file(torch.load(weights), str(served))
+    hub = Hub(root).start()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setattr(model_hub, "hub_repo", lambda _config: "example/repo")
     config = Config(model="mmrag-tiny", pretrained="hub-tag", model_config=str(model_config))
-    source = HubSource("example/repo", "open_clip_model.safetensors", weights.stat().st_size)
-    monkeypatch.setattr(model_hub, "hub_source", lambda _config: source)
-    fetched = []
-
-    def fake_download(repo_id, filename, local_dir):
-        fetched.append((repo_id, filename))
-        Path(local_dir).mkdir(parents=True, exist_ok=True)
-        return shutil.copy(weights, Path(local_dir) / filename)
-
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
-    asked = []
-    assert model_hub.download_weights(config, home, lambda s: asked.append(s) or False) is None
-    assert asked == [source] and fetched == []
-    with pytest.raises(ModelMissingError):
-        models.find_weights(config, home)
-    path = model_hub.download_weights(config, home, lambda s: True)
-    assert fetched == [("example/repo", "open_clip_model.safetensors")]
-    assert models.find_weights(config, home) == path
+    try:
+        asked = []
+        assert model_hub.download_weights(config, home, lambda s: asked.append(s) or False) \
+            is None
+        assert asked[0].size == served.stat().st_size and len(asked[0].sha256) == 64
+        assert not [p for m, p in hub.seen if m == "GET"]
+        with pytest.raises(ModelMissingError):
+            models.find_weights(config, home)
+        path = model_hub.download_weights(config, home, lambda s: True)
+    finally:
+        hub.stop()
+    assert models.find_weights(config, home) == path and path.read_bytes() == served.read_bytes()
     assert not (home / "models" / ".download").exists()
+    assert models.configured_model_id(config, home) == "mmrag-tiny/hub-tag"
+    path.write_bytes(path.read_bytes() + b" ")  # changed since: no longer the published file
+    assert models.configured_model_id(config, home).startswith("mmrag-tiny/")
+    assert models.configured_model_id(config, home) != "mmrag-tiny/hub-tag"
 
 
 def test_an_hf_hub_model_is_downloaded_where_it_is_loaded_from(home, tmp_path, monkeypatch):
@@ -195,7 +205,7 @@ def test_an_hf_hub_model_is_downloaded_where_it_is_loaded_from(home, tmp_path, m
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     config = Config(model="hf-hub:example/tiny-clip", pretrained="")
     source = HubSource("example/tiny-clip", "open_clip_model.safetensors", 7,
-                       model_hub.hub_side_repos(config))
+                       model_hub.hub_side_repos(config))  # the download itself is stubbed
     monkeypatch.setattr(model_hub, "hub_source", lambda _config: source)
     side = []
     monkeypatch.setattr("huggingface_hub.snapshot_download",
@@ -258,4 +268,4 @@ def test_the_cli_fails_one_way_keeping_its_exit_statuses(home, capsys):
     assert main(["vlm", "set"]) == 1
     assert capsys.readouterr().err.startswith("mmrag: usage: mmrag vlm set MODEL.gguf")
     assert main(["models", "import"]) == 2
-    assert capsys.readouterr().err == "mmrag: models import needs a FILE\n"
+    assert capsys.readouterr().err == "mmrag: models import needs a PATH\n"

@@ -24,10 +24,27 @@ from conftest import cli_env, coco_photos
 def test_pixels_prepared_without_torch_are_identical_to_open_clips(home, config):
     embedder = Embedder(config, home)
     spec = embedder.pixel_spec
-    assert spec == (embedder.image_size, "bicubic")
+    assert spec == (embedder.image_size, "bicubic", "shortest")
     for photo in coco_photos():
         image, _ = decode(photo, min_side=embedder.image_size)
         assert np.array_equal(model_input(image, *spec), embedder.to_pixels(image)), photo
+
+
+def test_squashed_pixels_are_open_clips_squash():
+    """SigLIP's preprocessing (``resize_mode`` ``squash``: both sides to S, no crop),
+    prepared without torch, is open_clip's own transform's input to within rounding."""
+    import open_clip
+    import torch
+
+    transform = open_clip.image_transform(224, is_train=False, mean=(0.0,) * 3,
+                                          std=(1.0,) * 3, resize_mode="squash")
+    for photo in coco_photos()[:20]:
+        image, _ = decode(photo, min_side=224)
+        ours = model_input(image, 224, "bicubic", "squash").astype(np.int16)
+        theirs = (transform(image) * 255).round().to(torch.int16).numpy()
+        assert ours.shape == theirs.shape == (3, 224, 224)
+        assert np.abs(ours - theirs).max() <= 1, photo
+        assert not np.array_equal(ours, model_input(image, 224, "bicubic", "shortest"))
 
 
 # Run in a fresh interpreter: this test process has imported torch long ago.

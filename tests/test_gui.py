@@ -32,8 +32,9 @@ from mmrag_desktop.gui.dialogs.preview import metadata_rows  # noqa: E402
 from mmrag_desktop.gui.widgets.results import RESULT_ROLE, ResultsModel, ResultsView  # noqa: E402
 from mmrag_desktop.gui.adapters.thumbnail_loader import ThumbnailLoader  # noqa: E402
 from mmrag_desktop.media.files import BadImage, file_hash  # noqa: E402
-from mmrag_desktop.clip import hub as model_hub  # noqa: E402
-from mmrag_desktop.clip.hub import HubSource  # noqa: E402
+from mmrag_desktop.clip import onnx_download  # noqa: E402
+from mmrag_desktop.clip.onnx_download import DownloadPlan  # noqa: E402
+from mmrag_desktop.core.downloads import RemoteFile  # noqa: E402
 from mmrag_desktop.domain.query import Result, Term, relevant  # noqa: E402
 from mmrag_desktop.media.thumbnails import thumbnail  # noqa: E402
 from conftest import REPO, cli_env, coco_photos, with_gps  # noqa: E402
@@ -309,9 +310,12 @@ def test_first_run_model_page_imports_a_file_and_explains_a_download(qtbot, home
     assert not page.isComplete()
 
     asked = []
-    monkeypatch.setattr(model_hub, "hub_source", lambda cfg: HubSource(
-        "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K", "open_clip_model.safetensors",
-        605_000_000))
+    default = page.choice.currentData()
+    monkeypatch.setattr(onnx_download, "plan", lambda model: DownloadPlan(model, (
+        RemoteFile("https://huggingface.co/x/visual.onnx", f"{model.repo}/visual.onnx",
+                   350_000_000, None),
+        RemoteFile("https://huggingface.co/x/textual.onnx", f"{model.repo}/textual.onnx",
+                   255_000_000, None))))
 
     def decline(parent, title, text, *args):
         asked.append(text)
@@ -319,8 +323,9 @@ def test_first_run_model_page_imports_a_file_and_explains_a_download(qtbot, home
     monkeypatch.setattr(QMessageBox, "question", decline)
     page.ask_download()
     qtbot.waitUntil(lambda: bool(asked), timeout=10_000)
-    assert "605 MB" in asked[0]
-    assert "https://huggingface.co/laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K" in asked[0]
+    assert default == "ViT-B-32-256__datacomp_s34b_b86k" and "605 MB" in asked[0]
+    assert "yurijmikhalevich/rclip-models/visual.onnx (350 MB)" in asked[0]
+    assert "https://huggingface.co" in asked[0] and "MIT" in asked[0]
     assert not page.isComplete() and not (home / "models" / ".download").exists()
 
     page.import_file(str(tiny_model[1]))
@@ -348,7 +353,7 @@ def test_first_run_in_the_bundle_imports_an_onnx_export(qtbot, home, config, tmp
     qtbot.waitUntil(lambda: "not on this computer" in page.state.text(), timeout=10_000)
     assert page.import_button.isHidden()  # weights files need torch
     assert not page.export_button.isHidden()
-    assert "ONNX export" in page.subTitle()
+    assert "download it once" in page.subTitle() and "CLIP" not in page.subTitle()
 
     page.import_file(str(made))
     qtbot.waitUntil(page.isComplete, timeout=30_000)
@@ -367,12 +372,10 @@ def test_first_run_download_failure_is_explained(qtbot, home, config, monkeypatc
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
 
-    def unreachable(cfg):
-        raise OSError("cannot reach the Hugging Face hub for laion/x: no network")
-    monkeypatch.setattr(model_hub, "hub_source", unreachable)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: offline
     page.ask_download()
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
-    assert "cannot reach the Hugging Face hub" in shown[0]
+    assert "cannot be reached" in shown[0] and "visual.onnx" in shown[0]
     assert page.download_button.isEnabled() and not page.isComplete()
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import open_clip
 import pytest
 from PIL import Image
 
-from mmrag_desktop.clip.onnx_backend import OnnxCLIP, clip_tokenizer, export, export_folder
+from mmrag_desktop.clip.onnx_backend import OnnxCLIP, export, export_folder
+from mmrag_desktop.clip.tokenizer import clip_tokenizer
 from mmrag_desktop.core.config import save_config
 from mmrag_desktop.library.facade import Library
 from mmrag_desktop.domain.query import Term
@@ -72,7 +74,7 @@ def test_the_tokenizer_matches_open_clips(tmp_path):
         "snow-covered, sun_lit; (weird) [chars] {here}"]
     reference = open_clip.get_tokenizer("ViT-B-32")(texts).numpy()
     path = tmp_path / "tokenizer.json"
-    clip_tokenizer(open_clip.tokenizer.SimpleTokenizer()).save(str(path))
+    clip_tokenizer(Path(open_clip.tokenizer.default_bpe()), 77).save(str(path))
     from tokenizers import Tokenizer
 
     ours = np.array([e.ids for e in Tokenizer.from_file(str(path)).encode_batch(texts)])

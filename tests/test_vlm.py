@@ -469,7 +469,8 @@ def test_ask_is_set_up_in_the_app_download_declined_then_a_local_pair(
     assert dialog is not None and dialog.isVisible() and dialog.download_button.isEnabled()
 
     fetched, asked = [], []
-    monkeypatch.setattr(vlm, "hub_file_sizes", lambda repo, names: {n: 190_000_000 for n in names})
+    monkeypatch.setattr(vlm, "probe", lambda url, name: downloads.RemoteFile(
+        url, name, 190_000_000, None))
     monkeypatch.setattr(downloads, "fetch", lambda *args, **kwargs: fetched.append(args))
 
     def decline(parent, title, text, *args):
@@ -531,39 +532,34 @@ def test_without_llama_cpp_the_app_says_so_with_the_remedy(qtbot, home, config, 
 
 def test_the_recommended_pair_downloads_with_progress_and_can_be_stopped(home, tmp_path,
                                                                          monkeypatch):
-    import http.server
     import threading
-    from functools import partial
 
-    import huggingface_hub
+    from hub_server import Hub
 
     from mmrag_desktop.core.downloads import DownloadCancelled
-    from mmrag_desktop.vlm.model import RECOMMENDED_FILES, download_recommended
+    from mmrag_desktop.vlm.model import RECOMMENDED_FILES, RECOMMENDED_REPO, download_recommended
 
-    served = tmp_path / "served"
-    served.mkdir()
+    served = tmp_path / "served" / RECOMMENDED_REPO
+    served.mkdir(parents=True)
     for name in RECOMMENDED_FILES:
         (served / name).write_bytes(os.urandom(3 << 20))
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(served)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(huggingface_hub, "hf_hub_url", lambda repo, name:
-                        f"http://127.0.0.1:{server.server_port}/{name}")
+    hub = Hub(tmp_path / "served").start()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
     try:
-        seen = []
-        model, projector = download_recommended(home, seen.append)
-        assert model.read_bytes() == (served / RECOMMENDED_FILES[0]).read_bytes()
-        assert projector.read_bytes() == (served / RECOMMENDED_FILES[1]).read_bytes()
-        assert seen == sorted(seen) and seen[-1] == 6 << 20  # both files, in MiB steps
-        model.unlink()
-        projector.unlink()
-
         stop = threading.Event()
         with pytest.raises(DownloadCancelled):
             download_recommended(home, lambda done: done >= 4 << 20 and stop.set(), stop)
-        assert sorted(p.name for p in (home / "vlm").iterdir()) == []  # nothing kept
+        assert not list((home / "vlm").glob("*.gguf"))  # nothing installed
+
+        seen = []
+        model, projector = download_recommended(home, seen.append)  # resumes the second
+        assert model.read_bytes() == (served / RECOMMENDED_FILES[0]).read_bytes()
+        assert projector.read_bytes() == (served / RECOMMENDED_FILES[1]).read_bytes()
+        assert seen == sorted(seen) and seen[-1] == 6 << 20  # both files, in MiB steps
+        assert seen[0] >= 3 << 20  # the first file was not fetched again
+        assert sorted(p.name for p in (home / "vlm").iterdir()) == sorted(RECOMMENDED_FILES)
     finally:
-        server.shutdown()
+        hub.stop()
 
 
 def test_a_photo_question_retrieves_the_library_without_the_photo_itself(engine, photos):

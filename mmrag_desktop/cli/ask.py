@@ -13,11 +13,10 @@ from ..core.text import size_text
 from ..domain.query import Filters
 from ..domain.schemas import SCHEMAS, to_csv
 from ..vlm.model import (
-    RECOMMENDED_REPO,
     VisionLanguageModel,
     download_recommended,
     inspect_files,
-    recommended_sizes,
+    recommended_files,
     use_files,
 )
 from .output import CommandError, UsageError, confirm_download, open_library
@@ -141,11 +140,9 @@ def cmd_vlm(args) -> int:
         return 0
     if args.action == "download":
         try:
-            files = recommended_sizes()
-            listing = ", ".join(f"{name} ({size_text(size)})" if size else name
-                                for name, size in files)
-            print(f"{listing} from https://huggingface.co/{RECOMMENDED_REPO}, into "
-                  f"{home / 'vlm'}")
+            listing = "\n".join(f"  {f.name} ({size_text(f.size)}) from {f.url}"
+                                 for f in recommended_files())
+            print(f"{listing}\ninto {home / 'vlm'}")
             if not confirm_download(args.yes):
                 return 1
             pair = download_recommended(home)

@@ -1,54 +1,89 @@
-"""The CLIP model's files: ``mmrag models`` (show, download, import, export-onnx)."""
+"""The CLIP model: ``mmrag models`` (status, list, download, use, import, export-onnx)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-from ..clip.hub import HubSource
+from tqdm import tqdm
+
 from ..clip.identity import ModelMissingError
 from ..clip.model_files import find_weights
 from ..core.config import home_dir, load_config
+from ..core.downloads import hub_endpoint
 from ..core.text import size_text
 from ..library.facade import Library
 from .output import CommandError, confirm_download, open_library
 
 
 def add_models(sub) -> None:
-    s = sub.add_parser("models", help="show, download, import or export (ONNX) CLIP weights")
-    s.add_argument("action", choices=["status", "download", "import", "export-onnx"], nargs="?",
-                   default="status")
-    s.add_argument("file", nargs="?", help="weights file to import")
+    s = sub.add_parser("models", help="choose, download, import or export (ONNX) the search "
+                       "model")
+    s.add_argument("action", nargs="?", default="status",
+                   choices=["status", "list", "download", "use", "import", "export-onnx"])
+    s.add_argument("name", nargs="?", metavar="NAME|PATH",
+                   help="download / use: a model of `models list`; import: a weights file or "
+                        "an export folder")
     s.add_argument("--yes", action="store_true", help="download without asking")
+    s.add_argument("--weights", action="store_true",
+                   help="download: open_clip's checkpoint for the torch backend instead of "
+                        "the ONNX export")
     s.set_defaults(func=cmd_models)
 
 
-def _download(library: Library, assume_yes: bool) -> int:
-    """``models download``: what the library's model service would fetch (the weights on the
-    Hugging Face hub where torch runs, else the published ONNX export), said with its size
-    and source; downloaded after the user's yes."""
-    config = library.config
+def _list(library: Library) -> int:
+    chosen = library.model_files.chosen()
+    for model in library.model_files.catalogue():
+        mark = "*" if model is chosen else " "
+        print(f"{mark} {model.name}\n    {model.good_at}\n"
+              f"    about {model.download_mb:,} MB · {model.images_per_second:g} photos/s "
+              f"indexed here (2 cores) · {model.published}\n"
+              f"    from https://huggingface.co/{model.repo} · {model.licence}")
+    print("(* the configured model; change it with: mmrag models use NAME)")
+    return 0
+
+
+def _download(library: Library, name: str | None, assume_yes: bool) -> int:
+    """``models download [NAME]``: each file of the model's published export, its size and
+    source, and the licence; downloaded after the user's yes, with progress."""
     try:
-        source = library.model_files.source()
-        if isinstance(source, HubSource):
-            size = size_text(source.size) if source.size else "unknown size"
-            print(f"{config.model} ({config.pretrained}): {source.filename}, {size}, "
-                  f"from {source.repo_id} on the Hugging Face hub")
-            if source.extras:
-                print(f"and the tokenizer / configuration files of {', '.join(source.extras)} "
-                      "(no weights; a few MB)")
-        else:
-            export, url = source
-            print(f"{config.model} ({config.pretrained}): the ONNX export {export.file}, "
-                  f"{size_text(export.size)}, from {url}\n(weights from {export.source}, "
-                  f"licence {export.licence})")
+        plan = library.model_files.plan(name)
+        model = plan.model
+        print(f"{model.name}: {model.good_at}")
+        for remote in plan.files:
+            print(f"  {remote.name}  {size_text(remote.size)}")
+        print(f"{size_text(plan.size)} from {hub_endpoint()}, into "
+              f"{library.model_files.folder}\nlicence: {model.licence}")
         if not confirm_download(assume_yes):
             return 1
-        target = library.model_files.download(source)
+        with tqdm(total=plan.size, unit="B", unit_scale=True, file=sys.stderr) as bar:
+            target = library.model_files.install(plan, lambda done: bar.update(done - bar.n))
     except OSError as exc:
-        what = "a file" if library.model_files.runs_torch() else "an export"
-        raise CommandError(f"{exc}\nWithout network access, import {what} instead: mmrag "
-                           f"models import {'FILE' if what == 'a file' else 'FOLDER'}") from exc
+        raise CommandError(f"{exc}\nWithout network access, import an export instead: mmrag "
+                           "models import FOLDER") from exc
+    print(f"installed {target}")
+    if library.model_files.chosen() is not model:
+        print(f"search with it: mmrag models use {model.name}")
+    return 0
+
+
+def _download_weights(library: Library, assume_yes: bool) -> int:
+    """``models download --weights``: open_clip's checkpoint on the Hugging Face Hub."""
+    config = library.config
+    try:
+        source = library.model_files.weights_source()
+        print(f"{config.model} ({config.pretrained}): {source.filename}, "
+              f"{size_text(source.size)}, from {source.remote.url}")
+        if source.extras:
+            print(f"and the tokenizer / configuration files of {', '.join(source.extras)} "
+                  "(no weights; a few MB)")
+        if not confirm_download(assume_yes):
+            return 1
+        target = library.model_files.download_weights()
+    except OSError as exc:
+        raise CommandError(f"{exc}\nWithout network access, import a file instead: mmrag "
+                           "models import FILE") from exc
     print(f"saved {target}")
     return 0
 
@@ -56,14 +91,24 @@ def _download(library: Library, assume_yes: bool) -> int:
 def cmd_models(args) -> int:
     home = home_dir()
     config = load_config(home)
-    if args.action == "import":
-        if not args.file:
-            raise CommandError("models import needs a FILE")
-        target = open_library(args).model_files.import_file(Path(args.file))
+    if args.action == "list":
+        return _list(open_library(args))
+    if args.action == "use":
+        if not args.name:
+            raise CommandError("models use needs a NAME (see mmrag models list)")
+        model = open_library(args).model_files.use(args.name)
+        print(f"the search model is now {model.name}; `mmrag index` embeds the photos with it "
+              "(the other model's embeddings are kept)")
+    elif args.action == "import":
+        if not args.name:
+            raise CommandError("models import needs a PATH")
+        target = open_library(args).model_files.import_file(Path(args.name))
         what = "the ONNX export " if target.is_dir() else ""
-        print(f"imported {what}{args.file} → {target} ({config.model}, {config.pretrained})")
+        print(f"imported {what}{args.name} → {target} ({config.model}, {config.pretrained})")
     elif args.action == "download":
-        return _download(open_library(args), args.yes)
+        if args.weights:
+            return _download_weights(open_library(args), args.yes)
+        return _download(open_library(args), args.name, args.yes)
     elif args.action == "export-onnx":
         from ..clip.embedder import Embedder
         from ..clip.onnx_backend import export, export_folder
@@ -84,5 +129,5 @@ def cmd_models(args) -> int:
             print(f"weights: {find_weights(config, home)}")
         except ModelMissingError:
             print("weights: none (the ONNX export alone)")
-        print(f"ONNX export: {export or 'none (mmrag models export-onnx)'}")
+        print(f"ONNX export: {export or 'none (mmrag models download, or export-onnx)'}")
     return 0

@@ -174,10 +174,10 @@ class Embedder:
         return f"{self.device}: {', '.join(parts)}"
 
     @property
-    def pixel_spec(self) -> tuple[int, str] | None:
-        """(input side S, interpolation) for :func:`.media.photos.model_input`, which prepares
-        the image tower's input exactly as :meth:`to_pixels` does; None where only the
-        backend itself can (loads the image tower)."""
+    def pixel_spec(self) -> tuple[int, str, str] | None:
+        """(input side S, interpolation, resize mode) for :func:`.media.photos.model_input`,
+        which prepares the image tower's input exactly as :meth:`to_pixels` does; None where
+        only the backend itself can (loads the image tower)."""
         return self._for("image").pixel_spec
 
     def to_pixels(self, image: Image.Image) -> np.ndarray:

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import downloads
 from ..core.config import Config
-from ..core.downloads import hub_file_sizes
-from .identity import ModelMissingError, has_torch, install_weights, models_dir
+from .identity import ModelMissingError, has_torch, install_weights, models_dir, record_published
 
 # open_clip's file names on the Hugging Face hub, safetensors first (no pickle code on load).
 HF_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -30,8 +30,15 @@ class HubSource:
 
     repo_id: str
     filename: str
-    size: int | None  # bytes; None when the hub could not be asked
+    size: int  # bytes
     extras: tuple[str, ...] = ()
+    sha256: str | None = None  # hex, as the Hub announces it for a large file
+
+    @property
+    def remote(self) -> downloads.RemoteFile:
+        """The file to download (:func:`.core.downloads.fetch`)."""
+        return downloads.RemoteFile(downloads.resolve_url(self.repo_id, self.filename),
+                                    f"{self.repo_id}/{self.filename}", self.size, self.sha256)
 
 
 @contextmanager
@@ -102,18 +109,25 @@ def hub_source(config: Config) -> HubSource:
             f"open_clip lists no download for {config.model} ({config.pretrained}); "
             "import a local file with: mmrag models import FILE"
         )
-    sizes = hub_file_sizes(repo, HF_FILENAMES)
     for filename in HF_FILENAMES:
-        if filename in sizes:
-            return HubSource(repo, filename, sizes[filename], hub_side_repos(config))
+        try:
+            found = downloads.probe(downloads.resolve_url(repo, filename), f"{repo}/{filename}")
+        except downloads.DownloadError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        return HubSource(repo, filename, found.size, hub_side_repos(config), found.sha256)
     raise ModelMissingError(f"{repo} holds none of {', '.join(HF_FILENAMES)}")
 
 
 def download_weights(
-    config: Config, home: Path, confirm: Callable[[HubSource], bool]
+    config: Config, home: Path, confirm: Callable[[HubSource], bool],
+    progress: Callable[[int], None] | None = None,
 ) -> Path | None:
     """Download the configured weights into the models folder after ``confirm(source)``
-    returns True (the caller shows size and source). Progress is shown by huggingface_hub.
+    returns True (the caller shows size and source), checked against the SHA-256 the Hub
+    announces and remembered as the published weights (:func:`.clip.identity.record_published`:
+    their ONNX export shares their model id). ``progress(bytes so far)``.
 
     Returns:
         The weights path, or None when the user declined.
@@ -125,18 +139,25 @@ def download_weights(
     source = hub_source(config)
     if not confirm(source):
         return None
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import snapshot_download
 
     staging = models_dir(home) / ".download"
+    staging.mkdir(exist_ok=True)
     try:
         for repo in source.extras:  # into the Hugging Face cache, where loading looks
             snapshot_download(repo, allow_patterns=list(HUB_SIDE_FILES))
         if config.model.startswith("hf-hub:"):
-            # open_clip loads an hf-hub: model's weights from that cache too (find_weights
-            # looks there).
+            # open_clip finds an hf-hub: model's weights in the Hugging Face cache only
+            from huggingface_hub import hf_hub_download
             return Path(hf_hub_download(source.repo_id, source.filename))
-        fetched = Path(hf_hub_download(source.repo_id, source.filename, local_dir=staging))
-        return install_weights(fetched, config, home, Path(source.filename).suffix)
+        fetched = staging / source.filename
+        downloads.fetch(source.remote, fetched, progress)
+        weights = install_weights(fetched, config, home, Path(source.filename).suffix)
+        if config.pretrained:
+            record_published(weights, config.model, config.pretrained, source.remote.url)
+        return weights
+    except downloads.DownloadError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise OSError(f"download from {source.repo_id} failed: {exc}") from exc
     finally:

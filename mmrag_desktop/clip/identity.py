@@ -62,10 +62,46 @@ def model_slug(model: str, pretrained: str) -> str:
 
 
 def model_id(config: Config, weights: Path, home: Path) -> str:
-    """Identifies the weights that made a library's embeddings: the architecture and a
-    content hash of the weights file, so a different checkpoint under the same name (or a
+    """Identifies the weights that made a library's embeddings. Weights downloaded from
+    their published source (:func:`record_published`) have the published name
+    (:func:`named_model_id`), which the ONNX export of the same weights shares, so a
+    library moves between the two without re-embedding; any other file has the
+    architecture and a content hash, so a different checkpoint under the same name (or a
     re-import over the old file) is a different model. Vectors of two ids never mix."""
-    return f"{config.model}/{weights_digest(weights, home)[:16]}"
+    published = _published_id(weights)
+    return published or f"{config.model}/{weights_digest(weights, home)[:16]}"
+
+
+def named_model_id(architecture: str, pretrained: str) -> str:
+    """The id of open_clip's published weights *pretrained* of *architecture*, however
+    they run (a checkpoint, rclip's or Immich's ONNX export): ``ARCH/pretrained``."""
+    return f"{architecture}/{pretrained}"
+
+
+def _provenance(weights: Path) -> Path:
+    return weights.with_name(weights.name + ".source.json")
+
+
+def record_published(weights: Path, architecture: str, pretrained: str, url: str) -> None:
+    """Remember that *weights* (as they are now: size and modification time) are the
+    published weights *pretrained* of *architecture*, downloaded from *url* and checked
+    against the server's SHA-256."""
+    st = weights.stat()
+    record = {"model_id": named_model_id(architecture, pretrained), "url": url,
+              "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    write_atomically(_provenance(weights), lambda f: f.write(json.dumps(record).encode()))
+
+
+def _published_id(weights: Path) -> str | None:
+    """The published name recorded for *weights*, while the file is unchanged since."""
+    try:
+        record = json.loads(_provenance(weights).read_text())
+        st = weights.stat()
+        if (record["size"], record["mtime_ns"]) == (st.st_size, st.st_mtime_ns):
+            return str(record["model_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 def weights_digest(path: Path, home: Path) -> str:
@@ -106,6 +142,7 @@ def install_weights(staged: Path, config: Config, home: Path, suffix: str) -> Pa
     that pair's files of other types, so that what was installed last is what loads."""
     slug = model_slug(config.model, config.pretrained)
     target = models_dir(home) / f"{slug}{suffix}"
+    _provenance(target).unlink(missing_ok=True)
     staged.replace(target)
     for other in WEIGHT_SUFFIXES:
         if other != suffix:

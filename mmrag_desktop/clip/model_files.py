@@ -17,6 +17,7 @@ from .identity import (
     model_id,
     model_slug,
     models_dir,
+    named_model_id,
     register_model_config,
 )
 
@@ -45,7 +46,8 @@ def configured_model_id(config: Config, home: Path, random_weights: bool = False
 
 def find_model(config: Config, home: Path) -> Path:
     """The configured weights file (:func:`find_weights`) or, in an install that has only
-    an ONNX export of the architecture (the bundle), the newest such export's folder.
+    ONNX exports (the bundle), the export of the configured published weights, else the
+    newest export of the architecture (one imported from custom weights).
 
     Raises:
         ModelMissingError: neither was found; the message says how to get one.
@@ -53,9 +55,11 @@ def find_model(config: Config, home: Path) -> Path:
     try:
         return find_weights(config, home)
     except ModelMissingError:
-        from .onnx_backend import find_export_of
+        from .onnx_backend import find_export, find_export_of
 
-        export = find_export_of(home, config.model)
+        export = (config.pretrained and
+                  find_export(home, named_model_id(config.model, config.pretrained))) or \
+            find_export_of(home, config.model)
         if export is None:
             raise
         return export
@@ -97,15 +101,16 @@ def find_weights(config: Config, home: Path) -> Path:
 
 def import_model(source: Path, config: Config, home: Path) -> Path:
     """Import a weights file (:func:`import_weights`) or an ONNX export folder
-    (:func:`.clip.onnx_backend.import_export`) into the models folder; returns where it now lies.
+    (:func:`.clip.onnx_backend.install_export`) into the models folder; returns where it now
+    lies.
 
     Raises:
         ModelFileError: it is missing, damaged, or does not fit the configured model.
     """
     if source.is_dir():
-        from .onnx_backend import import_export
+        from .onnx_backend import install_export
 
-        return import_export(source, home)
+        return install_export(source, home)
     return import_weights(source, config, home)
 
 

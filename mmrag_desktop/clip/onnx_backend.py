@@ -1,19 +1,23 @@
-"""The ONNX Runtime backend of the CLIP model: the towers exported from the torch backend
-(``mmrag models export-onnx``) run without torch, and the tokenizer by Hugging Face
-``tokenizers``. A text search that finds an export needs neither torch nor open_clip, so a
-fresh process answers in a fraction of the time (rclip made the same move, its PR #249).
+"""The ONNX Runtime backend of the CLIP model: exported towers run without torch, and the
+tokenizer by Hugging Face ``tokenizers``. A text search that finds an export needs neither
+torch nor open_clip, so a fresh process answers in a fraction of the time (rclip made the
+same move, its PR #249).
 
-An export folder (``models/onnx/<model>/``) holds ``image.onnx``, ``text.onnx``,
-``tokenizer.json`` and ``model.json`` (model id, embedding width, input side, mean, std,
-resize interpolation, context length). It embeds like the torch backend to cosine
-≥ 0.999 (checked when it is written), and has the same model id: one library works under
-either backend without re-embedding.
+An export folder (``models/onnx/<model id>/``) holds ``image.onnx``, ``text.onnx``,
+``tokenizer.json`` (truncating and padding to the context length) and ``model.json``
+(model id, embedding width, input side, mean, std, interpolation, resize mode, context
+length, whether text is canonicalised). It is written by :func:`export` from the torch
+backend (and then embeds like it to cosine ≥ 0.999, with the same model id: one library
+works under either backend without re-embedding) or installed from a published export
+(:mod:`.clip.onnx_download`). The towers' input names, token type and batch size are read
+from the ONNX files: a tower exported with a fixed batch of 1 is run item by item.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 import warnings
@@ -23,8 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..media.photos import RESAMPLING, model_input
+from ..media.photos import RESAMPLING, RESIZE_MODES, model_input
 from .identity import TOWERS, ModelFileError, model_slug, models_dir
+from .tokenizer import clean_text, clip_tokenizer
 
 if TYPE_CHECKING:
     from .torch_backend import TorchCLIP
@@ -49,23 +54,28 @@ def find_export(home: Path, model_id: str) -> Path | None:
 
 
 def find_export_of(home: Path, architecture: str) -> Path | None:
-    """The newest complete export of any weights of *architecture* (for an install that
-    has an imported export but no weights file), or None."""
+    """The newest complete export of custom weights of *architecture* (one imported, with
+    a content-hash model id: :func:`.clip.identity.model_id`), for an install that has no
+    weights file; None if there is none. Published weights' exports are found by name
+    (:func:`find_export`), never in place of other published weights."""
     found = []
     for meta in (models_dir(home) / "onnx").glob("*/model.json"):
         try:
             model_id = json.loads(meta.read_text())["model_id"]
         except (OSError, ValueError, KeyError):
             continue
-        if model_id.startswith(architecture + "/") and find_export(home, model_id):
+        custom = re.fullmatch(re.escape(architecture) + r"/[0-9a-f]{16}", model_id)
+        if custom and find_export(home, model_id):
             found.append((meta.stat().st_mtime, meta.parent))
     return max(found)[1] if found else None
 
 
-def import_export(source: Path, home: Path) -> Path:
-    """Copy an export folder (as :func:`export` writes it, from this machine or another)
-    into the models folder, after checking that it is complete and that ONNX Runtime loads
-    and runs it. Returns where it now lies.
+def install_export(source: Path, home: Path, move: bool = False) -> Path:
+    """Put an export folder (as :func:`export` writes it, from this machine or another, or
+    as :mod:`.clip.onnx_download` assembles it) into the models folder, after checking that
+    it is complete and that ONNX Runtime loads and runs it; *move* it rather than copy it.
+    An export that does not say its embedding width gets it written here. Returns where
+    it now lies.
 
     Raises:
         ModelFileError: files are missing, damaged, or do not run.
@@ -75,46 +85,24 @@ def import_export(source: Path, home: Path) -> Path:
         raise ModelFileError(f"{source} is not an ONNX export of a model: {', '.join(missing)} "
                              "missing")
     probe = OnnxCLIP(source)
-    probe.encode_texts(["a photo"])
+    dim = probe.encode_texts(["a photo"]).shape[-1]
     probe.encode_images(np.zeros((1, 3, probe.image_size, probe.image_size), np.uint8))
     folder = export_folder(home, probe.model_id)
+    if not probe.dim:
+        meta = json.loads((source / "model.json").read_text())
+        (source / "model.json").write_text(json.dumps(meta | {"dim": int(dim)}, indent=1))
+    del probe  # its sessions hold the files open (Windows cannot move open files)
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        os.replace(source, staging)
+    else:
+        shutil.copytree(source, staging)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(staging, folder)
     return folder
-
-
-def clip_tokenizer(simple):
-    """open_clip's CLIP byte-level BPE (``SimpleTokenizer``: vocabulary, merges, start and
-    end tokens, context length) as a Hugging Face ``tokenizers`` pipeline: NFC, whitespace
-    runs to one space, lower case, CLIP's word pattern, byte-level BPE with ``</w>`` word
-    ends, start/end tokens, truncation and zero padding to the context length (as
-    transformers' ``CLIPConverter`` defines it)."""
-    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from tokenizers.models import BPE
-
-    merges = [pair for pair, _ in sorted(simple.bpe_ranks.items(), key=lambda item: item[1])]
-    tokenizer = Tokenizer(BPE(vocab=dict(simple.encoder), merges=merges,
-                              continuing_subword_prefix="", end_of_word_suffix="</w>",
-                              fuse_unk=False, unk_token=None))
-    tokenizer.normalizer = normalizers.Sequence([
-        normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"),
-                             behavior="removed", invert=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tokenizer.decoder = decoders.ByteLevel()
-    names = {index: token for token, index in simple.encoder.items()}
-    start, end = names[simple.sot_token_id], names[simple.eot_token_id]
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{start} $A {end}",
-        special_tokens=[(start, simple.sot_token_id), (end, simple.eot_token_id)])
-    tokenizer.enable_truncation(simple.context_length)
-    tokenizer.enable_padding(length=simple.context_length, pad_id=0)
-    return tokenizer
 
 
 def export(source: TorchCLIP, folder: Path) -> Path:
@@ -133,12 +121,12 @@ def export(source: TorchCLIP, folder: Path) -> Path:
     from .precision import FIDELITY_FLOOR, PROBE_TEXTS, probe_pixels
 
     model, preprocess, tokenizer = source.fp32_model()
-    if not isinstance(tokenizer, open_clip.tokenizer.SimpleTokenizer):
+    if type(tokenizer) is not open_clip.tokenizer.SimpleTokenizer:
         raise ModelFileError(f"{source.config.model} uses {type(tokenizer).__name__}; the "
                              "ONNX backend knows only open_clip's CLIP tokenizer")
     cfg = model.visual.preprocess_cfg
     size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
-    if cfg.get("resize_mode", "shortest") != "shortest" or \
+    if cfg.get("resize_mode", "shortest") not in RESIZE_MODES or \
             cfg.get("interpolation", "bicubic") not in RESAMPLING:
         raise ModelFileError(f"{source.config.model}'s preprocessing ({cfg}) has no ONNX "
                              "counterpart here")
@@ -167,11 +155,13 @@ def export(source: TorchCLIP, folder: Path) -> Path:
                               dynamic_axes={input_name: {0: "batch"},
                                             "embeddings": {0: "batch"}},
                               opset_version=OPSET, dynamo=False)
-    clip_tokenizer(tokenizer).save(str(staging / "tokenizer.json"))
+    clip_tokenizer(Path(open_clip.tokenizer.default_bpe()), tokenizer.context_length).save(
+        str(staging / "tokenizer.json"))
     meta = {"model_id": source.model_id, "dim": int(model.encode_text(tokens[:1]).shape[-1]),
             "image_size": int(size), "mean": list(cfg["mean"]), "std": list(cfg["std"]),
             "interpolation": cfg.get("interpolation", "bicubic"),
-            "context_length": int(tokenizer.context_length)}
+            "resize_mode": cfg.get("resize_mode", "shortest"),
+            "context_length": int(tokenizer.context_length), "canonicalize": False}
     (staging / "model.json").write_text(json.dumps(meta, indent=1))
     exported = OnnxCLIP(staging)
     probe = (probe_pixels(size, torch.device("cpu")) * 255).round().to(torch.uint8)
@@ -209,8 +199,11 @@ class OnnxCLIP:
             self._mean = np.array(meta["mean"], dtype=np.float32).reshape(1, 3, 1, 1)
             self._std = np.array(meta["std"], dtype=np.float32).reshape(1, 3, 1, 1)
             self._interpolation = meta["interpolation"]
-            if self._interpolation not in RESAMPLING:
-                raise ValueError(f"unknown interpolation {self._interpolation!r}")
+            self._resize_mode = meta.get("resize_mode", "shortest")
+            self._canonicalize = bool(meta.get("canonicalize", False))
+            if self._interpolation not in RESAMPLING or self._resize_mode not in RESIZE_MODES:
+                raise ValueError(f"unknown preprocessing {self._interpolation!r}, "
+                                 f"{self._resize_mode!r}")
         except (OSError, ValueError, KeyError) as exc:
             raise ModelFileError(f"the ONNX export in {folder} is damaged: {exc}") from exc
         self.towers: set[str] = set()
@@ -250,10 +243,10 @@ class OnnxCLIP:
             return self._sessions[tower]
 
     @property
-    def pixel_spec(self) -> tuple[int, str]:
-        """(input side S in pixels, interpolation): what :func:`.media.photos.model_input`
-        needs to prepare this model's input."""
-        return self.image_size, self._interpolation
+    def pixel_spec(self) -> tuple[int, str, str]:
+        """(input side S in pixels, interpolation, resize mode): what
+        :func:`.media.photos.model_input` needs to prepare this model's input."""
+        return self.image_size, self._interpolation, self._resize_mode
 
     def to_pixels(self, image: Image.Image) -> np.ndarray:
         """One image as the model's input: (3, S, S) uint8 (see :attr:`pixel_spec`)."""
@@ -262,13 +255,32 @@ class OnnxCLIP:
     def encode_images(self, batch: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) uint8 from :meth:`to_pixels` → (n, d) float32, L2-normalised."""
         pixels = (batch.astype(np.float32) / 255 - self._mean) / self._std
-        return _normalise(self._session("image").run(None, {"pixels": pixels})[0])
+        return _run(self._session("image"), pixels)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Texts → (n, d) float32, L2-normalised."""
         session = self._session("text")
-        tokens = np.array([e.ids for e in self._tokenizer.encode_batch(texts)], dtype=np.int64)
-        return _normalise(session.run(None, {"tokens": tokens})[0])
+        texts = [clean_text(text, self._canonicalize) for text in texts]
+        tokens = np.array([e.ids for e in self._tokenizer.encode_batch(texts)])
+        return _run(session, tokens)
+
+
+def _run(session, batch: np.ndarray) -> np.ndarray:
+    """A tower's (n, d) float32 L2-normalised output for the (n, …) *batch*, fed to its one
+    input in the type the ONNX file declares (int32 or int64 tokens, float pixels), item by
+    item where the file fixes the batch at 1 (Immich's recent exports)."""
+    spec = session.get_inputs()[0]
+    if "int32" in spec.type:
+        batch = batch.astype(np.int32)
+    elif "int64" in spec.type:
+        batch = batch.astype(np.int64)
+    if spec.shape and spec.shape[0] == 1 and len(batch) != 1:
+        out = np.concatenate([session.run(None, {spec.name: batch[i:i + 1]})[0]
+                              for i in range(len(batch))]) if len(batch) else \
+            np.zeros((0, session.get_outputs()[0].shape[-1]), np.float32)
+    else:
+        out = session.run(None, {spec.name: batch})[0]
+    return _normalise(out.reshape(len(batch), -1))
 
 
 def _normalise(features: np.ndarray) -> np.ndarray:

@@ -1,126 +1,149 @@
-"""Published ONNX exports of CLIP weights: what an install without torch (the bundle)
-downloads in place of a weights file, after showing the size, source and licence.
+"""Published ONNX exports of the catalogue's models (:mod:`.clip.catalogue`): what any install
+downloads to search, after the user has seen each file, its size, source and licence.
 
-The release workflow makes each published export with ``mmrag models export-onnx`` from
-the weights open_clip names (so anyone can reproduce it), packs it with :func:`pack`, and
-publishes the archive beside a ``manifest.json`` that lists every archive with its size
-and SHA-256. The app reads the manifest, asks, downloads the archive, checks its hash and
-imports it like a local export (:func:`.clip.onnx_backend.import_export`, which runs it once).
-
-Nothing here touches the network except :func:`find_published` and :func:`download`, both
-started by the user.
+:func:`plan` asks the server for each file's size and SHA-256 (network); :func:`install`
+downloads them into ``models/.download/<model>/`` (an interrupted download resumes there on
+the next try), checks each against what the server said, turns the published layout
+(rclip's or Immich's) into an export folder of the ONNX backend (:mod:`.clip.onnx_backend`),
+runs it once, and only then moves it into place. A failure leaves no model installed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import shutil
-import tarfile
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin
 
 from ..core import downloads
-from ..core.config import Config
-from .identity import ModelFileError, ModelMissingError, model_slug, models_dir
-
-MANIFEST = "manifest.json"
+from ..core.downloads import RemoteFile
+from .catalogue import CatalogueModel
+from .identity import ModelFileError, model_slug, models_dir
+from .tokenizer import clip_tokenizer, padded_tokenizer
 
 
 @dataclass(frozen=True)
-class PublishedExport:
-    """One archive the manifest lists: the weights it was exported from (open_clip's
-    architecture and pretrained tag), its file name beside the manifest, its size in bytes
-    and SHA-256 (hex), where the weights come from and their licence."""
+class DownloadPlan:
+    """What installing *model* downloads: each file with its URL, size and SHA-256."""
 
-    model: str
-    pretrained: str
-    file: str
-    size: int
-    sha256: str
-    source: str
-    licence: str
+    model: CatalogueModel
+    files: tuple[RemoteFile, ...]
+
+    @property
+    def size(self) -> int:
+        """Bytes, all files together."""
+        return sum(f.size for f in self.files)
 
 
-def find_published(config: Config) -> tuple[PublishedExport, str]:
-    """The published export of the configured weights, and its URL (reads the manifest at
-    ``config.onnx_exports_url``: network).
+def plan(model: CatalogueModel) -> DownloadPlan:
+    """Ask the Hub (or ``$HF_ENDPOINT``) for the size and SHA-256 of each of *model*'s files.
+    Network.
 
     Raises:
-        ModelMissingError: the manifest lists no export of these weights.
-        OSError: the manifest cannot be fetched or read.
+        DownloadError: offline, or a file is not there (the message names it and the URL).
     """
-    url = urljoin(config.onnx_exports_url, MANIFEST)
-    try:
-        entries = json.loads(downloads.read(url))["exports"]
-        published = [PublishedExport(**entry) for entry in entries]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise OSError(f"the list of published exports at {url} is unreadable: {exc}") from exc
-    except OSError as exc:
-        raise OSError(f"cannot fetch the list of published exports at {url}: {exc}") from exc
-    for export in published:
-        if (export.model, export.pretrained) == (config.model, config.pretrained):
-            return export, urljoin(config.onnx_exports_url, export.file)
-    raise ModelMissingError(
-        f"no ONNX export of {config.model} ({config.pretrained}) is published at "
-        f"{config.onnx_exports_url}; make one with mmrag models export-onnx where torch is "
-        "installed, then import it (mmrag models import FOLDER)")
+    return DownloadPlan(model, tuple(
+        downloads.probe(downloads.resolve_url(model.repo, path), f"{model.repo}/{path}")
+        for path in model.files()))
 
 
-def download(export: PublishedExport, url: str, home: Path,
-             progress: Callable[[int], None] | None = None,
-             cancel: threading.Event | None = None) -> Path:
-    """Download *export* from *url* into ``models/.download`` (see :func:`.core.downloads.fetch`
-    for *progress* and *cancel*), check its size and SHA-256, unpack it and import it.
-    Nothing is left behind when any step fails. Returns the imported export's folder.
+def staging_folder(home: Path, model: CatalogueModel) -> Path:
+    """Where *model*'s files gather while they download (kept after an interruption, so the
+    next try resumes)."""
+    return models_dir(home) / ".download" / model_slug(model.architecture, model.pretrained)
+
+
+def install(download: DownloadPlan, home: Path,
+            progress: Callable[[int], None] | None = None,
+            cancel: threading.Event | None = None) -> Path:
+    """Download *download*'s files (resuming what an earlier try left), check them, make
+    them an export folder and run it once; returns the installed folder.
+    ``progress(bytes so far, all files)``.
 
     Raises:
-        OSError: the download failed.
-        DownloadCancelled: *cancel* was set.
-        ModelFileError: the archive's size or hash differs from the manifest's, it is not
-            a valid archive, or the export in it does not run.
+        DownloadCancelled: *cancel* was set (what arrived is kept, to resume).
+        DownloadError: a file could not be downloaded or differs from what the server
+            said; nothing was installed.
+        ModelFileError: the files are not an export this app can run; nothing installed.
     """
-    from .onnx_backend import import_export
+    from .onnx_backend import install_export
 
-    staging = models_dir(home) / ".download"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    archive = staging / export.file
+    staging = staging_folder(home, download.model)
+    staging.mkdir(parents=True, exist_ok=True)
+    before = 0
+    for remote, path in zip(download.files, download.model.files()):
+        target = staging / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        report = (lambda done, before=before: progress(before + done)) if progress else None
+        downloads.fetch(remote, target, report, cancel)
+        before += remote.size
     try:
-        size, sha256 = downloads.fetch(url, archive, progress, cancel)
-        if size != export.size or sha256 != export.sha256:
-            raise ModelFileError(
-                f"the download of {export.file} is not the published file ({size:,} bytes, "
-                f"SHA-256 {sha256[:16]}…; expected {export.size:,} bytes, "
-                f"{export.sha256[:16]}…); nothing was installed")
-        unpacked = staging / "export"
-        try:
-            with tarfile.open(archive) as tar:
-                tar.extractall(unpacked, filter="data")
-        except tarfile.TarError as exc:
-            raise ModelFileError(f"{export.file} is not a valid archive: {exc}") from exc
-        return import_export(unpacked, home)
+        folder = staging / "export"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        (_from_rclip if download.model.layout == "rclip" else _from_immich)(
+            download.model, staging, folder)
+        return install_export(folder, home, move=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"the files of {download.model.name} from "
+                             f"{download.model.repo} are not an export this app can run: "
+                             f"{exc}; nothing was installed") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def pack(folder: Path, out: Path, model: str, pretrained: str, source: str,
-         licence: str) -> PublishedExport:
-    """Pack the export in *folder* (as ``export-onnx`` wrote it) into an archive in *out*
-    and add it to ``out/manifest.json`` (for the release workflow). Returns its entry."""
-    out.mkdir(parents=True, exist_ok=True)
-    name = model_slug(model, pretrained) + ".onnx.tar.gz"
-    with tarfile.open(out / name, "w:gz") as tar:
-        for path in sorted(folder.iterdir()):
-            tar.add(path, arcname=path.name)
-    data = (out / name).read_bytes()
-    entry = PublishedExport(model, pretrained, name, len(data), hashlib.sha256(data).hexdigest(),
-                            source, licence)
-    manifest_path = out / MANIFEST
-    entries = json.loads(manifest_path.read_text())["exports"] if manifest_path.exists() else []
-    entries = [e for e in entries if e["file"] != name] + [asdict(entry)]
-    manifest_path.write_text(json.dumps({"exports": entries}, indent=1))
-    return entry
+def _meta(model: CatalogueModel, **preprocessing) -> dict:
+    return {"model_id": model.model_id, "dim": 0, "source": {
+        "name": model.name, "repo": model.repo, "licence": model.licence}, **preprocessing}
+
+
+def _from_rclip(model: CatalogueModel, staging: Path, folder: Path) -> None:
+    """rclip's layout → an export folder: the towers renamed, CLIP's tokenizer built from
+    the vocabulary file, the preprocessing from the catalogue (rclip's repository holds
+    none), the input side from the image tower where it fixes one."""
+    os.replace(staging / model.folder / "visual.onnx", folder / "image.onnx")
+    os.replace(staging / model.folder / "textual.onnx", folder / "text.onnx")
+    clip_tokenizer(staging / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz",
+                   model.context_length).save(str(folder / "tokenizer.json"))
+    side = _fixed_side(folder / "image.onnx") or model.image_size
+    meta = _meta(model, image_size=side, mean=list(model.mean), std=list(model.std),
+                 interpolation=model.interpolation, resize_mode="shortest",
+                 context_length=model.context_length, canonicalize=False)
+    (folder / "model.json").write_text(json.dumps(meta, indent=1))
+
+
+def _from_immich(model: CatalogueModel, staging: Path, folder: Path) -> None:
+    """Immich's layout → an export folder: the towers renamed, the tokenizer set to the
+    model's context length and padding token, the preprocessing from
+    ``visual/preprocess_cfg.json`` and ``config.json`` (as Immich's ``OpenClipTextualEncoder``
+    and ``OpenClipVisualEncoder`` read them)."""
+    config = json.loads((staging / "config.json").read_text())
+    text_cfg = config.get("text_cfg", {})
+    preprocess = json.loads((staging / "visual" / "preprocess_cfg.json").read_text())
+    pad = json.loads((staging / "textual" / "tokenizer_config.json").read_text())["pad_token"]
+    pad = pad["content"] if isinstance(pad, dict) else pad
+    context = int(text_cfg.get("context_length", 77))
+    padded_tokenizer(staging / "textual" / "tokenizer.json", pad, context).save(
+        str(folder / "tokenizer.json"))
+    os.replace(staging / "visual" / "model.onnx", folder / "image.onnx")
+    os.replace(staging / "textual" / "model.onnx", folder / "text.onnx")
+    size = preprocess["size"]
+    clean = (text_cfg.get("tokenizer_kwargs") or {}).get("clean")
+    meta = _meta(model, image_size=int(size[0] if isinstance(size, list) else size),
+                 mean=list(preprocess["mean"]), std=list(preprocess["std"]),
+                 interpolation=preprocess.get("interpolation", "bicubic"),
+                 resize_mode=preprocess.get("resize_mode", "shortest"),
+                 context_length=context, canonicalize=clean == "canonicalize")
+    (folder / "model.json").write_text(json.dumps(meta, indent=1))
+
+
+def _fixed_side(image_onnx: Path) -> int | None:
+    """The input side an image tower's ONNX file fixes, if it does."""
+    import onnxruntime
+
+    shape = onnxruntime.InferenceSession(str(image_onnx), providers=["CPUExecutionProvider"]
+                                         ).get_inputs()[0].shape
+    return shape[-1] if len(shape) == 4 and isinstance(shape[-1], int) else None

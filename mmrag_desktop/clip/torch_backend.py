@@ -15,7 +15,7 @@ from PIL import Image
 from torchvision import transforms
 
 from ..core.config import Config, ConfigError
-from ..media.photos import RESAMPLING
+from ..media.photos import RESAMPLING, RESIZE_MODES
 from . import build as clip_build
 from . import precision
 from .hub import hub_files_missing, hub_offline, hub_side_repos
@@ -165,16 +165,16 @@ class TorchCLIP:
         return int((open_clip.get_model_config(self.config.model) or {}).get("embed_dim") or 0)
 
     @property
-    def pixel_spec(self) -> tuple[int, str] | None:
-        """(input side S in pixels, interpolation) where open_clip's preprocessing is the
-        ``shortest`` resize and centre crop that :func:`.media.photos.model_input` repeats
-        without torch; None for other modes (loads the image tower)."""
+    def pixel_spec(self) -> tuple[int, str, str] | None:
+        """(input side S in pixels, interpolation, resize mode) where open_clip's
+        preprocessing is one that :func:`.media.photos.model_input` repeats without torch;
+        None for other modes (loads the image tower)."""
         self._need("image")
         cfg = self.model.visual.preprocess_cfg
-        if cfg.get("resize_mode", "shortest") != "shortest" or \
-                cfg.get("interpolation", "bicubic") not in RESAMPLING:
+        mode = cfg.get("resize_mode", "shortest")
+        if mode not in RESIZE_MODES or cfg.get("interpolation", "bicubic") not in RESAMPLING:
             return None
-        return _image_size(self.model), cfg.get("interpolation", "bicubic")
+        return _image_size(self.model), cfg.get("interpolation", "bicubic"), mode
 
     def to_pixels(self, image: Image.Image) -> np.ndarray:
         """open_clip's resize and centre crop of one RGB image: (3, S, S) uint8 with S =

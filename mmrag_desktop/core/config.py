@@ -23,9 +23,9 @@ from .errors import MmragError
 from .paths import path_from_db, path_to_db
 
 APP_NAME = "mmrag-desktop"
-# Where the release workflow publishes ONNX exports of the default weights (its
-# onnx-exports job), for installs without torch.
-EXPORTS_URL = "https://github.com/mmrag-desktop/mmrag-desktop/releases/download/onnx-exports/"
+RETIRED = ("onnx_exports_url",)
+"""Settings earlier versions wrote that no longer mean anything: read without complaint,
+dropped at the next save."""
 
 ANALYSIS_NAMES = ("text", "places", "captions")
 """What the understanding pass can learn, in the order it runs (:data:`.domain.analyses.ANALYSES`)."""
@@ -77,8 +77,6 @@ class Config:
         relevance_cutoff: the GUI hides results scoring below this fraction of the best
             result's cosine similarity ("Show all" shows them); 0 hides none.
         rescan_interval: seconds between periodic rescans while watching; 0 disables.
-        onnx_exports_url: where published ONNX exports of CLIP weights are listed (a
-            ``manifest.json``), for installs without torch (see :mod:`.clip.onnx_download`).
         vlm_model: the vision-language model, a GGUF file (llama.cpp); empty: none set.
         vlm_mmproj: its vision projector (mmproj GGUF); empty: text only (no photos seen).
         vlm_threads: CPU threads for the VLM; 0 means one per core.
@@ -115,7 +113,6 @@ class Config:
     # ≈ 0.3) and photo queries (best ≈ 1.0).
     relevance_cutoff: float = 0.8
     rescan_interval: int = 600
-    onnx_exports_url: str = EXPORTS_URL
     vlm_model: str = ""
     vlm_mmproj: str = ""
     vlm_threads: int = 0
@@ -204,6 +201,8 @@ def _read_settings(path: Path) -> dict:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for key in RETIRED:
+        data.pop(key, None)
     fields = {f.name: f for f in dataclasses.fields(Config)}
     unknown = set(data) - set(fields)
     if unknown:

@@ -198,29 +198,38 @@ def _gps_degrees(dms: object, ref: object, negative_ref: str) -> float | None:
 
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 """open_clip's ``interpolation`` names → Pillow's filters."""
+RESIZE_MODES = ("shortest", "squash")
+"""open_clip's ``resize_mode`` names that :func:`model_input` repeats."""
 
 
-def model_input(image: Image.Image, side: int, interpolation: str) -> np.ndarray:
-    """open_clip's ``shortest`` preprocessing without torchvision: the shortest side resized
-    to *side* (the other as torchvision computes it, truncated), then a centre crop (offsets
-    rounded as torchvision's ``CenterCrop``). Normalisation is left to the model's batch.
+def model_input(image: Image.Image, side: int, interpolation: str,
+                resize_mode: str = "shortest") -> np.ndarray:
+    """open_clip's preprocessing without torchvision. ``shortest``: the shortest side
+    resized to *side* (the other as torchvision computes it, truncated), then a centre crop
+    (offsets rounded as torchvision's ``CenterCrop``); ``squash`` (SigLIP's): both sides
+    resized to *side*, no crop. Normalisation is left to the model's batch.
 
     Args:
         image: any mode; converted to RGB.
         side: the model's input side S, pixels.
         interpolation: a key of :data:`RESAMPLING`.
+        resize_mode: a key of :data:`RESIZE_MODES`.
 
     Returns:
         (3, S, S) uint8, channels first.
     """
     image = image.convert("RGB")
-    width, height = image.size
-    if width <= height:
-        size = (side, int(side * height / width))
+    if resize_mode == "squash":
+        image = image.resize((side, side), RESAMPLING[interpolation])
     else:
-        size = (int(side * width / height), side)
-    image = image.resize(size, RESAMPLING[interpolation])
-    left = int(round((size[0] - side) / 2.0))
-    top = int(round((size[1] - side) / 2.0))
-    pixels = np.asarray(image.crop((left, top, left + side, top + side)), dtype=np.uint8)
+        width, height = image.size
+        if width <= height:
+            size = (side, int(side * height / width))
+        else:
+            size = (int(side * width / height), side)
+        image = image.resize(size, RESAMPLING[interpolation])
+        left = int(round((size[0] - side) / 2.0))
+        top = int(round((size[1] - side) / 2.0))
+        image = image.crop((left, top, left + side, top + side))
+    pixels = np.asarray(image, dtype=np.uint8)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))

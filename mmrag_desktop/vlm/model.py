@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..core import downloads, helpers
 from ..core.config import Config, save_config
-from ..core.downloads import DownloadCancelled, hub_file_sizes
+from ..core.downloads import RemoteFile, probe, resolve_url
 from ..media.photos import decode
 from . import process as vlm_process
 from .process import (
@@ -33,7 +33,7 @@ from .process import (
 __all__ = ["VisionLanguageModel", "VLMError", "ContextFullError", "VLMCrashedError",
            "VLMSetupError",
            "ModelInfo", "inspect_files", "image_data_uri", "photo_data_uri", "download_recommended",
-           "recommended_sizes", "use_files", "llama_installed", "LLAMA_MISSING"]
+           "recommended_files", "use_files", "llama_installed", "LLAMA_MISSING"]
 
 BYTES_PER_CONTEXT_TOKEN = 200_000  # a generous KV-cache estimate for small models
 
@@ -316,52 +316,45 @@ RECOMMENDED_REPO = "ggml-org/SmolVLM-256M-Instruct-GGUF"
 RECOMMENDED_FILES = ("SmolVLM-256M-Instruct-Q8_0.gguf", "mmproj-SmolVLM-256M-Instruct-Q8_0.gguf")
 
 
-def recommended_sizes() -> list[tuple[str, int | None]]:
-    """The recommended pair's files and their sizes in bytes (None where the hub does not
-    say), asked of the hub: network, to show before asking the user.
+def recommended_files() -> list[RemoteFile]:
+    """The recommended pair's files with their sizes, asked of the Hub (or
+    ``$HF_ENDPOINT``): network, to show before asking the user.
 
     Raises:
-        OSError: the hub cannot be reached.
+        DownloadError: the Hub cannot be reached or lacks a file.
     """
-    known = hub_file_sizes(RECOMMENDED_REPO, RECOMMENDED_FILES)
-    return [(name, known.get(name)) for name in RECOMMENDED_FILES]
+    return [probe(resolve_url(RECOMMENDED_REPO, name), f"{RECOMMENDED_REPO}/{name}")
+            for name in RECOMMENDED_FILES]
 
 
 def download_recommended(home: Path, progress: Callable[[int], None] | None = None,
                          cancel: threading.Event | None = None) -> tuple[Path, Path]:
     """Download the recommended small pair (SmolVLM-256M-Instruct, Q8_0, with its mmproj)
-    into ``home/vlm``, the user having agreed; ``progress(bytes so far, both files)``.
+    into ``home/vlm``, the user having agreed; ``progress(bytes so far, both files)``. The
+    files gather in ``home/vlm/.download`` (an interrupted download resumes there) and move
+    into place together once both are complete and checked.
 
     Returns:
         (model, mmproj).
 
     Raises:
         DownloadCancelled: *cancel* was set.
-        OSError: the download failed.
-        (Nothing of the pair is kept after either.)
+        DownloadError: the download failed.
+        (Neither file is installed after either.)
     """
-    from huggingface_hub import hf_hub_url
-
-    target = home / "vlm"
-    target.mkdir(parents=True, exist_ok=True)
-    fetched: list[Path] = []
+    staging = home / "vlm" / ".download"
+    staging.mkdir(parents=True, exist_ok=True)
     before = 0
-    try:
-        for name in RECOMMENDED_FILES:
-            path = target / name
-            report = (lambda done, before=before: progress(before + done)) if progress else None
-            size, _ = downloads.fetch(hf_hub_url(RECOMMENDED_REPO, name), path, report, cancel)
-            fetched.append(path)
-            before += size
-    except DownloadCancelled:
-        for path in fetched:
-            path.unlink(missing_ok=True)
-        raise
-    except OSError as exc:
-        for path in fetched:
-            path.unlink(missing_ok=True)
-        raise OSError(f"download from {RECOMMENDED_REPO} failed: {exc}") from exc
-    return fetched[0], fetched[1]
+    for remote in recommended_files():
+        report = (lambda done, before=before: progress(before + done)) if progress else None
+        downloads.fetch(remote, staging / Path(remote.name).name, report, cancel)
+        before += remote.size
+    pair = []
+    for name in RECOMMENDED_FILES:
+        (staging / name).replace(home / "vlm" / name)
+        pair.append(home / "vlm" / name)
+    staging.rmdir()
+    return pair[0], pair[1]
 
 
 def llama_installed() -> bool:

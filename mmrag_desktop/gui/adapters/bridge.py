@@ -35,7 +35,7 @@ from ...vlm.model import (
     VLMSetupError,
     download_recommended,
     llama_installed,
-    recommended_sizes,
+    recommended_files,
     use_files,
 )
 from .ops import Lanes, Op
@@ -478,7 +478,8 @@ class LibraryBridge(QObject):
     def ask_vlm_sizes(self) -> None:
         """Ask the hub for the recommended pair's sizes (network, the user having clicked
         Download): ``vlm_sizes`` or ``vlm_failed``."""
-        self.lanes.submit("setup", self._guarded, lambda: self.vlm_sizes.emit(recommended_sizes()))
+        self.lanes.submit("setup", self._guarded, lambda: self.vlm_sizes.emit(
+            [(f.name, f.size) for f in recommended_files()]))
 
     def download_vlm(self) -> None:
         """Download the recommended pair (the user agreed), then use it: ``vlm_progress``

@@ -1,5 +1,6 @@
-"""The first-run assistant: choose photo folders, then set up the model (download it after
-seeing its size and source, or import a local file). Afterwards everything is offline."""
+"""The first-run assistant: choose photo folders, then the search model (download it after
+seeing its files, sizes, source and licence, or import a local one). Afterwards everything
+is offline."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QListWidget,
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ...core.downloads import hub_endpoint
 from ...core.text import size_text
 from ..adapters.bridge import LibraryBridge
 from ..widgets import plain
@@ -71,29 +74,34 @@ class FoldersPage(QWizardPage):
 
 
 class ModelPage(QWizardPage):
-    """Find the model's weights, or get them: complete once they are on this computer."""
+    """Choose the search model and download it, or import one: complete once it is on this
+    computer."""
 
     def __init__(self, bridge: LibraryBridge):
         super().__init__()
         self.bridge = bridge
-        config = bridge.engine.config
+        files = bridge.engine.model_files
         self.setTitle("The search model")
-        # The bundle has no torch: it runs ONNX exports only, imported from a folder.
-        self.torch = bridge.engine.model_files.runs_torch()
+        self.torch = files.runs_torch()
         self.setSubTitle(
-            f"Photos are found with the CLIP model {config.model} "
-            f"({config.pretrained or 'custom weights'}). Its weights are not part of the app: "
-            + ("download them once, or import a file you already have (weights, or an ONNX "
-               "export folder). " if self.torch else
-               "download their ONNX export once, or import one (a folder made by mmrag "
-               "models export-onnx). ")
-            + "After that, nothing leaves this computer.")
+            "The app finds photos from a description with a model that runs on this "
+            "computer. It is not part of the app: download it once (after that, nothing "
+            "leaves this computer), or import one you already have.")
+        self.choice = QComboBox()
+        chosen = getattr(files.chosen(), "name", None)
+        for model in files.catalogue():
+            self.choice.addItem(f"{model.name} — about {model.download_mb:,} MB", model.name)
+            if model.name == chosen:
+                self.choice.setCurrentIndex(self.choice.count() - 1)
+        self.choice.currentIndexChanged.connect(self._describe)
+        self.about = plain.label()
+        self.about.setWordWrap(True)
         self.state = plain.label("Looking for the model on this computer…")
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.download_button = QPushButton("Download…")
-        self.import_button = QPushButton("Import a file…")
-        self.export_button = QPushButton("Import an ONNX export…")
+        self.import_button = QPushButton("Import a weights file…")
+        self.export_button = QPushButton("Import a model folder…")
         self.download_button.clicked.connect(self.ask_download)
         self.import_button.clicked.connect(self._choose_file)
         self.export_button.clicked.connect(self._choose_export)
@@ -106,38 +114,54 @@ class ModelPage(QWizardPage):
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.choice)
+        layout.addWidget(self.about)
         layout.addWidget(self.state)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addStretch(1)
         self.weights: Path | None = None
+        self._describe()
         self._poll = QTimer(self, interval=500)
         self._poll.timeout.connect(self._show_download_progress)
-        self._run(lambda engine: engine.model_files.find(), self._found, self._not_found)
+        # after any settings change that is still being applied (the same lane)
+        self._run(lambda engine: engine.model_files.find(), self._found, self._not_found,
+                  lane="jobs")
 
     def isComplete(self) -> bool:
         return self.weights is not None
 
-    def _run(self, fn, on_done, on_failed) -> None:
-        self.bridge.op(fn).success(on_done).failure(on_failed).run()
+    def _model(self):
+        name = self.choice.currentData()
+        return next(m for m in self.bridge.engine.model_files.catalogue() if m.name == name)
+
+    def _describe(self) -> None:
+        model = self._model()
+        self.about.setText(f"{model.good_at}.\nIndexes about {model.images_per_second:g} "
+                           f"photos a second on a 2-core computer. Published results: "
+                           f"{model.published}.\nLicence: {model.licence}.")
+
+    def _run(self, fn, on_done, on_failed, lane: str = "setup") -> None:
+        self.bridge.op(fn, lane=lane).success(on_done).failure(on_failed).run()
 
     def _busy(self, busy: bool) -> None:
         for button in (self.download_button, self.import_button, self.export_button):
             button.setEnabled(not busy)
+        self.choice.setEnabled(not busy)
 
     def _found(self, path: Path) -> None:
         self.weights = path
         self.state.setText(f"✔ The model is ready: {path}")
         self._busy(False)
-        self.download_button.hide()
+        self.download_button.setText("Download another…")
         self.import_button.setText("Import another file…")
-        self.export_button.setText("Import another ONNX export…")
+        self.export_button.setText("Import another model folder…")
         self.progress.hide()
         self._poll.stop()
         self.completeChanged.emit()
 
     def _not_found(self, message: str) -> None:
-        self.state.setText("The model's weights are not on this computer yet.")
+        self.state.setText("The model is not on this computer yet.")
         self._busy(False)
 
     def _failed(self, message: str) -> None:
@@ -150,42 +174,37 @@ class ModelPage(QWizardPage):
     # --- download ---------------------------------------------------------------------------
 
     def ask_download(self) -> None:
-        """Ask what would be downloaded (the only network access: the Hugging Face hub for
-        weights, or the list of published ONNX exports without torch), then ask the user."""
+        """Ask the model's source for its files' sizes (the only network access until
+        the user agrees), then ask the user."""
         self._busy(True)
-        self.state.setText("Asking the Hugging Face hub for the file's size…" if self.torch
-                           else "Asking for the published ONNX export's size…")
-        self._run(lambda engine: engine.model_files.source(), self._confirm, self._failed)
+        name = self._model().name
+        self.state.setText("Asking for the size of the model's files…")
+        self._run(lambda engine: engine.model_files.plan(name), self._confirm, self._failed)
 
-    def _confirm(self, source) -> None:
-        """Ask before downloading *source* (a hub file, or a published ONNX export and its
-        URL: :meth:`.library.model_files.ModelFiles.source`)."""
-        if isinstance(source, tuple):
-            export, url = source
-            agreed = self._consent(export.file, export.size, url, f"\nThe weights come from "
-                                   f"{export.source} ({export.licence}).\n")
-        else:
-            agreed = self._consent(source.filename, source.size,
-                                   f"https://huggingface.co/{source.repo_id}", "")
-        if agreed:
-            self._run(lambda engine: engine.model_files.download(source), self._found, self._failed)
-
-    def _consent(self, filename: str, size: int | None, url: str, more: str) -> bool:
-        """Ask before downloading; on yes, show the download's progress."""
+    def _confirm(self, plan) -> None:
+        """Show each file of *plan* (:meth:`.library.model_files.ModelFiles.plan`), its
+        size, source and licence, and download after a yes."""
+        files = "\n".join(f"  {f.name} ({size_text(f.size)})" for f in plan.files)
         answer = QMessageBox.question(
             self, "Download the model?",
-            f"Download {filename} ({size_text(size) if size else 'size not given by the hub'})\nfrom {url}\n"
-            f"into {self.bridge.engine.model_files.folder}?\n{more}\n"
-            "This is the only time the app uses the network.")
+            f"Download {plan.model.name} ({size_text(plan.size)}):\n{files}\n"
+            f"from {hub_endpoint()}\n"
+            f"into {self.bridge.engine.model_files.folder}?\n\nLicence: {plan.model.licence}"
+            "\n\nThis is the only time the app uses the network.")
         if answer != QMessageBox.StandardButton.Yes:
             self._not_found("")
-            return False
-        self.state.setText(f"Downloading {filename}…")
-        self.progress.setRange(0, (size or 0) // 1_000_000)
+            return
+        self.state.setText(f"Downloading {plan.model.name}…")
+        self.progress.setRange(0, max(plan.size // 1_000_000, 1))
         self.progress.setFormat("%v of %m MB")
         self.progress.show()
         self._poll.start()
-        return True
+
+        def install_and_use(engine):
+            folder = engine.model_files.install(plan)
+            engine.model_files.use(plan.model.name)
+            return folder
+        self._run(install_and_use, self._found, self._failed)
 
     def _show_download_progress(self) -> None:
         staging = self.bridge.engine.model_files.folder / ".download"

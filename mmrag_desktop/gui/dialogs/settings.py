@@ -1,11 +1,12 @@
-"""The settings dialog: model, device, exclusions, thumbnail size, what the understanding pass
-learns, and the way to Ask's set-up page. Saved with the engine's config (``config.toml``), so the CLI sees the same settings."""
+"""The settings dialog: the search model, device, exclusions, thumbnail size, what the
+understanding pass learns, and the way to Ask's set-up page. Saved with the engine's config
+(``config.toml``), so the CLI sees the same settings."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -38,12 +39,24 @@ class SettingsDialog(QDialog):
 
     vlm_setup_requested = Signal()
 
-    def __init__(self, config: Config, parent: QWidget | None = None):
+    def __init__(self, config: Config, parent: QWidget | None = None, models: tuple = ()):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._original = config
-        self.model = QLineEdit(config.model)
-        self.pretrained = QLineEdit(config.pretrained)
+        self.search_model = QComboBox()
+        self.search_model.setToolTip("The model that finds photos from a description "
+                                     "(mmrag models list). A new one is downloaded after "
+                                     "saving; the other model's embeddings are kept.")
+        self._pairs = [(model.architecture, model.pretrained) for model in models]
+        for model in models:
+            self.search_model.addItem(model.name)
+            self.search_model.setItemData(self.search_model.count() - 1, model.good_at,
+                                          Qt.ItemDataRole.ToolTipRole)
+        current = (config.model, config.pretrained)
+        if current not in self._pairs:  # set with mmrag config: keep it
+            self._pairs.append(current)
+            self.search_model.addItem(f"{config.model} ({config.pretrained or 'custom'})")
+        self.search_model.setCurrentIndex(self._pairs.index(current))
         self.weights = QLineEdit(config.weights)
         self.weights.setPlaceholderText("from the models folder or the download")
         browse = QPushButton("Choose…")
@@ -65,8 +78,7 @@ class SettingsDialog(QDialog):
         self.thumbnail_size = QSpinBox(minimum=64, maximum=512, singleStep=32,
                                        value=config.thumbnail_size, suffix=" px")
         form = QFormLayout(self)
-        form.addRow("Model", self.model)
-        form.addRow("Pretrained weights", self.pretrained)
+        form.addRow("Search model", self.search_model)
         form.addRow("Weights file", weights_row)
         form.addRow("Device", self.device)
         form.addRow("Batch size", self.batch_size)
@@ -98,10 +110,13 @@ class SettingsDialog(QDialog):
         """The edited settings (a new Config; the original is unchanged)."""
         excludes = [line.strip() for line in self.excludes.toPlainText().splitlines()
                     if line.strip()]
+        model, pretrained = self._pairs[self.search_model.currentIndex()]
+        changed = (model, pretrained) != (self._original.model, self._original.pretrained)
         return dataclasses.replace(
-            self._original, roots=list(self._original.roots),
-            model=self.model.text().strip(), pretrained=self.pretrained.text().strip(),
-            weights=self.weights.text().strip(), device=self.device.currentText(),
+            self._original, roots=list(self._original.roots), model=model,
+            pretrained=pretrained, weights="" if changed else self.weights.text().strip(),
+            model_config="" if changed else self._original.model_config,
+            device=self.device.currentText(),
             batch_size=self.batch_size.value(), excludes=excludes,
             include_hidden=self.include_hidden.isChecked(),
             thumbnail_size=self.thumbnail_size.value(),

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.downloads import hub_endpoint
 from ...core.text import size_text
 from ..adapters.bridge import LibraryBridge
 
@@ -101,7 +102,7 @@ class VLMDialog(QDialog):
                             for name, size in files)
         answer = QMessageBox.question(
             self, "Download the vision-language model?",
-            f"Download\n{listing}\nfrom https://huggingface.co/{RECOMMENDED_REPO}\ninto "
+            f"Download\n{listing}\nfrom {hub_endpoint()}\ninto "
             f"{self.bridge.engine.home / 'vlm'}?\n\nAfter that, answers never use the network.")
         if answer != QMessageBox.StandardButton.Yes:
             self._show_status()

@@ -563,7 +563,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         return self.vlm_dialog
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.bridge.engine.config, self)
+        dialog = SettingsDialog(self.bridge.engine.config, self,
+                                self.bridge.engine.model_files.catalogue())
 
         def save() -> None:
             config = dialog.config()
@@ -571,6 +572,7 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.view.set_thumbnail_size(config.thumbnail_size)
             self.timeline_view.set_thumbnail_size(config.thumbnail_size)
             self.indexing.library_label.setText("Applying the settings…")
+            # a new model whose files are not here yet: model_missing opens the model page
             self.bridge.apply_config(config)
 
         dialog.accepted.connect(save)
