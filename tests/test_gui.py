@@ -954,7 +954,7 @@ def test_text_and_places_are_read_in_the_background_and_say_why_a_photo_matched(
     paris = next(r for r in view.timeline if r.path.endswith("paris.jpg"))
     dialog = PreviewDialog([paris], 0, window.bridge)
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: "Vanves (Paris), Île-de-France, France" in
+    qtbot.waitUntil(lambda: "Neuilly-sur-Seine (Paris), Île-de-France, France" in
                     dict(metadata_rows(dialog.result)).get("Place", ""), timeout=10_000)
     dialog.close()
     window.close()

@@ -81,14 +81,23 @@ def test_the_tokenizer_matches_open_clips(tmp_path):
     assert ours.shape == reference.shape and (ours == reference).all()
 
 
-def test_a_cold_text_search_through_an_export_never_imports_torch(home, config, photos):
+@pytest.mark.parametrize("how", ["export-onnx", "import"])
+def test_a_cold_text_search_through_an_export_never_imports_torch(home, config, photos, how):
+    """After ``models export-onnx``, and with no manual step at all after a weights file
+    is imported: a cold text search loads neither torch nor open_clip."""
     home.mkdir(parents=True)
     config.roots = [str(photos)]
+    weights, config.weights = config.weights, "" if how == "import" else config.weights
     save_config(home, config)
     env = cli_env(home)
     run = [sys.executable, "-m", "mmrag_desktop"]
+    if how == "import":
+        subprocess.run(run + ["models", "import", weights], env=env, check=True,
+                       capture_output=True)
     subprocess.run(run + ["index"], env=env, check=True, capture_output=True)
-    subprocess.run(run + ["models", "export-onnx"], env=env, check=True, capture_output=True)
+    if how == "export-onnx":
+        subprocess.run(run + ["models", "export-onnx"], env=env, check=True,
+                       capture_output=True)
     probe = ("import sys; from mmrag_desktop.cli import main; code = main(['search', "
              "'a dog on a beach', '-k', '3', '--json']); "
              "print('torch' in sys.modules, 'open_clip' in sys.modules, file=sys.stderr); "

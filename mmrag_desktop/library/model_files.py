@@ -137,16 +137,33 @@ class ModelFiles:
 
     def import_file(self, path: Path) -> Path:
         """Check that a weights file or ONNX export folder fits the configured model and
-        runs, and copy it into :attr:`folder`; returns where it now lies.
+        runs, and copy it into :attr:`folder`; returns where it now lies. A weights file's
+        ONNX export is made at once (:func:`.clip.embedder.export_for_search`: a fast cold
+        text search with no manual step).
 
         Raises:
             ModelMismatchError, ValueError, OSError: it does not fit, or cannot be read.
         """
-        from ..clip.model_files import import_model
-        return self._call(import_model, Path(path), self.lib.config, self.lib.home)
+        return self._call(_import, Path(path), self.lib.config, self.lib.home)
+
+
+def _import(path: Path, config: Config, home: Path) -> Path:
+    """A weights file or export folder imported; a weights file's export made."""
+    from ..clip.embedder import export_for_search
+    from ..clip.model_files import import_model
+
+    imported = import_model(path, config, home)
+    if imported.is_file():
+        export_for_search(config, home)
+    return imported
 
 
 def _download_weights(config: Config, home: Path) -> Path:
-    """The configured weights downloaded from the hub, the user having said yes already."""
+    """The configured weights downloaded from the hub, the user having said yes already,
+    and their ONNX export made (see :func:`_import`)."""
     from ..clip import hub as model_hub
-    return model_hub.download_weights(config, home, lambda _source: True)
+    from ..clip.embedder import export_for_search
+
+    weights = model_hub.download_weights(config, home, lambda _source: True)
+    export_for_search(config, home)
+    return weights
