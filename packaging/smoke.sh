@@ -29,6 +29,7 @@ coco="${COCO:-$repo/../shared/data/coco-mini/images}"
 # behind dies of SIGPIPE (exit 141) whenever it had not finished writing (a busy machine).
 find "$coco" -name '*.jpg' | sort | sed -n 1,20p | while read -r photo; do cp "$photo" "$photos/"; done
 cp "$fixtures/clip.mp4" "$photos/"  # its second scene is coco-mini's 32nd photo
+cp "$fixtures/eiffel.jpg" "$fixtures/photo.heic" "$photos/"  # a place to name, a HEIC to decode
 printf 'roots = ["%s"]\n' "$photos" > "$home/config.toml"  # the default model
 
 fail() { echo "smoke: FAILED: $*" >&2; exit 1; }
@@ -60,7 +61,14 @@ grep -q "rclip-models/ViT-B-32-256-datacomp_s34b_b86k/visual.onnx" "$work/downlo
 kill "$hub_pid"; hub_pid=""
 "${bundled[@]}" "$app/mmrag" index > "$work/index.out" 2>&1 || { cat "$work/index.out"; fail "index"; }
 count=$("${bundled[@]}" "$app/mmrag" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["photos"])')
-[ "$count" = 21 ] || fail "indexed $count photos and videos, not 21"
+[ "$count" = 23 ] || fail "indexed $count photos and videos, not 23"
+"${bundled[@]}" "$app/mmrag" search "Paris" --mode keyword -k 1 --json > "$work/place.json" \
+    || fail "place search"
+python3 - "$work/place.json" <<'PY' || fail "the photo taken at the Eiffel Tower is not named Paris"
+import json, sys
+hits = json.load(open(sys.argv[1]))
+assert hits and hits[0]["path"].endswith("eiffel.jpg") and "Paris" in hits[0]["place"], hits
+PY
 
 started=$(now)
 "${bundled[@]}" "$app/mmrag" search "a dog on a beach" -k 5 --json > "$work/text.json" || fail "text search"
@@ -97,7 +105,7 @@ gui_s=$(seconds "$started" "$(now)")
 [ "$shown" = shown ] || fail "the GUI did not paint a window"
 
 if [ "$(uname -s)" != Linux ]; then  # the release workflow's Windows and macOS runs
-    echo "smoke: passed: import, download from a mirror, index 20 + a video, text/photo/video/--json search, ask, GUI painted"
+    echo "smoke: passed: import, download from a mirror, index 20 + a GPS photo + a HEIC + a video, a place, text/photo/video/--json search, ask, GUI painted"
     echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"
     exit 0
 fi
@@ -130,7 +138,7 @@ missing="$(find "$app" -type f \( -name '*.so*' -o -perm -u+x \) -exec sh -c \
     "$app" {} + | sort -u)"
 [ -z "$missing" ] || fail "ldd cannot resolve: $missing"
 
-echo "smoke: passed: import, download from a mirror, index 20 + a video, text/photo/video/--json search, ask," \
+echo "smoke: passed: import, download from a mirror, index 20 + a GPS photo + a HEIC + a video, a place, text/photo/video/--json search, ask," \
      "GUI painted," \
      "$(wc -l <<< "$maps") libraries mapped ($(wc -l <<< "$outside") from the system), ldd clean"
 echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"

@@ -4,6 +4,8 @@ OUT/hub/     the same model published as rclip publishes the default model (its 
              and folder), for tests/hub_server.py to serve as a Hugging Face mirror
 OUT/vlm/     the tests' VLM pair: the real gemma-3-270m GGUF and a random-weight mmproj
 OUT/clip.mp4 a 6-second video of coco-mini's 31st and 32nd photos (3 s each), by PyAV
+OUT/eiffel.jpg coco-mini's 40th photo with the GPS position of the Eiffel Tower
+OUT/photo.heic coco-mini's 41st photo as HEIC (written by pillow-heif; the bundle has pi-heif)
 and prints the export's model id. Usage: python packaging/smoke_fixtures.py OUT"""
 
 import shutil
@@ -12,7 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import coco_photos, encode_video, write_tiny_model  # noqa: E402
+import pillow_heif  # noqa: E402
+from conftest import coco_photos, encode_video, with_gps, write_tiny_model  # noqa: E402
+from PIL import Image  # noqa: E402
 from vlm_fixture import gemma_gguf, tiny_mmproj  # noqa: E402
 
 from model_layouts import write_rclip  # noqa: E402
@@ -35,4 +39,7 @@ write_rclip(weights, out / "hub", default.repo, default.folder)
 shutil.copy(gemma_gguf(), out / "vlm" / "model.gguf")
 shutil.copy(tiny_mmproj(), out / "vlm" / "mmproj.gguf")
 encode_video(out / "clip.mp4", coco_photos()[30:32], seconds=3.0)
+with_gps(coco_photos()[39], out / "eiffel.jpg", 48.8584, 2.2945)
+with Image.open(coco_photos()[40]) as image:
+    pillow_heif.from_pillow(image.convert("RGB")).save(out / "photo.heic", quality=80)
 print(made)

@@ -180,9 +180,13 @@ def check(home: Path, folder: Path, reader: Library, committed: dict[str, str]) 
         return now
 
 
-def campaign(home: Path, folder: Path, pool: list[Path], kills: int, seed: int) -> dict:
-    """Alternate folder changes and killed runs, checking after each; finish with a complete
-    run and check that the library equals the folder."""
+def campaign(home: Path, folder: Path, pool: list[Path], kills: int, seed: int,
+             index_kills: int = 0) -> dict:
+    """Alternate folder changes and killed runs, checking after each, for *kills* rounds
+    and then on until *index_kills* index runs were killed while they worked and the
+    watcher at least once (at most 3 × *kills* rounds: whether a kill lands mid-run
+    depends on the machine's speed); finish with a complete run and check that the
+    library equals the folder."""
     rng = random.Random(seed)
     watch = Watch(home)
     watch.start()
@@ -190,7 +194,8 @@ def campaign(home: Path, folder: Path, pool: list[Path], kills: int, seed: int) 
     committed: dict[str, str] = {}
     index_killed = checks = 0
     try:
-        for _ in range(kills):
+        while checks < kills or (checks < 3 * kills and (
+                index_killed < index_kills or (index_kills and not watch.kills))):
             mutate(folder, pool, rng)
             index_killed += kill_round(home, watch, rng)
             committed = check(home, folder, reader, committed)
@@ -205,7 +210,7 @@ def campaign(home: Path, folder: Path, pool: list[Path], kills: int, seed: int) 
         "SELECT path, hash FROM photos WHERE vector IS NOT NULL").fetchall())
     assert rows == on_disk(folder), "after a complete run the library must equal the folder"
     reader.close()
-    return {"kills": kills, "index_killed_mid_run": index_killed, "watch_killed": watch.kills,
+    return {"kills": checks, "index_killed_mid_run": index_killed, "watch_killed": watch.kills,
             "checks": checks + 1, "photos": len(rows)}
 
 

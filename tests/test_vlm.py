@@ -518,7 +518,7 @@ def test_without_llama_cpp_the_app_says_so_with_the_remedy(qtbot, home, config, 
                         if name == "llama_cpp" else real_find_spec(name, *args))
     window = _setup_window(qtbot, home, config, photos)
     panel = window.ask_panel
-    assert "pip install 'mmrag-desktop[vlm]'" in panel.setup_note.text()
+    assert "pip install -e '.[vlm]'" in panel.setup_note.text()
     dialog = window.open_vlm_setup()
     assert dialog.state.text() == LLAMA_MISSING
     assert not dialog.download_button.isEnabled() and not dialog.choose_button.isEnabled()

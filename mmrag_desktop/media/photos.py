@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pillow_heif
+import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .files import BadImage, PhotoMeta, is_video_name, reading
 from .video import still
 
-pillow_heif.register_heif_opener()
+pi_heif.register_heif_opener()
 
 MAX_PIXELS = 180_000_000
 """Images above this many pixels are refused as possible decompression bombs (a 180 MP

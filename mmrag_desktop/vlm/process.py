@@ -66,8 +66,8 @@ DEFAULT_IMAGE_SIDE = 448  # pixels, for a projector that does not say
 LLAMA_MISSING = (
     "Ask needs llama-cpp-python, which this install does not have. In the source install, "
     "run: CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\" "
-    ".venv/bin/pip install 'mmrag-desktop[vlm]' (it compiles llama.cpp: several minutes), "
-    "then restart the app. The desktop bundles include it.")
+    ".venv/bin/pip install -e '.[vlm]' in the source folder (it compiles llama.cpp: 4–9 "
+    "minutes), then restart the app. The desktop bundles include it.")
 
 
 class VLMError(MmragError, RuntimeError):
