@@ -287,3 +287,41 @@ def test_settings_switch_to_a_new_model_downloads_it_and_reembeds(qtbot, bundle_
         window.close()
     config = load_config(bundle_home)
     assert (config.model, config.pretrained) == ("mmrag-tiny", "tiny_immich")
+
+
+def test_a_full_disk_says_so_and_installs_nothing(tmp_path, hub, monkeypatch):
+    import errno
+
+    from mmrag_desktop.core import downloads
+
+    real = downloads._stream
+
+    def full(remote, partial, done, progress, cancel):
+        if remote.name.endswith("textual.onnx"):
+            partial.write_bytes(b"x" * 1000)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(remote, partial, done, progress, cancel)
+    monkeypatch.setattr(downloads, "_stream", full)
+    with pytest.raises(DownloadError, match=r"textual\.onnx.*the disk is full"):
+        install(plan(RCLIP), tmp_path)
+    assert find_export(tmp_path, RCLIP.model_id) is None
+    assert not list(staging_folder(tmp_path, RCLIP).rglob("textual.onnx*"))  # space given back
+
+
+def test_siglips_text_is_canonicalised_before_tokenizing(tmp_path, hub):
+    """open_clip's ``clean: canonicalize`` (SigLIP): no punctuation, lower case; other
+    models keep both (CLIP's own tokenizer lower-cases, but keeps punctuation)."""
+    import json
+
+    from mmrag_desktop.clip.tokenizer import clean_text
+
+    assert clean_text("  A DOG,  on the   Beach! ", True) == "a dog on the beach"
+    assert clean_text("  A DOG,  on the   Beach! ", False) == "A DOG, on the Beach!"
+    folder = install(plan(IMMICH), tmp_path)
+    plain = OnnxCLIP(folder)
+    meta = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps(meta | {"canonicalize": True}))
+    canonical = OnnxCLIP(folder)
+    shouted, quiet = "A DOG, on the beach!!", "a dog on the beach"
+    assert np.allclose(canonical.encode_texts([shouted]), canonical.encode_texts([quiet]))
+    assert not np.allclose(plain.encode_texts([shouted]), plain.encode_texts([quiet]))
