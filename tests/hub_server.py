@@ -6,7 +6,8 @@ headers: a large file (an ``.onnx``, or over 10 kB) answers with a 302 redirect 
 that carries ``X-Linked-Size`` and ``X-Linked-Etag`` (its SHA-256), as the Hub's LFS files do;
 a small file answers 200 with its size and a git-style ETag. The CDN honours ``Range``.
 Faults for the tests: ``drop_after`` (close the connection after N bytes, once per file),
-``flipped`` (serve one byte changed while announcing the true hash).
+``flipped`` (serve one byte changed while announcing the true hash), ``slow`` (seconds of
+pause per 64 kB sent). ``ranges`` records each ``Range`` asked for, by path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import http.server
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -31,10 +33,16 @@ class Hub(http.server.ThreadingHTTPServer):
         self.drop_after: int | None = None
         self.dropped: set[str] = set()
         self.flipped: set[str] = set()  # repository paths served damaged
+        self.slow: float = 0.0
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header)
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server_port}"
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up
+            super().handle_error(request, client_address)
 
     def start(self) -> Hub:
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -101,6 +109,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         start = 0
         ranged = self.headers.get("Range", "")
+        if ranged and body:
+            self.server.ranges.append((relative, ranged))
         if ranged.startswith("bytes="):
             start = int(ranged.removeprefix("bytes=").split("-")[0])
             self.send_response(206)
@@ -121,7 +131,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return None
-        self.wfile.write(data[start:])
+        if not self.server.slow:
+            self.wfile.write(data[start:])
+            return None
+        for at in range(start, len(data), 1 << 16):
+            self.wfile.write(data[at:at + (1 << 16)])
+            time.sleep(self.server.slow)
         return None
 
 

@@ -237,8 +237,19 @@ def test_the_first_run_page_offers_the_catalogue_and_downloads_the_choice(
     assert [page.choice.itemData(i) for i in range(page.choice.count())] == \
         ["tiny-rclip", "tiny-immich"]
     page.choice.setCurrentIndex(1)
+    hub.slow = 0.02  # time to press Stop
     page.ask_download()
+    qtbot.waitUntil(lambda: not page.stop_button.isHidden() and any(
+        p.stat().st_size > 1 << 20
+        for p in staging_folder(bundle_home, IMMICH).rglob("*.partial")), timeout=30_000)
+    page.stop_download()
+    qtbot.waitUntil(lambda: page.state.text().startswith("Stopped"), timeout=30_000)
+    assert page.stop_button.isHidden() and not page.isComplete()
+    assert find_export(bundle_home, IMMICH.model_id) is None
+    hub.slow = 0.0
+    page.ask_download()  # continues where it stopped
     qtbot.waitUntil(page.isComplete, timeout=60_000)
+    assert hub.ranges and all(r.startswith("bytes=") for _, r in hub.ranges)
     assert hub.endpoint in asked[0] and "AGPL-3.0" in asked[0] and "visual/model.onnx" in asked[0]
     assert page.weights == find_export(bundle_home, IMMICH.model_id)
     config = load_config(bundle_home)

@@ -5,6 +5,7 @@ is offline."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -106,10 +107,16 @@ class ModelPage(QWizardPage):
         self.import_button.clicked.connect(self._choose_file)
         self.export_button.clicked.connect(self._choose_export)
         self.import_button.setVisible(self.torch)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("What has arrived is kept: Download again continues")
+        self.stop_button.clicked.connect(self.stop_download)
+        self.stop_button.hide()
+        self._stop = threading.Event()
         self.progress = QProgressBar()
         self.progress.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.download_button)
+        buttons.addWidget(self.stop_button)
         buttons.addWidget(self.import_button)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
@@ -151,6 +158,7 @@ class ModelPage(QWizardPage):
 
     def _found(self, path: Path) -> None:
         self.weights = path
+        self.stop_button.hide()
         self.state.setText(f"✔ The model is ready: {path}")
         self._busy(False)
         self.download_button.setText("Download another…")
@@ -167,9 +175,17 @@ class ModelPage(QWizardPage):
     def _failed(self, message: str) -> None:
         self._poll.stop()
         self.progress.hide()
+        self.stop_button.hide()
         self._busy(False)
+        if self._stop.is_set():  # the user's own stop: no warning
+            self.state.setText("Stopped. Download again to continue where it stopped.")
+            return
         self.state.setText(message)
         QMessageBox.warning(self, "Model", message)
+
+    def stop_download(self) -> None:
+        """Stop the download after its current chunk; what arrived is kept to resume."""
+        self._stop.set()
 
     # --- download ---------------------------------------------------------------------------
 
@@ -199,9 +215,11 @@ class ModelPage(QWizardPage):
         self.progress.setFormat("%v of %m MB")
         self.progress.show()
         self._poll.start()
+        self._stop.clear()
+        self.stop_button.show()
 
         def install_and_use(engine):
-            folder = engine.model_files.install(plan)
+            folder = engine.model_files.install(plan, cancel=self._stop)
             engine.model_files.use(plan.model.name)
             return folder
         self._run(install_and_use, self._found, self._failed)
