@@ -99,6 +99,8 @@ PY
     || { cat "$work/ask.out"; fail "ask"; }
 [ -s "$work/ask.out" ] || fail "ask answered nothing"
 
+[ ! -e "$home/.cache/Microsoft" ] || fail "ONNX Runtime wrote its telemetry folder"
+
 started=$(now)
 shown="$("${bundled[@]}" "$app/mmrag" gui --quit-when-shown 2>/dev/null | sed -n 1p)"
 gui_s=$(seconds "$started" "$(now)")

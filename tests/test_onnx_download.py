@@ -336,3 +336,21 @@ def test_siglips_text_is_canonicalised_before_tokenizing(tmp_path, hub):
     shouted, quiet = "A DOG, on the beach!!", "a dog on the beach"
     assert np.allclose(canonical.encode_texts([shouted]), canonical.encode_texts([quiet]))
     assert not np.allclose(plain.encode_texts([shouted]), plain.encode_texts([quiet]))
+
+
+def test_onnx_runtime_writes_no_telemetry(tmp_path):
+    """ONNX Runtime's device id and telemetry queue (~/.cache/Microsoft/…) are never
+    written: the app turns them off in every process before onnxruntime loads."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    probe = ("import mmrag_desktop.clip.onnx_backend, onnxruntime; "
+             "print(onnxruntime.get_available_providers())")
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True)
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
+    subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, check=True,
+                   capture_output=True)
+    assert (tmp_path / ".cache" / "Microsoft").exists()  # what it does unless told
