@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,60 @@ def test_the_named_place_is_the_nearest_on_the_globe_and_needs_no_scipy():
              "places([(48.86, 2.29)]); print('scipy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_gps_positions_off_the_earth_are_not_positions(engine, tmp_path):
+    """EXIF latitude 95, longitude 200 or 500, and the (0, 0) some cameras write without a
+    fix: no position (not on the map, in no place filter); a real one is kept."""
+    photos = coco_photos()
+    folder = tmp_path / "gps"
+    folder.mkdir()
+    for i, (name, lat, lon) in enumerate((("lat95.jpg", 95.0, 10.0), ("lon200.jpg", 45.0, 200.0),
+                                          ("lon500.jpg", -10.0, -500.0), ("null.jpg", 0.0, 0.0),
+                                          ("lisbon.jpg", 38.7223, -9.1393))):
+        with_gps(photos[i], folder / name, lat, lon)
+    engine.folders.add(folder)
+    engine.updates.index()
+    rows = dict(engine.store.db.execute(
+        "SELECT path, gps_lat IS NOT NULL FROM photos").fetchall())
+    assert {Path(p).name: bool(v) for p, v in rows.items()} == {
+        "lat95.jpg": False, "lon200.jpg": False, "lon500.jpg": False, "null.jpg": False,
+        "lisbon.jpg": True}
+
+
+def test_a_library_with_impossible_positions_is_cleaned_when_opened(engine, tmp_path):
+    """A library written before positions were checked (format 5): the impossible ones
+    and the places named from them are dropped when it is opened, and keyword search no
+    longer finds them there."""
+    from mmrag_desktop.library.facade import Library
+
+    photos = coco_photos()
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    with_gps(photos[0], folder / "a.jpg", 48.8584, 2.2945)  # Paris
+    with_gps(photos[1], folder / "b.jpg", 35.6586, 139.7454)  # Tokyo
+    _understanding(engine, "places").folders.add(folder)
+    engine.updates.index()
+    engine.updates.understand()
+    assert engine.search.run([Term("Tokyo")], k=3, mode="keyword")
+    db = engine.store.db
+    with engine.store.transaction():  # as an older version stored them
+        db.execute("UPDATE photos SET gps_lat = 95.0 WHERE path LIKE '%b.jpg'")
+        db.execute("UPDATE meta SET value = '5' WHERE key = 'schema'")
+    home, config = engine.home, engine.config
+    engine.close()
+    reopened = Library(home=home, config=config)
+    try:
+        positions = dict(reopened.store.db.execute(
+            "SELECT path, gps_lat FROM photos").fetchall())
+        assert {Path(p).name: v for p, v in positions.items()} == {
+            "a.jpg": pytest.approx(48.8584, abs=1e-3), "b.jpg": None}
+        assert [Path(r.path).name for r in
+                reopened.search.run([Term("Tokyo")], k=3, mode="keyword")] == []
+        assert [Path(r.path).name for r in
+                reopened.search.run([Term("Paris")], k=3, mode="keyword")] == ["a.jpg"]
+    finally:
+        reopened.close()
 
 
 def test_places_are_named_offline_found_and_filtered_by_name(engine, tmp_path, no_network):

@@ -4,6 +4,7 @@ a photo's metadata holds, and reading errors as :class:`BadImage` reasons."""
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,23 @@ class PhotoMeta:
     camera_model: str | None = None
     gps_lat: float | None = None
     gps_lon: float | None = None
+
+
+def position(lat: float | None, lon: float | None) -> tuple[float | None, float | None]:
+    """(latitude, longitude) in degrees when together they are a place on Earth: both
+    finite, latitude in [-90, 90], longitude in [-180, 180], and not exactly (0, 0), the
+    "null island" that some cameras write when they had no fix. Otherwise (None, None):
+    a photo without a position rather than one at a position no one took it."""
+    if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+        return None, None
+    if abs(lat) > 90 or abs(lon) > 180 or (lat == 0 and lon == 0):
+        return None, None
+    return lat, lon
+
+
+POSITION_SQL = ("gps_lat BETWEEN -90 AND 90 AND gps_lon BETWEEN -180 AND 180 "
+                "AND NOT (gps_lat = 0 AND gps_lon = 0)")
+""":func:`position`'s test in SQL, for a library's stored rows."""
 
 
 @contextmanager

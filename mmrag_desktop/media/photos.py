@@ -19,7 +19,7 @@ import numpy as np
 import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .files import BadImage, PhotoMeta, is_video_name, reading
+from .files import BadImage, PhotoMeta, is_video_name, position, reading
 from .video import still
 
 pi_heif.register_heif_opener()
@@ -154,14 +154,16 @@ def _metadata(img: Image.Image) -> PhotoMeta:
         gps = exif.get_ifd(_GPS_IFD)
     except Exception:  # noqa: BLE001 - malformed EXIF must not cost the photo itself
         return PhotoMeta(width, height)
+    lat, lon = position(_gps_degrees(gps.get(2), gps.get(1), "S"),
+                        _gps_degrees(gps.get(4), gps.get(3), "W"))
     return PhotoMeta(
         width,
         height,
         taken_at=_exif_datetime(sub.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)),
         camera_make=_clean_text(exif.get(_TAG_MAKE)),
         camera_model=_clean_text(exif.get(_TAG_MODEL)),
-        gps_lat=_gps_degrees(gps.get(2), gps.get(1), "S"),
-        gps_lon=_gps_degrees(gps.get(4), gps.get(3), "W"),
+        gps_lat=lat,
+        gps_lon=lon,
     )
 
 
@@ -186,9 +188,13 @@ def _exif_datetime(value: object) -> str | None:
 
 
 def _gps_degrees(dms: object, ref: object, negative_ref: str) -> float | None:
+    """EXIF's (degrees, minutes, seconds) and reference as signed degrees; None unless each
+    part is in its range (degrees ≥ 0, minutes and seconds in [0, 60))."""
     try:
         d, m, s = (float(x) for x in dms)  # type: ignore[union-attr]
     except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not (d >= 0 and 0 <= m < 60 and 0 <= s < 60):
         return None
     degrees = d + m / 60 + s / 3600
     if not math.isfinite(degrees):

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .files import BadImage, PhotoMeta, is_video_name, reading
+from .files import BadImage, PhotoMeta, is_video_name, position, reading
 
 INTERVAL = 2.0
 """Seconds between the keyframes kept while the picture does not change."""
@@ -240,8 +240,7 @@ def _iso6709(value: str | None) -> tuple[float | None, float | None]:
     match = _ISO6709.match(value or "")
     if not match:
         return None, None
-    lat, lon = float(match.group(1)), float(match.group(2))
-    return (lat, lon) if abs(lat) <= 90 and abs(lon) <= 180 else (None, None)
+    return position(float(match.group(1)), float(match.group(2)))
 
 
 def _reason(exc: Exception) -> str:

@@ -8,6 +8,7 @@ import os
 
 from ..core.errors import MmragError
 from ..core.paths import db_parent, path_to_db
+from ..media.files import POSITION_SQL
 
 
 class Schema:
@@ -94,10 +95,18 @@ class Schema:
         if version <= 2:
             db.conn.create_function("db_parent", 1, db_parent, deterministic=True)
             db.execute("UPDATE photos SET folder = db_parent(path)")
+        if version <= 5:  # positions read before they were checked: dropped, with their place
+            bad = f"gps_lat IS NOT NULL AND NOT ({POSITION_SQL})"
+            if db.execute(f"SELECT 1 FROM photos WHERE {bad} LIMIT 1").fetchone():
+                seq = self._next_seq()  # the keyword cache re-reads these rows
+                db.execute("DELETE FROM understanding WHERE kind = 'place' AND hash IN "
+                           f"(SELECT hash FROM photos WHERE {bad})")
+                db.execute(f"UPDATE photos SET gps_lat = NULL, gps_lon = NULL, seq = ? "
+                           f"WHERE {bad}", [seq])
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION)])
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The database layout this code reads and writes. 1: paths with undecodable bytes stored
 as base64 behind a marker; 2: the prefix-preserving path encoding of
 :mod:`mmrag_desktop.core.paths`, the vector checksum, the per-model vector archive, root devices;
@@ -105,7 +114,8 @@ as base64 behind a marker; 2: the prefix-preserving path encoding of
 4: what the understanding pass learned about each photo's content (:mod:`.understanding.passes`);
 5: videos: a row's ``duration`` (seconds; NULL for a photo) and its keyframes' embeddings
 (``frames``, by model and content hash); personal concepts and their example photos
-(:mod:`.domain.concepts`)."""
+(:mod:`.domain.concepts`); 6: no stored GPS position outside the Earth's ranges or at (0, 0)
+(:func:`.media.files.position`)."""
 
 
 class LibraryVersionError(MmragError, RuntimeError):
