@@ -180,3 +180,38 @@ def test_unreadable_file_is_recorded(engine, photos, monkeypatch):
     report = engine.updates.index([str(photos)])
     assert report.errors == [(str(victim), "permission denied")]
     assert engine.store.vector_count() == 39
+
+
+def test_a_named_pipe_as_query_photo_is_refused_not_waited_on(home, config, photos, tmp_path):
+    """``mkfifo p.jpg; mmrag search --photo p.jpg`` waited for a writer for ever."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+    from mmrag_desktop.core.config import save_config
+
+    home.mkdir(parents=True)
+    config.roots = [str(photos)]
+    save_config(home, config)
+    pipe = tmp_path / "p.jpg"
+    os.mkfifo(pipe)
+    run = [sys.executable, "-m", "mmrag_desktop"]
+    subprocess.run(run + ["index"], env=cli_env(home), check=True, capture_output=True)
+    out = subprocess.run(run + ["search", "--photo", str(pipe)], env=cli_env(home),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "not a regular file" in out.stderr
+
+
+def test_names_with_terminal_escapes_are_printed_escaped(engine, photos, capsys):
+    """A file name holding ``ESC [2J`` cleared the screen when `mmrag search` printed it."""
+    from mmrag_desktop.cli import main
+
+    evil = photos / "evil\x1b[2J\u202egpj.jpg"
+    shutil.copyfile(coco_photos()[100], evil)  # not one of the 40: no identical copy
+    engine.folders.add(photos)
+    engine.updates.index()
+    engine.close()
+    assert main(["--home", str(engine.home), "search", "--photo", str(evil), "-k", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "evil\\x1b[2J\\u202egpj.jpg" in out

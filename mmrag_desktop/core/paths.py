@@ -57,9 +57,15 @@ def db_parent(stored: str) -> str:
     return os.path.dirname(stored)
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def display_path(path: str) -> str:
-    """A printable form of *path* (undecodable bytes shown as ``\\xNN``)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A form of *path* safe to print on a terminal: undecodable bytes, control characters
+    (a name holding ``ESC [2J`` would clear the screen) and bidirectional overrides (which
+    reorder what follows) shown as ``\\xNN`` / ``\\uNNNN``."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def folder_range(folder: str) -> tuple[str, str]:

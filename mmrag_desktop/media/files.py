@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,8 +59,14 @@ POSITION_SQL = ("gps_lat BETWEEN -90 AND 90 AND gps_lon BETWEEN -180 AND 180 "
 
 @contextmanager
 def reading(path: Path) -> Iterator[None]:
-    """Turns the OS errors of reading *path* into :class:`BadImage` reasons."""
+    """Turns the OS errors of reading *path* into :class:`BadImage` reasons, after refusing
+    what is not a regular file: opening a named pipe would wait for a writer for ever, and
+    a device may never end."""
     try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError if stat.S_ISDIR(mode) else \
+                BadImage("not a regular file (a pipe, device or socket): not read")
         yield
     except FileNotFoundError as exc:
         raise BadImage("vanished before it could be read") from exc
