@@ -215,3 +215,28 @@ def test_names_with_terminal_escapes_are_printed_escaped(engine, photos, capsys)
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out
     assert "evil\\x1b[2J\\u202egpj.jpg" in out
+
+
+def test_a_giant_animated_gif_is_refused_before_decoding(engine, tmp_path):
+    """Frames of 16,000 × 16,000 in a GIF of a few kB went through the video path at full
+    size (4.9 GB for two such GIFs) although the same picture as a still is refused: one
+    pixel limit for every decoder, checked before decoding."""
+    import resource
+
+    from mmrag_desktop.media.files import BadImage
+    from mmrag_desktop.media.video import keyframes
+
+    folder = tmp_path / "gifs"
+    folder.mkdir()
+    frames = [Image.new("1", (16000, 16000)), Image.new("1", (16000, 16000), 1)]
+    frames[0].save(folder / "giant.gif", save_all=True, append_images=frames[1:])
+    del frames
+    assert (folder / "giant.gif").stat().st_size < 1_000_000
+    with pytest.raises(BadImage, match="MP limit"):
+        keyframes(folder / "giant.gif", min_side=224)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    engine.folders.add(folder)
+    report = engine.updates.index()
+    assert report.embedded == 0 and "MP limit" in report.errors[0][1]
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500, grown_mb  # a 256 MP frame alone would be 768 MB of RGB

@@ -40,6 +40,22 @@ class PhotoMeta:
     gps_lon: float | None = None
 
 
+MAX_PIXELS = 180_000_000
+"""Images and video frames above this many pixels are refused as possible decompression
+bombs (a 180 MP picture decodes to ~540 MB of RGB), by every decoder, before decoding."""
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Refuse a picture or video frame of *width* × *height* pixels above :data:`MAX_PIXELS`.
+
+    Raises:
+        BadImage: it is above the limit (the message says by how much).
+    """
+    if width * height > MAX_PIXELS:
+        raise BadImage(f"{width}×{height} is {width * height / 1e6:.0f} megapixels, above the "
+                       f"{MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb guard)")
+
+
 def position(lat: float | None, lon: float | None) -> tuple[float | None, float | None]:
     """(latitude, longitude) in degrees when together they are a place on Earth: both
     finite, latitude in [-90, 90], longitude in [-180, 180], and not exactly (0, 0), the

@@ -19,14 +19,10 @@ import numpy as np
 import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .files import BadImage, PhotoMeta, is_video_name, position, reading
+from .files import MAX_PIXELS, BadImage, PhotoMeta, check_pixels, is_video_name, position, reading
 from .video import still
 
 pi_heif.register_heif_opener()
-
-MAX_PIXELS = 180_000_000
-"""Images above this many pixels are refused as possible decompression bombs (a 180 MP
-photo decodes to ~540 MB of RGB)."""
 
 # The explicit check in decode() enforces MAX_PIXELS; Pillow's own warning below its error
 # threshold would only repeat it, from whichever thread decodes.
@@ -62,7 +58,7 @@ def decode(source: Path | bytes, min_side: int = 0,
 
     Raises:
         BadImage: unreadable, empty, not an image, truncated or corrupt, above
-            :data:`MAX_PIXELS`, or any failure inside a decoder (with its reason).
+            :data:`.media.files.MAX_PIXELS`, or any failure inside a decoder (with its reason).
     """
     if not isinstance(source, bytes) and (at or is_video_name(source)):  # a moment: a video
         return still(source, at, min_side)
@@ -80,11 +76,7 @@ def _decode(stream: BinaryIO, min_side: int) -> tuple[Image.Image, PhotoMeta]:
     try:
         img = Image.open(stream)
         width, height = img.size
-        if width * height > MAX_PIXELS:
-            raise BadImage(
-                f"{width}×{height} is {width * height / 1e6:.0f} megapixels, above the "
-                f"{MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb guard)"
-            )
+        check_pixels(width, height)
         meta = _metadata(img)
         if min_side and img.format == "JPEG":
             scale = min_side / min(width, height)

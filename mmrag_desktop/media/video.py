@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .files import BadImage, PhotoMeta, is_video_name, position, reading
+from .files import BadImage, PhotoMeta, check_pixels, is_video_name, position, reading
 
 INTERVAL = 2.0
 """Seconds between the keyframes kept while the picture does not change."""
@@ -161,6 +161,7 @@ def _opened(path: Path) -> Iterator[tuple]:
         if not container.streams.video:
             raise BadImage("has no video stream")
         stream = container.streams.video[0]
+        check_pixels(stream.codec_context.width, stream.codec_context.height)
         stream.thread_type = "AUTO"
         yield container, stream
     except av.FFmpegError as exc:
