@@ -277,3 +277,41 @@ def test_a_batch_is_committed_whole_or_not_at_all(engine, photos, monkeypatch):
     monkeypatch.undo()
     fresh = Store(store.path)  # what another process, or the next start, sees
     assert (fresh.seq(), fresh.checksum(), fresh.counts(), fresh.vector_count()) == before
+
+
+def test_damaged_caches_are_rebuilt_from_the_library_not_reported_as_a_damaged_library(
+        engine, photos, tmp_path, capsys):
+    """A damaged keywords.db made every default search exit 2 with "the library database
+    is damaged" (a message that could lead a user to delete the real library), and a
+    truncated ``.npz`` cache (keyframes, map) ended every search in a BadZipFile traceback.
+    Caches are rebuilt from library.db, with a notice."""
+    from conftest import encode_video
+
+    from mmrag_desktop.cli import main
+
+    encode_video(photos / "clip.mp4", coco_photos()[50:52])
+    engine.folders.add(photos)
+    engine.updates.index()
+    example = sorted(photos.glob("*.jpg"))[3]
+    assert engine.search.run([Term(photo=str(example))], k=1)[0].path == str(example)
+    assert engine.search.run([Term("clip")], k=1, mode="keyword")  # keywords.db made
+    caches = list(engine.path.rglob("*.npz"))
+    assert caches  # the keyframes' cache at least
+    engine.close()
+    (engine.path / "keywords.db").write_bytes(b"this is not a database" * 100)
+    for cache in caches:
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+
+    reopened = Library(home=engine.home, on_notice=(repairs := Repairs()))
+    try:
+        hits = reopened.search.run([Term("clip")], k=1, mode="hybrid")
+        assert hits and hits[0].path.endswith("clip.mp4")
+        assert any("keyword index" in r and "rebuilt" in r for r in repairs)
+        assert reopened.search.run([Term(photo=str(example))], k=1)[0].path == str(example)
+    finally:
+        reopened.close()
+    for cache in caches:
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    (engine.path / "keywords.db").write_bytes(b"\x00" * 4096)
+    assert main(["--home", str(engine.home), "search", "clip", "-k", "1"]) == 0
+    assert "clip.mp4" in capsys.readouterr().out

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import zipfile
+import zlib
 from pathlib import Path
 
 import hnswlib
@@ -21,6 +23,10 @@ import numpy as np
 
 from ..core.atomic import write_atomically
 from ..store.database import Store
+
+DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What reading a damaged (truncated, overwritten) ``.npz`` cache raises: numpy's loader
+lets zipfile's and zlib's own errors through."""
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +94,7 @@ class KeyedIndex:
                 seen = (int(saved["state"][0]), int(saved["state"][1]))
         except FileNotFoundError:
             keys, vectors, seen = [], np.empty((0, self.dim), np.float32), (0, 0)
-        except (OSError, ValueError, KeyError) as exc:
+        except DAMAGED as exc:
             log.warning("%s: %s; rebuilding from the library", self.path, exc)
             keys, vectors, seen = [], np.empty((0, self.dim), np.float32), (0, 0)
         self._start(keys, np.asarray(vectors, np.float32))

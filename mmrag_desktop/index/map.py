@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import write_atomically
+from .keyed import DAMAGED
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def load(path: Path, model_id: str) -> LibraryMap | None:
                               str(saved["method"]), int(saved["seq"]), int(saved["placed"]))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError) as exc:
+    except DAMAGED as exc:
         log.warning("library map %s: %s; computing it again", path, exc)
         return None
 

@@ -10,6 +10,7 @@ managers, ``pylib/anki/collection.py``): ``folders``, ``updates``, ``search``, `
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -125,11 +126,30 @@ class Library:
 
     @property
     def keywords(self) -> KeywordIndex:
-        """The keyword (FTS5) index, a cache beside the library (see :mod:`.index.keywords`)."""
+        """The keyword (FTS5) index, a cache beside the library (see :mod:`.index.keywords`);
+        one that cannot be opened is rebuilt (:meth:`rebuild_keywords`)."""
         with self._lock:
             if self._keywords is None:
-                self._keywords = KeywordIndex(self.path / "keywords.db")
+                try:
+                    self._keywords = KeywordIndex(self.path / "keywords.db")
+                except sqlite3.DatabaseError as exc:
+                    return self.rebuild_keywords(exc)
             return self._keywords
+
+    def rebuild_keywords(self, cause: Exception) -> KeywordIndex:
+        """Throw the damaged keyword cache away and start a new one, which its next
+        catch-up fills from ``library.db`` (the truth: nothing is lost); a ``"repair"``
+        notice says so. Returns the new index."""
+        path = self.path / "keywords.db"
+        with self._lock:
+            if self._keywords is not None:
+                self._keywords.close()
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            self._keywords = KeywordIndex(path)
+        self.notice("repair", f"the keyword index ({path.name}, a cache) was damaged ({cause}): "
+                              "rebuilt from the library")
+        return self._keywords
 
     @property
     def loaded_embedder(self) -> Embedder | RemoteEmbedder | None:

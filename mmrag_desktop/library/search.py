@@ -5,6 +5,7 @@ photos by id with what is known of them."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -149,13 +150,14 @@ class Search:
     def _keyword_search(self, words: str, k: int,
                         filters: Filters | None) -> list[Result]:
         """BM25 over the words, fused by reciprocal-rank fusion with BM25 over the
-        trigrams of recognised text (:meth:`KeywordIndex.search_text_fuzzy`)."""
-        keywords = self.lib.keywords
-        keywords.catch_up(self.lib.store)
+        trigrams of recognised text (:meth:`KeywordIndex.search_text_fuzzy`). A keyword
+        cache found damaged is rebuilt and asked again (:meth:`Library.rebuild_keywords`)."""
         # Unfiltered, few hits are dropped (offline photos); filtered, rank every match.
         limit = k + FEW_OFFLINE if filters is None or filters.is_empty() else -1
-        exact = keywords.search(words, limit)
-        fuzzy = keywords.search_text_fuzzy(words, limit)
+        try:
+            exact, fuzzy = self._keyword_hits(self.lib.keywords, words, limit)
+        except sqlite3.DatabaseError as exc:
+            exact, fuzzy = self._keyword_hits(self.lib.rebuild_keywords(exc), words, limit)
         allowed = self.lib.store.ids_matching(filters, among=list({h.id for h in exact + fuzzy}))
         exact = [h for h in exact if h.id in allowed]
         fuzzy = [h for h in fuzzy if h.id in allowed]
@@ -166,6 +168,11 @@ class Search:
         return [Result(i, details[i]["path"], None, details[i] | {"matched": {
             "field": why[i].field, "snippet": why[i].snippet}})
             for i in ranked if i in details]
+
+    def _keyword_hits(self, keywords, words: str, limit: int) -> tuple[list, list]:
+        """(exact, fuzzy) hits of *words* in *keywords*, brought up to date first."""
+        keywords.catch_up(self.lib.store)
+        return keywords.search(words, limit), keywords.search_text_fuzzy(words, limit)
 
     def by_vector(self, query: np.ndarray, k: int = 20, min_score: float | None = None,
                   filters: Filters | None = None) -> list[Result]:
