@@ -143,3 +143,54 @@ def test_a_hand_edited_setting_of_the_wrong_type_is_named(home, capsys):
     (home / "config.toml").write_text('roots = ["/a", 3]\n')
     with pytest.raises(ConfigError, match="'roots' must be a list of texts"):
         load_config(home)
+
+
+def test_the_ocr_helper_ends_with_its_parent_however_it_ends(home, config, photos):
+    """``kill -9`` of ``mmrag understand`` left its OCR worker (~320 MB) running for good:
+    every helper now ends with the process that started it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import cli_env, render_receipt
+    from mmrag_desktop.core.config import save_config
+
+    for i in range(6):
+        render_receipt(photos / f"receipt{i}.jpg")
+    home.mkdir(parents=True)
+    config.roots, config.understand = [str(photos)], ["text"]
+    save_config(home, config)
+    run = [sys.executable, "-m", "mmrag_desktop"]
+    subprocess.run(run + ["index", "--no-understand"], env=cli_env(home), check=True,
+                   capture_output=True)
+    parent = subprocess.Popen(run + ["understand"], env=cli_env(home),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    worker = None
+    for _ in range(600):  # until the OCR worker is there (spawned on the first photo)
+        found = [p for p in children()
+                 if "spawn_main" in open(f"/proc/{p}/cmdline").read().replace("\0", " ")]
+        if found:
+            worker = found[0]
+            break
+        assert parent.poll() is None, "understand ended before its worker started"
+        time.sleep(0.1)
+    assert worker is not None
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(600):  # the worker notices at once; a busy machine may take a while
+        try:
+            state = open(f"/proc/{worker}/stat").read().split()[2]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # ended, not yet reaped by init
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the OCR worker outlived its parent")

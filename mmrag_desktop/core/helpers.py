@@ -4,7 +4,10 @@ the interpreter lock, runs apart from the app (the CLIP model under the GUI, the
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
@@ -28,12 +31,30 @@ def spawn(target: Callable, name: str, channels: tuple[str, ...], *args
     return process, {c: parent for c, (parent, _) in pipes.items()}
 
 
+def exit_with_parent() -> None:
+    """In a helper process: end it (at once, no clean-up: it owns nothing the app keeps)
+    when the process that started it ends, however that ends (SIGKILL, a logout's
+    SIGTERM, a crash). A pool's worker waits on a queue whose writing end it holds itself,
+    so its parent's death never reaches it otherwise; the parent's sentinel
+    (:func:`multiprocessing.parent_process`) does. Call it first thing in the helper (a
+    pool's ``initializer``)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def call_apart(function: Callable, *args):
     """``function(*args)`` run in a new helper process (spawned, as :func:`spawn`), which
     ends with it: how the GUI asks open_clip something (a hub repository, whether a weights
     file fits) without loading torch into its own process. *function* and *args* must
     pickle; its result, or the exception it raised, comes back as if called here."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=exit_with_parent) as pool:
         return pool.submit(function, *args).result()
 
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from ..core import helpers
 from ..domain.analyses import ANALYSES, Analysis
 from ..media.files import BadImage
 from ..store.database import Store
@@ -69,6 +70,7 @@ _reader = None
 
 
 def _start_worker() -> None:
+    helpers.exit_with_parent()  # never an orphan of a killed app
     # Ctrl+C is the app's to handle: a helper killed by it would count as a crash.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
