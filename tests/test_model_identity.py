@@ -213,3 +213,71 @@ def test_an_hf_hub_model_in_the_cache_loads_without_the_network(home, tmp_path, 
     expected = (expected / expected.norm()).numpy()
     assert np.allclose(embedder.encode_texts(["a dog"])[0], expected, atol=1e-5)
     assert no_network == []
+
+
+def test_weights_that_cannot_be_loaded_change_nothing(home, config, photos, tmp_path, capsys):
+    """A truncated weights file set as ``weights`` emptied the library: every photo became
+    "unreadable", the good model's embeddings were dropped, and the rows stayed errors after
+    the setting was restored. The setting is checked when set; a model that fails to load
+    stops the run with one message; nothing in the library changes."""
+    from pathlib import Path
+
+    from mmrag_desktop.cli import main
+    from mmrag_desktop.core.config import load_config, save_config
+    from mmrag_desktop.library.facade import Library
+
+    home.mkdir(parents=True)
+    config.roots = [str(photos)]
+    save_config(home, config)
+    assert main(["--home", str(home), "index"]) == 0
+    good = load_config(home).weights
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(Path(good).read_bytes()[: Path(good).stat().st_size // 2])
+    capsys.readouterr()
+
+    assert main(["--home", str(home), "config", "weights", str(bad)]) == 2
+    assert "truncated" in capsys.readouterr().err and load_config(home).weights == good
+
+    edited = load_config(home)  # set another way (a hand-edited config.toml)
+    edited.weights = str(bad)
+    save_config(home, edited)
+    assert main(["--home", str(home), "index"]) == 2
+    err = capsys.readouterr().err
+    assert "truncated.pt" in err and err.count("\n") <= 3, err  # one message, not 40
+    library = Library(home=home, read_only=True)
+    try:
+        rows = library.store.db.execute(
+            "SELECT status, vector IS NOT NULL FROM photos").fetchall()
+        assert rows and all(row == ("ok", 1) for row in rows), set(rows)
+        model_before = library.store.get_meta("model_id")
+    finally:
+        library.close()
+    assert not model_before.startswith("random")
+
+    edited.weights = good
+    save_config(home, edited)
+    assert main(["--home", str(home), "index"]) == 0
+    out = capsys.readouterr().out
+    assert "0 embedded" in out and "0 unreadable" in out, out
+
+
+def test_settings_refuse_a_damaged_weights_file(qtbot, tmp_path, tiny_model, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from mmrag_desktop.core.config import Config
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
+    from mmrag_desktop.gui.dialogs.settings import SettingsDialog
+
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(tiny_model[1].read_bytes()[:1000])
+    dialog = SettingsDialog(Config(), None, (), LibraryBridge.check_weights)
+    qtbot.addWidget(dialog)
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        lambda parent, title, text: warned.append(text))
+    dialog.weights.setText(str(bad))
+    dialog.accept()
+    assert warned and "truncated" in warned[0] and not dialog.result()
+    dialog.weights.setText(str(tiny_model[1]))
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
+from ..clip.identity import check_weights_file
 from ..core.config import ConfigError, home_dir, load_config, save_config
 from ..core.paths import display_path
 from ..core.text import size_text
@@ -128,6 +130,8 @@ def cmd_config(args) -> int:
         raise ConfigError(f"{args.key}: expected a JSON value, got {args.value!r}") from exc
     if type(value) is not type(current):
         raise ConfigError(f"{args.key}: expected {type(current).__name__}, got {args.value!r}")
+    if args.key == "weights" and value:
+        check_weights_file(Path(value))
     setattr(config, args.key, value)
     save_config(home, config)
     print(f"{args.key} = {json.dumps(value)}")

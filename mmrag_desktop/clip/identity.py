@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 from ..core.atomic import write_atomically
@@ -135,6 +136,37 @@ def weights_digest(path: Path, home: Path) -> str:
     except OSError:
         pass  # not remembered: hashed again next time
     return digest
+
+
+def check_weights_file(path: Path) -> None:
+    """A quick check that *path* can be a checkpoint, made when the ``weights`` setting is
+    set (reading it whole is the model load's job): it exists, has a known type, and its
+    container is whole — a safetensors header that fits the file, a torch zip archive with
+    its directory at the end (a truncated download has none).
+
+    Raises:
+        ModelFileError: it is missing, of an unknown type, or damaged (the message says).
+    """
+    if not path.is_file():
+        raise ModelFileError(f"weights file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in WEIGHT_SUFFIXES:
+        raise ModelFileError(f"{path.name}: expected one of {', '.join(WEIGHT_SUFFIXES)}")
+    try:
+        with path.open("rb") as f:
+            if suffix == ".safetensors":
+                length = int.from_bytes(f.read(8), "little")
+                header = json.loads(f.read(length)) if 0 < length <= path.stat().st_size else None
+                ends = max((v["data_offsets"][1] for k, v in (header or {}).items()
+                            if k != "__metadata__"), default=-1)
+                whole = header is not None and 8 + length + ends == path.stat().st_size
+            else:
+                whole = zipfile.is_zipfile(f) or (f.seek(0) == 0 and f.read(2) == b"\x80\x02")
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelFileError(f"{path.name} cannot be read as model weights: {exc}") from exc
+    if not whole:
+        raise ModelFileError(f"{path.name} is damaged or not model weights (truncated?); "
+                             "the setting was not changed")
 
 
 def install_weights(staged: Path, config: Config, home: Path, suffix: str) -> Path:

@@ -196,6 +196,10 @@ class Library:
                 f"this library's photos were embedded with {current}, but the configured "
                 f"model is {model}; run `mmrag index` to switch the library to it (the "
                 "current embeddings are kept for switching back)")
+        if current is not None and not self.random_weights:
+            # Loaded before anything changes: weights that cannot be loaded (a truncated
+            # file) stop here with one message, and the library stays on its model.
+            self.embedder.load("image")
         with self.writing("switching the model"):
             current = self.store.get_meta("model_id")  # another process may have switched
             if current == model:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..clip.identity import ModelFileError, ModelMissingError
 from ..core.paths import is_within
 from ..domain.folders import ERROR, OFFLINE, OK
 from ..index.vectors import VectorIndex
@@ -391,6 +392,8 @@ class _Run:
             return _Result(job, digest, to_pixels(image)[None], fields=meta_fields(meta))
         except BadImage as exc:
             return _Result(job, error=str(exc))
+        except (ModelMissingError, ModelFileError):
+            raise  # the model, not this photo: the run stops, no photo is marked
         except Exception as exc:  # noqa: BLE001 - one photo's failure must not end the run
             return _Result(job, error=f"could not be prepared ({type(exc).__name__}: {exc})")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..domain.folders import OFFLINE, OK, PENDING
+from ..domain.folders import ERROR, OFFLINE, OK, PENDING
 from .sql import chunks, marks
 
 
@@ -138,7 +138,8 @@ class Vectors:
     def switch_model(self, old: str | None, new: str) -> tuple[int, int]:
         """Make *new* the library's model, in one transaction: the embeddings of *old* are
         kept by content hash (switching back restores them), those *new* made before are
-        restored, and every other photo waits to be embedded.
+        restored, and every other photo waits to be embedded (photos that could not be
+        read too: their failure may have been the model's).
 
         Returns:
             (photos whose embeddings were restored, photos waiting to be embedded).
@@ -154,8 +155,9 @@ class Vectors:
                        "WHERE m.model = ? AND m.hash = photos.hash), seq = ?", [new, seq])
             restored = db.execute("SELECT COUNT(*) FROM photos WHERE vector IS NOT NULL"
                                   ).fetchone()[0]
+            # ERROR rows too: what made them fail may have been the model
             waiting = db.execute("UPDATE photos SET status = ? WHERE vector IS NULL AND status "
-                                 "IN (?, ?)", [PENDING, OK, OFFLINE]).rowcount
+                                 "IN (?, ?, ?)", [PENDING, OK, OFFLINE, ERROR]).rowcount
             db.execute("DELETE FROM model_vectors WHERE model = ? OR hash NOT IN "
                        "(SELECT hash FROM photos WHERE hash IS NOT NULL)", [new])
             db.execute("DELETE FROM tombstones")

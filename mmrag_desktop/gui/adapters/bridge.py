@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ...clip.identity import ModelMissingError
+from ...clip.identity import ModelFileError, ModelMissingError, check_weights_file
 from ...core.config import Config, save_config
 from ...domain.analyses import ANALYSES
 from ...domain.folders import Activity
@@ -185,6 +185,16 @@ class LibraryBridge(QObject):
 
     def _evict(self, pasted: bool = False) -> None:
         thumbnails.evict(self.engine.home, self.engine.folders.present, pasted)
+
+    @staticmethod
+    def check_weights(path: str) -> str | None:
+        """Why *path* cannot be the ``weights`` setting (missing, another type, damaged),
+        or None when it can (:func:`.clip.identity.check_weights_file`)."""
+        try:
+            check_weights_file(Path(path))
+        except ModelFileError as exc:
+            return str(exc)
+        return None
 
     def apply_config(self, config: Config) -> None:
         """Save new settings and restart on them (the model reloads when it changed)."""

@@ -5,6 +5,7 @@ understanding pass learns, and the way to Ask's set-up page. Saved with the engi
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -39,8 +41,10 @@ class SettingsDialog(QDialog):
 
     vlm_setup_requested = Signal()
 
-    def __init__(self, config: Config, parent: QWidget | None = None, models: tuple = ()):
+    def __init__(self, config: Config, parent: QWidget | None = None, models: tuple = (),
+                 check_weights: Callable[[str], str | None] = lambda path: None):
         super().__init__(parent)
+        self._check_weights = check_weights
         self.setWindowTitle("Settings")
         self._original = config
         self.search_model = QComboBox()
@@ -105,6 +109,16 @@ class SettingsDialog(QDialog):
                                               "Weights (*.safetensors *.bin *.pt *.pth)")
         if path:
             self.weights.setText(path)
+
+    def accept(self) -> None:
+        """Save, unless the weights file chosen is missing or damaged (then say why)."""
+        weights = self.weights.text().strip()
+        if weights and weights != self._original.weights:
+            problem = self._check_weights(weights)
+            if problem:
+                QMessageBox.warning(self, "Weights file", problem)
+                return
+        super().accept()
 
     def config(self) -> Config:
         """The edited settings (a new Config; the original is unchanged)."""

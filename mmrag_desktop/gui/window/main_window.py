@@ -564,7 +564,8 @@ class MainWindow(PhotoDrops, QMainWindow):
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.bridge.engine.config, self,
-                                self.bridge.engine.model_files.catalogue())
+                                self.bridge.engine.model_files.catalogue(),
+                                self.bridge.check_weights)
 
         def save() -> None:
             config = dialog.config()
