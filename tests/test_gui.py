@@ -1198,3 +1198,27 @@ def test_the_window_process_never_loads_a_models_native_library(home, config, ph
                          timeout=1200)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_damaged_cached_thumbnail_is_made_again(qtbot, tmp_path):
+    """A cached thumbnail truncated (a full disk) or overwritten was shown broken for ever."""
+    from mmrag_desktop.media.files import file_hash
+
+    photo = coco_photos()[5]
+    digest = file_hash(photo)
+    lanes = Lanes(workers={"thumbnails": 1})
+    loader = ThumbnailLoader(tmp_path / "thumbnails", 128, lanes)
+    cached = thumbnail(photo, digest, 128, tmp_path / "thumbnails")
+    good = cached.read_bytes()
+    cached.write_bytes(good[: len(good) // 3])  # truncated
+    got = []
+    loader.loaded.connect(got.append)
+    try:
+        assert loader.image(str(photo), digest) is None  # being made
+        qtbot.waitUntil(lambda: bool(got), timeout=30_000)
+        image = loader.image(str(photo), digest)
+        assert image is not None and not image.isNull() and max(image.width(), image.height()) == 128
+        assert cached.stat().st_size > len(good) // 3
+    finally:
+        loader.close()
+        lanes.close()

@@ -11,6 +11,8 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
+
 from ..core.atomic import write_atomically
 from .photos import decode
 
@@ -47,6 +49,30 @@ def thumbnail(photo: Path, digest: str, size: int, folder: Path, at: float = 0.0
     # a crash or a second thread never leaves a half-written thumbnail under the final name
     write_atomically(target, lambda out: image.save(out, "JPEG", quality=QUALITY))
     return target
+
+
+def thumbnail_image(photo: Path, digest: str, size: int, folder: Path,
+                    at: float = 0.0) -> Image.Image:
+    """The thumbnail of *photo* (see :func:`thumbnail`), decoded; a cached file that
+    cannot be decoded (truncated by a full disk, overwritten) is made again from the photo
+    rather than shown broken for ever.
+
+    Raises:
+        BadImage: the photo cannot be read or decoded.
+        OSError: the thumbnail made again cannot be decoded either.
+    """
+    path = thumbnail(photo, digest, size, folder, at)
+    try:
+        return _decoded(path)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return _decoded(thumbnail(photo, digest, size, folder, at))
+
+
+def _decoded(path: Path) -> Image.Image:
+    with Image.open(path) as cached:
+        cached.load()
+        return cached.copy()
 
 
 def paste_dir(home: Path) -> Path:

@@ -18,7 +18,7 @@ from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 
 from ...media.files import BadImage
 from ...media.photos import decode
-from ...media.thumbnails import thumbnail
+from ...media.thumbnails import thumbnail_image
 from .ops import Lanes
 
 MEMORY_ITEMS = 3000
@@ -116,8 +116,7 @@ class ThumbnailLoader(QObject):
             self._busy.add(key)
             size = self.size
         try:
-            with Image.open(thumbnail(Path(path), digest, size, self.folder, at)) as cached:
-                result = to_qimage(cached)
+            result = to_qimage(thumbnail_image(Path(path), digest, size, self.folder, at))
         except (BadImage, OSError):
             result = BROKEN
         with self._wake:
