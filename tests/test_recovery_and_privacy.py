@@ -96,3 +96,23 @@ def test_no_socket_is_opened_during_index_search_and_watch(home, config, photos,
     watcher.stop()
     assert engine.store.vector_count() == 41
     assert no_network == []
+
+
+def test_a_model_with_a_hugging_face_tokenizer_never_fetches_it_unasked(tmp_path, monkeypatch,
+                                                                        no_network):
+    """With HF_HUB_OFFLINE unset and an empty Hugging Face cache, a model whose config
+    names a Hugging Face tokenizer (XLM-RoBERTa's) opens no socket: it says how to get the
+    files instead."""
+    from mmrag_desktop.clip.embedder import Embedder
+    from mmrag_desktop.clip.identity import ModelMissingError
+    from mmrag_desktop.core.config import Config
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    embedder = Embedder(Config(model="xlm-roberta-base-ViT-B-32",
+                               pretrained="laion5b_s13b_b90k"), tmp_path / "home",
+                        random_weights=True)
+    with pytest.raises(ModelMissingError, match="xlm-roberta-base.*never fetches them unasked"):
+        embedder.encode_texts(["Hund am Strand"])
+    assert no_network == []
