@@ -262,3 +262,31 @@ def test_a_file_moved_just_now_keeps_its_embedding(engine, photos):
     later = engine.updates.index([str(photos)])
     assert (later.moved, later.embedded, later.deleted) == (1, 0, 0)
     assert engine.search.run([Term(photo=str(moved))], k=1)[0].path == str(moved)
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_still_read_again(engine, photos, tmp_path):
+    """Editors that keep the modification time (``touch -r``, ``exiftool -P``) left a stale
+    embedding for ever when the size stayed too; the inode's change time cannot be kept."""
+    import os
+
+    engine.folders.add(photos)
+    assert engine.updates.index().embedded == 40
+    target = sorted(photos.iterdir())[0]
+    other = min((p for p in coco_photos()[60:] if p.stat().st_size < target.stat().st_size),
+                key=lambda p: p.stat().st_size)
+    st = target.stat()
+    # another picture in the same number of bytes (a JPEG decoder ignores what follows its
+    # end marker), with the old modification time put back
+    target.write_bytes(other.read_bytes().ljust(st.st_size, b"\0"))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    report = engine.updates.index()
+    assert report.embedded == 1 and report.unchanged == 39
+    assert engine.search.run([Term(photo=str(other))], k=1)[0].path == str(target)
+
+    # rows from before the change time was kept: trusted once, then remembered
+    with engine.store.transaction():
+        engine.store.db.execute("UPDATE photos SET changed_ns = NULL")
+    assert engine.updates.index().unchanged == 40
+    assert engine.store.db.execute(
+        "SELECT COUNT(*) FROM photos WHERE changed_ns IS NULL").fetchone()[0] == 0

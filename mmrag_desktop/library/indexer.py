@@ -103,6 +103,7 @@ class _Survey:
         self.jobs: list[_Job] = []
         self.missing: list[Row] = []
         self.deferred_sizes: set[int] = set()
+        self.stamps: list[tuple[int, int]] = []  # (row id, changed_ns) to record
         self.stable_ns = stable_after * 1e9
         self.now = time.time_ns()
 
@@ -112,8 +113,13 @@ class _Survey:
         if 0 <= self.now - max(f.mtime_ns, f.changed_ns) < self.stable_ns:
             report.deferred += 1
             self.deferred_sizes.add(f.size)
-        elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns):
+        elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns) \
+                and row.changed_ns in (None, f.changed_ns):
+            # The inode's change time too: an editor or `touch -r` that keeps size and mtime
+            # cannot keep it. (On Windows it is the creation time: size and mtime decide.)
             report.unchanged += 1
+            if row.changed_ns is None:  # read by an older version: remembered from now on
+                self.stamps.append((row.id, f.changed_ns))
         else:
             self.jobs.append(_Job(f, row))
 
@@ -267,6 +273,8 @@ class Indexer:
         for row in survey.missing:
             if row.hash:
                 missing_by_hash.setdefault(row.hash, []).append(row.id)
+        if survey.stamps:
+            self.store.record_changed(survey.stamps)
         run = _Run(self, report, emit, cancel, len(survey.jobs), _Embedded(self.store),
                    missing_by_hash)
         run.process(survey.jobs)
@@ -401,7 +409,7 @@ class _Run:
         job, report = result.job, self.report
         row_id = job.row.id if job.row else None
         base = {"path": job.file.path, "root": job.file.root, "size": job.file.size,
-                "mtime_ns": job.file.mtime_ns}
+                "mtime_ns": job.file.mtime_ns, "changed_ns": job.file.changed_ns}
         if job.row and job.row.status == OK and job.row.hash == result.hash:
             self.others.append((row_id, base))  # touched: same content, new mtime
             report.touched += 1

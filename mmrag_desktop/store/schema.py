@@ -40,6 +40,7 @@ class Schema:
                 "camera_make": str, "camera_model": str, "gps_lat": float,
                 "gps_lon": float, "status": str, "error": str, "vector": bytes,
                 "seq": int, "indexed_at": float, "folder": str, "duration": float,
+                "changed_ns": int,
             },
             pk="id", not_null={"path", "root", "status"}, if_not_exists=True,
         )
@@ -81,6 +82,8 @@ class Schema:
             db.execute("ALTER TABLE photos ADD COLUMN folder TEXT")
         if "duration" not in columns:
             db.execute("ALTER TABLE photos ADD COLUMN duration REAL")
+        if "changed_ns" not in columns:
+            db.execute("ALTER TABLE photos ADD COLUMN changed_ns INTEGER")
         self._create_tables()
         if version == 1:
             marker = "\x00raw:"
@@ -115,7 +118,8 @@ as base64 behind a marker; 2: the prefix-preserving path encoding of
 5: videos: a row's ``duration`` (seconds; NULL for a photo) and its keyframes' embeddings
 (``frames``, by model and content hash); personal concepts and their example photos
 (:mod:`.domain.concepts`); 6: no stored GPS position outside the Earth's ranges or at (0, 0)
-(:func:`.media.files.position`)."""
+(:func:`.media.files.position`), and each row's ``changed_ns`` (the file's ``st_ctime_ns``
+when it was last read: an edit that keeps size and mtime still changes it)."""
 
 
 class LibraryVersionError(MmragError, RuntimeError):
