@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -288,3 +289,29 @@ def test_an_unreadable_folder_or_file_keeps_its_photos(engine, photos, monkeypat
     assert (report.unchanged, report.embedded, report.deleted) == (45, 0, 0)
     shutil.rmtree(photos / "trip")  # gone for real now: removed
     assert engine.updates.index([str(photos)]).deleted == 5
+
+
+def test_a_link_to_a_photo_in_the_library_is_not_a_second_photo(engine, photos, tmp_path):
+    """A symbolic link to a photo inside a library folder was indexed as a second photo:
+    Find duplicates suggested keeping the link, and trashing "the others" trashed the real
+    photo. A link to a photo the library has is that photo; a link to one outside is the
+    library's only path to it, and trashing it moves the link, never the file."""
+    import os
+
+    from mmrag_desktop.library.trash import move_to_trash
+
+    target = sorted(photos.iterdir())[0]
+    os.symlink(target, photos / "link.jpg")
+    outside = tmp_path / "elsewhere" / "away.jpg"
+    outside.parent.mkdir()
+    outside.write_bytes(coco_photos()[100].read_bytes())
+    os.symlink(outside, photos / "away-link.jpg")
+    engine.folders.add(photos)
+    report = engine.updates.index()
+    paths = {Path(r[0]).name for r in engine.store.db.execute("SELECT path FROM photos")}
+    assert "link.jpg" not in paths and target.name in paths and "away-link.jpg" in paths
+    assert report.embedded == 41
+    assert not [g for g in engine.analyses.duplicates() if
+                any(Path(r.path).name == "link.jpg" for r in g.photos)]
+    move_to_trash([str(photos / "away-link.jpg")])
+    assert outside.read_bytes() == coco_photos()[100].read_bytes()  # the file is untouched

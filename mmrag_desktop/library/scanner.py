@@ -97,10 +97,14 @@ def scan(
     folder that is gone or excluded yields nothing. Excluded folders are not listed.
 
     Symbolic links to folders inside the same root are not followed (the folder is walked
-    under its real path); other directory symlink loops are cut by remembering each
-    directory's (device, inode). Files that vanish between listing and ``stat`` are left
-    out silently.
+    under its real path), nor links to files inside any of *roots* (the photo is listed
+    under its real path: one photo, one row, and nothing that acts on "the other copy"
+    can reach the file a link keeps); other directory symlink loops are cut by remembering
+    each directory's (device, inode). Files that vanish between listing and ``stat`` are
+    left out silently.
     """
+    roots = list(roots)
+    real_roots = [os.path.realpath(r) for r in roots]
     for root in roots:
         real_root = os.path.realpath(root)
         visited: set[tuple[int, int]] = set()
@@ -141,6 +145,9 @@ def scan(
                         continue  # walked under its real path: each photo has one path
                     subfolders.append(entry.path)
                 elif stat.S_ISREG(st.st_mode) and is_media_name(Path(entry.name)):
+                    if entry.is_symlink() and any(
+                            is_within(os.path.realpath(entry.path), r) for r in real_roots):
+                        continue
                     listing.files.append(FileStat(entry.path, root, st.st_size, st.st_mtime_ns,
                                                   getattr(st, "st_ctime_ns", st.st_mtime_ns)))
             yield listing
