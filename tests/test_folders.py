@@ -182,7 +182,8 @@ def test_an_empty_mount_point_goes_offline_and_comes_back(engine, photos, tmp_pa
     for photo in away.iterdir():
         photo.rename(photos / photo.name)
     back = engine.updates.index()
-    assert (back.embedded, back.unchanged, back.deleted) == (0, 40, 0)
+    # renamed back, their change time moved: read again to be sure, nothing re-embedded
+    assert (back.embedded, back.unchanged + back.touched, back.deleted) == (0, 40, 0)
 
 
 def test_mass_removal_is_held_until_confirmed(engine, photos, tmp_path, home):
