@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -42,10 +43,11 @@ def test_text_in_photos_is_found_by_its_words_rank_1_in_hybrid_search(engine, tm
               "| missed in hybrid:", ranks.misses["hybrid"])
     assert ranks.rank1["hybrid"] >= 0.95
     # why it matched: the recognised text, with the words found
+    # (OCR may read "Midnight-Bakery" or "MIDNIGHT BAKERY": letters are compared, not bytes)
     [first] = engine.search.run([Term("Midnight Bakery")], k=1, mode="hybrid")
     assert first.meta["matched"]["field"] == "text"
-    assert "[Midnight]" in first.meta["matched"]["snippet"]
-    assert "Midnight Bakery" in first.meta["text"]
+    assert "[midnight" in first.meta["matched"]["snippet"].lower()
+    assert "midnightbakery" in re.sub(r"[^a-z]", "", first.meta["text"].lower())
     # quotes ask for the exact phrase: the words in another order find nothing
     assert engine.search.run([Term('"Bakery Midnight"')], k=3, mode="keyword") == []
 

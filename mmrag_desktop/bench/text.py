@@ -47,12 +47,23 @@ FONT_FOLDERS = ("/usr/share/fonts", "/Library/Fonts", "/System/Library/Fonts",
                 "C:/Windows/Fonts")
 
 
+FONT_FACES = ("DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
+              "DejaVuSansCondensed-BoldOblique.ttf", "DejaVuSansMono-Bold.ttf",
+              "DejaVuSansMono.ttf", "DejaVuSerif-Italic.ttf")
+"""The faces the phrases are drawn in where the system has them all (DejaVu, in most Linux
+distributions): the same pick, and the same measurement, whatever else is installed."""
+
+
 def fonts() -> list[Path | None]:
-    """Up to six TrueType fonts of this system, in a fixed order, and None for Pillow's
-    built-in one (so there is always one)."""
+    """Six TrueType fonts of this system (:data:`FONT_FACES`, else six spread over what
+    there is, in a fixed order), and None for Pillow's built-in one (so there is always
+    one)."""
     found = sorted({p for folder in FONT_FOLDERS if Path(folder).is_dir()
                     for p in Path(folder).rglob("*.ttf") if "math" not in p.name.lower()},
                    key=lambda p: p.name)
+    named = {p.name: p for p in found}
+    if all(face in named for face in FONT_FACES):
+        return [named[face] for face in FONT_FACES] + [None]
     step = max(1, len(found) // 6)
     return found[::step][:6] + [None]
 
