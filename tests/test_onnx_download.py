@@ -347,11 +347,16 @@ def test_onnx_runtime_writes_no_telemetry(tmp_path):
 
     from conftest import REPO
 
-    probe = ("import mmrag_desktop.clip.onnx_backend, onnxruntime; "
-             "print(onnxruntime.get_available_providers())")
+    import shutil
+
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True)
-    assert not (tmp_path / ".cache" / "Microsoft").exists()
+    written = tmp_path / ".cache" / "Microsoft"
     subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, check=True,
                    capture_output=True)
-    assert (tmp_path / ".cache" / "Microsoft").exists()  # what it does unless told
+    if not written.exists():
+        pytest.skip("this onnxruntime writes no telemetry folder even unasked")
+    shutil.rmtree(written)
+    probe = ("import mmrag_desktop.clip.onnx_backend, onnxruntime; "
+             "print(onnxruntime.get_available_providers())")
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True)
+    assert not written.exists()
