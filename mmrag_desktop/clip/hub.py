@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import downloads
 from ..core.config import Config
-from .identity import ModelMissingError, has_torch, install_weights, models_dir, record_published
+from .identity import (
+    ModelMissingError,
+    has_torch,
+    install_weights,
+    model_slug,
+    models_dir,
+    record_published,
+)
 
 # open_clip's file names on the Hugging Face hub, safetensors first (no pickle code on load).
 HF_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -141,8 +148,10 @@ def download_weights(
         return None
     from huggingface_hub import snapshot_download
 
-    staging = models_dir(home) / ".download"
-    staging.mkdir(exist_ok=True)
+    # its own folder: models/.download also holds other downloads' partial files (resumable)
+    staging = models_dir(home) / ".download" / (model_slug(config.model, config.pretrained)
+                                                + "-weights")
+    staging.mkdir(parents=True, exist_ok=True)
     try:
         for repo in source.extras:  # into the Hugging Face cache, where loading looks
             snapshot_download(repo, allow_patterns=list(HUB_SIDE_FILES))
@@ -162,3 +171,5 @@ def download_weights(
         raise OSError(f"download from {source.repo_id} failed: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        with suppress(OSError):  # empty now, unless another download is there
+            staging.parent.rmdir()

@@ -79,8 +79,8 @@ def install_export(source: Path, home: Path, move: bool = False) -> Path:
     """Put an export folder (as :func:`export` writes it, from this machine or another, or
     as :mod:`.clip.onnx_download` assembles it) into the models folder, after checking that
     it is complete and that ONNX Runtime loads and runs it; *move* it rather than copy it.
-    An export that does not say its embedding width gets it written here. Returns where
-    it now lies.
+    Its ``model.json`` gets the embedding width and input side the towers have. Returns
+    where it now lies.
 
     Raises:
         ModelFileError: files are missing, damaged, or do not run.
@@ -90,12 +90,16 @@ def install_export(source: Path, home: Path, move: bool = False) -> Path:
         raise ModelFileError(f"{source} is not an ONNX export of a model: {', '.join(missing)} "
                              "missing")
     probe = OnnxCLIP(source)
-    dim = probe.encode_texts(["a photo"]).shape[-1]
+    # What the towers themselves say wins over what was written beside them: the
+    # embedding width, and the input side where the image tower fixes one.
+    probe.image_size = probe.fixed_side() or probe.image_size
+    measured = {"dim": int(probe.encode_texts(["a photo"]).shape[-1]),
+                "image_size": probe.image_size}
     probe.encode_images(np.zeros((1, 3, probe.image_size, probe.image_size), np.uint8))
     folder = export_folder(home, probe.model_id)
-    if not probe.dim:
-        meta = json.loads((source / "model.json").read_text())
-        (source / "model.json").write_text(json.dumps(meta | {"dim": int(dim)}, indent=1))
+    meta = json.loads((source / "model.json").read_text())
+    if any(meta.get(key) != value for key, value in measured.items()):
+        (source / "model.json").write_text(json.dumps(meta | measured, indent=1))
     del probe  # its sessions hold the files open (Windows cannot move open files)
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -246,6 +250,11 @@ class OnnxCLIP:
                 self.device = providers[0].removesuffix("ExecutionProvider").lower()
                 self.towers.add(tower)
             return self._sessions[tower]
+
+    def fixed_side(self) -> int | None:
+        """The input side the image tower's ONNX file fixes, if it does (loads the tower)."""
+        shape = self._session("image").get_inputs()[0].shape
+        return shape[-1] if len(shape) == 4 and isinstance(shape[-1], int) else None
 
     @property
     def pixel_spec(self) -> tuple[int, str, str]:

@@ -103,13 +103,13 @@ def _meta(model: CatalogueModel, **preprocessing) -> dict:
 def _from_rclip(model: CatalogueModel, staging: Path, folder: Path) -> None:
     """rclip's layout → an export folder: the towers renamed, CLIP's tokenizer built from
     the vocabulary file, the preprocessing from the catalogue (rclip's repository holds
-    none), the input side from the image tower where it fixes one."""
+    none; the input side is then read from the image tower where it fixes one, by
+    :func:`.clip.onnx_backend.install_export`)."""
     os.replace(staging / model.folder / "visual.onnx", folder / "image.onnx")
     os.replace(staging / model.folder / "textual.onnx", folder / "text.onnx")
     clip_tokenizer(staging / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz",
                    model.context_length).save(str(folder / "tokenizer.json"))
-    side = _fixed_side(folder / "image.onnx") or model.image_size
-    meta = _meta(model, image_size=side, mean=list(model.mean), std=list(model.std),
+    meta = _meta(model, image_size=model.image_size, mean=list(model.mean), std=list(model.std),
                  interpolation=model.interpolation, resize_mode="shortest",
                  context_length=model.context_length, canonicalize=False)
     (folder / "model.json").write_text(json.dumps(meta, indent=1))
@@ -138,12 +138,3 @@ def _from_immich(model: CatalogueModel, staging: Path, folder: Path) -> None:
                  resize_mode=preprocess.get("resize_mode", "shortest"),
                  context_length=context, canonicalize=clean == "canonicalize")
     (folder / "model.json").write_text(json.dumps(meta, indent=1))
-
-
-def _fixed_side(image_onnx: Path) -> int | None:
-    """The input side an image tower's ONNX file fixes, if it does."""
-    import onnxruntime
-
-    shape = onnxruntime.InferenceSession(str(image_onnx), providers=["CPUExecutionProvider"]
-                                         ).get_inputs()[0].shape
-    return shape[-1] if len(shape) == 4 and isinstance(shape[-1], int) else None
