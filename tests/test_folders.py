@@ -316,3 +316,90 @@ def test_a_link_to_a_photo_in_the_library_is_not_a_second_photo(engine, photos, 
                 any(Path(r.path).name == "link.jpg" for r in g.photos)]
     move_to_trash([str(photos / "away-link.jpg")])
     assert outside.read_bytes() == coco_photos()[100].read_bytes()  # the file is untouched
+
+
+def test_a_library_folder_moved_to_another_disk_is_moved_not_doubled(engine, photos, tmp_path,
+                                                                      home):
+    sub = photos / "2023 trip"
+    sub.mkdir()
+    for photo in sorted(photos.glob("*.jpg"))[:5]:
+        photo.rename(sub / photo.name)
+    engine.folders.add(photos)
+    engine.updates.index()
+    before = {os.path.relpath(p, photos) for p in row_paths(engine)}
+    disk = tmp_path / "new disk"
+    disk.mkdir()
+    moved = disk / "photos"
+    shutil.move(str(photos), str(moved))  # like `mv` to another disk: a copy, then a delete
+    next(moved.glob("*.jpg")).unlink()  # one deleted since
+
+    # `mmrag index NEW` says how to move the folder instead of adding a second copy.
+    run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "index", str(moved)],
+                         env=cli_env(home), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    assert f"mmrag folders move {photos} '{moved}'" in run.stderr.replace("\n", " ")
+    assert load_config(home).roots == [str(photos)]
+
+    run = subprocess.run([sys.executable, "-m", "mmrag_desktop", "folders", "move", str(photos),
+                          str(moved)], env=cli_env(home), capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0 and "40 photos" in run.stdout, run.stderr
+    engine = Library(home=home)
+    try:
+        assert engine.config.roots == [str(moved)]
+        report = engine.updates.index()
+        assert (report.embedded, report.deleted) == (0, 1)
+        paths = row_paths(engine)
+        assert len(paths) == len(set(paths)) == 39
+        assert {os.path.relpath(p, moved) for p in paths} < before
+        assert all(os.path.exists(p) for p in paths)
+        assert engine.store.counts() == {"ok": 39}
+    finally:
+        engine.close()
+
+
+def test_a_moved_folder_added_as_new_is_merged_when_moved(engine, photos, tmp_path):
+    engine.folders.add(photos)
+    engine.updates.index()
+    moved = tmp_path / "moved"
+    shutil.copytree(photos, moved)
+    shutil.rmtree(photos)
+    assert engine.folders.moved_here(moved).old == str(photos)
+    assert engine.folders.moved_here(tmp_path / "moved" / "..") is None  # holds it, not it
+    engine.folders.add(moved)
+    # `mmrag index NEW` indexes only NEW: the old rows are not checked, each photo is twice
+    assert engine.updates.index([str(moved)]).embedded == 0  # copies of embedded contents
+    assert engine.store.counts() == {"ok": 80}
+    found = engine.search.run([Term(text="a photo")], k=80)
+    assert len(found) == 80 and sum(bool(r.meta.get("missing")) for r in found) == 40
+    assert all(bool(r.meta.get("missing")) != os.path.exists(r.path) for r in found)
+
+    [move] = engine.folders.moves()
+    assert (move.old, move.new, move.found) == (str(photos), str(moved), move.checked)
+    assert engine.folders.move(photos, moved) == 40
+    assert engine.config.roots == [str(moved)]
+    paths = row_paths(engine)
+    assert len(paths) == len(set(paths)) == 40 and all(p.startswith(str(moved)) for p in paths)
+    assert engine.vector_index().count() == 40
+    assert engine.updates.index().embedded == 0 and engine.folders.moves() == []
+
+
+def test_a_folder_still_there_is_not_moved(engine, photos, tmp_path):
+    engine.folders.add(photos)
+    engine.updates.index()
+    copy = tmp_path / "copy"
+    shutil.copytree(photos, copy)
+    assert engine.folders.moved_here(copy) is None  # a copy: the original is still there
+    with pytest.raises(FolderError, match="still there"):
+        engine.folders.move(photos, copy)
+
+
+def test_a_result_whose_file_vanished_is_marked(engine, photos, capsys):
+    engine.folders.add(photos)
+    engine.updates.index()
+    results = engine.search.run([Term(text="a photo")], k=40)
+    gone = results[0].path
+    os.unlink(gone)  # no index run since
+    again = {r.path: r for r in engine.search.run([Term(text="a photo")], k=40)}
+    assert again[gone].meta["missing"] is True
+    assert sum("missing" in r.meta for r in again.values()) == 1

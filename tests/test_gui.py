@@ -471,6 +471,25 @@ def test_photos_vanishing_at_once_are_removed_only_when_the_user_says(qtbot, win
     qtbot.waitUntil(lambda: window.bridge.engine.store.counts() == {"ok": 10}, timeout=60_000)
 
 
+def test_adding_a_moved_library_folder_asks_to_move_it(qtbot, window, photos, tmp_path):
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    moved = tmp_path / "other disk"
+    shutil.copytree(photos, moved)
+    shutil.rmtree(photos)
+    window.bridge.add_folder(str(moved))
+    qtbot.waitUntil(lambda: any(b.isVisible() and b.windowTitle() == "Folder moved?"
+                                for b in window.findChildren(QMessageBox)), timeout=30_000)
+    box = next(b for b in window.findChildren(QMessageBox) if b.isVisible())
+    assert str(photos) in box.text() and "40 of 40" in box.text()
+    assert window.bridge.engine.config.roots == [str(photos)]  # nothing added while asking
+    next(b for b in box.buttons() if b.text() == "Move the library folder").click()
+    qtbot.waitUntil(lambda: [(s.path, s.photos, s.state) for s in window.folders_panel.states]
+                    == [(str(moved), 40, "up to date")], timeout=60_000)
+    assert window.bridge.engine.store.counts() == {"ok": 40}
+
+
 def test_markup_in_file_names_and_exif_is_shown_as_text(qtbot, window, tmp_path):
     folder = tmp_path / "markup"
     folder.mkdir()

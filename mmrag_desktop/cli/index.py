@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ..core.paths import display_path
 from ..domain.analyses import ANALYSES
 from ..library.indexer import IndexReport
-from .output import CommandError, ProgressBar, open_library, print_report
+from .output import CommandError, ProgressBar, move_hint, open_library, print_report
 
 
 def add_index(sub) -> None:
@@ -42,12 +42,20 @@ def add_watch(sub) -> None:
 
 def cmd_index(args) -> int:
     engine = open_library(args)
+    for folder in args.folders:
+        move = engine.folders.moved_here(folder)
+        if move is not None and move.new not in engine.config.roots:
+            raise CommandError(move_hint(move).removeprefix("mmrag: ") + "\nTo index it "
+                               "as another folder anyway: mmrag folders add FOLDER, then "
+                               "mmrag index")
     roots = [engine.folders.add(f) for f in args.folders] or None
     if roots is None and not engine.config.roots:
         raise CommandError("no folders yet; add one with: mmrag index FOLDER")
     engine.vector_index()  # load the model and the index before the progress bar starts
     report = engine.updates.index(roots, on_progress=ProgressBar(), allow_removal=args.allow_removal)
     print_report(report)
+    for move in engine.folders.moves():
+        print(move_hint(move), file=sys.stderr)
     if report.cancelled:
         return 130
     return 0 if args.no_understand else _understand(engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 
 from ..clip.identity import check_weights_file
@@ -13,12 +14,15 @@ from ..core.paths import display_path
 from ..core.text import size_text
 from ..domain.duplicates import NEAR_COSINE
 from ..domain.folders import FolderState
-from .output import open_library
+from .output import CommandError, move_hint, open_library
 
 
 def add_folders(sub) -> None:
-    s = sub.add_parser("folders", help="list, add or remove library folders")
-    s.add_argument("action", choices=["list", "add", "remove"], nargs="?", default="list")
+    s = sub.add_parser("folders", help="list, add, remove or move library folders",
+                       description="`mmrag folders move OLD NEW`: library folder OLD was moved "
+                       "to NEW (say to another disk); its photos keep everything the library "
+                       "knows of them, nothing is read again")
+    s.add_argument("action", choices=["list", "add", "remove", "move"], nargs="?", default="list")
     s.add_argument("paths", nargs="*")
     s.set_defaults(func=cmd_folders)
 
@@ -52,6 +56,12 @@ def cmd_folders(args) -> int:
     if args.action == "add":
         for p in args.paths:
             print(f"added {display_path(engine.folders.add(p))} (run `mmrag index` to index it)")
+    elif args.action == "move":
+        if len(args.paths) != 2:
+            raise CommandError("usage: mmrag folders move OLD NEW")
+        moved = engine.folders.move(*args.paths)
+        print(f"moved {display_path(args.paths[0])} to {display_path(args.paths[1])}: "
+              f"{moved:,} photos (run `mmrag index` to check them)")
     elif args.action == "remove":
         for p in args.paths:
             print(f"removed {display_path(os.path.abspath(p))}: {engine.folders.remove(p)} "
@@ -59,6 +69,8 @@ def cmd_folders(args) -> int:
     else:
         for folder in engine.folders.states():
             print(_folder_line(folder))
+        for move in engine.folders.moves():
+            print(move_hint(move), file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,7 @@ the yes asked before a download."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from tqdm import tqdm
@@ -10,6 +11,7 @@ from tqdm import tqdm
 from ..core.errors import MmragError
 from ..core.paths import display_path
 from ..library.facade import Library
+from ..library.folders import Move
 from ..library.indexer import IndexReport, Progress
 
 
@@ -53,6 +55,18 @@ class ProgressBar:
             self.bar.update(event.done - self.bar.n)
         elif self.bar is not None:
             self.bar.close()
+
+
+def move_hint(move: Move) -> str:
+    """How to tell the library that a folder moved (instead of holding each photo twice)."""
+    return (f"mmrag: {display_path(move.new)} looks like library folder "
+            f"{display_path(move.old)}, moved ({move.found} of {move.checked} photos checked "
+            f"are there). To move the library folder, keeping everything it knows and reading "
+            f"nothing again: mmrag folders move {_quoted(move.old)} {_quoted(move.new)}")
+
+
+def _quoted(path: str) -> str:
+    return shlex.quote(display_path(path))
 
 
 def print_report(report: IndexReport, out=None) -> None:

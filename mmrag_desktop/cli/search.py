@@ -102,7 +102,9 @@ def cmd_search(args) -> int:
             at = f" @ {clock(r.meta['moment'])}" if "moment" in r.meta else ""
             tags = "".join(f"  {{{name} {p:.2f}}}" for name, p in
                            r.meta.get("concepts", {}).items() if p >= TAGGED)
-            print(f"{score}{taken}  {display_path(r.path)}{at}{where}{tags}{why}")
+            gone = "  (not there now: its folder is offline or the file was moved)" \
+                if r.meta.get("missing") else ""
+            print(f"{score}{taken}  {display_path(r.path)}{at}{gone}{where}{tags}{why}")
         if not results:
             print("no results", file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ cameras and errors."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..core.config import save_config
@@ -18,6 +19,28 @@ if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
 
 class FolderError(MmragError, ValueError):
     """A folder cannot be added to the library as asked; the message says why."""
+
+
+MOVE_SAMPLE = 50
+"""Photos of a missing library folder looked for below a new folder, to tell a moved
+library folder from another one."""
+
+
+MOVE_EVIDENCE = 0.8
+"""Share of the sampled photos that must be at the same place below the new folder, with
+the same size, for it to count as the missing folder moved (a few may have been deleted or
+renamed since)."""
+
+
+@dataclass
+class Move:
+    """Library folder *old* is not there; folder *new* holds *found* of the *checked*
+    photos sampled from it, at the same places."""
+
+    old: str
+    new: str
+    found: int
+    checked: int
 
 
 class Folders:
@@ -74,6 +97,57 @@ class Folders:
                 self.lib.sync().save(self.lib.store)
         return len(removed)
 
+    def moved_here(self, folder: str | os.PathLike) -> Move | None:
+        """The library folder that *folder* seems to be, moved (say to another disk): a
+        root that is not there, at least :data:`MOVE_EVIDENCE` of whose sampled photos
+        are at the same places below *folder* with the same sizes. None when none is."""
+        new = real_folder(folder)
+        for old in self.lib.config.roots:
+            if old == new or os.path.isdir(old) or is_within(new, old):
+                continue
+            sample = self.lib.store.sample_paths(old, MOVE_SAMPLE)
+            found = sum(_has_file(os.path.join(new, os.path.relpath(p, old)), size)
+                        for p, size in sample)
+            if sample and found >= MOVE_EVIDENCE * len(sample):
+                return Move(old, new, found, len(sample))
+        return None
+
+    def moves(self) -> list[Move]:
+        """Library folders that are not there but whose photos another library folder
+        holds (it was added after a move instead of moving the old one)."""
+        found = (self.moved_here(root) for root in self.lib.config.roots if os.path.isdir(root))
+        return [m for m in found if m is not None]
+
+    def move(self, old: str | os.PathLike, new: str | os.PathLike) -> int:
+        """Library folder *old* has moved to *new*: its photos keep their embeddings, text,
+        places and everything learned about them, at their new paths; *new* replaces *old*
+        among the folders (when *new* was added already, its rows of the same files are
+        kept and the old ones dropped). The next index run checks the files. Waits for an
+        index run in progress. Returns the photos moved.
+
+        Raises:
+            NotADirectoryError: *new* is not an existing folder.
+            FolderError: *old* is not a library folder, is still there, or *new* is inside
+                another library folder or the app's own folder.
+        """
+        source = self.root_of(old)
+        if source not in self.lib.config.roots:
+            raise FolderError(f"{display_path(os.fspath(old))} is not a library folder")
+        if os.path.isdir(source):
+            raise FolderError(f"{display_path(source)} is still there: move it first, "
+                              "or add the other folder as a library folder of its own")
+        with self.lib.index_lock, self.lib.writing("moving a folder"):
+            self.lib.config.roots.remove(source)
+            try:
+                target = self.add(new)
+            except (OSError, FolderError):
+                self.lib.config.roots.append(source)
+                raise
+            moved = self.lib.store.move_root(source, target)
+            if self.lib.loaded_vector_index is not None:
+                self.lib.sync().save(self.lib.store)
+        return moved
+
     def root_of(self, folder: str | os.PathLike) -> str:
         """The configured root that *folder* names (by real path, as added), else its
         absolute path."""
@@ -105,3 +179,10 @@ class Folders:
     def present(self, digests: list[str]) -> set[str]:
         """Which of the content hashes *digests* some photo in the library still has."""
         return self.lib.store.hashes_present(digests)
+
+
+def _has_file(path: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except OSError:
+        return False

@@ -5,6 +5,7 @@ photos by id with what is known of them."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..clip.embedder import query_vector
 from ..domain.concepts import mentioned
+from ..domain.folders import OFFLINE
 from ..domain.query import Filters, QueryError, Result, Term
 from ..domain.timeline import Timeline
 from ..index.captions import KIND as CAPTION_KIND
@@ -293,8 +295,13 @@ class Search:
 
     def details(self, ids: list[int]) -> dict[int, dict]:
         """:meth:`Store.details` with what the understanding pass learned of each photo
-        (:func:`.understanding.passes.summary`: ``text``, ``place``)."""
+        (:func:`.understanding.passes.summary`: ``text``, ``place``); ``missing: True``
+        marks a photo whose file is not there now (its folder offline, or the file gone
+        since the last index run): shown, never passed off as there."""
         details = self.lib.store.details(ids)
+        for item in details.values():
+            if item["status"] == OFFLINE or not os.path.exists(item["path"]):
+                item["missing"] = True
         understood = self.lib.store.understood([d["hash"] for d in details.values() if d["hash"]])
         for item in details.values():
             item.update(summary(understood.get(item["hash"], {})))

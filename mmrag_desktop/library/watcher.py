@@ -211,6 +211,17 @@ class Watcher:
             self._interrupt.set()
         return self.engine.folders.remove(path)
 
+    def move_folder(self, old: str, new: str) -> int:
+        """:meth:`.library.folders.Folders.move` while watching: a run in progress stops
+        after its current batch; the moved folder is then indexed (its files checked).
+        Returns the photos moved."""
+        with self._wake:
+            self._dirty.pop(old, None)
+            self._interrupt.set()
+        moved = self.engine.folders.move(old, new)
+        self.mark_dirty(self.engine.folders.root_of(new))
+        return moved
+
     def confirm_removal(self, root: str) -> None:
         """The user confirmed that the photos held back in *root* (see
         ``IndexReport.held_back``) are really gone: the next run of *root* removes them."""

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ...clip.identity import ModelFileError, ModelMissingError, check_weights_file
 from ...core.config import Config, save_config
+from ...core.paths import display_path
 from ...domain.analyses import ANALYSES
 from ...domain.folders import Activity
 from ...domain.query import Filters, Term
@@ -68,6 +69,7 @@ class LibraryBridge(QObject):
     errors = Signal(str, list)       # root, [(path, reason)]
     paused_changed = Signal(bool)
     removal_held = Signal(str, int)  # root, photos that vanished at once (ask the user)
+    folder_moved = Signal(object)    # folders.Move: a folder being added is a library folder moved
     answer_text = Signal(str)        # a streamed piece of an answer
     answered = Signal(object)        # answers.Answer
     answer_failed = Signal(str)
@@ -319,19 +321,40 @@ class LibraryBridge(QObject):
 
     # --- folders ----------------------------------------------------------------------------
 
-    def add_folder(self, folder: str) -> None:
+    def add_folder(self, folder: str, as_new: bool = False) -> None:
         """Add a root (on the jobs lane: it writes the config and the library); the watcher
         indexes it. Emits ``message`` when it cannot be added (not a folder, inside a
-        library folder, the app's own folder) or replaces others."""
+        library folder, the app's own folder) or replaces others, and ``folder_moved``
+        instead of adding when *folder* looks like a missing library folder moved (unless
+        *as_new*: the user said it is another folder)."""
         self._adding.add(folder)
-        self._submit(self._add_folder, folder)
+        self._submit(self._add_folder, folder, as_new)
+
+    def move_folder(self, old: str, new: str) -> None:
+        """Library folder *old* was moved to *new* (see :meth:`Folders.move`)."""
+        self._submit(self._move_folder, old, new)
+
+    def _move_folder(self, old: str, new: str) -> None:
+        try:
+            moved = self.watcher.move_folder(old, new)
+        except (OSError, FolderError) as exc:
+            self.message.emit(str(exc))
+            return
+        self._offline.pop(old, None)
+        self.message.emit(f"Moved the library folder {display_path(old)} to "
+                          f"{display_path(new)} ({moved:,} photos, nothing read again)")
+        self._refresh()
 
     def has_folders(self) -> bool:
         """Whether the library has folders, counting those being added."""
         return bool(self.engine.config.roots or self._adding)
 
-    def _add_folder(self, folder: str) -> None:
+    def _add_folder(self, folder: str, as_new: bool) -> None:
         try:
+            move = None if as_new else self.engine.folders.moved_here(folder)
+            if move is not None and move.new not in self.engine.config.roots:
+                self.folder_moved.emit(move)
+                return
             path = self.engine.folders.add(folder)
         except (NotADirectoryError, FolderError) as exc:
             self.message.emit(str(exc))

@@ -56,12 +56,19 @@ def video_label(meta: dict) -> str:
     return f" — video, {clock(meta['duration'])}{moment}"
 
 
-def _video_badge(painter: QPainter, image: QRect, meta: dict) -> None:
-    """A ▶ and the moment shown (else the length) on a video's thumbnail, bottom left."""
-    text = f"▶ {clock(meta.get('moment', meta['duration']))}"
+MISSING_TIP = ("Not there now: its folder is offline (a drive unplugged?) or the file was "
+               "moved or deleted since the last index run")
+
+
+def _badge(painter: QPainter, image: QRect, text: str, top: bool = False) -> None:
+    """*text* on a dark badge in a thumbnail's bottom left corner (top left with *top*):
+    a video's ▶ and moment shown (else its length), or that the file is not there."""
     metrics = painter.fontMetrics()
     badge = QRect(0, 0, metrics.horizontalAdvance(text) + 8, metrics.height() + 2)
-    badge.moveBottomLeft(image.bottomLeft() + QPoint(3, -3))
+    if top:
+        badge.moveTopLeft(image.topLeft() + QPoint(3, 3))
+    else:
+        badge.moveBottomLeft(image.bottomLeft() + QPoint(3, -3))
     painter.fillRect(badge, QColor(0, 0, 0, 170))
     painter.setPen(QColor(255, 255, 255))
     painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
@@ -100,6 +107,8 @@ class ResultsModel(QAbstractListModel):
                                      result.meta.get("moment", 0.0))
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [display_path(result.path) + video_label(result.meta)]
+            if result.meta.get("missing"):
+                lines.append(MISSING_TIP)
             if result.score is not None:
                 lines.insert(0, f"score {result.score:.3f}")
             why = why_matched(result.meta)
@@ -170,7 +179,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawImage(target, image)
             result = index.data(RESULT_ROLE)
             if result is not None and result.meta.get("duration") is not None:
-                _video_badge(painter, target, result.meta)
+                _badge(painter, target, f"▶ {clock(result.meta.get('moment', result.meta['duration']))}")
+            if result is not None and result.meta.get("missing"):
+                _badge(painter, target, "not there", top=True)
         if option.state & QStyle.StateFlag.State_HasFocus:
             painter.setPen(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRect(cell.adjusted(0, 0, -1, -1))

@@ -31,7 +31,7 @@ from ..dialogs.duplicates import DuplicatesDialog
 from ..dialogs.first_run import FirstRunWizard
 from ..dialogs.map import MapDialog
 from ..dialogs.preview import PreviewDialog
-from ..dialogs.removal import ask_removal
+from ..dialogs.removal import ask_move, ask_removal
 from ..dialogs.settings import SettingsDialog
 from ..dialogs.vlm import VLMDialog
 from ..widgets import desktop
@@ -157,6 +157,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.errors.connect(self._errors)
         bridge.paused_changed.connect(self.indexing.paused)
         bridge.removal_held.connect(self.ask_removal)
+        bridge.folder_moved.connect(self.ask_move)
         self.device = ""
         self.wizard: FirstRunWizard | None = None
         self.vlm_dialog: VLMDialog | None = None
@@ -531,6 +532,12 @@ class MainWindow(PhotoDrops, QMainWindow):
     def ask_removal(self, root: str, count: int) -> QMessageBox:
         """Ask before removing photos that vanished from *root* in large numbers."""
         return ask_removal(self, root, count, lambda: self.bridge.confirm_removal(root))
+
+    def ask_move(self, move) -> QMessageBox:
+        """Ask whether a folder being added is a missing library folder, moved."""
+        return ask_move(self, move.old, move.new, move.found, move.checked,
+                        lambda: self.bridge.move_folder(move.old, move.new),
+                        lambda: self.bridge.add_folder(move.new, as_new=True))
 
     def open_duplicates(self) -> DuplicatesDialog:
         """The near-duplicate finder (it searches at once)."""
