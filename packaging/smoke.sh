@@ -3,7 +3,7 @@
 # `env -i`, a temporary HOME, only /usr/bin:/bin on PATH, no virtual environment reachable.
 # It imports a small ONNX export (the tests' tiny model), downloads the default model from a
 # local Hugging Face mirror (HF_ENDPOINT: tests/hub_server.py serving the tiny model in
-# rclip's layout under the default model's name), indexes 20 coco-mini photos and a video, searches (text, photo, a video's scene, --json), answers `mmrag ask` with the gemma-3-270m fixture, opens
+# rclip's layout under the default model's name), indexes 20 coco-mini photos, a video and two faces-dev photos of one person (found as a person), searches (text, photo, a video's scene, --json), answers `mmrag ask` with the gemma-3-270m fixture, opens
 # the GUI headless to a painted window, and checks that the running app maps no library from
 # outside the bundle but the system's own, and that ldd resolves every library in it.
 # FIXTURES (made by packaging/smoke_fixtures.py) default to a fresh set made with $PYTHON
@@ -30,6 +30,8 @@ coco="${COCO:-$repo/../shared/data/coco-mini/images}"
 find "$coco" -name '*.jpg' | sort | sed -n 1,20p | while read -r photo; do cp "$photo" "$photos/"; done
 cp "$fixtures/clip.mp4" "$photos/"  # its second scene is coco-mini's 32nd photo
 cp "$fixtures/eiffel.jpg" "$fixtures/photo.heic" "$photos/"  # a place to name, a HEIC to decode
+faces="${FACES:-$repo/../shared/data/faces-dev/images}"
+cp "$faces/obama_1.jpg" "$faces/obama_2.jpg" "$photos/"  # two photos of one person
 printf 'roots = ["%s"]\n' "$photos" > "$home/config.toml"  # the default model
 
 fail() { echo "smoke: FAILED: $*" >&2; exit 1; }
@@ -61,7 +63,14 @@ grep -q "rclip-models/ViT-B-32-256-datacomp_s34b_b86k/visual.onnx" "$work/downlo
 kill "$hub_pid"; hub_pid=""
 "${bundled[@]}" "$app/mmrag" index > "$work/index.out" 2>&1 || { cat "$work/index.out"; fail "index"; }
 count=$("${bundled[@]}" "$app/mmrag" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["photos"])')
-[ "$count" = 23 ] || fail "indexed $count photos and videos, not 23"
+[ "$count" = 25 ] || fail "indexed $count photos and videos, not 25"
+"${bundled[@]}" "$app/mmrag" people --json > "$work/people.json" || fail "people"
+python3 - "$work/people.json" <<'PY' || fail "the two photos of one face are not one person"
+import json, sys
+people = json.load(open(sys.argv[1]))
+assert any(sorted(p.split("/")[-1] for p in person["photos"]) == ["obama_1.jpg", "obama_2.jpg"]
+           for person in people), people
+PY
 "${bundled[@]}" "$app/mmrag" search "Paris" --mode keyword -k 1 --json > "$work/place.json" \
     || fail "place search"
 python3 - "$work/place.json" <<'PY' || fail "the photo taken at the Eiffel Tower is not named Paris"

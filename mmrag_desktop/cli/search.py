@@ -38,6 +38,10 @@ def add_search(sub) -> None:
     s.add_argument("--concept", action="append", default=[], metavar="NAME",
                    help="only photos tagged with a personal concept (`mmrag concepts`; "
                         "repeatable). A concept's name in the query text ranks by it instead")
+    s.add_argument("--person", action="append", default=[], metavar="NAME",
+                   help="only photos showing this person (a name or id from `mmrag people`; "
+                        "repeatable: photos with all of them). A person's name in the query "
+                        "text does the same")
     s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
                    help="semantic: by the embeddings; keyword: BM25 over file and folder "
                         "names, camera, month and year, text in the photo and place "
@@ -84,6 +88,7 @@ def cmd_search(args) -> int:
     filters = Filters(args.folder, args.after, args.before, args.camera, args.near, args.place,
                       args.concept)
     engine = open_library(args, read_only=True)
+    filters.people = [i for name in args.person for i in engine.people.ids(name)]
     results = engine.search.run(terms, args.top_k, args.min_score, filters, args.mode, args.field)
     if args.json:
         print(json.dumps([{"path": display_path(r.path),
@@ -104,7 +109,8 @@ def cmd_search(args) -> int:
                            r.meta.get("concepts", {}).items() if p >= TAGGED)
             gone = "  (not there now: its folder is offline or the file was moved)" \
                 if r.meta.get("missing") else ""
-            print(f"{score}{taken}  {display_path(r.path)}{at}{gone}{where}{tags}{why}")
+            who = f"  <{', '.join(r.meta['people'])}>" if r.meta.get("people") else ""
+            print(f"{score}{taken}  {display_path(r.path)}{at}{gone}{where}{who}{tags}{why}")
         if not results:
             print("no results", file=sys.stderr)
     return 0

@@ -27,7 +27,7 @@ RETIRED = ("onnx_exports_url",)
 """Settings earlier versions wrote that no longer mean anything: read without complaint,
 dropped at the next save."""
 
-ANALYSIS_NAMES = ("text", "places", "captions")
+ANALYSIS_NAMES = ("text", "places", "faces", "captions")
 """What the understanding pass can learn, in the order it runs (:data:`.domain.analyses.ANALYSES`)."""
 
 DEFAULT_EXCLUDES = (
@@ -86,7 +86,9 @@ class Config:
         vlm_max_tokens: the longest answer, tokens.
         ask_photos: photos the VLM looks at for a question about the library.
         understand: what the understanding pass learns after photos are embedded
-            (:mod:`.understanding.passes`): ``text`` (OCR), ``places`` (names for EXIF GPS).
+            (:mod:`.understanding.passes`): ``text`` (OCR), ``places`` (names for EXIF GPS),
+            ``faces`` (faces and people: leaving it out is the privacy setting that turns
+            them off; ``mmrag people forget`` deletes what was stored).
     """
 
     roots: list[str] = field(default_factory=list)
@@ -121,7 +123,7 @@ class Config:
     vlm_idle_unload: float = 300.0
     vlm_max_tokens: int = 512
     ask_photos: int = 4
-    understand: list[str] = field(default_factory=lambda: ["text", "places"])
+    understand: list[str] = field(default_factory=lambda: ["text", "places", "faces"])
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` when a value is out of range."""

@@ -12,6 +12,7 @@ from ..core.config import ANALYSIS_NAMES
 OCR_VERSION = 1  # the OCR pipeline
 PLACES_VERSION = 2  # the place lookup (2: nearest by great-circle distance, not in degrees)
 CAPTION_VERSION = 1  # the caption prompt and schema
+FACES_VERSION = 1  # the face detector, its sizes and the descriptor
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ ANALYSES = dict(zip(ANALYSIS_NAMES, (
     Analysis("text", OCR_VERSION, 8, False, "Reading text in photos", "photos read"),
     # one call names a thousand places in milliseconds
     Analysis("place", PLACES_VERSION, 1000, True, "Naming places", "places named"),
+    Analysis("faces", FACES_VERSION, 8, False, "Finding faces", "photos read for faces"),
     Analysis("caption", CAPTION_VERSION, 4, False, "Describing photos", "photos described"),
 ), strict=True))
 """What the pass can do, by name: ``text`` (OCR), ``places`` (reverse geocoding of GPS),
+``faces`` (:mod:`.understanding.faces`, grouped into people by :mod:`.library.people`),
 ``captions`` (the vision-language model; opt-in)."""

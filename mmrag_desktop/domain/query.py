@@ -90,7 +90,8 @@ class Filters:
     in a named place: ``place``, a word or words of the place's names (town, city,
     county, region or country, as the understanding pass found them; case-insensitive),
     and/or tagged with personal concepts (``concepts``, names; :mod:`.domain.concepts`), which
-    the engine turns into the photos' row ids (``ids``) before the filter is used."""
+    the engine turns into the photos' row ids (``ids``) before the filter is used, and/or
+    showing each of ``people`` (person ids, :mod:`.library.people`: photos with all of them)."""
 
     folders: list[str] = field(default_factory=list)
     taken_after: str | None = None
@@ -100,10 +101,12 @@ class Filters:
     place: str = ""
     concepts: list[str] = field(default_factory=list)
     ids: frozenset[int] | None = None
+    people: list[int] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (self.folders or self.taken_after or self.taken_before or self.cameras
-                    or self.near or self.place or self.concepts or self.ids is not None)
+                    or self.near or self.place or self.concepts or self.ids is not None
+                    or self.people)
 
 
 @dataclass

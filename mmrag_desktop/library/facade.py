@@ -5,7 +5,7 @@ it (HNSW, keywords, captions, keyframes), and the model, loaded lazily on first 
 status query or the GUI's first paint never waits for it). What a caller does with it goes
 through its services, each a small module holding the library (Anki's ``Collection`` and its
 managers, ``pylib/anki/collection.py``): ``folders``, ``updates``, ``search``, ``concepts``,
-``analyses`` and ``model_files``.
+``people``, ``analyses`` and ``model_files``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .analyses import Analyses
 from .concepts import Concepts
 from .folders import Folders
 from .model_files import ModelFiles
+from .people import People
 from .search import Search
 from .updates import Updates
 
@@ -97,6 +98,7 @@ class Library:
         self.updates = Updates(self)
         self.search = Search(self)
         self.concepts = Concepts(self)
+        self.people = People(self)
         self.analyses = Analyses(self)
         self.model_files = ModelFiles(self)
 

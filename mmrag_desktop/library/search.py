@@ -87,6 +87,11 @@ class Search:
         if mode not in SEARCH_MODES:
             raise QueryError(f"unknown search mode {mode!r}: {', '.join(SEARCH_MODES)}")
         filters = self.lib.concepts.resolved(filters)
+        people, terms = self._split_people(terms)
+        if people:
+            filters = dataclasses.replace(filters, people=filters.people + people)
+            if not terms:
+                return self._photos_of(filters, k)
         names = self.lib.store.concept_names()
         if names:
             found, terms = self._split_concepts(terms, names)
@@ -230,6 +235,27 @@ class Search:
         ranked = [r for r in found.values() if r.score is not None]
         return sorted(ranked, key=lambda r: -r.score)[:k]
 
+    def _split_people(self, terms: list[Term]) -> tuple[list[int], list[Term]]:
+        """The named people in the positive text terms (:meth:`People.named_in`), and the
+        terms without their names."""
+        found: list[int] = []
+        rest: list[Term] = []
+        for term in terms:
+            if term.text is None or term.weight <= 0:
+                rest.append(term)
+                continue
+            people, text = self.lib.people.named_in(term.text)
+            found += [p for p in people if p not in found]
+            if text:
+                rest.append(dataclasses.replace(term, text=text))
+        return found, rest
+
+    def _photos_of(self, filters: Filters, k: int) -> list[Result]:
+        """The newest *k* photos that *filters* (people, with nothing else asked) allow."""
+        ids = [row[0] for row in self.lib.store.timeline(filters)][:k]
+        details = self.details(ids)
+        return [Result(i, details[i]["path"], None, details[i]) for i in ids if i in details]
+
     @staticmethod
     def _split_concepts(terms: list[Term], names: list[str]) -> tuple[list[str], list[Term]]:
         """The concepts named in the positive text terms, and the terms without them."""
@@ -308,6 +334,11 @@ class Search:
         names = self.lib.store.concept_names()
         if names and details:
             self.lib.concepts.tag(details, names)
+        faces = self.lib.people.in_photos([d["hash"] for d in details.values() if d["hash"]])
+        for item in details.values():
+            named = [name for _, name in faces.get(item["hash"], []) if name]
+            if named:
+                item["people"] = named
         return details
 
     def understood(self, digest: str) -> dict[str, str]:

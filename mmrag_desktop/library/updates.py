@@ -3,6 +3,7 @@ structured extraction."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -77,13 +78,17 @@ class Updates:
         """Run the understanding pass (:mod:`.understanding.passes`) over the photos that lack
         results of :attr:`Config.understand`'s analyses: resumable, cancelled by *cancel*
         after the photo under way, waiting while *paused* is set; captions by *vlm* (one
-        from the config if None). Waits for an index run in progress only to forget what
-        deleted photos left behind."""
+        from the config if None). New faces are then grouped into people
+        (:meth:`.library.people.People.update`; ``report.people``). Waits for an index run
+        in progress only to forget what deleted photos left behind."""
         if self.lib.read_only:
             raise RuntimeError("a read-only engine does not change the library")
         with self.lib.index_lock, self.lib.writing("understanding photos"):
             self.lib.store.forget_orphans()
-        return self.understanding_pass(vlm).run(on_progress, cancel, paused)
+        report = self.understanding_pass(vlm).run(on_progress, cancel, paused)
+        if "faces" in self.lib.config.understand:
+            report.people = dataclasses.asdict(self.lib.people.update())
+        return report
 
     def understanding_pass(self, vlm: VisionLanguageModel | None = None) -> UnderstandingPass:
         """The understanding pass for this library's configured analyses (see

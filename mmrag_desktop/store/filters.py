@@ -50,6 +50,9 @@ def filter_sql(filters: Filters | None) -> tuple[str, list]:
         parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'place' "
                      "AND ' ' || text || ' ' LIKE ?)")
         params.append(f"% {filters.place.strip()} %")
+    for person in filters.people:  # each of them: photos with all the people asked for
+        parts.append("hash IN (SELECT hash FROM faces WHERE person = ? AND not_face = 0)")
+        params.append(person)
     if filters.ids is not None:
         # One JSON parameter, however many: SQLite's limit on variables never applies.
         parts.append("id IN (SELECT value FROM json_each(?))")

@@ -69,6 +69,7 @@ class Schema:
         db.execute("CREATE TABLE IF NOT EXISTS concept_examples (concept TEXT NOT NULL COLLATE "
                    "NOCASE, hash TEXT NOT NULL, yes INTEGER NOT NULL, added REAL, "
                    "PRIMARY KEY (concept, hash))")
+        self._create_people_tables()
         db["photos"].create_index(["path"], unique=True, if_not_exists=True)
         for column in ("hash", "seq", "root", "taken_at", "status", "folder"):
             db["photos"].create_index([column], if_not_exists=True)
@@ -109,7 +110,7 @@ class Schema:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION)])
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The database layout this code reads and writes. 1: paths with undecodable bytes stored
 as base64 behind a marker; 2: the prefix-preserving path encoding of
 :mod:`mmrag_desktop.core.paths`, the vector checksum, the per-model vector archive, root devices;
@@ -119,7 +120,8 @@ as base64 behind a marker; 2: the prefix-preserving path encoding of
 (``frames``, by model and content hash); personal concepts and their example photos
 (:mod:`.domain.concepts`); 6: no stored GPS position outside the Earth's ranges or at (0, 0)
 (:func:`.media.files.position`), and each row's ``changed_ns`` (the file's ``st_ctime_ns``
-when it was last read: an edit that keeps size and mtime still changes it)."""
+when it was last read: an edit that keeps size and mtime still changes it); 7: faces and
+people (:mod:`.store.people`)."""
 
 
 class LibraryVersionError(MmragError, RuntimeError):

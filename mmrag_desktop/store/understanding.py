@@ -52,7 +52,8 @@ class Understanding:
         gone = "hash NOT IN (SELECT hash FROM photos WHERE hash IS NOT NULL)"
         with self.transaction():
             return (self.db.execute(f"DELETE FROM understanding WHERE {gone}").rowcount
-                    + self.db.execute(f"DELETE FROM frames WHERE {gone}").rowcount)
+                    + self.db.execute(f"DELETE FROM frames WHERE {gone}").rowcount
+                    + self.db.execute(f"DELETE FROM faces WHERE {gone}").rowcount)
 
     def understood(self, digests: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
         """Content hash → {kind: (JSON data, searchable text)} for the given contents."""

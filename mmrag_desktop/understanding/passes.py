@@ -1,11 +1,12 @@
 """The understanding pass: what a person would type about a photo, learned after it is
-embedded — the text in it (:mod:`.understanding.ocr`), the place it was taken (:mod:`.understanding.places`) and, opt-in,
-a caption with tags by the local vision-language model (:mod:`.understanding.captions`).
+embedded — the text in it (:mod:`.understanding.ocr`), the place it was taken
+(:mod:`.understanding.places`), the faces in it (:mod:`.understanding.faces`) and, opt-in, a
+caption with tags by the local vision-language model (:mod:`.understanding.captions`).
 
 Results are stored by content hash (:meth:`.store.database.Store.put_understanding`), so a moved
 photo or a copy keeps them and a changed file (a new hash) is redone. Each analysis has a
 version; results of an older one are redone. The pass commits every few photos, so an
-interrupted pass resumes where it stopped. OCR runs in one helper process at a lower CPU
+interrupted pass resumes where it stopped. OCR and faces run in one helper process at a lower CPU
 priority with one thread, so the app and its searches keep the other cores; captions run in
 the vision-language model's own helper (:mod:`.vlm.model`). A native crash in either costs one
 photo, which is recorded as failed and not retried.
@@ -28,14 +29,16 @@ from pathlib import Path
 
 from ..core import helpers
 from ..domain.analyses import ANALYSES, Analysis
-from ..media.files import BadImage
+from ..media.files import BadImage, is_video_name
 from ..store.database import Store
 from ..vlm.model import VisionLanguageModel, VLMCrashedError, VLMError
 from ..vlm.structured import StructuredOutputError
 from .captions import caption_record, describe_photo
+from .faces import FaceModelsMissing
 from .places import Place
 
 WORKER_NICE = 10  # added to the helper's CPU niceness
+VIDEO_FACE_FRAMES = 8  # a video's keyframes read for faces, spread over it
 MAX_TEXT_CHARS = 4000  # recognised text kept per photo: a scanned page, not a book
 
 
@@ -55,9 +58,11 @@ class Progress:
 class UnderstandReport:
     """What a pass did: photos analysed per analysis, ``failed`` (path, reason) pairs,
     analyses that could not run at all (``unavailable``: name → why), whether it was
-    ``cancelled``, and wall-clock ``seconds``."""
+    ``cancelled``, wall-clock ``seconds``, and how new faces were grouped into people
+    (``people``: :class:`.library.people.Grouping`'s counts, once the library has grouped them)."""
 
     analysed: dict[str, int] = field(default_factory=dict)
+    people: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
     cancelled: bool = False
@@ -85,6 +90,18 @@ def _read_text(path: str) -> list[dict]:
         from .ocr import TextReader
         _reader = TextReader(threads=1)
     return [asdict(line) for line in _reader.read(Path(path))]
+
+
+_face_reader = None
+
+
+def _read_faces(path: str, times: list[float] | None) -> tuple[list[dict], int]:
+    global _face_reader
+    if _face_reader is None:
+        from .faces import FaceReader
+        _face_reader = FaceReader()
+    faces, found = _face_reader.read(Path(path), times)
+    return [face.record() for face in faces], found
 
 
 def _find_places(coordinates: list[tuple[float, float]]) -> list[dict | None]:
@@ -146,7 +163,8 @@ class UnderstandingPass:
         self.store, self.analyses, self.writing = store, list(analyses), writing
         self.vlm = vlm
         self._pool: ProcessPoolExecutor | None = None
-        self._readers = {"text": self._read_text, "captions": self._describe}
+        self._readers = {"text": self._read_text, "captions": self._describe,
+                         "faces": self._read_faces}
 
     def pending(self) -> dict[str, tuple[int, int]]:
         """Analysis → (contents done, contents in all)."""
@@ -180,13 +198,17 @@ class UnderstandingPass:
                     try:
                         results = list(self._analyse(name, todo, cancel, paused, on_progress,
                                                      done, total, report, skipped))
-                    except VLMError as exc:  # no model set, no mmproj, not enough memory
+                    # no model set, no mmproj, not enough memory; dlib not installed
+                    except (VLMError, FaceModelsMissing) as exc:
                         report.unavailable[name] = str(exc)
                         break
                     if results:
                         with self.writing():
-                            self.store.put_understanding(analysis.kind, analysis.version,
-                                                         results)
+                            if name == "faces":  # (hash, data, faces): with descriptors
+                                self.store.put_faces(analysis.version, results)
+                            else:
+                                self.store.put_understanding(analysis.kind, analysis.version,
+                                                             results)
                     done += len(results)
                     report.analysed[name] += len(results)
                     if on_progress and name == "places":  # text says so photo by photo
@@ -218,7 +240,7 @@ class UnderstandingPass:
             if cancel.is_set():
                 return
             try:
-                data, text = self._readers[analysis](path, cancel)
+                data, text = self._readers[analysis](digest, path, cancel)
             except (BadImage, OSError) as exc:  # vanished, offline, changed since embedded
                 report.failed.append((path, str(exc)))
                 skipped.add(digest)
@@ -226,18 +248,30 @@ class UnderstandingPass:
             except (BrokenProcessPool, VLMCrashedError, StructuredOutputError) as exc:
                 if cancel.is_set():
                     return
-                reason = ("the text reader crashed on this photo"
+                reason = (f"the helper crashed on this photo ({ANALYSES[analysis].doing.lower()})"
                           if isinstance(exc, BrokenProcessPool) else str(exc))
                 report.failed.append((path, reason))
-                data, text = json.dumps({"error": reason}), ""
+                data, text = json.dumps({"error": reason}), [] if analysis == "faces" else ""
             yield digest, data, text
             if on_progress:
                 on_progress(Progress(analysis, done + n + 1, total, path))
 
-    def _read_text(self, path: str, cancel: threading.Event) -> tuple[str, str]:
+    def _read_text(self, digest: str, path: str, cancel: threading.Event) -> tuple[str, str]:
         return text_record(self._call(_read_text, path))
 
-    def _describe(self, path: str, cancel: threading.Event) -> tuple[str, str]:
+    def _read_faces(self, digest: str, path: str,
+                    cancel: threading.Event) -> tuple[str, list[dict]]:
+        """(JSON data: faces found and kept, the faces) of a photo, or of a video's
+        keyframes (up to :data:`VIDEO_FACE_FRAMES` of them)."""
+        times = None
+        if is_video_name(Path(path)):
+            stills = self.store.frames_of(self.store.get_meta("model_id"), digest)[0].tolist()
+            step = max(1, len(stills) // VIDEO_FACE_FRAMES)
+            times = stills[::step][:VIDEO_FACE_FRAMES] or [0.0]
+        faces, found = self._call(_read_faces, path, times)
+        return json.dumps({"faces": len(faces), "found": found}), faces
+
+    def _describe(self, digest: str, path: str, cancel: threading.Event) -> tuple[str, str]:
         if self.vlm is None:
             raise VLMError("captions need the vision-language model")
         answer = describe_photo(self.vlm, Path(path), cancel)
