@@ -1241,3 +1241,49 @@ def test_a_damaged_cached_thumbnail_is_made_again(qtbot, tmp_path):
     finally:
         loader.close()
         lanes.close()
+
+
+def test_people_view_names_a_person_and_filters_the_library_to_them(qtbot, home, config,
+                                                                    tmp_path):
+    pytest.importorskip("dlib", reason="finding faces needs dlib-bin")
+    from mmrag_desktop.gui.dialogs.preview import PreviewDialog
+
+    faces = REPO.parent / "shared" / "data" / "faces-dev" / "images"
+    if not faces.is_dir():
+        pytest.skip("faces-dev not found (see shared/README.md)")
+    folder = tmp_path / "people"
+    shutil.copytree(faces, folder)
+    config.understand = ["faces"]
+    window = _window(qtbot, home, config)
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 20)
+    engine = window.bridge.engine
+    qtbot.waitUntil(lambda: len(engine.people.everyone()) == 5, timeout=120_000)
+    dialog = window.open_people()
+    qtbot.waitUntil(lambda: dialog.list.count() == 5, timeout=30_000)
+    first = dialog.list.item(0)
+    assert "8 photos" in first.text() and not first.icon().isNull()  # Obama: a face shown
+    first.setSelected(True)
+    dialog._change(lambda engine: engine.people.name(first.data(Qt.ItemDataRole.UserRole),
+                                                     "Barack"))
+    qtbot.waitUntil(lambda: dialog.list.count() == 5 and dialog.list.item(0).text()
+                    .startswith("Barack"), timeout=30_000)
+    dialog.list.item(0).setSelected(True)
+    dialog.buttons["Show photos"].click()
+    assert window.filter_bar.people_chip.isVisible()
+    assert "Barack" in window.filter_bar.people_chip.text()
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: len(view.timeline) == 8, timeout=30_000)
+    # The preview draws the faces with names, and offers to correct each.
+    group = next(i for i, r in enumerate(view.timeline) if "group_obama_biden" in r.path)
+    preview = PreviewDialog(list(view.timeline), group, window.bridge)
+    qtbot.addWidget(preview)
+    qtbot.waitUntil(lambda: len(preview._faces) >= 2, timeout=30_000)
+    assert "Barack" in [name for _, name in preview._faces]
+    assert preview.faces_row.count() == len(preview._faces)
+    preview.close()
+    window.filter_bar.people_chip.click()  # the chip clears the filter
+    qtbot.waitUntil(lambda: len(view.timeline) == 20, timeout=30_000)
+    dialog.close()
+    window.close()

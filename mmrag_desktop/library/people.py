@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from ..core.config import save_config
 from ..core.errors import MmragError
 from ..domain.people import JOIN_DISTANCE, clusters, joins
 from ..domain.query import Filters
 from ..index.faces import within
+from ..media.photos import decode
 from ..store.people import FaceRow, PersonRow
 
 if TYPE_CHECKING:
@@ -131,6 +134,27 @@ class People:
         names = self.lib.store.person_names()
         return {digest: [(face, names.get(face.person, "")) for face in faces]
                 for digest, faces in self.lib.store.faces_of(digests).items()}
+
+    def face_image(self, face: int, side: int = 128) -> Image.Image:
+        """A square crop of *face* (its box with a margin), *side* pixels: the picture of a
+        person in the people view.
+
+        Raises:
+            PersonError: no such face, or no photo of it is in the library.
+            BadImage: the photo cannot be decoded.
+        """
+        row = self._check_faces([face])[0]
+        paths = self.lib.store.paths_of_hash(row.hash)
+        if not paths:
+            raise PersonError(f"face {face} is in no photo of the library")
+        image, _ = decode(Path(paths[0]), 0, at=row.time)
+        left, top, right, bottom = (v * s for v, s in zip(row.box, image.size * 2))
+        margin = 0.35 * max(right - left, bottom - top)
+        centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
+        half = max(right - left, bottom - top) / 2 + margin
+        crop = image.crop((int(centre_x - half), int(centre_y - half),
+                           int(centre_x + half), int(centre_y + half)))
+        return crop.resize((side, side), Image.Resampling.LANCZOS)
 
     def named_in(self, text: str) -> tuple[list[int], str]:
         """The named people whose whole name appears in *text* (words, any case; the

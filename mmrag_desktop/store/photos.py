@@ -124,6 +124,12 @@ class Photos:
                               [path_to_db(path)]).fetchone()
         return row[0] if row else None
 
+    def paths_of_hash(self, digest: str) -> list[str]:
+        """Paths of the online photos with content *digest*."""
+        return [path_from_db(r[0]) for r in self.db.execute(
+            "SELECT path FROM photos WHERE hash = ? AND status = ? ORDER BY path",
+            [digest, OK])]
+
     def ids_by_hash(self, digests: list[str],
                     filters: Filters | None = None) -> dict[str, list[int]]:
         """Content hash → ids of the embedded, online photos with it that pass *filters*

@@ -6,17 +6,20 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QMenu,
     QPushButton,
     QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -64,6 +67,8 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
     if meta.get("caption"):
         rows.append(("Caption", meta["caption"] + (f" (tags: {meta['tags']})"
                                                    if meta.get("tags") else "")))
+    if meta.get("people"):
+        rows.append(("People", ", ".join(meta["people"])))
     tagged = [f"{name} ({p:.0%} sure)" for name, p in meta.get("concepts", {}).items()
               if p >= TAGGED]
     if tagged:
@@ -97,6 +102,8 @@ class PreviewDialog(QDialog):
         self.details = QFormLayout()
         side = QVBoxLayout()
         side.addLayout(self.details)
+        self.faces_row = QHBoxLayout()  # a button per face: name it, or correct it
+        side.addLayout(self.faces_row)
         side.addStretch(1)
         actions = QGridLayout()  # two rows: five buttons do not fit the panel's width
         for number, (text, slot) in enumerate((("Open", lambda: desktop.open_media(
@@ -120,6 +127,7 @@ class PreviewDialog(QDialog):
         layout.addWidget(self.image_label, 1)
         layout.addWidget(panel)
         self._image = QImage()
+        self._faces: list = []  # (FaceRow, name) of the photo shown
         self.show_row(row)
 
     @property
@@ -137,6 +145,10 @@ class PreviewDialog(QDialog):
             self.bridge.op(lambda engine: engine.search.understood(digest)) \
                 .success(lambda known: self._understood(row, known)).run()
         self._image = QImage()
+        self._show_faces(row, [])
+        if digest:
+            self.bridge.op(lambda engine: engine.people.in_photos([digest]).get(digest, [])) \
+                .success(lambda faces: self._show_faces(row, faces)).run()
         self.image_label.setText("Loading…")
         path, at = self.result.path, self.result.meta.get("moment", 0.0)
         self.bridge.op(lambda _engine: preview_image(path, at)) \
@@ -166,11 +178,84 @@ class PreviewDialog(QDialog):
         if path == self.result.path:
             self.image_label.setText(f"Cannot show this photo: {error}")
 
+    def _show_faces(self, row: int, faces: list) -> None:
+        """The faces of the photo shown: boxes with names on it, and a button each."""
+        if row != self.row:
+            return
+        at = self.result.meta.get("moment", 0.0)
+        self._faces = [(face, name) for face, name in faces if abs(face.time - at) < 1e-6
+                       or self.result.meta.get("duration") is None]
+        while self.faces_row.count():
+            self.faces_row.takeAt(0).widget().deleteLater()
+        for number, (face, name) in enumerate(self._faces, 1):
+            button = QToolButton()
+            button.setText(f"{number}. {name or 'Who?'}")
+            button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+            menu = QMenu(button)
+            menu.addAction("Name…", lambda f=face, n=name: self._name_face(f, n))
+            if face.person is not None:
+                menu.addAction(f"Not {name or 'this person'}", lambda f=face: self._correct(
+                    lambda engine: engine.people.not_this_person(f.id)))
+            menu.addAction("Not a face", lambda f=face: self._correct(
+                lambda engine: engine.people.not_a_face(f.id)))
+            button.setMenu(menu)
+            self.faces_row.addWidget(button)
+        self._fit()
+
+    def _name_face(self, face, name: str) -> None:
+        """Name the face's person (a face of nobody becomes a person of its own)."""
+        new, ok = QInputDialog.getText(self, "Name", "Who is this?", text=name)
+        if not ok or not new.strip():
+            return
+
+        def named(engine):
+            person = face.person if face.person is not None else engine.people.move([face.id], None)
+            engine.people.name(person, new)
+
+        self._correct(named)
+
+    def _correct(self, fn) -> None:
+        row = self.row
+        self.bridge.op(fn, lane="jobs").success(lambda _r: self._corrected(row)) \
+            .failure(lambda error: self.bridge.message.emit(error)).run()
+
+    def _corrected(self, row: int) -> None:
+        digest = self.result.meta.get("hash")
+        if row == self.row and digest:
+            self.bridge.op(lambda engine: engine.people.in_photos([digest]).get(digest, [])) \
+                .success(lambda faces: self._show_faces(row, faces)).run()
+        self.bridge.refresh()
+
     def _fit(self) -> None:
         if not self._image.isNull():
-            self.image_label.setPixmap(QPixmap.fromImage(self._image).scaled(
+            image = self._image.copy()
+            if self._faces:
+                self._draw_faces(image)
+            self.image_label.setPixmap(QPixmap.fromImage(image).scaled(
                 self.image_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation))
+
+    def _draw_faces(self, image: QImage) -> None:
+        """Each face's box (fractions of the displayed photo) and number and name."""
+        painter = QPainter(image)
+        width = max(2, image.width() // 300)
+        font = painter.font()
+        font.setPixelSize(max(12, image.height() // 40))
+        painter.setFont(font)
+        for number, (face, name) in enumerate(self._faces, 1):
+            left, top, right, bottom = face.box
+            box = QRect(int(left * image.width()), int(top * image.height()),
+                        int((right - left) * image.width()), int((bottom - top) * image.height()))
+            painter.setPen(QPen(QColor(255, 210, 0), width))
+            painter.drawRect(box)
+            label = f"{number}. {name}" if name else str(number)
+            metrics = painter.fontMetrics()
+            tag = QRect(box.left(), box.bottom() + width, metrics.horizontalAdvance(label) + 8,
+                        metrics.height() + 2)
+            painter.fillRect(tag, QColor(0, 0, 0, 170))
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
+        painter.end()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -1,4 +1,4 @@
-"""The row under the search field: chips for the folder and the place chosen, the camera and
+"""The row under the search field: chips for the folder, the people and the place chosen, the camera and
 concept menus, the date range, and what is shown (a count, and "Show all" for weak matches)."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class FilterBar(QWidget):
     """Filters as people set them; :meth:`filters` reads them as :class:`Filters`.
 
     Signals: ``changed`` (a filter changed), ``folder_cleared`` and ``place_cleared`` (their
-    chip was clicked), ``show_all`` (the "Show all" button toggled)."""
+    chip was clicked), ``show_all`` (the "Show all" button toggled). The people chip clears
+    itself (and emits ``changed``)."""
 
     changed = Signal()
     folder_cleared = Signal()
@@ -40,6 +41,11 @@ class FilterBar(QWidget):
         self.folder_chip.setToolTip("Browsing one folder — click to see the whole library")
         self.folder_chip.clicked.connect(self.folder_cleared)
         self.folder_chip.hide()
+        self.people: dict[int, str] = {}  # person id → name: photos with all of them
+        self.people_chip = QToolButton()
+        self.people_chip.setToolTip("Only photos showing all of these people — click to remove")
+        self.people_chip.clicked.connect(lambda: self.set_people({}))
+        self.people_chip.hide()
         self.place_chip = QToolButton()
         self.place_chip.setToolTip("Only photos taken near this place — click to remove")
         self.place_chip.clicked.connect(self.place_cleared)
@@ -71,7 +77,7 @@ class FilterBar(QWidget):
         self.show_all_button.hide()
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.folder_chip, self.place_chip, self.camera_filter,
+        for widget in (self.folder_chip, self.people_chip, self.place_chip, self.camera_filter,
                        self.concept_filter):
             row.addWidget(widget)
         row.addSpacing(16)
@@ -88,7 +94,7 @@ class FilterBar(QWidget):
         return Filters(
             folders=[self.folder] if self.folder else [],
             cameras=[camera] if camera else [], near=self.place,
-            concepts=[concept] if concept else [],
+            concepts=[concept] if concept else [], people=list(self.people),
             taken_after=self.after.date().toString(day) if self.after_check.isChecked() else None,
             taken_before=(self.before.date().toString(day) if self.before_check.isChecked()
                           else None))
@@ -98,6 +104,17 @@ class FilterBar(QWidget):
         self.folder = folder
         self.folder_chip.setText(f"Folder: {os.path.basename(folder) or folder}  ✕")
         self.folder_chip.setVisible(bool(folder))
+
+    def set_people(self, people: dict[int, str]) -> None:
+        """Only photos showing each of *people* (id → name; empty for anyone), as a chip."""
+        self.people = dict(people)
+        self.people_chip.setText(f"{' + '.join(people.values())}  ✕")
+        self.people_chip.setVisible(bool(people))
+        self.changed.emit()
+
+    def add_person(self, person: int, name: str) -> None:
+        """Also only photos showing *person* (with the people chosen already)."""
+        self.set_people(self.people | {person: name})
 
     def set_place(self, place: tuple[float, float, float] | None, name: str = "") -> None:
         """Only photos within ``place = (lat, lon, km)`` of where photo *name* was taken;

@@ -30,6 +30,7 @@ from ..dialogs.concepts import ConceptsDialog
 from ..dialogs.duplicates import DuplicatesDialog
 from ..dialogs.first_run import FirstRunWizard
 from ..dialogs.map import MapDialog
+from ..dialogs.people import PeopleDialog
 from ..dialogs.preview import PreviewDialog
 from ..dialogs.removal import ask_move, ask_removal
 from ..dialogs.settings import SettingsDialog
@@ -164,6 +165,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.duplicates_dialog: DuplicatesDialog | None = None
         self.map_dialog: MapDialog | None = None
         self.concepts_dialog: ConceptsDialog | None = None
+        self.people_dialog: PeopleDialog | None = None
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
@@ -511,6 +513,15 @@ class MainWindow(PhotoDrops, QMainWindow):
                 self.search()
 
         self.bridge.label(name, paths, yes).success(learned).failure(self.show_message).run()
+
+    def open_people(self) -> PeopleDialog:
+        """The people in the library; *Show photos* adds a person to the filters."""
+        if self.people_dialog is None:
+            self.people_dialog = PeopleDialog(self.bridge, self)
+            self.people_dialog.show_requested.connect(self.filter_bar.add_person)
+        self.people_dialog.show()
+        self.people_dialog.load()
+        return self.people_dialog
 
     def open_concepts(self) -> ConceptsDialog:
         """The list of personal concepts."""
