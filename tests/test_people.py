@@ -224,3 +224,24 @@ def test_a_damaged_face_model_gives_a_clear_message(tmp_path, monkeypatch):
                         lambda: str(damaged))
     with pytest.raises(FaceModelsMissing, match="damaged"):
         FaceReader()
+
+
+def test_ask_knows_who_is_in_each_photo_and_when_they_were_last_seen(faces_library):
+    import os
+    import time
+
+    from mmrag_desktop.library.ask import Conversation, describe
+
+    engine, folder, _ = faces_library
+    obama = engine.people.everyone()[0]
+    engine.people.name(obama.id, "Obama")
+    now = time.time()
+    os.utime(folder / "obama_3.jpg", (now + 86400,) * 2)  # newer than any other photo
+    engine.updates.index()  # the new modification times are the photos' dates
+    asked = Conversation(engine, vlm=None)
+    last = asked._retrieve("When did I last see Obama?")
+    assert Path(last[0].path).name == "obama_3.jpg"
+    assert len(last) == engine.config.ask_photos and all("Obama" in r.meta["people"] for r in last)
+    first = asked._retrieve("When did I first see Obama?")
+    assert Path(first[0].path).name != "obama_3.jpg" and "obama_3.jpg" not in str(first)
+    assert "people \"Obama\"" in describe(1, last[0])

@@ -47,6 +47,10 @@ def add_bench(sub) -> None:
                    help="benchmark videos instead: videos made from the photos, keyframe "
                         "selection decoding keyframes only vs every frame, indexing end to "
                         "end, and personal concepts' learning time")
+    s.add_argument("--faces", action="store_true",
+                   help="benchmark finding faces instead: s/photo, photos/s and, with a "
+                        "labels.jsonl (../shared/data/faces-dev), detection recall, "
+                        "same-person pair accuracy and the grouping's pairwise precision/recall")
     s.add_argument("--large", type=int, default=24, help="12 MP JPEGs to generate (0: none)")
     s.add_argument("--sizes", default="100000,1000000", help="synthetic ANN set sizes")
     s.add_argument("--queries", type=int, default=1000, help="ANN queries per size")
@@ -103,6 +107,11 @@ def cmd_bench(args) -> int:
         from ..bench.video import run_video_bench
 
         run_video_bench(Path(args.photos), random_weights=args.random_weights)
+        return 0
+    if args.faces:
+        from ..bench.faces import run_faces_bench
+
+        run_faces_bench(Path(args.photos))
         return 0
     if args.gui:
         from ..bench.gui import run_gui_bench

@@ -11,8 +11,10 @@ answer with citations; Lewis et al., 2020, arXiv:2005.11401), with images as sou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +62,11 @@ TEXT_CHARS = 300
 _LINE_BREAKS = {"\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
+WHEN = re.compile(r"\b(when|last|latest|most recent|first|earliest)\b", re.IGNORECASE)
+"""A question about when: its photos are chosen by date (see :meth:`Conversation._by_date`)."""
+FIRST = re.compile(r"\b(first|earliest)\b", re.IGNORECASE)
+
+
 def quoted(text: str, limit: int = FIELD_CHARS) -> str:
     """*text* as one quoted, escaped line of at most *limit* characters: it can neither
     end the line (no newline survives) nor pass for the app's own format."""
@@ -73,7 +80,8 @@ def describe(number: int, result: Result) -> str:
     """One photo's line for the prompt: number, file, folder, date taken, camera, place
     (its name where the understanding pass found it, else the coordinates), its caption
     and tags, the text recognised in it (up to :data:`TEXT_CHARS`), what was extracted
-    from it, a video's length and moment, and the personal concepts it shows; every text
+    from it, a video's length and moment, the named people in it and the personal
+    concepts it shows; every text
     field quoted and capped (see :func:`quoted`)."""
     meta = result.meta
     parts = [f"[{number}] file {quoted(display_path(os.path.basename(result.path)))}",
@@ -98,6 +106,8 @@ def describe(number: int, result: Result) -> str:
     if meta.get("duration") is not None:
         moment = f", the frame shown at {clock(meta['moment'])}" if "moment" in meta else ""
         parts.append(f"a video of {clock(meta['duration'])}{moment}")
+    if meta.get("people"):
+        parts.append(f"people {quoted(', '.join(meta['people']))}")
     shows = [name for name, p in meta.get("concepts", {}).items() if p >= TAGGED]
     if shows:
         parts.append(f"shows {quoted(', '.join(shows))}")
@@ -192,6 +202,10 @@ class Conversation:
         k = self.engine.config.ask_photos
         if self.among:
             return self.engine.search.photos(list(self.among[:k]))
+        if self.photo is None and WHEN.search(question):
+            dated = self._by_date(question, k)
+            if dated is not None:
+                return dated
         if self.photo is None:
             # hybrid: a question naming words in a photo ("the receipt from the hardware
             # shop") finds it by its recognised text as well as by its looks
@@ -201,6 +215,18 @@ class Conversation:
                                        filters=self.filters, mode="hybrid")
         same = os.path.realpath(self.photo)
         return [r for r in found if os.path.realpath(r.path) != same][:k]
+
+    def _by_date(self, question: str, k: int) -> list[Result] | None:
+        """For "when did I last (first) see Anna?": the newest (oldest) *k* photos of the
+        people named, or None when the question names nobody the library knows."""
+        people, _ = self.engine.people.named_in(question)
+        if not people:
+            return None
+        filters = dataclasses.replace(self.filters or Filters(), people=people)
+        rows = self.engine.store.timeline(filters)  # newest first
+        if FIRST.search(question):
+            rows = rows[::-1]
+        return self.engine.search.photos([row[0] for row in rows[:k]])
 
     def _image(self, result: Result) -> str | None:
         if not self.vlm.sees_images:

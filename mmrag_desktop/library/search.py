@@ -252,9 +252,7 @@ class Search:
 
     def _photos_of(self, filters: Filters, k: int) -> list[Result]:
         """The newest *k* photos that *filters* (people, with nothing else asked) allow."""
-        ids = [row[0] for row in self.lib.store.timeline(filters)][:k]
-        details = self.details(ids)
-        return [Result(i, details[i]["path"], None, details[i]) for i in ids if i in details]
+        return self.photos([row[0] for row in self.lib.store.timeline(filters)][:k])
 
     @staticmethod
     def _split_concepts(terms: list[Term], names: list[str]) -> tuple[list[str], list[Term]]:
