@@ -1244,7 +1244,7 @@ def test_a_damaged_cached_thumbnail_is_made_again(qtbot, tmp_path):
 
 
 def test_people_view_names_a_person_and_filters_the_library_to_them(qtbot, home, config,
-                                                                    tmp_path):
+                                                                    tmp_path, monkeypatch):
     pytest.importorskip("dlib", reason="finding faces needs dlib-bin")
     from mmrag_desktop.gui.dialogs.preview import PreviewDialog
 
@@ -1286,4 +1286,15 @@ def test_people_view_names_a_person_and_filters_the_library_to_them(qtbot, home,
     window.filter_bar.people_chip.click()  # the chip clears the filter
     qtbot.waitUntil(lambda: len(view.timeline) == 20, timeout=30_000)
     dialog.close()
+    # Settings: turning faces off asks, then deletes every face and name.
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or
+                        QMessageBox.StandardButton.Yes)
+    settings = window.open_settings()
+    settings.analyses["faces"].setChecked(False)
+    settings.accept()
+    assert asked and "deletes every face" in asked[0]
+    qtbot.waitUntil(lambda: window.bridge.engine.config.understand == [], timeout=60_000)
+    assert window.bridge.engine.store.face_count() == (0, 0)
+    assert window.bridge.engine.people.everyone() == []
     window.close()

@@ -245,3 +245,25 @@ def test_ask_knows_who_is_in_each_photo_and_when_they_were_last_seen(faces_libra
     first = asked._retrieve("When did I first see Obama?")
     assert Path(first[0].path).name != "obama_3.jpg" and "obama_3.jpg" not in str(first)
     assert "people \"Obama\"" in describe(1, last[0])
+
+
+def test_a_video_shows_the_people_in_its_keyframes(engine, tmp_path):
+    from conftest import coco_photos, encode_video
+
+    labels()
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("obama_2.jpg", "obama_3.jpg"):
+        shutil.copy2(FACES / "images" / name, folder / name)
+    # a scene without a face, then his portrait (its aspect ratio kept: 4:5)
+    encode_video(folder / "speech.mp4", [coco_photos()[1], FACES / "images" / "obama_1.jpg"],
+                 seconds=3.0, size=(480, 600))
+    engine.config.understand = ["faces"]
+    engine.folders.add(folder)
+    engine.updates.index()
+    assert engine.updates.understand().analysed == {"faces": 3}
+    [obama] = engine.people.everyone()
+    video = engine.store.hash_of(str(folder / "speech.mp4"))
+    faces = engine.store.faces_of([video])[video]  # his, in the second scene's keyframes
+    assert faces and all(f.time >= 3.0 and f.person == obama.id for f in faces)
+    assert obama.photos == 3

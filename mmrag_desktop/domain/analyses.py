@@ -18,23 +18,24 @@ FACES_VERSION = 1  # the face detector, its sizes and the descriptor
 @dataclass(frozen=True)
 class Analysis:
     """One thing the pass learns: the ``kind`` its results are stored under and their
-    ``version``, photos per commit (``batch``: what an interruption can cost), whether it
-    needs EXIF GPS, and what people read while it runs (``doing``) and after (``done``)."""
+    ``version``, photos per commit (``batch``: what an interruption can cost), what it
+    ``reads`` (``photos``; ``gps``: photos with EXIF GPS; ``media``: photos and videos), and
+    what people read while it runs (``doing``) and after (``done``)."""
 
     kind: str
     version: int
     batch: int
-    with_gps: bool
+    reads: str
     doing: str
     done: str
 
 
 ANALYSES = dict(zip(ANALYSIS_NAMES, (
-    Analysis("text", OCR_VERSION, 8, False, "Reading text in photos", "photos read"),
+    Analysis("text", OCR_VERSION, 8, "photos", "Reading text in photos", "photos read"),
     # one call names a thousand places in milliseconds
-    Analysis("place", PLACES_VERSION, 1000, True, "Naming places", "places named"),
-    Analysis("faces", FACES_VERSION, 8, False, "Finding faces", "photos read for faces"),
-    Analysis("caption", CAPTION_VERSION, 4, False, "Describing photos", "photos described"),
+    Analysis("place", PLACES_VERSION, 1000, "gps", "Naming places", "places named"),
+    Analysis("faces", FACES_VERSION, 8, "media", "Finding faces", "photos read for faces"),
+    Analysis("caption", CAPTION_VERSION, 4, "photos", "Describing photos", "photos described"),
 ), strict=True))
 """What the pass can do, by name: ``text`` (OCR), ``places`` (reverse geocoding of GPS),
 ``faces`` (:mod:`.understanding.faces`, grouped into people by :mod:`.library.people`),

@@ -12,24 +12,24 @@ class Understanding:
     """Understanding results by content hash."""
 
     def understanding_todo(self, kind: str, version: int, limit: int,
-                           with_gps: bool = False) -> list[tuple[str, str, float, float]]:
+                           reads: str = "photos") -> list[tuple[str, str, float, float]]:
         """Up to *limit* (content hash, path, GPS latitude, longitude) of embedded, online
         photos whose content has no *kind* result of *version* or later, one path per
-        content; *with_gps*: only photos with EXIF GPS."""
+        content, of what *reads* names (:func:`_understandable`)."""
         cursor = self.db.execute(
             "SELECT p.hash, MIN(p.path), p.gps_lat, p.gps_lon FROM photos p "
             "LEFT JOIN understanding u ON u.hash = p.hash AND u.kind = ? "
-            f"WHERE {_understandable(with_gps)} AND (u.version IS NULL OR u.version < ?) "
+            f"WHERE {_understandable(reads)} AND (u.version IS NULL OR u.version < ?) "
             "GROUP BY p.hash LIMIT ?", [kind, version, limit])
         return [(digest, path_from_db(path), lat, lon) for digest, path, lat, lon in cursor]
 
     def understanding_counts(self, kind: str, version: int,
-                             with_gps: bool = False) -> tuple[int, int]:
+                             reads: str = "photos") -> tuple[int, int]:
         """(contents done, contents in all) for *kind* at *version*, over embedded, online
-        photos (with EXIF GPS for *with_gps*)."""
+        photos (see :func:`_understandable` for *reads*)."""
         done, total = self.db.execute(
             "SELECT COUNT(u.hash), COUNT(*) FROM (SELECT DISTINCT hash FROM photos p "
-            f"WHERE {_understandable(with_gps)}) AS c LEFT JOIN understanding u "
+            f"WHERE {_understandable(reads)}) AS c LEFT JOIN understanding u "
             "ON u.hash = c.hash AND u.kind = ? AND u.version >= ?", [kind, version]).fetchone()
         return done, total
 
@@ -84,9 +84,11 @@ class Understanding:
                                               [kind])}
 
 
-def _understandable(with_gps: bool) -> str:
-    """The SQL condition on ``photos p`` for photos the understanding pass reads:
-    embedded, online, with a content hash (and EXIF GPS for *with_gps*)."""
-    gps = " AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL" if with_gps else ""
-    return (f"p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL "
-            f"AND p.duration IS NULL{gps}")
+def _understandable(reads: str) -> str:
+    """The SQL condition on ``photos p`` for what an analysis reads: embedded, online, with
+    a content hash, and *reads* ``photos`` (no videos), ``gps`` (photos with EXIF GPS) or
+    ``media`` (photos and videos)."""
+    which = {"photos": " AND p.duration IS NULL",
+             "gps": " AND p.duration IS NULL AND p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL",
+             "media": ""}[reads]
+    return f"p.status = '{OK}' AND p.vector IS NOT NULL AND p.hash IS NOT NULL{which}"

@@ -168,7 +168,7 @@ class UnderstandingPass:
 
     def pending(self) -> dict[str, tuple[int, int]]:
         """Analysis → (contents done, contents in all)."""
-        return {name: self.store.understanding_counts(a.kind, a.version, a.with_gps)
+        return {name: self.store.understanding_counts(a.kind, a.version, a.reads)
                 for name, a in self._analyses()}
 
     def _analyses(self) -> list[tuple[str, Analysis]]:
@@ -187,12 +187,12 @@ class UnderstandingPass:
             for name, analysis in self._analyses():
                 report.analysed[name] = 0
                 done, total = self.store.understanding_counts(
-                    analysis.kind, analysis.version, analysis.with_gps)
+                    analysis.kind, analysis.version, analysis.reads)
                 skipped: set[str] = set()  # unreadable now (vanished, offline): next pass
                 while not cancel.is_set():
                     todo = [item for item in self.store.understanding_todo(
                         analysis.kind, analysis.version, analysis.batch + len(skipped),
-                        analysis.with_gps) if item[0] not in skipped][:analysis.batch]
+                        analysis.reads) if item[0] not in skipped][:analysis.batch]
                     if not todo:
                         break
                     try:

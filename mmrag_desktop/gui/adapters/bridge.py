@@ -213,6 +213,8 @@ class LibraryBridge(QObject):
         if embedder is not None and not same_model:
             embedder.close()
             embedder = None
+        if "faces" in self.engine.config.understand and "faces" not in config.understand:
+            self.engine.people.forget()  # the privacy setting: nothing of faces is kept
         save_config(home, config)
         self.engine.close()
         self.engine = Library(home, library, config, random_weights, embedder,

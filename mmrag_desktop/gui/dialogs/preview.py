@@ -193,6 +193,7 @@ class PreviewDialog(QDialog):
             button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
             menu = QMenu(button)
             menu.addAction("Name…", lambda f=face, n=name: self._name_face(f, n))
+            menu.addAction("Move to…", lambda f=face: self._move_face(f))
             if face.person is not None:
                 menu.addAction(f"Not {name or 'this person'}", lambda f=face: self._correct(
                     lambda engine: engine.people.not_this_person(f.id)))
@@ -213,6 +214,21 @@ class PreviewDialog(QDialog):
             engine.people.name(person, new)
 
         self._correct(named)
+
+    def _move_face(self, face) -> None:
+        """Put the face with another person, chosen from the named ones."""
+        self.bridge.op(lambda engine: engine.people.everyone(include_hidden=True)) \
+            .success(lambda people: self._choose_person(face, people)).run()
+
+    def _choose_person(self, face, people: list) -> None:
+        named = {f"{p.name} ({p.photos} photos)": p.id for p in people
+                 if p.name and p.id != face.person}
+        if not named:
+            self.bridge.message.emit("Name people first (People…): a face moves to a named person")
+            return
+        choice, ok = QInputDialog.getItem(self, "Move to", "Who is this?", list(named), 0, False)
+        if ok:
+            self._correct(lambda engine: engine.people.move([face.id], named[choice]))
 
     def _correct(self, fn) -> None:
         row = self.row

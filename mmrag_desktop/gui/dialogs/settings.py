@@ -30,6 +30,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 ANALYSIS_CHOICES = {
     "text": "Read the text in photos (OCR)",
     "places": "Name the places of photos with GPS",
+    "faces": "Find faces and group them into people (off: every face and name is deleted)",
     "captions": "Describe photos with the vision-language model (slow: seconds per photo)",
 }
 """The understanding pass's analyses (:data:`.domain.analyses.ANALYSES`), as people read them."""
@@ -111,12 +112,21 @@ class SettingsDialog(QDialog):
             self.weights.setText(path)
 
     def accept(self) -> None:
-        """Save, unless the weights file chosen is missing or damaged (then say why)."""
+        """Save, unless the weights file chosen is missing or damaged (then say why), or
+        faces are being turned off and the user keeps them (asked first: it deletes every
+        face, person and name)."""
         weights = self.weights.text().strip()
         if weights and weights != self._original.weights:
             problem = self._check_weights(weights)
             if problem:
                 QMessageBox.warning(self, "Weights file", problem)
+                return
+        if "faces" in self._original.understand and not self.analyses["faces"].isChecked():
+            answer = QMessageBox.question(
+                self, "Turn faces off?", "Turning faces off deletes every face, person and "
+                "name the library holds, and no photo is read for faces again until you turn "
+                "it back on.")
+            if answer != QMessageBox.StandardButton.Yes:
                 return
         super().accept()
 
