@@ -52,6 +52,13 @@ def add_search(sub) -> None:
                         "caption (its caption's, embedded by the text tower; only captioned "
                         "photos), both (default: fused)")
     s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument("--explain", action="store_true",
+                   help="also say how the query was understood: dates, place, people, camera, "
+                        "media, the text shown, exclusions, and the rest searched by meaning "
+                        "(with --json: {\"understood\": {…}, \"results\": […]})")
+    s.add_argument("--literal", action="store_true",
+                   help="search the query text as typed: no dates, places, people or other "
+                        "filters are read from it")
     s.set_defaults(func=cmd_search)
 
 
@@ -89,13 +96,20 @@ def cmd_search(args) -> int:
                       args.concept)
     engine = open_library(args, read_only=True)
     filters.people = [i for name in args.person for i in engine.people.ids(name)]
-    results = engine.search.run(terms, args.top_k, args.min_score, filters, args.mode, args.field)
+    results = engine.search.run(terms, args.top_k, args.min_score, filters, args.mode, args.field,
+                                understand=not args.literal)
+    understood = (engine.search.understand(" ".join(args.query)).as_dict()
+                  if args.explain and args.query and not args.literal else None)
     if args.json:
-        print(json.dumps([{"path": display_path(r.path),
-                           "score": None if r.score is None else round(r.score, 6),
-                           **{k: v for k, v in r.meta.items() if k != "path"}}
-                          for r in results], indent=1))
+        listed = [{"path": display_path(r.path),
+                   "score": None if r.score is None else round(r.score, 6),
+                   **{k: v for k, v in r.meta.items() if k != "path"}} for r in results]
+        print(json.dumps({"understood": understood, "results": listed} if args.explain
+                         else listed, indent=1, ensure_ascii=False))
     else:
+        if understood:
+            parts = [f"{key}: {value}" for key, value in understood.items() if value]
+            print("understood: " + ("; ".join(parts) or "nothing"), file=sys.stderr)
         for r in results:
             taken = f"  {r.meta['taken_at'][:10]}" if r.meta.get("taken_at") else ""
             why = (f"  ({r.meta['matched']['field']}: {r.meta['matched']['snippet']})"

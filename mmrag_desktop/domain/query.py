@@ -91,7 +91,10 @@ class Filters:
     county, region or country, as the understanding pass found them; case-insensitive),
     and/or tagged with personal concepts (``concepts``, names; :mod:`.domain.concepts`), which
     the engine turns into the photos' row ids (``ids``) before the filter is used, and/or
-    showing each of ``people`` (person ids, :mod:`.library.people`: photos with all of them)."""
+    showing each of ``people`` (person ids, :mod:`.library.people`: photos with all of them)
+    and none of ``not_people``, of one ``media`` kind (``"photo"`` or ``"video"``), and/or
+    whose recognised text holds each word of ``says`` (any case; OCR's "Midnight-Bakery"
+    holds "Midnight Bakery")."""
 
     folders: list[str] = field(default_factory=list)
     taken_after: str | None = None
@@ -102,11 +105,14 @@ class Filters:
     concepts: list[str] = field(default_factory=list)
     ids: frozenset[int] | None = None
     people: list[int] = field(default_factory=list)
+    not_people: list[int] = field(default_factory=list)
+    media: str | None = None
+    says: str = ""
 
     def is_empty(self) -> bool:
         return not (self.folders or self.taken_after or self.taken_before or self.cameras
                     or self.near or self.place or self.concepts or self.ids is not None
-                    or self.people)
+                    or self.people or self.not_people or self.media or self.says.strip())
 
 
 @dataclass

@@ -11,7 +11,6 @@ answer with citations; Lewis et al., 2020, arXiv:2005.11401), with images as sou
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -217,12 +216,12 @@ class Conversation:
         return [r for r in found if os.path.realpath(r.path) != same][:k]
 
     def _by_date(self, question: str, k: int) -> list[Result] | None:
-        """For "when did I last (first) see Anna?": the newest (oldest) *k* photos of the
-        people named, or None when the question names nobody the library knows."""
-        people, _ = self.engine.people.named_in(question)
-        if not people:
+        """For "when did I last see Anna?" or "when was I last in Lisbon?": the newest
+        (oldest, for "first") *k* photos that the question's people, place or dates allow,
+        or None when it names nothing the library knows."""
+        filters, _ = self.engine.search.with_understanding([Term(text=question)], self.filters)
+        if filters == self.filters:
             return None
-        filters = dataclasses.replace(self.filters or Filters(), people=people)
         rows = self.engine.store.timeline(filters)  # newest first
         if FIRST.search(question):
             rows = rows[::-1]

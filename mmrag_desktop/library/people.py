@@ -6,7 +6,6 @@ machine: named people are not renamed or merged, faces placed by hand stay, a fa
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,18 +154,6 @@ class People:
         crop = image.crop((int(centre_x - half), int(centre_y - half),
                            int(centre_x + half), int(centre_y + half)))
         return crop.resize((side, side), Image.Resampling.LANCZOS)
-
-    def named_in(self, text: str) -> tuple[list[int], str]:
-        """The named people whose whole name appears in *text* (words, any case; the
-        longest names first), and the text without them."""
-        found = []
-        for person, name in sorted(self.lib.store.person_names().items(),
-                                   key=lambda item: -len(item[1])):
-            pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
-            if pattern.search(text):
-                found.append(person)
-                text = pattern.sub(" ", text)
-        return found, " ".join(text.split())
 
     # --- the user's corrections ------------------------------------------------------------
 

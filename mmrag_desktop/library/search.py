@@ -15,6 +15,7 @@ from ..clip.embedder import query_vector
 from ..domain.concepts import mentioned
 from ..domain.folders import OFFLINE
 from ..domain.query import Filters, QueryError, Result, Term
+from ..domain.query_parser import Understood, Vocabulary, understand
 from ..domain.timeline import Timeline
 from ..index.captions import KIND as CAPTION_KIND
 from ..index.keywords import fuse
@@ -50,10 +51,11 @@ class Search:
 
     def __init__(self, lib: Library):
         self.lib = lib
+        self._vocabulary: tuple[int, Vocabulary] | None = None  # (store seq, names known)
 
     def run(self, terms: list[Term], k: int = 20, min_score: float | None = None,
             filters: Filters | None = None, mode: str = "semantic",
-            field: str = "both") -> list[Result]:
+            field: str = "both", understand: bool = True) -> list[Result]:
         """Top-k photos for a query of weighted texts and photos.
 
         *mode*: ``semantic`` ranks by the embeddings' cosine similarity; ``keyword`` by
@@ -65,6 +67,10 @@ class Search:
         *field*: which of a photo's two vectors the semantic side searches: ``image`` (the
         pixels'), ``caption`` (its caption's, :mod:`.index.captions`; photos without one
         are not found), or ``both``, fused by reciprocal-rank fusion.
+
+        Each text is understood first (:meth:`with_understanding`: "Anna at the beach last
+        summer" is Anna, June to August, and "at the beach"), unless *understand* is False;
+        a query that is only filters lists their photos, newest first (no score).
 
         A personal concept's name in a text (:mod:`.domain.concepts`: ``Rex at the beach``) ranks
         the library by the concept's probe; the rest of the text searches as above, and the
@@ -87,11 +93,9 @@ class Search:
         if mode not in SEARCH_MODES:
             raise QueryError(f"unknown search mode {mode!r}: {', '.join(SEARCH_MODES)}")
         filters = self.lib.concepts.resolved(filters)
-        people, terms = self._split_people(terms)
-        if people:
-            filters = dataclasses.replace(filters, people=filters.people + people)
-            if not terms:
-                return self._photos_of(filters, k)
+        filters, terms = self.with_understanding(terms, filters) if understand else (filters, terms)
+        if not terms:
+            return self._photos_of(filters, k)
         names = self.lib.store.concept_names()
         if names:
             found, terms = self._split_concepts(terms, names)
@@ -235,20 +239,46 @@ class Search:
         ranked = [r for r in found.values() if r.score is not None]
         return sorted(ranked, key=lambda r: -r.score)[:k]
 
-    def _split_people(self, terms: list[Term]) -> tuple[list[int], list[Term]]:
-        """The named people in the positive text terms (:meth:`People.named_in`), and the
-        terms without their names."""
-        found: list[int] = []
+    def understand(self, text: str) -> Understood:
+        """What *text* asks besides its looks (:func:`.domain.query_parser.understand`),
+        with the names this library knows: its places, named people and cameras."""
+        seq = self.lib.store.seq()
+        if self._vocabulary is None or self._vocabulary[0] != seq:
+            cameras = [(model, make) for model, make, _ in self.lib.store.cameras()]
+            self._vocabulary = (seq, Vocabulary(sorted(self.lib.store.place_names()),
+                                                sorted(self.lib.store.person_names().values()),
+                                                cameras))
+        return understand(text, self._vocabulary[1])
+
+    def with_understanding(self, terms: list[Term],
+                           filters: Filters) -> tuple[Filters, list[Term]]:
+        """The filters and terms of a query once each positive text is understood
+        (:meth:`understand`): dates, place, people, cameras, media, text shown and
+        exclusions join *filters* (those set explicitly win); words to exclude become
+        subtracted terms; the rest of each text stays a term."""
         rest: list[Term] = []
         for term in terms:
             if term.text is None or term.weight <= 0:
                 rest.append(term)
                 continue
-            people, text = self.lib.people.named_in(term.text)
-            found += [p for p in people if p not in found]
-            if text:
-                rest.append(dataclasses.replace(term, text=text))
-        return found, rest
+            found = self.understand(term.text)
+            people = {name: self.lib.store.person_named(name) for name in self.lib.store
+                      .person_names().values()}
+            filters = dataclasses.replace(
+                filters, taken_after=filters.taken_after or found.after,
+                taken_before=filters.taken_before or found.before,
+                place=filters.place or found.place, cameras=filters.cameras or found.camera,
+                media=filters.media or found.media,
+                says=" ".join(filter(None, [filters.says, found.says])),
+                people=filters.people + [i for name in found.people
+                                         for i in people.get(name, [])[:1]],
+                not_people=filters.not_people + [i for name in found.not_
+                                                 for i in people.get(name, [])[:1]])
+            rest += [Term(text=word, weight=-abs(term.weight)) for word in found.not_
+                     if word not in people]
+            if found.text:
+                rest.append(dataclasses.replace(term, text=found.text))
+        return filters, rest
 
     def _photos_of(self, filters: Filters, k: int) -> list[Result]:
         """The newest *k* photos that *filters* (people, with nothing else asked) allow."""

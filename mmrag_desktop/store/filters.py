@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from ..core.paths import folder_range
 from ..domain.query import KM_PER_DEGREE, Filters
@@ -53,6 +54,15 @@ def filter_sql(filters: Filters | None) -> tuple[str, list]:
     for person in filters.people:  # each of them: photos with all the people asked for
         parts.append("hash IN (SELECT hash FROM faces WHERE person = ? AND not_face = 0)")
         params.append(person)
+    for person in filters.not_people:
+        parts.append("hash NOT IN (SELECT hash FROM faces WHERE person = ? AND not_face = 0)")
+        params.append(person)
+    if filters.media in ("photo", "video"):
+        parts.append("duration IS NULL" if filters.media == "photo" else "duration IS NOT NULL")
+    for word in re.findall(r"\w+", filters.says):
+        parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'text' "
+                     "AND text LIKE ? ESCAPE '\\')")
+        params.append(f"%{word.replace('_', chr(92) + '_')}%")
     if filters.ids is not None:
         # One JSON parameter, however many: SQLite's limit on variables never applies.
         parts.append("id IN (SELECT value FROM json_each(?))")

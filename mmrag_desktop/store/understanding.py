@@ -55,6 +55,17 @@ class Understanding:
                     + self.db.execute(f"DELETE FROM frames WHERE {gone}").rowcount
                     + self.db.execute(f"DELETE FROM faces WHERE {gone}").rowcount)
 
+    def place_names(self) -> set[str]:
+        """Every name of the places the library's photos were taken in (towns, cities,
+        counties, regions, countries)."""
+        names: set[str] = set()
+        for row in self.db.execute(
+                "SELECT DISTINCT json_extract(data, '$.locality'), json_extract(data, '$.city'), "
+                "json_extract(data, '$.county'), json_extract(data, '$.region'), "
+                "json_extract(data, '$.country') FROM understanding WHERE kind = 'place'"):
+            names.update(name for name in row if name)
+        return names
+
     def understood(self, digests: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
         """Content hash → {kind: (JSON data, searchable text)} for the given contents."""
         out: dict[str, dict[str, tuple[str, str]]] = {}
