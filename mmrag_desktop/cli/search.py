@@ -58,7 +58,7 @@ def add_search(sub) -> None:
                         "(with --json: {\"understood\": {…}, \"results\": […]})")
     s.add_argument("--literal", action="store_true",
                    help="search the query text as typed: no dates, places, people or other "
-                        "filters are read from it")
+                        "filters are read from it (keyword mode always searches as typed)")
     s.set_defaults(func=cmd_search)
 
 
@@ -99,7 +99,8 @@ def cmd_search(args) -> int:
     results = engine.search.run(terms, args.top_k, args.min_score, filters, args.mode, args.field,
                                 understand=not args.literal)
     understood = (engine.search.understand(" ".join(args.query)).as_dict()
-                  if args.explain and args.query and not args.literal else None)
+                  if args.explain and args.query and not args.literal and args.mode != "keyword"
+                  else None)
     if args.json:
         listed = [{"path": display_path(r.path),
                    "score": None if r.score is None else round(r.score, 6),

@@ -69,7 +69,8 @@ class Search:
         are not found), or ``both``, fused by reciprocal-rank fusion.
 
         Each text is understood first (:meth:`with_understanding`: "Anna at the beach last
-        summer" is Anna, June to August, and "at the beach"), unless *understand* is False;
+        summer" is Anna, June to August, and "at the beach"), unless *understand* is False
+        or the *mode* is ``keyword`` (its words, quotes and all, are searched as typed);
         a query that is only filters lists their photos, newest first (no score).
 
         A personal concept's name in a text (:mod:`.domain.concepts`: ``Rex at the beach``) ranks
@@ -93,7 +94,8 @@ class Search:
         if mode not in SEARCH_MODES:
             raise QueryError(f"unknown search mode {mode!r}: {', '.join(SEARCH_MODES)}")
         filters = self.lib.concepts.resolved(filters)
-        filters, terms = self.with_understanding(terms, filters) if understand else (filters, terms)
+        filters, terms = (self.with_understanding(terms, filters)
+                          if understand and mode != "keyword" else (filters, terms))
         if not terms:
             return self._photos_of(filters, k)
         names = self.lib.store.concept_names()
