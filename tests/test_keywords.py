@@ -4,12 +4,13 @@ the embedding search (reciprocal-rank fusion)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from PIL import Image
 
 from mmrag_desktop.cli import main
-from mmrag_desktop.index.keywords import fuse, match_expression
+from mmrag_desktop.index.keywords import STOP_WORDS, fuse, match_expression
 from mmrag_desktop.domain.query import Filters, Term
 from conftest import coco_photos
 
@@ -104,3 +105,60 @@ def test_the_keyword_index_catches_up_with_deletions_incrementally(engine, tmp_p
     assert len(engine.keywords) == applied - 1
     assert engine.search.run([Term(text="receipt")], k=5, mode="keyword") == []
     assert str(folder / "receipt-hardware-shop.jpg") == victim.path
+
+
+NOISE = [["A"], ["The"], ["of the"], ["I"], ["1"], ["and"], ["to"], ["A", "the"],
+         ["in the"], ["a"]]
+
+
+def test_stop_words_and_ocr_noise_never_outrank_meaning(engine, tmp_path):
+    """coco-mini photos, 20 of them with OCR noise ("A", "The", "of the"…), searched by 50
+    captions in hybrid mode: no top-5 result matches only by a stop word or a stray letter,
+    and no photo ranks lower than semantic search puts it unless keyword hits rank above."""
+    import json as json_lib
+
+    from mmrag_desktop.domain.analyses import OCR_VERSION
+    from mmrag_desktop.understanding.passes import text_record
+
+    folder = tmp_path / "coco"
+    folder.mkdir()
+    photos = coco_photos()[:60]
+    for photo in photos:
+        shutil.copyfile(photo, folder / photo.name)
+    engine.folders.add(folder)
+    engine.updates.index()
+    noisy = []
+    for n, photo in enumerate(photos[40:]):
+        digest = engine.store.hash_of(str(folder / photo.name))
+        lines = [{"text": t, "score": 0.9, "box": []} for t in NOISE[n % len(NOISE)]]
+        data, _ = text_record(lines)
+        noisy.append((digest, data, "\n".join(NOISE[n % len(NOISE)])))  # as stored before
+    engine.store.put_understanding("text", OCR_VERSION, noisy)
+    captions = {json_lib.loads(line)["file"]: json_lib.loads(line)["captions"][0]
+                for line in (coco_photos()[0].parent.parent / "captions.jsonl")
+                .read_text().splitlines()}
+    queries = [captions[p.name] for p in photos[:50]]
+    noise_only = 0
+    for query in queries:
+        hybrid = engine.search.run([Term(text=query)], k=60, mode="hybrid", field="image",
+                                   understand=False)
+        for result in hybrid[:5]:
+            if "matched" in result.meta:
+                marked = re.findall(r"\[([^\]]*)\]", result.meta["matched"]["snippet"])
+                words = [w.lower() for m in marked for w in re.findall(r"\w+", m)]
+                noise_only += not any(len(w) >= 3 and w not in STOP_WORDS for w in words)
+        semantic = engine.search.run([Term(text=query)], k=60, mode="semantic", field="image",
+                                     understand=False)
+        rank = {r.id: n for n, r in enumerate(semantic)}
+        for n, result in enumerate(hybrid):
+            hits_above = sum("matched" in r.meta for r in hybrid[:n])
+            assert n <= rank[result.id] + hits_above, (query, result.path)
+    assert noise_only == 0, f"{noise_only} top-5 results matched only by noise"
+
+
+def test_recognised_lines_shorter_than_a_word_are_not_searched():
+    from mmrag_desktop.understanding.passes import text_record
+
+    lines = [{"text": t, "score": 0.9, "box": []} for t in ("A", "EXIT", "1", "I.", "No 5")]
+    data, text = text_record(lines)
+    assert text == "EXIT\nNo 5" and len(json.loads(data)["lines"]) == 5

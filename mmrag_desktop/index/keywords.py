@@ -38,6 +38,22 @@ MIN_RELATIVE_BM25 = 0.5
 that shares only a common word ("of") or a few trigrams with the query is no match, and in
 hybrid search it would lift whatever the embeddings rank first above the photo that
 matches every word."""
+STOP_WORDS = frozenset("""a about above after again against all am an and any are as at be because
+been before being below between both but by can could did do does doing down during each few
+for from further had has have having he her here hers herself him himself his how i if in into
+is it its itself just me more most my myself no nor not now of off on once only or other our
+ours ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves
+show find photo photos picture pictures image images""".split())
+"""Words that never match alone: English function words (the NLTK list's core) and the
+words people use to ask for photos at all ("show me photos of …")."""
+MIN_WORD = 3
+"""Shorter tokens never match: "A", "I", "of", and OCR's stray letters."""
+MIN_COVERAGE = 0.5
+"""A keyword hit must hold at least this share of the query's words (those left once
+:data:`STOP_WORDS` and short tokens are out): a photo that shares one word of "a dog playing
+in the snow" is no keyword match for it."""
 RRF_K = 60
 """Reciprocal-rank fusion's constant (Cormack, Clarke & Büttcher, 2009, "Reciprocal rank
 fusion outperforms Condorcet and individual rank learning methods", SIGIR): a photo's fused
@@ -45,6 +61,7 @@ score is the sum over lists of 1 / (RRF_K + rank)."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]+)"')
+_MARKED = re.compile(r"\[([^\]]*)\]")
 
 
 @dataclass
@@ -89,14 +106,28 @@ def document(path: str, root: str, camera_make: str | None, camera_model: str | 
     } | {name: "\n".join(texts) for name, texts in by_field.items()}
 
 
+def content_words(text: str) -> list[str]:
+    """The words of *text* that can match: :data:`MIN_WORD` characters or more and not
+    in :data:`STOP_WORDS`, lower-case, each once."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    return list(dict.fromkeys(w for w in words if len(w) >= MIN_WORD and w not in STOP_WORDS))
+
+
 def match_expression(query: str) -> str | None:
     """An FTS5 query for what a person typed: quoted phrases stay phrases, other words are
-    alternatives (BM25 ranks photos matching more of them first). None when nothing is
-    searchable (no word characters)."""
+    alternatives (BM25 ranks photos matching more of them first); stop words and short
+    tokens are left out (:func:`content_words`). None when nothing is searchable."""
     phrases = [" ".join(_WORD.findall(p)) for p in _PHRASE.findall(query)]
-    words = _WORD.findall(_PHRASE.sub(" ", query))
-    parts = [f'"{p}"' for p in phrases if p] + [f'"{w}"' for w in words]
+    words = content_words(_PHRASE.sub(" ", query))
+    parts = [f'"{p}"' for p in phrases if content_words(p)] + [f'"{w}"' for w in words]
     return " OR ".join(parts) or None
+
+
+def coverage(query: str, matched: set[str]) -> float:
+    """The share of *query*'s words (:func:`content_words`, quoted phrases' words too) among
+    *matched* (lower-case words a hit holds); 1 for a query without such words."""
+    words = content_words(query)
+    return sum(w in matched for w in words) / len(words) if words else 1.0
 
 
 def _strong(rows: list[tuple]) -> list[tuple]:
@@ -187,10 +218,14 @@ class KeywordIndex:
             except sqlite3.OperationalError:  # a query FTS5 cannot parse finds nothing
                 return []
         hits = []
-        for rank, (row_id, *marked) in enumerate(_strong(rows), 1):
+        for row_id, *marked in _strong(rows):
+            found = {w.lower() for m in marked for part in _MARKED.findall(m)
+                     for w in _WORD.findall(part)}
+            if coverage(query, found) < MIN_COVERAGE:
+                continue
             field, snippet = next(((f, m) for f, m in zip(FIELDS, marked) if "[" in m),
                                   (FIELDS[0], marked[0]))
-            hits.append(KeywordHit(row_id, rank, field, " ".join(snippet.split())))
+            hits.append(KeywordHit(row_id, len(hits) + 1, field, " ".join(snippet.split())))
         return hits
 
     def search_text_fuzzy(self, query: str, k: int) -> list[KeywordHit]:
@@ -200,7 +235,8 @@ class KeywordIndex:
         N-grams", ECDL) among those holding :data:`MIN_SHARED_TRIGRAMS` of the trigrams of
         a query word of :data:`FUZZY_MIN_LETTERS` or more; the snippet is the start of the
         text. None for quoted queries: quotes ask for the exact phrase."""
-        words = [trigrams(w) for w in _WORD.findall(query) if len(w) >= FUZZY_MIN_LETTERS]
+        typed = [w for w in content_words(query) if len(w) >= FUZZY_MIN_LETTERS]
+        words = [trigrams(w) for w in typed]
         if not words or '"' in query:
             return []
         expression = " OR ".join(f'"{g}"' for g in set().union(*words))
@@ -208,8 +244,13 @@ class KeywordIndex:
             rows = self._db.execute(
                 "SELECT rowid, bm25(grams), text FROM grams WHERE grams MATCH ? "
                 "ORDER BY bm25(grams) LIMIT ?", [expression, k]).fetchall()
-        similar = [row for row in rows if any(
-            len(word & trigrams(row[2])) >= MIN_SHARED_TRIGRAMS * len(word) for word in words)]
+        similar = []
+        for row in rows:
+            held = trigrams(row[2])
+            near = {w for w, grams in zip(typed, words)
+                    if len(grams & held) >= MIN_SHARED_TRIGRAMS * len(grams)}
+            if near and coverage(query, near) >= MIN_COVERAGE:
+                similar.append(row)
         return [KeywordHit(row_id, rank, "text", elide(" ".join(text.split()),
                                                        FUZZY_SNIPPET_CHARS))
                 for rank, (row_id, text) in enumerate(_strong(similar), 1)]

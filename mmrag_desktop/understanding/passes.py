@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -40,6 +41,7 @@ from .places import Place
 WORKER_NICE = 10  # added to the helper's CPU niceness
 VIDEO_FACE_FRAMES = 8  # a video's keyframes read for faces, spread over it
 MAX_TEXT_CHARS = 4000  # recognised text kept per photo: a scanned page, not a book
+MIN_LINE_CHARS = 3  # a recognised line shorter than a real word is noise
 
 
 @dataclass
@@ -112,8 +114,11 @@ def _find_places(coordinates: list[tuple[float, float]]) -> list[dict | None]:
 # --- what is stored ----------------------------------------------------------------------------
 
 def text_record(lines: list[dict]) -> tuple[str, str]:
-    """(JSON data, searchable text) for recognised lines (:class:`.understanding.ocr.TextLine` dicts)."""
-    text = "\n".join(line["text"] for line in lines)[:MAX_TEXT_CHARS]
+    """(JSON data, searchable text) for recognised lines (:class:`.understanding.ocr.TextLine`
+    dicts). A line with fewer than :data:`MIN_LINE_CHARS` letters or digits ("A", "1", a
+    stray mark read as "I") is kept in the data but not searched or shown."""
+    text = "\n".join(line["text"] for line in lines
+                     if len(re.findall(r"\w", line["text"])) >= MIN_LINE_CHARS)[:MAX_TEXT_CHARS]
     return json.dumps({"lines": lines}, ensure_ascii=False), text
 
 
