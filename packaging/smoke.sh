@@ -79,6 +79,14 @@ hits = json.load(open(sys.argv[1]))
 assert hits and hits[0]["path"].endswith("eiffel.jpg") and "Paris" in hits[0]["place"], hits
 PY
 
+"${bundled[@]}" "$app/mmrag" search "a street in Paris since March 2020" --explain --json \
+    > "$work/understood.json" || fail "an understood search"
+python3 - "$work/understood.json" <<'PY' || fail "dates and a place in a query are not understood"
+import json, sys
+understood = json.load(open(sys.argv[1]))["understood"]
+assert understood["after"] == "2020-03-01" and understood["place"] == "Paris", understood
+PY
+
 started=$(now)
 "${bundled[@]}" "$app/mmrag" search "a dog on a beach" -k 5 --json > "$work/text.json" || fail "text search"
 search_s=$(seconds "$started" "$(now)")

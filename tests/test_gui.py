@@ -20,7 +20,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication,  # noqa: E402
                            QTextDocument)
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolButton  # noqa: E402
 
 from mmrag_desktop.core.config import load_config, save_config  # noqa: E402
 from mmrag_desktop.library.facade import Library  # noqa: E402
@@ -1298,3 +1298,19 @@ def test_people_view_names_a_person_and_filters_the_library_to_them(qtbot, home,
     assert window.bridge.engine.store.face_count() == (0, 0)
     assert window.bridge.engine.people.everyone() == []
     window.close()
+
+
+def test_a_query_understood_shows_chips_that_remove_their_part(qtbot, window, dated_photos):
+    window.bridge.add_folder(str(dated_photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    window.query.setText("a photo from July 2019")
+    results = _search(qtbot, window, window.search)
+    assert len(window.all_results) == SUMMER_2019  # the date became a filter
+    assert all(r.meta["taken_at"].startswith("2019-07") for r in results)
+    chips = [w for w in window.filter_bar.understood.findChildren(QToolButton)]
+    assert window.filter_bar.understood.isVisible()
+    assert [c.text() for c in chips] == ["2019-07-01 – 2019-07-31  ✕"]
+    _search(qtbot, window, chips[0].click)
+    assert window.query.text() == "a photo" and len(window.all_results) == 40
+    assert not window.filter_bar.understood.isVisible()

@@ -130,3 +130,13 @@ def test_the_table_is_parsed_exactly():
 ])
 def test_seasons_and_holidays_count_back_from_today(today, phrase, first, last):
     assert date_range(phrase, today) == (first, last)
+
+
+def test_each_part_names_the_words_it_came_from():
+    found = understand("videos of Anna in Lisbon since 2020 taken with the iPhone not Ben",
+                       KNOWN, TODAY)
+    assert found.phrases == [("Not Ben", "not Ben"), ("Anna", "Anna"),
+                             ("From 2020-01-01", "since 2020"), ("Videos", "videos of"),
+                             ("Camera: iPhone", "taken with the iPhone"),
+                             ("In Lisbon", "in Lisbon")]
+    assert found.text == ""

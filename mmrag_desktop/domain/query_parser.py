@@ -100,6 +100,8 @@ class Understood:
     media: str | None = None
     says: str = ""
     not_: list[str] = field(default_factory=list)
+    phrases: list[tuple[str, str]] = field(default_factory=list)
+    """(what a person reads: "Since 2020-01-01", the words typed: "since 2020") per part."""
 
     def as_dict(self) -> dict:
         """The JSON form (``mmrag search --explain --json``): ``{"text", "after",
@@ -124,11 +126,15 @@ def understand(query: str, vocabulary: Vocabulary, today: date | None = None) ->
     out = Understood()
     rest = f" {' '.join(query.split())} "
 
-    says = [m.group(1) for m in _QUOTED.finditer(rest)]
+    says = []
+    for match in _QUOTED.finditer(rest):
+        says.append(match.group(1))
+        out.phrases.append((f"Says “{match.group(1)}”", match.group(0).strip()))
     rest = _QUOTED.sub(" ", rest)
     said = _SAYS.search(rest)
     if said:
         says.append(said.group(1))
+        out.phrases.append((f"Says “{said.group(1)}”", said.group(0).strip()))
         rest = rest[:said.start()] + " " + rest[said.end():]
     out.says = " ".join(" ".join(says).split())
 
@@ -140,11 +146,15 @@ def understand(query: str, vocabulary: Vocabulary, today: date | None = None) ->
         target = name or words.split()[0]
         out.not_.append(target)
         span = match.group(0)
-        rest = rest.replace(span[:span.lower().index(target.lower()) + len(target)], " ", 1)
+        span = span[:span.lower().index(target.lower()) + len(target)]
+        out.phrases.append((f"Not {target}", span.strip()))
+        rest = rest.replace(span, " ", 1)
     for name in people:
         pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
-        if pattern.search(rest):
+        found = pattern.search(rest)
+        if found:
             out.people.append(name)
+            out.phrases.append((name, found.group(0)))
             rest = pattern.sub(" ", rest)
 
     for match in list(_DATE.finditer(rest)):
@@ -156,16 +166,22 @@ def understand(query: str, vocabulary: Vocabulary, today: date | None = None) ->
         if preposition in _AFTER and _AFTER[preposition]:
             out.after = (start if _AFTER[preposition] == "start"
                          else end + timedelta(days=1)).isoformat()
+            label = f"From {out.after}"
         elif preposition in _BEFORE:
             out.before = (start - timedelta(days=1) if _BEFORE[preposition] == "previous"
                           else end).isoformat()
+            label = f"Until {out.before}"
         else:
             out.after, out.before = start.isoformat(), end.isoformat()
+            label = out.after if start == end else f"{out.after} – {out.before}"
+        out.phrases.append((label, match.group(0)))
         rest = rest.replace(match.group(0), " ", 1)
 
     media = _MEDIA.search(rest)
     if media:
         out.media = "video" if media.group(1) or media.group(3) else "photo"
+        out.phrases.append(("Videos" if out.media == "video" else "Photos, not videos",
+                            media.group(0)))
         rest = rest[:media.start()] + " " + rest[media.end():]
 
     for match in _CAMERA.finditer(rest):
@@ -176,6 +192,7 @@ def understand(query: str, vocabulary: Vocabulary, today: date | None = None) ->
                 out.camera = models
                 phrase = match.group(0)[:match.group(0).lower().rindex(words[n - 1].lower())
                                         + len(words[n - 1])]
+                out.phrases.append((f"Camera: {' '.join(words[:n])}", phrase))
                 rest = rest.replace(phrase, " ", 1)
                 break
         if out.camera:
@@ -189,6 +206,7 @@ def understand(query: str, vocabulary: Vocabulary, today: date | None = None) ->
             if name:
                 out.place = name
                 phrase = match.group(0)[:match.group(0).rindex(words[n - 1]) + len(words[n - 1])]
+                out.phrases.append((f"In {name}", phrase))
                 rest = rest.replace(phrase, " ", 1)
                 break
         if out.place:
@@ -198,6 +216,7 @@ def understand(query: str, vocabulary: Vocabulary, today: date | None = None) ->
             found = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", rest)
             if found and len(name) >= 4 and name[:1].isupper():
                 out.place = name
+                out.phrases.append((f"In {name}", found.group(0)))
                 rest = rest[:found.start()] + " " + rest[found.end():]
                 break
     out.text = _tidy(rest)

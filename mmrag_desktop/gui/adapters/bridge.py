@@ -59,6 +59,7 @@ class LibraryBridge(QObject):
     indexed = Signal(object, list)   # IndexReport, roots
     message = Signal(str)
     searched = Signal(int, list)     # generation, list[Result]
+    understood = Signal(int, object)  # generation, query_parser.Understood of its text
     search_failed = Signal(int, str)
     browsed = Signal(int, object)    # generation, timeline.Timeline
     folders = Signal(list)           # list[folder_states.FolderState]
@@ -420,7 +421,9 @@ class LibraryBridge(QObject):
     def _search(self, generation: int, terms: list[Term], filters: Filters, k: int) -> None:
         if generation != self._generation:
             return  # superseded while queued
+        text = " ".join(t.text for t in terms if t.text and t.weight > 0)
         try:
+            self.understood.emit(generation, self.engine.search.understand(text))
             results = self.engine.search.run(terms, k, filters=filters, mode="hybrid")
         except Exception as exc:  # noqa: BLE001 - QueryError, a missing model, a bad photo
             self.search_failed.emit(generation, str(exc))

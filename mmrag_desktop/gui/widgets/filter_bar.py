@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QDate, Signal
+from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateEdit,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -24,10 +28,12 @@ class FilterBar(QWidget):
     """Filters as people set them; :meth:`filters` reads them as :class:`Filters`.
 
     Signals: ``changed`` (a filter changed), ``folder_cleared`` and ``place_cleared`` (their
-    chip was clicked), ``show_all`` (the "Show all" button toggled). The people chip clears
-    itself (and emits ``changed``)."""
+    chip was clicked), ``show_all`` (the "Show all" button toggled), ``understood_removed``
+    (a chip of what the query was understood to ask was clicked: the words it came from).
+    The people chip clears itself (and emits ``changed``)."""
 
     changed = Signal()
+    understood_removed = Signal(str)  # the words typed for a part understood (remove them)
     folder_cleared = Signal()
     place_cleared = Signal()
     show_all = Signal(bool)
@@ -75,8 +81,24 @@ class FilterBar(QWidget):
                                         "below the best one)")
         self.show_all_button.toggled.connect(self.show_all)
         self.show_all_button.hide()
-        row = QHBoxLayout(self)
+        # What the query was understood to ask, a chip per part, on a row of its own that
+        # never widens the window (a long query's chips are cut at its edge).
+        chips = QWidget()
+        self.understood_row = QHBoxLayout(chips)
+        self.understood_row.setContentsMargins(0, 0, 0, 0)
+        self.understood = QScrollArea()
+        self.understood.setWidget(chips)
+        self.understood.setWidgetResizable(True)
+        self.understood.setFrameShape(QFrame.Shape.NoFrame)
+        self.understood.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.understood.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.understood.hide()
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
+        rows.addLayout(row)
+        rows.addWidget(self.understood)
         for widget in (self.folder_chip, self.people_chip, self.place_chip, self.camera_filter,
                        self.concept_filter):
             row.addWidget(widget)
@@ -115,6 +137,26 @@ class FilterBar(QWidget):
     def add_person(self, person: int, name: str) -> None:
         """Also only photos showing *person* (with the people chosen already)."""
         self.set_people(self.people | {person: name})
+
+    def set_understood(self, phrases: list[tuple[str, str]]) -> None:
+        """Chips for what the query was understood to ask: (what a person reads, the words
+        typed) each; clicking one emits ``understood_removed(words)``."""
+        while self.understood_row.count():
+            item = self.understood_row.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self.understood_row.addWidget(QLabel("Understood:"))
+        for label, words in phrases:
+            chip = QToolButton()
+            chip.setText(f"{label}  ✕")
+            chip.setToolTip(f"Read from “{words}” — click to search without it")
+            chip.clicked.connect(lambda _=False, w=words: self.understood_removed.emit(w))
+            chip.setMinimumWidth(chip.sizeHint().width())  # whole, scrolled when many
+            self.understood_row.addWidget(chip)
+        self.understood_row.addStretch(1)
+        bar = self.understood.horizontalScrollBar().sizeHint().height()
+        self.understood.setFixedHeight(self.understood.widget().sizeHint().height() + bar)
+        self.understood.setVisible(bool(phrases))
 
     def set_place(self, place: tuple[float, float, float] | None, name: str = "") -> None:
         """Only photos within ``place = (lat, lon, km)`` of where photo *name* was taken;

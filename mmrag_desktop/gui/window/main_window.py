@@ -96,6 +96,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.filter_bar.folder_cleared.connect(lambda: self.folders_panel.choose(""))
         self.filter_bar.place_cleared.connect(lambda: self.set_place(None))
         self.filter_bar.show_all.connect(lambda _: self._show_results())
+        self.filter_bar.understood_removed.connect(self.remove_from_query)
 
         self.placeholder = QLabel("Loading the library…", alignment=Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
@@ -159,6 +160,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.paused_changed.connect(self.indexing.paused)
         bridge.removal_held.connect(self.ask_removal)
         bridge.folder_moved.connect(self.ask_move)
+        bridge.understood.connect(lambda generation, understood: generation == self.generation
+                                  and self.filter_bar.set_understood(understood.phrases))
         self.device = ""
         self.wizard: FirstRunWizard | None = None
         self.vlm_dialog: VLMDialog | None = None
@@ -236,6 +239,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.search_row.searched()
         terms = self.terms()
         if not terms:
+            self.filter_bar.set_understood([])
             self.generation = -1  # a search still on its way is no longer wanted
             self.results, self.all_results = [], []
             self.model.set_results([])
@@ -244,6 +248,14 @@ class MainWindow(PhotoDrops, QMainWindow):
             return
         self.filter_bar.result_count.setText("Searching…")
         self.generation = self.bridge.search(terms, self.filters(), TOP_K)
+
+    def remove_from_query(self, words: str) -> None:
+        """Search again without *words* (a part of the query understood as a filter)."""
+        text = self.query.text()
+        at = text.lower().find(words.lower())
+        if at >= 0:
+            self.query.setText(" ".join((text[:at] + " " + text[at + len(words):]).split()))
+        self.search()
 
     def set_query_photo(self, path: str | None) -> None:
         """Search by a photo (combined with any text in the field); None removes it."""
