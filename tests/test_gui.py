@@ -1314,3 +1314,22 @@ def test_a_query_understood_shows_chips_that_remove_their_part(qtbot, window, da
     _search(qtbot, window, chips[0].click)
     assert window.query.text() == "a photo" and len(window.all_results) == 40
     assert not window.filter_bar.understood.isVisible()
+
+
+def test_no_chip_label_or_progress_widens_the_window(qtbot, window, photos):
+    from mmrag_desktop.library.indexer import Progress
+    from mmrag_desktop.understanding.passes import Progress as UnderstandProgress
+
+    window.resize(1280, 800)
+    long = "A folder with a very long name from a camera import 2019-07-14 (copy) final"
+    window.filter_bar.set_folder(str(photos / long))
+    window.filter_bar.set_place((38.7223, -9.1393, 10.0), "IMG_20190714_123456_HDR_panorama_edit.jpg")
+    window.filter_bar.set_people({1: "Alexandra Konstantinopoulou", 2: "Maximilian Oberhausen"})
+    window.ask_panel.set_photo(str(photos / f"{long}.jpg"))
+    window.indexing.progress(Progress("index", 12345, 67890, rate=3.2, eta=8000.0))
+    window.indexing.understanding(UnderstandProgress("text", 12, 400, paused=True))
+    window.indexing.library({"photos": 470, "model": "XLM-Roberta-Base-ViT-B-32 "
+                             "(laion5b_s13b_b90k)"}, " · cpu: images bf16, text fp32")
+    QApplication.processEvents()
+    assert window.minimumSizeHint().width() <= 1280, window.minimumSizeHint()
+    assert window.width() <= 1280

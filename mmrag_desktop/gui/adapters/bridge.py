@@ -214,8 +214,7 @@ class LibraryBridge(QObject):
         if embedder is not None and not same_model:
             embedder.close()
             embedder = None
-        if "faces" in self.engine.config.understand and "faces" not in config.understand:
-            self.engine.people.forget()  # the privacy setting: nothing of faces is kept
+        faces_off = "faces" in self.engine.config.understand and "faces" not in config.understand
         save_config(home, config)
         self.engine.close()
         self.engine = Library(home, library, config, random_weights, embedder,
@@ -225,7 +224,15 @@ class LibraryBridge(QObject):
         self.conversation = None
         self.watcher = self._new_watcher()
         self.started = False
+        if faces_off:  # the privacy setting: nothing of faces is kept. On the pass's lane,
+            # after the pass under way (told to stop above) has finished writing faces.
+            self.lanes.submit("understand", self._forget_faces)
         self._start()
+
+    def _forget_faces(self) -> None:
+        forgotten = self.engine.people.forget()
+        self.message.emit(f"Faces are off: {forgotten:,} faces and every person were deleted")
+        self._submit(self._refresh)
 
     def close(self) -> None:
         """Stop watching (a run stops after its batch) and close the library. A job in

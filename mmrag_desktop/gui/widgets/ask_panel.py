@@ -120,17 +120,19 @@ class AskPanel(PhotoDrops, QWidget):
         row.addWidget(self.ask_button)
         row.addWidget(self.cancel_button)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.subject)
         buttons.addStretch(1)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.new_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.setup_box)
+        layout.addWidget(self.subject)  # a row of its own: a long name never widens the panel
         layout.addLayout(row)
         layout.addLayout(buttons)
         layout.addWidget(self.answer, 1)
-        layout.addWidget(QLabel("Photos the model looked at (✓ relevant, ✗ not):"))
+        looked = QLabel("Photos the model looked at (✓ relevant, ✗ not):")
+        looked.setWordWrap(True)
+        layout.addWidget(looked)
         layout.addWidget(self.cited_list)
 
 
@@ -158,7 +160,7 @@ class AskPanel(PhotoDrops, QWidget):
         """Ask about this photo (None: about the library)."""
         self.photo = path
         if path:
-            self.subject.setText(f"About {os.path.basename(path)}  ✕")
+            plain.chip_text(self.subject, f"About {os.path.basename(path)}")
             self.subject.setIcon(small_icon(path, 32))
             self.subject.show()
         else:

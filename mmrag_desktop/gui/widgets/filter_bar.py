@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.query import Filters
+from . import plain
 
 
 class FilterBar(QWidget):
@@ -81,33 +82,46 @@ class FilterBar(QWidget):
                                         "below the best one)")
         self.show_all_button.toggled.connect(self.show_all)
         self.show_all_button.hide()
-        # What the query was understood to ask, a chip per part, on a row of its own that
-        # never widens the window (a long query's chips are cut at its edge).
-        chips = QWidget()
-        self.understood_row = QHBoxLayout(chips)
+        # The chips — the folder, people and place chosen, and what the query was understood
+        # to ask — on a row of their own that scrolls and never widens the window.
+        self.understood = QWidget()  # "Understood:" and a chip per part of the query
+        self.understood_row = QHBoxLayout(self.understood)
         self.understood_row.setContentsMargins(0, 0, 0, 0)
-        self.understood = QScrollArea()
-        self.understood.setWidget(chips)
-        self.understood.setWidgetResizable(True)
-        self.understood.setFrameShape(QFrame.Shape.NoFrame)
-        self.understood.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.understood.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.understood.hide()
+        chips = QWidget()
+        chip_row = QHBoxLayout(chips)
+        chip_row.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.folder_chip, self.people_chip, self.place_chip, self.understood):
+            chip_row.addWidget(widget)
+        chip_row.addStretch(1)
+        self.chips = QScrollArea()
+        self.chips.setWidget(chips)
+        self.chips.setWidgetResizable(True)
+        self.chips.setFrameShape(QFrame.Shape.NoFrame)
+        self.chips.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chips.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.chips.hide()
         rows = QVBoxLayout(self)
         rows.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         rows.addLayout(row)
-        rows.addWidget(self.understood)
-        for widget in (self.folder_chip, self.people_chip, self.place_chip, self.camera_filter,
-                       self.concept_filter):
+        rows.addWidget(self.chips)
+        for widget in (self.camera_filter, self.concept_filter):
             row.addWidget(widget)
-        row.addSpacing(16)
         for widget in (self.after_check, self.after, self.before_check, self.before):
             row.addWidget(widget)
         row.addStretch(1)
         row.addWidget(self.result_count)
         row.addWidget(self.show_all_button)
+
+    def _chips_changed(self) -> None:
+        """Show the chip row while it has a chip (sized to them, plus its scroll bar)."""
+        shown = [w for w in (self.folder_chip, self.people_chip, self.place_chip,
+                             self.understood) if not w.isHidden()]
+        bar = self.chips.horizontalScrollBar().sizeHint().height()
+        self.chips.setFixedHeight(self.chips.widget().sizeHint().height() + bar)
+        self.chips.setVisible(bool(shown))
 
     def filters(self) -> Filters:
         """What the bar's settings let through."""
@@ -124,14 +138,16 @@ class FilterBar(QWidget):
     def set_folder(self, folder: str) -> None:
         """Browse *folder* alone ("" for the whole library), shown as a chip."""
         self.folder = folder
-        self.folder_chip.setText(f"Folder: {os.path.basename(folder) or folder}  ✕")
+        plain.chip_text(self.folder_chip, f"Folder: {os.path.basename(folder) or folder}")
         self.folder_chip.setVisible(bool(folder))
+        self._chips_changed()
 
     def set_people(self, people: dict[int, str]) -> None:
         """Only photos showing each of *people* (id → name; empty for anyone), as a chip."""
         self.people = dict(people)
-        self.people_chip.setText(f"{' + '.join(people.values())}  ✕")
+        plain.chip_text(self.people_chip, " + ".join(people.values()))
         self.people_chip.setVisible(bool(people))
+        self._chips_changed()
         self.changed.emit()
 
     def add_person(self, person: int, name: str) -> None:
@@ -153,18 +169,17 @@ class FilterBar(QWidget):
             chip.clicked.connect(lambda _=False, w=words: self.understood_removed.emit(w))
             chip.setMinimumWidth(chip.sizeHint().width())  # whole, scrolled when many
             self.understood_row.addWidget(chip)
-        self.understood_row.addStretch(1)
-        bar = self.understood.horizontalScrollBar().sizeHint().height()
-        self.understood.setFixedHeight(self.understood.widget().sizeHint().height() + bar)
         self.understood.setVisible(bool(phrases))
+        self._chips_changed()
 
     def set_place(self, place: tuple[float, float, float] | None, name: str = "") -> None:
         """Only photos within ``place = (lat, lon, km)`` of where photo *name* was taken;
         None for everywhere."""
         self.place = place
         if place:
-            self.place_chip.setText(f"Near {name} ({place[2]:g} km)  ✕")
+            plain.chip_text(self.place_chip, f"Near {name} ({place[2]:g} km)")
         self.place_chip.setVisible(place is not None)
+        self._chips_changed()
 
     def set_cameras(self, cameras: list[tuple[str, str, int]]) -> None:
         """The camera menu: (model, make, photos) of the library's cameras."""

@@ -28,12 +28,12 @@ class IndexingStatus:
     ``pause_button.clicked``."""
 
     def __init__(self, status_bar: QStatusBar):
-        self.progress_label = plain.label()
+        self.progress_label = plain.ElidedLabel()
         self.progress_bar = QProgressBar(maximumWidth=220, textVisible=False)
         self.pause_button = QPushButton("Pause")
-        self.library_label = plain.label("Loading the model…")
+        self.library_label = plain.ElidedLabel("Loading the model…")
         # the understanding pass (text in photos, places), after indexing
-        self.understand_label = plain.label()
+        self.understand_label = plain.ElidedLabel()
         for widget in (self.progress_label, self.progress_bar, self.pause_button,
                        self.understand_label):
             status_bar.addPermanentWidget(widget)
