@@ -1333,3 +1333,33 @@ def test_no_chip_label_or_progress_widens_the_window(qtbot, window, photos):
     QApplication.processEvents()
     assert window.minimumSizeHint().width() <= 1280, window.minimumSizeHint()
     assert window.width() <= 1280
+
+
+def test_the_preview_keys_step_and_close_whatever_has_the_focus(qtbot, window, photos):
+    from PySide6.QtWidgets import QPushButton
+
+    from mmrag_desktop.gui.dialogs.preview import PreviewDialog
+
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: len(view.timeline) == 40, timeout=30_000)
+    asked = []
+    preview = PreviewDialog(list(view.timeline), 0, window.bridge, window)
+    preview.ask_about.connect(asked.append)
+    qtbot.addWidget(preview)
+    preview.show()
+    preview.activateWindow()
+    qtbot.waitActive(preview)
+    assert not isinstance(preview.focusWidget(), QPushButton)  # the photo has the focus
+    qtbot.keyClick(preview.focusWidget(), Qt.Key.Key_Right)
+    assert preview.row == 1
+    opened = next(b for b in preview.findChildren(QPushButton) if b.text() == "Ask…")
+    opened.setFocus()  # even a focused button leaves the arrows and Space to the preview
+    qtbot.keyClick(opened, Qt.Key.Key_Right)
+    qtbot.keyClick(opened, Qt.Key.Key_Left)
+    qtbot.keyClick(opened, Qt.Key.Key_Left)
+    assert preview.row == 0
+    qtbot.keyClick(opened, Qt.Key.Key_Space)
+    assert not preview.isVisible() and asked == []

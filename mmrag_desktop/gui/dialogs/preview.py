@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -128,6 +128,12 @@ class PreviewDialog(QDialog):
         layout.addWidget(panel)
         self._image = QImage()
         self._faces: list = []  # (FaceRow, name) of the photo shown
+        # ← → step through the results and Space closes (a quick look, closed as it was
+        # opened) whichever widget has the focus: its buttons never see those keys.
+        for widget in self.findChildren(QWidget):
+            widget.installEventFilter(self)
+        self.image_label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.image_label.setFocus()
         self.show_row(row)
 
     @property
@@ -200,6 +206,7 @@ class PreviewDialog(QDialog):
             menu.addAction("Not a face", lambda f=face: self._correct(
                 lambda engine: engine.people.not_a_face(f.id)))
             button.setMenu(menu)
+            button.installEventFilter(self)
             self.faces_row.addWidget(button)
         self._fit()
 
@@ -277,15 +284,30 @@ class PreviewDialog(QDialog):
         super().resizeEvent(event)
         self._fit()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Right and self.row + 1 < len(self.results):
-            self.show_row(self.row + 1)
-        elif event.key() == Qt.Key.Key_Left and self.row > 0:
-            self.show_row(self.row - 1)
-        elif event.key() == Qt.Key.Key_Space:  # Space opened it: a quick look, closed alike
+    def _step(self, by: int) -> None:
+        if 0 <= self.row + by < len(self.results):
+            self.show_row(self.row + by)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.KeyPress and self._key(event.key()):
+            return True
+        return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        if not self._key(event.key()):
+            super().keyPressEvent(event)
+
+    def _key(self, key: int) -> bool:
+        """Handle ← → (step) and Space (close); False for any other key."""
+        if key == Qt.Key.Key_Right:
+            self._step(1)
+        elif key == Qt.Key.Key_Left:
+            self._step(-1)
+        elif key == Qt.Key.Key_Space:
             self.accept()
         else:
-            super().keyPressEvent(event)
+            return False
+        return True
 
     def _ask_about(self) -> None:
         self.ask_about.emit(self.result.path)
