@@ -1363,3 +1363,30 @@ def test_the_preview_keys_step_and_close_whatever_has_the_focus(qtbot, window, p
     assert preview.row == 0
     qtbot.keyClick(opened, Qt.Key.Key_Space)
     assert not preview.isVisible() and asked == []
+
+
+def test_timeline_rows_keep_their_height_after_photos_arrive_or_the_size_changes(
+        qtbot, window, dated_photos, tmp_path):
+    window.bridge.add_folder(str(dated_photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: len(view.timeline) == 40, timeout=30_000)
+
+    def heights_ok() -> bool:
+        model, headers = view.timeline_model, set(view.timeline_model.header_rows())
+        return all(view.rowHeight(row) == (40 if row in headers else view._cell)
+                   for row in range(model.rowCount()))
+
+    assert heights_ok()
+    view.set_thumbnail_size(128)  # more columns: the header rows move
+    assert heights_ok()
+    for photo in coco_photos()[40:52]:  # photos arrive in the newer month
+        exif = Image.Exif()
+        exif[306] = "2023:03:15 10:00:00"
+        with Image.open(photo) as img:
+            img.save(dated_photos / photo.name, "JPEG", exif=exif)
+    qtbot.waitUntil(lambda: len(view.timeline) == 52, timeout=60_000)
+    assert heights_ok()
+    view.set_thumbnail_size(256)
+    assert heights_ok()

@@ -215,12 +215,17 @@ class TimelineView(QTableView):
         self._scroll_back(top)
 
     def _spans(self) -> None:
+        """Month headers span their row and are :data:`HEADER_HEIGHT` tall; every other
+        row is a cell tall (a row that held a header before a relayout is one no more)."""
         self.clearSpans()
         model, header = self.timeline_model, self.verticalHeader()
-        for row in model.header_rows():
-            if model.columns > 1:
+        headers = set(model.header_rows())
+        for row in range(model.rowCount()):
+            if row in headers and model.columns > 1:
                 self.setSpan(row, 0, 1, model.columns)
-            header.resizeSection(row, HEADER_HEIGHT)
+            height = HEADER_HEIGHT if row in headers else self._cell
+            if header.sectionSize(row) != height:
+                header.resizeSection(row, height)
 
     def _fit_width(self) -> None:
         """The columns share the width: no empty band at the right."""
