@@ -1390,3 +1390,19 @@ def test_timeline_rows_keep_their_height_after_photos_arrive_or_the_size_changes
     assert heights_ok()
     view.set_thumbnail_size(256)
     assert heights_ok()
+
+
+def test_a_second_launch_hands_its_photo_to_the_open_window(qtbot, window, photos, home):
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    assert window.instance.listening
+    photo = sorted(photos.iterdir())[3]
+    env = cli_env(home) | {"QT_QPA_PLATFORM": "offscreen"}
+    launch = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", "gui", str(photo)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    qtbot.waitUntil(lambda: launch.poll() is not None, timeout=120_000)
+    out, err = launch.communicate()
+    assert launch.returncode == 0 and "has your request" in out, (out, err)
+    qtbot.waitUntil(lambda: window.query_photo == str(photo), timeout=30_000)

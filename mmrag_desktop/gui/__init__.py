@@ -31,13 +31,18 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from ..core.config import ConfigError
+    from ..core.config import ConfigError, home_dir
     from ..library.facade import Library
     from .adapters.bridge import LibraryBridge
+    from .adapters.instance import hand_over
     from .window import MainWindow
 
     argv = sys.argv[1:] if argv is None else argv
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    library = home_dir() / "random-weights" if random_weights else home_dir()
+    if not quit_when_shown and hand_over(library, argv):
+        print(f"{APP_NAME}: the app is open on this library; it has your request", flush=True)
+        return 0
     app.setApplicationName(APP_NAME)
     app.setDesktopFileName(APP_NAME)
     icon = QIcon(str(resource("mmrag-desktop.svg")))
@@ -58,7 +63,6 @@ def main(argv: list[str] | None = None, random_weights: bool = False,
         QTimer.singleShot(0, shown)
     else:
         QTimer.singleShot(0, window.start)
-        if argv and Path(argv[0]).is_file():
-            QTimer.singleShot(0, lambda: window.find_similar(str(Path(argv[0]).resolve())))
+        QTimer.singleShot(0, lambda: window.open_arguments(argv))
     return app.exec()
 

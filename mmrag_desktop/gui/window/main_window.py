@@ -5,6 +5,7 @@ progress and the status bar."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 from ...domain.concepts import mentioned
 from ...domain.query import Filters, Result, Term, parse_query, relevant
 from ..adapters.bridge import LibraryBridge
+from ..adapters.instance import InstanceServer
 from ..adapters.thumbnail_loader import ThumbnailLoader
 from ..dialogs.concepts import ConceptsDialog
 from ..dialogs.duplicates import DuplicatesDialog
@@ -65,6 +67,9 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.setWindowIcon(icon)
         self.resize(1280, 820)
         self.setAcceptDrops(True)
+        # one window per library: a later launch hands its photo or folder to this one
+        self.instance = InstanceServer(engine.path, self)
+        self.instance.received.connect(self.open_arguments)
         self.generation = 0
         self.results: list[Result] = []  # shown: the search's relevant results, or all
         self.all_results: list[Result] = []
@@ -248,6 +253,19 @@ class MainWindow(PhotoDrops, QMainWindow):
             return
         self.filter_bar.result_count.setText("Searching…")
         self.generation = self.bridge.search(terms, self.filters(), TOP_K)
+
+    def open_arguments(self, argv: list[str]) -> None:
+        """What a launch was given (this one, or a later one handed over): a photo searches
+        for similar ones, a folder is added to the library; the window comes to the front."""
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        for arg in argv:
+            path = Path(arg)
+            if path.is_file():
+                self.find_similar(str(path.resolve()))
+            elif path.is_dir():
+                self.bridge.add_folder(str(path.resolve()))
 
     def remove_from_query(self, words: str) -> None:
         """Search again without *words* (a part of the query understood as a filter)."""
@@ -614,6 +632,7 @@ class MainWindow(PhotoDrops, QMainWindow):
     # --- window -----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.instance.close()
         self.statusBar().showMessage("Finishing the current batch…")
         self.loader.close()
         self.bridge.close()
