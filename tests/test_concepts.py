@@ -117,8 +117,13 @@ def test_answers_teach_the_concept(engine, family):
     assert probe.examples == 2 + len(right) and probe.rejected == len(wrong)
     after = {r.path: r.meta["concepts"]["the Millers"]
              for r in engine.search.run([Term("the Millers")], 72)}
-    assert all(after[p] < 0.5 < before[p] or after[p] < before[p] for p in wrong)
+    assert not set(wrong) & set(after)  # "No, this is not …": never suggested again
     assert all(after[p] >= 0.5 for p in right)
+    everything = engine.search.run([Term("a photo")], 100)
+    assert not [r.path for r in everything if r.path in wrong and r.meta.get("concepts")]
+    assert not {r.path for r in engine.search.run(
+        [Term("a photo")], 100, filters=Filters(concepts=["the Millers"]))} & set(wrong)
+    assert all(before[p] > 0 for p in wrong)
     # changed its mind: a rejected photo said yes again counts as a yes
     assert engine.concepts.label("the Millers", wrong[:1]).rejected == len(wrong) - 1
     with pytest.raises(ConceptError, match="not an indexed photo"):

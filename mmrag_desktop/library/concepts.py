@@ -110,16 +110,26 @@ class Concepts:
                 return known
         raise ConceptError(f"no concept named “{name}” (mmrag concepts list)")
 
+    def refused(self, name: str) -> set[str]:
+        """Content hashes the user said are not concept *name* ("No, this is not …"):
+        never tagged with it or found by it, whatever its probe says."""
+        return {digest for digest, yes in self.lib.store.concept_examples(self._known(name))
+                if not yes}
+
     def tagged(self, probe: Probe) -> set[int]:
         """The embedded, online photos tagged with *probe*'s concept (probability ≥
-        :data:`.domain.concepts.TAGGED` by their stored embedding, as :meth:`tag` says): an HNSW
-        search along its direction, widened until it reaches photos below the threshold."""
+        :data:`.domain.concepts.TAGGED` by their stored embedding, as :meth:`tag` says), but
+        those the user refused: an HNSW search along its direction, widened until it reaches
+        photos below the threshold."""
         floor, k, vectors = probe.cosine_for(TAGGED), 256, self.lib.sync()
         while True:
             ids, scores = vectors.search(probe.direction, k)
             if len(ids) < k or scores[-1] < floor:
-                return self.lib.store.ids_matching(among=ids[scores >= floor].tolist())
+                break
             k *= 4
+        found = self.lib.store.ids_matching(among=ids[scores >= floor].tolist())
+        refused = self.lib.store.ids_by_hash(sorted(self.refused(probe.name)))
+        return found - {i for ids_ in refused.values() for i in ids_}
 
     def resolved(self, filters: Filters | None) -> Filters:
         """*filters* with its concepts turned into the ids of the photos tagged with them
@@ -135,15 +145,18 @@ class Concepts:
 
     def tag(self, details: dict[int, dict], names: list[str]) -> None:
         """Add ``concepts``, {name: probability}, to each photo's details: the concepts it
-        is tagged with (probability ≥ :data:`.domain.concepts.TAGGED`)."""
+        is tagged with (probability ≥ :data:`.domain.concepts.TAGGED`, and not refused by the
+        user: :meth:`refused`)."""
         probes = []
         for name in names:
             try:
                 probes.append(self.probe(name))
             except ConceptError:
                 continue  # no usable example yet: it tags nothing
+        refused = {probe.name: self.refused(probe.name) for probe in probes}
         for ids, vectors in self.lib.store.vectors(ids=list(details)):
             chances = {probe.name: probe.probability(vectors) for probe in probes}
             for n, row_id in enumerate(ids.tolist()):
-                details[row_id]["concepts"] = {name: float(p[n]) for name, p in chances.items()
-                                               if p[n] >= TAGGED}
+                details[row_id]["concepts"] = {
+                    name: float(p[n]) for name, p in chances.items()
+                    if p[n] >= TAGGED and details[row_id]["hash"] not in refused[name]}

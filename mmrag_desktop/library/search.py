@@ -18,7 +18,7 @@ from ..domain.query import Filters, QueryError, Result, Term
 from ..domain.query_parser import Understood, Vocabulary, understand
 from ..domain.timeline import Timeline
 from ..index.captions import KIND as CAPTION_KIND
-from ..index.keywords import fuse
+from ..index.keywords import MIN_COVERAGE, coverage, fuse
 from ..understanding.passes import summary
 
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
@@ -163,15 +163,21 @@ class Search:
     def _keyword_search(self, words: str, k: int,
                         filters: Filters | None) -> list[Result]:
         """BM25 over the words, fused by reciprocal-rank fusion with BM25 over the
-        trigrams of recognised text (:meth:`KeywordIndex.search_text_fuzzy`). A keyword
-        cache found damaged is rebuilt and asked again (:meth:`Library.rebuild_keywords`)."""
+        trigrams of recognised text (:meth:`KeywordIndex.search_text_fuzzy`), of the photos
+        that hold at least :data:`.index.keywords.MIN_COVERAGE` of the query's words, exactly
+        or by trigrams. A keyword cache found damaged is rebuilt and asked again
+        (:meth:`Library.rebuild_keywords`)."""
         # Unfiltered, few hits are dropped (offline photos); filtered, rank every match.
         limit = k + FEW_OFFLINE if filters is None or filters.is_empty() else -1
         try:
             exact, fuzzy = self._keyword_hits(self.lib.keywords, words, limit)
         except sqlite3.DatabaseError as exc:
             exact, fuzzy = self._keyword_hits(self.lib.rebuild_keywords(exc), words, limit)
-        allowed = self.lib.store.ids_matching(filters, among=list({h.id for h in exact + fuzzy}))
+        held: dict[int, set[str]] = {}  # what each photo holds of the query, either way
+        for hit in exact + fuzzy:
+            held.setdefault(hit.id, set()).update(hit.words)
+        allowed = self.lib.store.ids_matching(filters, among=[
+            i for i, found in held.items() if coverage(words, found) >= MIN_COVERAGE])
         exact = [h for h in exact if h.id in allowed]
         fuzzy = [h for h in fuzzy if h.id in allowed]
         why = {h.id: h for h in fuzzy} | {h.id: h for h in exact}  # exact words say it best
@@ -333,9 +339,14 @@ class Search:
                 if i not in ranked])
         chance = {probe.name: probe.probability(vectors) for probe in probes}
         row = {i: n for n, i in enumerate(ids.tolist())}
+        refused = set().union(*(self.lib.concepts.refused(p.name) for p in probes))
         out = []
-        for row_id, _ in fuse(rankings)[:k]:
+        for row_id, _ in fuse(rankings):
+            if len(out) == k:
+                break
             result = found[row_id]
+            if result.meta.get("hash") in refused:
+                continue  # "No, this is not …": never found by that concept again
             result.meta["concepts"] = {name: float(p[row[row_id]]) for name, p in chance.items()}
             if not terms:
                 result.score = result.meta["concepts"][probes[0].name]
