@@ -1408,3 +1408,22 @@ def test_a_second_launch_hands_its_photo_to_the_open_window(qtbot, window, photo
     out, err = launch.communicate()
     assert launch.returncode == 0 and "has your request" in out, (out, err)
     qtbot.waitUntil(lambda: window.query_photo == str(photo), timeout=30_000)
+
+
+def test_the_first_indexing_shows_what_happens_and_photos_as_they_arrive(qtbot, window, photos):
+    seen, browses = [], []
+    window.bridge.progress.connect(lambda p: (seen.append((p.phase, window.placeholder.text())),
+                                              browses.append(window.browse_generation)))
+    done = []
+    window.bridge.indexed.connect(lambda *_: done.append(window.browse_generation))
+    window.bridge.add_folder(str(photos))
+    assert "Add a folder" not in window._empty_text()  # being added already counts
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    qtbot.waitUntil(lambda: bool(done), timeout=30_000)
+    texts = [text for _, text in seen]
+    assert not any("Add a folder" in t for t in texts)
+    assert any(t.startswith(("Looking for photos", "Reading photos")) for t in texts), texts
+    assert seen[0][0] == "scan"  # progress from the first second
+    index_browses = [b for (phase, _), b in zip(seen, browses) if phase == "index"]
+    assert index_browses and index_browses[-1] > browses[0]  # browsed during the run

@@ -188,6 +188,7 @@ class Indexer:
                 present.append(root)
         for root in present:
             self.store.set_status(root, OK, only=OFFLINE)
+        emit(Progress("scan", 0))  # from the first second: the folders are being read
         try:
             folders = {root: [os.path.normpath(f) for f in (scope or {}).get(root) or [root]]
                        for root in present}

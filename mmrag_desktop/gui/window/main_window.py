@@ -5,6 +5,7 @@ progress and the status bar."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,10 +50,11 @@ from ..widgets.timeline_view import TimelineView
 from .menus import add_menus
 
 if TYPE_CHECKING:
-    from ...library.indexer import IndexReport
+    from ...library.indexer import IndexReport, Progress
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
 NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
+BROWSE_EVERY = 2.0  # seconds between showing the photos an index run has added so far
 
 
 class MainWindow(PhotoDrops, QMainWindow):
@@ -150,12 +152,14 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.model_ready.connect(self._model_ready)
         bridge.model_missing.connect(self._model_missing)
         bridge.progress.connect(self.indexing.progress)
+        bridge.progress.connect(self._progress)
         bridge.understanding.connect(self.indexing.understanding)
         bridge.indexed.connect(self._indexed)
         bridge.message.connect(self.show_message)
         bridge.searched.connect(self._searched)
         bridge.search_failed.connect(self._search_failed)
         bridge.folders.connect(self.folders_panel.set_folders)
+        bridge.folders.connect(lambda _states: self._empty_library_says())
         bridge.folder_tree.connect(self.folders_panel.set_tree)
         bridge.browsed.connect(self._browsed)
         bridge.cameras.connect(self.filter_bar.set_cameras)
@@ -168,6 +172,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.understood.connect(lambda generation, understood: generation == self.generation
                                   and self.filter_bar.set_understood(understood.phrases))
         self.device = ""
+        self.progress: Progress | None = None  # the index run's latest, None between runs
+        self._browsed_at = 0.0  # when photos arriving in a run were last shown (monotonic)
         self.wizard: FirstRunWizard | None = None
         self.vlm_dialog: VLMDialog | None = None
         self.duplicates_dialog: DuplicatesDialog | None = None
@@ -217,6 +223,7 @@ class MainWindow(PhotoDrops, QMainWindow):
 
     def _model_ready(self, device: str) -> None:
         self.device = device
+        self._empty_library_says()
         if self.query.text() or self.query_photo:
             self.search()
 
@@ -385,13 +392,41 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.filter_bar.result_count.setText(f"{photos:,} photos")
             return
         self.filter_bar.result_count.clear()
-        if not self.filters().is_empty():
-            self.placeholder.setText("No photos match the filters.")
-        elif self.bridge.engine.config.roots:
-            self.placeholder.setText("No photos yet: they appear here as they are indexed.")
-        else:
-            self.placeholder.setText("Add a folder of photos to begin (File → Add folder…).")
+        self.placeholder.setText(self._empty_text())
         self.stack.setCurrentWidget(self.placeholder)
+
+    def _empty_text(self) -> str:
+        """What an empty library view says: what is happening from the first second of the
+        first run (the model loading, the folders scanned, N of M indexed), else why."""
+        if not self.filters().is_empty():
+            return "No photos match the filters."
+        if not self.bridge.has_folders():
+            return "Add a folder of photos to begin (File → Add folder…)."
+        progress = self.progress
+        if progress is not None and progress.phase == "scan":
+            return f"Looking for photos in your folders… {progress.done:,} found so far"
+        if progress is not None and progress.phase == "index":
+            return (f"Reading photos: {progress.done:,} of {progress.total:,}. They appear "
+                    "here as they are ready.")
+        if not self.device:
+            return "Loading the search model… (the first time takes a little while)"
+        return "No photos yet: they appear here as they are indexed."
+
+    def _empty_library_says(self) -> None:
+        """Bring the empty view's text up to date (nothing to do once photos show)."""
+        if not self.terms() and self.stack.currentWidget() is self.placeholder:
+            self.placeholder.setText(self._empty_text())
+
+    def _progress(self, progress: Progress) -> None:
+        """An index run's progress: photos are shown as they arrive (the first batch at
+        once, then every :data:`BROWSE_EVERY` seconds) and the empty view says how far."""
+        self.progress = None if progress.phase == "done" else progress
+        self._empty_library_says()
+        now = time.monotonic()
+        if (progress.phase == "index" and progress.done and not self.terms()
+                and (not len(self.timeline_view.timeline) or now - self._browsed_at >= BROWSE_EVERY)):
+            self._browsed_at = now
+            self.browse()
 
     def _searched(self, generation: int, results: list[Result]) -> None:
         if generation != self.generation:
