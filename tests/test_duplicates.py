@@ -5,6 +5,7 @@ keep; distinct photos left alone."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -40,9 +41,9 @@ def test_copies_are_grouped_with_their_original_first(engine, tmp_path, capsys):
     assert sorted(sorted(r.path for r in g.photos) for g in groups) == sorted(expected)
     for found in groups:
         assert not found.exact  # a resized copy is in every group
-        keep = found.keep.path
-        assert "-small" not in keep  # the full-size original or its byte copy
-        assert found.photos[-1].path.endswith("-small.jpg")
+        keep = os.path.basename(found.keep.path)
+        assert "-small" not in keep and not keep.startswith("copy of")  # the original
+        assert os.path.basename(found.photos[-1].path).startswith("copy of")  # named a copy
 
     assert main(["--home", str(engine.home), "duplicates", "--threshold", str(THRESHOLD),
                  "--json"]) == 0
@@ -121,4 +122,66 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
     window.undo_button.click()
     qtbot.waitUntil(lambda: all(os.path.exists(p) for p in gone), timeout=30_000)
     qtbot.waitUntil(lambda: len(dialog.groups) == 1, timeout=30_000)  # indexed again
+    window.close()
+
+
+def test_the_original_is_suggested_over_downloads_and_copies_and_says_why():
+    from mmrag_desktop.domain.duplicates import keep_first, why_kept
+    from mmrag_desktop.domain.query import Result
+
+    def photo(path, width, size, taken=None, camera=None):
+        return Result(0, path, 1.0, {"width": width, "height": width * 3 // 4, "size": size,
+                                     "taken_at": taken, "camera_model": camera})
+
+    original = photo("/home/a/Pictures/2019 Lisbon/IMG_0042.jpg", 4000, 3_100_000,
+                     "2019-07-14T12:00:00", "iPhone 12 Pro")
+    download = photo("/home/a/Downloads/copy of IMG_0042.jpg", 4000, 3_900_000)  # larger
+    messenger = photo("/home/a/Pictures/WhatsApp Images/IMG-20190714-WA0001.jpg", 1600, 300_000)
+    renamed = photo("/home/a/Pictures/2019 Lisbon/IMG_0042 (1).jpg", 4000, 3_100_000,
+                    "2019-07-14T12:00:00", "iPhone 12 Pro")
+    ordered = keep_first([download, messenger, renamed, original])
+    assert ordered[0] is original and ordered[1] is renamed
+    why = why_kept(ordered)
+    assert "downloads folder or named as copies" in why and "EXIF" in why
+    # without a copy-like path, EXIF still wins over a larger file stripped of it
+    stripped = photo("/home/a/Pictures/export/IMG_0042.jpg", 4000, 3_900_000)
+    assert keep_first([stripped, original])[0] is original
+
+
+def test_a_wide_group_keeps_its_button_in_the_window_and_says_why(qtbot, home, config,
+                                                                   tmp_path):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QLabel, QPushButton
+
+    from mmrag_desktop.core.config import save_config
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
+    from mmrag_desktop.gui.window import MainWindow
+    from mmrag_desktop.library.facade import Library
+
+    folder = tmp_path / "photos"
+    (folder / "Downloads").mkdir(parents=True)
+    original = coco_photos()[7]
+    shutil.copy2(original, folder / "IMG_0007.jpg")
+    for n in range(9):  # nine copies: a group far wider than the dialog
+        shutil.copy2(original, folder / "Downloads" / f"IMG_0007 ({n + 1}).jpg")
+    home.mkdir(parents=True)
+    config.roots = [str(folder)]
+    save_config(home, config)
+    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: [(s.photos, s.state) for s in window.folders_panel.states]
+                    == [(10, "up to date")], timeout=60_000)
+    dialog = window.open_duplicates()
+    dialog.resize(1000, 700)
+    qtbot.waitUntil(lambda: len(dialog.groups) == 1 and dialog.find_button.isEnabled(),
+                    timeout=30_000)
+    trash = next(b for b in dialog.findChildren(QPushButton) if b.text().startswith("Move"))
+    qtbot.waitUntil(lambda: trash.isVisible(), timeout=5_000)
+    right = trash.mapTo(dialog, QPoint(trash.width(), 0)).x()
+    assert 0 < right <= dialog.width()  # on screen, not past the widest group's edge
+    assert dialog.groups[0][0].keep.path == str(folder / "IMG_0007.jpg")
+    why = [w.text() for w in dialog.findChildren(QLabel) if w.text().startswith("Suggested")]
+    assert why and "named as copies" in why[0]
     window.close()

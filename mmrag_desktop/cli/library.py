@@ -84,7 +84,7 @@ def cmd_duplicates(args) -> int:
     engine = open_library(args, read_only=True)
     groups = engine.analyses.duplicates(args.threshold)
     if args.json:
-        print(json.dumps([{"exact": g.exact, "keep": g.keep.path,
+        print(json.dumps([{"exact": g.exact, "keep": g.keep.path, "why": g.reason,
                            "photos": [{"path": r.path, "width": r.meta.get("width"),
                                        "height": r.meta.get("height"),
                                        "size": r.meta.get("size"),
@@ -92,7 +92,8 @@ def cmd_duplicates(args) -> int:
                           for g in groups], indent=1))
         return 0
     for number, found in enumerate(groups, 1):
-        print(f"group {number}: {'exact copies' if found.exact else 'near copies'}")
+        print(f"group {number}: {'exact copies' if found.exact else 'near copies'}; keep "
+              f"{display_path(os.path.basename(found.keep.path))}: {found.reason}")
         for r in found.photos:
             size = (f"{r.meta.get('width')}×{r.meta.get('height')}, "
                     f"{size_text(r.meta.get('size'))}")

@@ -12,12 +12,14 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
     QDoubleSpinBox,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -122,11 +124,29 @@ class DuplicatesDialog(QDialog):
                 card.addWidget(widget)
             row.addLayout(card)
         row.addStretch(1)
+        # the cards scroll sideways inside their group: a wide group never pushes the
+        # dialog (and its button) past the screen's edge
+        cards = QWidget()
+        cards.setLayout(row)
+        strip = QScrollArea()
+        strip.setWidget(cards)
+        strip.setWidgetResizable(True)
+        strip.setFrameShape(QFrame.Shape.NoFrame)
+        strip.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        strip.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        strip.setFixedHeight(cards.sizeHint().height()
+                             + strip.horizontalScrollBar().sizeHint().height())
+        why = QLabel(f"Suggested: {os.path.basename(found.keep.path)}, because {found.reason}.")
+        why.setTextFormat(Qt.TextFormat.PlainText)
+        why.setWordWrap(True)
         trash = QPushButton("Move the others to trash…")
         trash.clicked.connect(lambda: self.trash_requested.emit(self.others(found, choice)))
+        actions = QHBoxLayout()
+        actions.addWidget(why, 1)
+        actions.addWidget(trash)
         layout = QVBoxLayout(box)
-        layout.addLayout(row)
-        layout.addWidget(trash, alignment=Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(strip)
+        layout.addLayout(actions)
         self.groups.append((found, choice))
         return box
 
