@@ -1427,3 +1427,52 @@ def test_the_first_indexing_shows_what_happens_and_photos_as_they_arrive(qtbot, 
     assert seen[0][0] == "scan"  # progress from the first second
     index_browses = [b for (phase, _), b in zip(seen, browses) if phase == "index"]
     assert index_browses and index_browses[-1] > browses[0]  # browsed during the run
+
+
+def test_the_window_and_its_panels_keep_their_size(qtbot, home, config):
+    window = _window(qtbot, home, config)
+    window.resize(780, 520)  # within the offscreen platform's 800×600 screen
+    window.resizeDocks([window.folders_dock], [222], Qt.Orientation.Horizontal)
+    window.ask_dock.hide()
+    QApplication.processEvents()
+    width, size = window.folders_dock.width(), (window.width(), window.height())
+    assert size[1] == 520
+    window.close()
+    again = _window(qtbot, home, config)
+    QApplication.processEvents()
+    assert again.height() == size[1]  # (its width is held at the 800-pixel screen's)
+    assert again.ask_dock.isHidden() and abs(again.folders_dock.width() - width) <= 2
+    again.close()
+
+
+def test_open_says_so_when_no_application_can(qtbot, window, photos, monkeypatch):
+    from mmrag_desktop.gui.widgets import desktop
+
+    monkeypatch.setattr(desktop, "open_with_default_app", lambda path: False)
+    monkeypatch.setattr(desktop, "player_command", lambda path, at: None)
+    said = []
+    desktop.open_or_say(str(photos / "a.jpg"), None, said.append)
+    assert said and "No application could open a.jpg" in said[0]
+
+
+def test_the_text_reading_pass_can_be_paused_from_the_status_bar(qtbot, home, config, photos):
+    from mmrag_desktop.understanding.passes import Progress as UnderstandProgress
+
+    config.understand = ["text"]
+    window = _window(qtbot, home, config)
+    paused = []
+    window.bridge.understanding.connect(
+        lambda p: isinstance(p, UnderstandProgress) and p.paused and paused.append(p))
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    status = window.indexing
+    qtbot.waitUntil(lambda: status.understand_label.isVisible(), timeout=60_000)
+    assert status.pause_button.isVisible() and status.progress_label.isHidden()
+    status.pause_button.click()
+    qtbot.waitUntil(lambda: bool(paused), timeout=60_000)  # the pass waits between photos
+    assert status.pause_button.text() == "Resume"
+    status.pause_button.click()
+    qtbot.waitUntil(lambda: status.understand_label.isHidden(), timeout=300_000)
+    assert status.pause_button.isHidden()
+    window.close()

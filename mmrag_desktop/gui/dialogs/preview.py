@@ -75,7 +75,7 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
         rows.append(("Concepts", ", ".join(tagged)))
     if meta.get("extracted"):
         rows.append(("Extracted", meta["extracted"]))
-    if result.score is not None:
+    if result.score is not None and "matched" not in meta:  # a keyword match says why instead
         rows.append(("Score", f"{result.score:.3f} (how sure “{meta['scored_by']}” is)"
                      if meta.get("scored_by") else f"{result.score:.3f} (cosine similarity)"))
     why = why_matched(meta)
@@ -106,8 +106,9 @@ class PreviewDialog(QDialog):
         side.addLayout(self.faces_row)
         side.addStretch(1)
         actions = QGridLayout()  # two rows: five buttons do not fit the panel's width
-        for number, (text, slot) in enumerate((("Open", lambda: desktop.open_media(
-                               self.result.path, self.result.meta.get("moment"))),
+        for number, (text, slot) in enumerate((("Open", lambda: desktop.open_or_say(
+                               self.result.path, self.result.meta.get("moment"),
+                               self.bridge.message.emit)),
                            ("Show in folder", lambda: desktop.reveal_in_file_manager(self.result.path)),
                            ("Find similar", self._find_similar),
                            ("Ask…", self._ask_about),

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -45,6 +46,13 @@ def open_media(path: str, at: float | None = None) -> bool:
         except OSError:
             pass
     return open_with_default_app(path)
+
+
+def open_or_say(path: str, at: float | None, say: Callable[[str], None]) -> None:
+    """:func:`open_media`, or *say* why nothing opened and what to do."""
+    if not open_media(path, at):
+        say(f"No application could open {os.path.basename(path)}: install a photo viewer "
+            "or video player, or use Show in folder")
 
 
 def reveal_in_file_manager(path: str) -> bool:

@@ -61,16 +61,20 @@ class IndexingStatus:
         """The understanding pass's progress, or None when it ended."""
         if progress is None:
             self.understand_label.hide()
+            self.pause_button.setVisible(not self.progress_label.isHidden())
             return
         self.understand_label.setText(
             f"{ANALYSES[progress.analysis].doing}: {progress.done:,} of {progress.total:,}"
             + (" (paused)" if progress.paused else ""))
         self.understand_label.show()
+        self.pause_button.show()  # the pass pauses with indexing
 
     def indexed(self) -> None:
-        """An index run ended (not paused): its progress leaves the status bar."""
-        for widget in (self.progress_label, self.progress_bar, self.pause_button):
+        """An index run ended (not paused): its progress leaves the status bar (Pause
+        stays while the understanding pass runs)."""
+        for widget in (self.progress_label, self.progress_bar):
             widget.hide()
+        self.pause_button.setVisible(not self.understand_label.isHidden())
 
     def paused(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -180,6 +180,13 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.map_dialog: MapDialog | None = None
         self.concepts_dialog: ConceptsDialog | None = None
         self.people_dialog: PeopleDialog | None = None
+        # the window's size and place and its panels', as the user left them
+        self.layout_settings = QSettings(str(engine.home / "window.ini"),
+                                         QSettings.Format.IniFormat)
+        geometry = self.layout_settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+            self.restoreState(self.layout_settings.value("state") or b"")
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
@@ -447,8 +454,10 @@ class MainWindow(PhotoDrops, QMainWindow):
         if not results:
             self.placeholder.setText("No photos match (check the filters).")
         hidden = len(self.all_results) - len(results)
+        more = "+" if len(self.all_results) >= TOP_K else ""  # the search stopped at TOP_K
         self.filter_bar.result_count.setText(
-            f"{len(results):,} results" + (f" · {hidden:,} weak matches hidden" if hidden else ""))
+            f"{len(results):,} results" + (f" · {hidden:,}{more} weak matches hidden"
+                                           if hidden else ""))
         self.filter_bar.show_all_button.setVisible(bool(hidden) or self.filter_bar.show_all_button.isChecked())
         if results:
             self.view.setCurrentIndex(self.model.index(0))
@@ -500,7 +509,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         selected = self.selected_results()
         if result not in selected:
             selected = [result]
-        menu.addAction("Open", lambda: desktop.open_media(result.path, result.meta.get("moment")))
+        menu.addAction("Open", lambda: desktop.open_or_say(result.path, result.meta.get("moment"),
+                                                           self.show_message))
         menu.addAction("Show in folder", lambda: desktop.reveal_in_file_manager(result.path))
         menu.addAction("Copy path" if len(selected) == 1 else f"Copy {len(selected)} paths",
                        lambda: desktop.copy_paths([r.path for r in selected]))
@@ -667,6 +677,9 @@ class MainWindow(PhotoDrops, QMainWindow):
     # --- window -----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.layout_settings.setValue("geometry", self.saveGeometry())
+        self.layout_settings.setValue("state", self.saveState())
+        self.layout_settings.sync()
         self.instance.close()
         self.statusBar().showMessage("Finishing the current batch…")
         self.loader.close()
