@@ -1476,3 +1476,23 @@ def test_the_text_reading_pass_can_be_paused_from_the_status_bar(qtbot, home, co
     qtbot.waitUntil(lambda: status.understand_label.isHidden(), timeout=300_000)
     assert status.pause_button.isHidden()
     window.close()
+
+
+def test_ask_shows_it_is_thinking_and_the_photos_at_once(qtbot, tmp_path):
+    from mmrag_desktop.gui.widgets.ask_panel import AskPanel
+
+    lanes = Lanes()
+    loader = ThumbnailLoader(tmp_path / "thumbnails", 96, lanes)
+    panel = AskPanel(loader, tmp_path / "pasted")
+    qtbot.addWidget(panel)
+    panel.question.setText("Which photo shows a dog?")
+    panel.ask()
+    assert "Thinking… choosing the photos" in panel.answer.toPlainText()
+    photos = [Result(i, str(p), 0.3, {"hash": f"{i:032x}"})
+              for i, p in enumerate(coco_photos()[:2])]
+    panel.looking_at(photos)  # chosen: shown before the model writes a word
+    assert panel.cited_list.count() == 2
+    assert "looking at 2 photos" in panel.answer.toPlainText()
+    panel.add_text("The first")
+    assert "Thinking" not in panel.answer.toPlainText()
+    lanes.close("thumbnails")

@@ -161,9 +161,10 @@ class Conversation:
         self.history: list[dict] = []
 
     def ask(self, question: str, on_text: Callable[[str], None] | None = None,
-            cancel: threading.Event | None = None) -> Answer:
-        """Answer *question* (the first retrieves the photos; later ones follow up),
-        streaming text pieces to *on_text*.
+            cancel: threading.Event | None = None,
+            on_photos: Callable[[list[Result]], None] | None = None) -> Answer:
+        """Answer *question* (the first retrieves the photos, told to *on_photos* as soon as
+        they are chosen; later ones follow up), streaming text pieces to *on_text*.
 
         Raises:
             VLMError: the model cannot be used, or cannot see the photo asked about (no
@@ -178,6 +179,8 @@ class Conversation:
             subject = (display_path(self.photo.name), photo_data_uri(self.vlm, self.photo))
         if first:
             self.candidates = self._retrieve(question)
+            if on_photos is not None:
+                on_photos(self.candidates)
         images = [self._image(r) for r in self.candidates] if first else []
         while True:
             messages = build_messages(question, self.candidates, images, self.history,

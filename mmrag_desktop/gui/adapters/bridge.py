@@ -72,6 +72,7 @@ class LibraryBridge(QObject):
     removal_held = Signal(str, int)  # root, photos that vanished at once (ask the user)
     folder_moved = Signal(object)    # folders.Move: a folder being added is a library folder moved
     answer_text = Signal(str)        # a streamed piece of an answer
+    answer_photos = Signal(list)     # the photos an answer looks at, once chosen
     answered = Signal(object)        # answers.Answer
     answer_failed = Signal(str)
     duplicates = Signal(list)        # list[DuplicateGroup]
@@ -468,7 +469,8 @@ class LibraryBridge(QObject):
                     (self.conversation.photo, self.conversation.among) != (subject, among):
                 self.conversation = Conversation(self.engine, self.vlm, filters, subject, among)
             self.answered.emit(self.conversation.ask(question, self.answer_text.emit,
-                                                     self._cancel_answer))
+                                                     self._cancel_answer,
+                                                     self.answer_photos.emit))
         except VLMSetupError as exc:
             self.vlm_needed.emit(self.vlm_status() or str(exc))
         except Exception as exc:  # noqa: BLE001 - VLMError, a bad photo, a missing model

@@ -143,6 +143,7 @@ class AskPanel(PhotoDrops, QWidget):
         self.cancelled.connect(bridge.cancel_answer)
         self.reset.connect(bridge.new_conversation)
         bridge.answer_text.connect(self.add_text)
+        bridge.answer_photos.connect(self.looking_at)
         bridge.answered.connect(self.finish)
         bridge.answer_failed.connect(self.fail)
         bridge.vlm_needed.connect(self.needs_setup)
@@ -211,6 +212,18 @@ class AskPanel(PhotoDrops, QWidget):
         if answer.candidates:  # a follow-up keeps the first answer's photos and verdicts
             self._show_candidates(answer)
 
+    def looking_at(self, photos: list) -> None:
+        """The photos the model was given, before it judges them (no ✓ or ✗ yet)."""
+        self.cited_list.clear()
+        for number, result in enumerate(photos, 1):
+            item = QListWidgetItem(f"[{number}] …")
+            item.setData(Qt.ItemDataRole.UserRole, result)
+            item.setToolTip(plain.tooltip(display_path(result.path)))
+            self.cited_list.addItem(item)
+            self._set_icon(item)
+        if self.busy:
+            self._render()
+
     def _show_candidates(self, answer: Answer) -> None:
         verdicts = {j.number: j for j in answer.judgements}
         shown = {id(r) for r in answer.shown}
@@ -231,6 +244,11 @@ class AskPanel(PhotoDrops, QWidget):
     def _render(self) -> None:
         parts = [f"**{markdown_text(question)}**\n\n{without_images(text)}"
                  for question, text in self.turns]
+        if self.busy and self.turns and not self.turns[-1][1]:
+            looking = self.cited_list.count()
+            parts[-1] += (f"*Thinking… looking at {looking} photos (below).*" if looking else
+                          "*Thinking… choosing the photos to look at.*")
+            parts[-1] += " *The first words can take a minute on this computer.*"
         self.answer.document().setMarkdown("\n\n---\n\n".join(parts), MARKDOWN)
         bar = self.answer.verticalScrollBar()
         bar.setValue(bar.maximum())
