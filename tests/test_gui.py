@@ -1496,3 +1496,16 @@ def test_ask_shows_it_is_thinking_and_the_photos_at_once(qtbot, tmp_path):
     panel.add_text("The first")
     assert "Thinking" not in panel.answer.toPlainText()
     lanes.close("thumbnails")
+
+
+def test_asking_about_a_photo_keeps_a_conversation_unless_the_user_says(qtbot, window,
+                                                                         photos, monkeypatch):
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answers.pop(0))
+    panel = window.ask_panel
+    panel.turns = [("Which photo shows a dog?", "The second.")]
+    photo = str(sorted(photos.iterdir())[0])
+    window.ask_about(photo)
+    assert panel.turns and panel.photo is None  # "No": the conversation stays
+    window.ask_about(photo)
+    assert panel.turns == [] and panel.photo == photo

@@ -356,8 +356,16 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.ask_panel.set_photos(ids, paths)
 
     def ask_about(self, path: str) -> None:
-        """Open the Ask panel on one photo."""
+        """Open the Ask panel on one photo; a conversation under way ends only when the
+        user says so."""
         self.ask_dock.show()
+        if self.ask_panel.turns and self.ask_panel.photo != path:
+            answer = QMessageBox.question(
+                self, "Ask about this photo?", f"Start a new conversation about "
+                f"{os.path.basename(path)}? The current one is closed (Copy answer keeps its "
+                "last answer).")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
         self.ask_panel.set_photo(path)
 
     def _filters_changed(self) -> None:
