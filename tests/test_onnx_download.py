@@ -31,12 +31,13 @@ from mmrag_desktop.library.facade import Library
 pytest.importorskip("onnxruntime")
 
 RCLIP = CatalogueModel(
-    name="tiny-rclip", architecture="mmrag-tiny", pretrained="tiny_rclip", layout="rclip",
+    name="tiny-rclip", title="The tests' model", architecture="mmrag-tiny", pretrained="tiny_rclip", layout="rclip",
     repo="tests/rclip-models", folder="mmrag-tiny-tiny_rclip", good_at="the tests' model",
     download_mb=1, images_per_second=1.0, published="none (random weights)",
     licence="MIT (the tests')")
 IMMICH = CatalogueModel(
-    name="tiny-immich", architecture="mmrag-tiny", pretrained="tiny_immich", layout="immich",
+    name="tiny-immich", title="The tests' model, Immich's way", architecture="mmrag-tiny",
+    pretrained="tiny_immich", layout="immich",
     repo="tests/mmrag-tiny__tiny_immich", folder="", good_at="the tests' model, Immich's way",
     download_mb=1, images_per_second=1.0, published="none (random weights)",
     licence="AGPL-3.0 (the tests')")
@@ -278,7 +279,7 @@ def test_settings_switch_to_a_new_model_downloads_it_and_reembeds(qtbot, bundle_
                         == [(40, "up to date")], timeout=60_000)
         settings = window.open_settings()
         names = [settings.search_model.itemText(i) for i in range(settings.search_model.count())]
-        assert names == ["tiny-rclip", "tiny-immich"]
+        assert names == ["The tests' model", "The tests' model, Immich's way"]  # no jargon
         settings.search_model.setCurrentIndex(1)
         settings.accept()
         # the new model is not here: the model page opens, set to it, and downloads it

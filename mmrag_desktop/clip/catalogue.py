@@ -41,6 +41,7 @@ class CatalogueModel:
         layout: ``rclip`` or ``immich`` (see the module's docstring).
         repo: the Hugging Face model repository.
         folder: the export's folder in *repo* (``rclip``; empty for ``immich``).
+        title: what the model is, in a few plain words, for the model list.
         good_at: one line for the user.
         download_mb: the export's size in MB, as published (the download shows the exact
             sizes the server gives).
@@ -54,6 +55,7 @@ class CatalogueModel:
     """
 
     name: str
+    title: str
     architecture: str
     pretrained: str
     layout: str
@@ -86,7 +88,8 @@ class CatalogueModel:
 
 CATALOGUE = (
     CatalogueModel(
-        name="ViT-B-32-256__datacomp_s34b_b86k", architecture="ViT-B-32-256",
+        name="ViT-B-32-256__datacomp_s34b_b86k", title="Recommended: fast, English",
+        architecture="ViT-B-32-256",
         pretrained="datacomp_s34b_b86k", layout="rclip", repo=RCLIP_REPO,
         folder="ViT-B-32-256-datacomp_s34b_b86k",
         good_at="the default: fast on any computer, good English search (rclip's model)",
@@ -96,7 +99,8 @@ CATALOGUE = (
         licence="weights MIT (DataComp, open_clip); export MIT (rclip)",
         image_size=256),
     CatalogueModel(
-        name="ViT-B-16-SigLIP2__webli", architecture="ViT-B-16-SigLIP2", pretrained="webli",
+        name="ViT-B-16-SigLIP2__webli", title="Most accurate, English (slower)",
+        architecture="ViT-B-16-SigLIP2", pretrained="webli",
         layout="immich", repo="immich-app/ViT-B-16-SigLIP2__webli", folder="",
         good_at="more accurate English search and finer details; about 3× slower to index",
         download_mb=1500, images_per_second=5.2,
@@ -105,7 +109,7 @@ CATALOGUE = (
         licence="weights Apache-2.0 (Google); export AGPL-3.0 repository, weights unchanged "
                 "(Immich)"),
     CatalogueModel(
-        name="XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
+        name="XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k", title="Many languages",
         architecture="xlm-roberta-base-ViT-B-32", pretrained="laion5b_s13b_b90k",
         layout="immich", repo="immich-app/XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
         folder="", good_at="queries in about 100 languages (German, Spanish, Chinese, …)",

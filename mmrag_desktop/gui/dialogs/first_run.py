@@ -91,7 +91,9 @@ class ModelPage(QWizardPage):
         self.choice = QComboBox()
         chosen = getattr(files.chosen(), "name", None)
         for model in files.catalogue():
-            self.choice.addItem(f"{model.name} — about {model.download_mb:,} MB", model.name)
+            self.choice.addItem(f"{model.title} — about {model.download_mb:,} MB", model.name)
+            self.choice.setItemData(self.choice.count() - 1, model.name,
+                                    Qt.ItemDataRole.ToolTipRole)
             if model.name == chosen:
                 self.choice.setCurrentIndex(self.choice.count() - 1)
         self.choice.currentIndexChanged.connect(self._describe)
@@ -144,9 +146,11 @@ class ModelPage(QWizardPage):
 
     def _describe(self) -> None:
         model = self._model()
-        self.about.setText(f"{model.good_at}.\nIndexes about {model.images_per_second:g} "
-                           f"photos a second on a 2-core computer. Published results: "
-                           f"{model.published}.\nLicence: {model.licence}.")
+        self.about.setText(f"{model.good_at[:1].upper()}{model.good_at[1:]}. Reads about "
+                           f"{model.images_per_second:g} photos a second on a 2-core computer.")
+        # the figures and the licence for those who look for them, not in everyone's way
+        self.about.setToolTip(plain.tooltip(f"{model.name}\nPublished results: "
+                                            f"{model.published}.\nLicence: {model.licence}."))
 
     def _run(self, fn, on_done, on_failed, lane: str = "setup") -> None:
         self.bridge.op(fn, lane=lane).success(on_done).failure(on_failed).run()

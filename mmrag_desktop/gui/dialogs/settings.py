@@ -54,8 +54,9 @@ class SettingsDialog(QDialog):
                                      "saving; the other model's embeddings are kept.")
         self._pairs = [(model.architecture, model.pretrained) for model in models]
         for model in models:
-            self.search_model.addItem(model.name)
-            self.search_model.setItemData(self.search_model.count() - 1, model.good_at,
+            self.search_model.addItem(model.title)
+            self.search_model.setItemData(self.search_model.count() - 1,
+                                          f"{model.name}: {model.good_at}",
                                           Qt.ItemDataRole.ToolTipRole)
         current = (config.model, config.pretrained)
         if current not in self._pairs:  # set with mmrag config: keep it
