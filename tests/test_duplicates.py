@@ -62,6 +62,25 @@ def test_grouping_is_transitive_and_exact_copies_join_without_neighbours():
     assert group(ids, near, scores, hashes, 0.999) == [[4, 5]]
 
 
+def indexed_window(qtbot, home, config, folder, photos: int):
+    """The app's window on a new library of *folder*, once its *photos* are indexed."""
+    from mmrag_desktop.core.config import save_config
+    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
+    from mmrag_desktop.gui.window import MainWindow
+    from mmrag_desktop.library.facade import Library
+
+    home.mkdir(parents=True)
+    config.roots = [str(folder)]
+    save_config(home, config)
+    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: [(s.photos, s.state) for s in window.folders_panel.states]
+                    == [(photos, "up to date")], timeout=60_000)
+    return window
+
+
 def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config, tmp_path,
                                                             monkeypatch):
     import os
@@ -70,10 +89,6 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
     from PySide6.QtWidgets import QMessageBox, QPushButton
     from send2trash import plat_other
 
-    from mmrag_desktop.core.config import save_config
-    from mmrag_desktop.library.facade import Library
-    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
-    from mmrag_desktop.gui.window import MainWindow
 
     trash_home = tmp_path / "xdg-data"  # a private freedesktop trash
     monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(trash_home))
@@ -90,15 +105,7 @@ def test_the_duplicates_window_trashes_the_others_with_undo(qtbot, home, config,
         img.resize((img.width // 2, img.height // 2)).save(folder / "small.jpg", quality=60)
     shutil.copy2(original, folder / "copy.jpg")
 
-    home.mkdir(parents=True)
-    config.roots = [str(folder)]
-    save_config(home, config)
-    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
-    qtbot.waitUntil(lambda: [(s.photos, s.state) for s in window.folders_panel.states]
-                    == [(9, "up to date")], timeout=60_000)
+    window = indexed_window(qtbot, home, config, folder, 9)
     dialog = window.open_duplicates()
     dialog.threshold.setValue(THRESHOLD * 100)
     dialog.find()
@@ -153,10 +160,6 @@ def test_a_wide_group_keeps_its_button_in_the_window_and_says_why(qtbot, home, c
     from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QLabel, QPushButton
 
-    from mmrag_desktop.core.config import save_config
-    from mmrag_desktop.gui.adapters.bridge import LibraryBridge
-    from mmrag_desktop.gui.window import MainWindow
-    from mmrag_desktop.library.facade import Library
 
     folder = tmp_path / "photos"
     (folder / "Downloads").mkdir(parents=True)
@@ -164,15 +167,7 @@ def test_a_wide_group_keeps_its_button_in_the_window_and_says_why(qtbot, home, c
     shutil.copy2(original, folder / "IMG_0007.jpg")
     for n in range(9):  # nine copies: a group far wider than the dialog
         shutil.copy2(original, folder / "Downloads" / f"IMG_0007 ({n + 1}).jpg")
-    home.mkdir(parents=True)
-    config.roots = [str(folder)]
-    save_config(home, config)
-    window = MainWindow(LibraryBridge(Library(home=home), settle=0.2))
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
-    qtbot.waitUntil(lambda: [(s.photos, s.state) for s in window.folders_panel.states]
-                    == [(10, "up to date")], timeout=60_000)
+    window = indexed_window(qtbot, home, config, folder, 10)
     dialog = window.open_duplicates()
     dialog.resize(1000, 700)
     qtbot.waitUntil(lambda: len(dialog.groups) == 1 and dialog.find_button.isEnabled(),
