@@ -246,10 +246,10 @@ Answer: You were at the beach in July 2019 [1], and maybe [3, 2] or [7]."""
 
 
 def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
-        qtbot, home, config, photos, gemma, mmproj, tmp_path):
+        qtbot, home, config, photos, gemma, mmproj, tmp_path, monkeypatch):
     from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from mmrag_desktop.core.config import save_config
     from mmrag_desktop.library.facade import Library
@@ -335,9 +335,14 @@ def test_gui_ask_panel_streams_cites_pauses_indexing_and_survives_a_crash(
     assert "And the colours?" in panel.answer.toPlainText()
     shown = candidates
 
-    # about one photo, from the context menu, then stopped mid-answer
+    # about one photo, from the context menu (the conversation under way ends: asked first),
+    # then stopped mid-answer
     target = shown[0]
+    asked_first = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked_first.append(a[1]) or
+                        QMessageBox.StandardButton.Yes)
     window.ask_about(target.path)
+    assert asked_first == ["Ask about this photo?"]
     assert panel.photo == target.path and panel.subject.isVisible()
     window.bridge.vlm.config.vlm_max_tokens = 200
     pieces = []
