@@ -124,7 +124,7 @@ gui_s=$(seconds "$started" "$(now)")
 [ "$shown" = shown ] || fail "the GUI did not paint a window"
 
 if [ "$(uname -s)" != Linux ]; then  # the release workflow's Windows and macOS runs
-    echo "smoke: passed: import, download from a mirror, index 20 + a GPS photo + a HEIC + a video, a place, text/photo/video/--json search, ask, GUI painted"
+    echo "smoke: passed: import, download from a mirror, index 20 + a GPS photo + a HEIC + a video + two faces, a place, a person, an understood query, text/photo/video/--json search, ask, GUI painted"
     echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"
     exit 0
 fi
@@ -157,7 +157,7 @@ missing="$(find "$app" -type f \( -name '*.so*' -o -perm -u+x \) -exec sh -c \
     "$app" {} + | sort -u)"
 [ -z "$missing" ] || fail "ldd cannot resolve: $missing"
 
-echo "smoke: passed: import, download from a mirror, index 20 + a GPS photo + a HEIC + a video, a place, text/photo/video/--json search, ask," \
+echo "smoke: passed: import, download from a mirror, index 20 + a GPS photo + a HEIC + a video + two faces, a place, a person, an understood query, text/photo/video/--json search, ask," \
      "GUI painted," \
      "$(wc -l <<< "$maps") libraries mapped ($(wc -l <<< "$outside") from the system), ldd clean"
 echo "smoke: cold mmrag search ${search_s} s; GUI launch to a painted window ${gui_s} s"
