@@ -403,3 +403,13 @@ def test_a_result_whose_file_vanished_is_marked(engine, photos, capsys):
     again = {r.path: r for r in engine.search.run([Term(text="a photo")], k=40)}
     assert again[gone].meta["missing"] is True
     assert sum("missing" in r.meta for r in again.values()) == 1
+
+
+def test_removing_a_folder_says_as_many_photos_as_the_list_showed(engine, photos):
+    (photos / "broken.jpg").write_bytes(b"not a photo at all")
+    engine.folders.add(photos)
+    engine.updates.index()
+    [state] = engine.folders.states()
+    assert state.photos == 40 and state.errors == 1
+    assert engine.folders.remove(photos) == 40  # not 41: the unreadable file was no photo
+    assert engine.store.counts() == {}

@@ -1509,3 +1509,26 @@ def test_asking_about_a_photo_keeps_a_conversation_unless_the_user_says(qtbot, w
     assert panel.turns and panel.photo is None  # "No": the conversation stays
     window.ask_about(photo)
     assert panel.turns == [] and panel.photo == photo
+
+
+def test_the_projector_picker_opens_in_the_models_folder_and_refuses_the_model(
+        qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    model = tmp_path / "models" / "gemma.gguf"
+    model.parent.mkdir()
+    model.write_bytes(b"GGUF")
+    asked = []
+
+    def pick(_parent, title, start, _filter):
+        asked.append(start)
+        return str(model), ""  # the model chosen twice: a slip
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", pick)
+    used = []
+    dialog = window.open_vlm_setup()
+    monkeypatch.setattr(dialog, "use_files", lambda *files: used.append(files))
+    dialog._choose_files()
+    assert asked == ["", str(model.parent)]  # the folder, not the model file pre-chosen
+    assert used == [] and "another file than the model" in dialog.state.text()
+    dialog.reject()

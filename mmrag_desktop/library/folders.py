@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..core.config import save_config
 from ..core.errors import MmragError
 from ..core.paths import display_path, is_within, real_folder
-from ..domain.folders import Activity, FolderState, folder_states
+from ..domain.folders import Activity, FolderState, folder_states, library_photos
 from ..domain.timeline import FolderNode, folder_tree
 
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
@@ -86,16 +86,18 @@ class Folders:
     def remove(self, folder: str | os.PathLike) -> int:
         """Remove a root and its photos from the library (the files are not touched).
         Waits for an index run in progress to finish (see :meth:`Watcher.remove_folder`).
-        Returns the number of photos removed."""
+        Returns the number of photos removed, counted as the folder list counts them (the
+        files that could not be read go too, uncounted)."""
         path = self.root_of(folder)
         with self.lib.index_lock, self.lib.writing("removing a folder"):
+            photos = library_photos(self.lib.store.root_counts().get(path, {}))
             if path in self.lib.config.roots:
                 self.lib.config.roots.remove(path)
                 save_config(self.lib.home, self.lib.config)
-            removed = self.lib.store.delete_root(path)
+            self.lib.store.delete_root(path)
             if self.lib.loaded_vector_index is not None:
                 self.lib.sync().save(self.lib.store)
-        return len(removed)
+        return photos
 
     def moved_here(self, folder: str | os.PathLike) -> Move | None:
         """The library folder that *folder* seems to be, moved (say to another disk): a

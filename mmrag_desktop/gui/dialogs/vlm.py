@@ -5,6 +5,8 @@ sizes and source (with progress and Stop), or choose a local model / mmproj pair
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -121,9 +123,14 @@ class VLMDialog(QDialog):
         model, _ = QFileDialog.getOpenFileName(self, "The model (GGUF)", "", "GGUF (*.gguf)")
         if not model:
             return
+        # opened in the model's folder, nothing chosen: the model is not its own projector
         mmproj, _ = QFileDialog.getOpenFileName(
-            self, "Its vision projector (mmproj GGUF; cancel for a text-only model)", model,
-            "GGUF (*.gguf)")
+            self, "Its vision projector (mmproj GGUF; cancel for a text-only model)",
+            os.path.dirname(model), "GGUF (*.gguf)")
+        if mmproj and os.path.samefile(mmproj, model):
+            self.state.setText("The projector must be another file than the model "
+                               "(its name usually holds “mmproj”).")
+            return
         self.use_files(model, mmproj or None)
 
     def use_files(self, model: str, mmproj: str | None) -> None:
