@@ -20,6 +20,7 @@ from ..domain.query import Filters
 from ..index.faces import within
 from ..media.photos import decode
 from ..store.people import FaceRow, PersonRow
+from ..understanding.faces import DESCRIBE_SIDE
 
 if TYPE_CHECKING:
     from .facade import Library
@@ -146,7 +147,8 @@ class People:
         paths = self.lib.store.paths_of_hash(row.hash)
         if not paths:
             raise PersonError(f"face {face} is in no photo of the library")
-        image, _ = decode(Path(paths[0]), 0, at=row.time)
+        # a draft-mode decode of about the size faces were described at, not the full photo
+        image, _ = decode(Path(paths[0]), DESCRIBE_SIDE * 3 // 4, at=row.time)
         left, top, right, bottom = (v * s for v, s in zip(row.box, image.size * 2))
         margin = 0.35 * max(right - left, bottom - top)
         centre_x, centre_y = (left + right) / 2, (top + bottom) / 2

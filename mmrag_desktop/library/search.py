@@ -270,8 +270,9 @@ class Search:
                 rest.append(term)
                 continue
             found = self.understand(term.text)
-            people = {name: self.lib.store.person_named(name) for name in self.lib.store
-                      .person_names().values()}
+            people: dict[str, list[int]] = {}  # name → ids, lowest first (one query)
+            for person, name in sorted(self.lib.store.person_names().items()):
+                people.setdefault(name, []).append(person)
             filters = dataclasses.replace(
                 filters, taken_after=filters.taken_after or found.after,
                 taken_before=filters.taken_before or found.before,
