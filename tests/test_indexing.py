@@ -290,3 +290,37 @@ def test_an_edit_that_keeps_size_and_mtime_is_still_read_again(engine, photos, t
     assert engine.updates.index().unchanged == 40
     assert engine.store.db.execute(
         "SELECT COUNT(*) FROM photos WHERE changed_ns IS NULL").fetchone()[0] == 0
+
+
+def test_where_ctime_is_the_creation_time_a_sample_of_the_bytes_finds_the_edit(
+        engine, photos, monkeypatch):
+    """On Windows ``st_ctime`` is the creation time, which an edit in place keeps: with size
+    and mtime kept too, only the sample digest of the bytes can tell the photo changed."""
+    import os
+
+    from mmrag_desktop.library import scanner
+
+    monkeypatch.setattr(scanner, "CTIME_IS_CHANGE_TIME", False)
+    engine.folders.add(photos)
+    assert engine.updates.index().embedded == 40
+    assert engine.store.db.execute(
+        "SELECT COUNT(*) FROM photos WHERE sample IS NULL").fetchone()[0] == 0
+    target = sorted(photos.iterdir())[0]
+    other = min((p for p in coco_photos()[60:] if p.stat().st_size < target.stat().st_size),
+                key=lambda p: p.stat().st_size)
+    st = target.stat()
+    target.write_bytes(other.read_bytes().ljust(st.st_size, b"\0"))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with engine.store.transaction():  # as on Windows: the "change" time is the creation time
+        engine.store.db.execute("UPDATE photos SET changed_ns = ? WHERE path = ?",
+                                [target.stat().st_ctime_ns, str(target)])
+    report = engine.updates.index()
+    assert report.embedded == 1 and report.unchanged == 39
+    assert engine.search.run([Term(photo=str(other))], k=1)[0].path == str(target)
+
+    # rows from before the sample was kept: trusted once, then remembered
+    with engine.store.transaction():
+        engine.store.db.execute("UPDATE photos SET sample = NULL")
+    assert engine.updates.index().unchanged == 40
+    assert engine.store.db.execute(
+        "SELECT COUNT(*) FROM photos WHERE sample IS NULL").fetchone()[0] == 0

@@ -28,11 +28,12 @@ from ..clip.identity import ModelFileError, ModelMissingError
 from ..core.paths import is_within
 from ..domain.folders import ERROR, OFFLINE, OK
 from ..index.vectors import VectorIndex
-from ..media.files import BadImage, file_hash
+from ..media.files import BadImage, file_hash, sample_digest
 from ..media.photos import decode
 from ..media.video import is_video, keyframe_pixels, mean_direction
 from ..store.database import Store
 from ..store.photos import Row, meta_fields
+from . import scanner
 from .scanner import Excluder, FileStat, scan
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class _Survey:
         self.jobs: list[_Job] = []
         self.missing: list[Row] = []
         self.deferred_sizes: set[int] = set()
-        self.stamps: list[tuple[int, int]] = []  # (row id, changed_ns) to record
+        self.stamps: list[tuple[int, int, str | None]] = []  # (row id, changed_ns, sample)
         self.stable_ns = stable_after * 1e9
         self.now = time.time_ns()
 
@@ -114,14 +115,27 @@ class _Survey:
             report.deferred += 1
             self.deferred_sizes.add(f.size)
         elif row and row.status in (OK, ERROR) and (row.size, row.mtime_ns) == (f.size, f.mtime_ns) \
-                and row.changed_ns in (None, f.changed_ns):
+                and row.changed_ns in (None, f.changed_ns) and (sample := self._sample(f, row)) != "":
             # The inode's change time too: an editor or `touch -r` that keeps size and mtime
-            # cannot keep it. (On Windows it is the creation time: size and mtime decide.)
+            # cannot keep it. (On Windows it is the creation time: a sample of the bytes decides.)
             report.unchanged += 1
-            if row.changed_ns is None:  # read by an older version: remembered from now on
-                self.stamps.append((row.id, f.changed_ns))
+            if row.changed_ns is None or sample != row.sample:  # read by an older version:
+                self.stamps.append((row.id, f.changed_ns, sample))  # remembered from now on
         else:
             self.jobs.append(_Job(f, row))
+
+    @staticmethod
+    def _sample(f: FileStat, row: Row) -> str | None:
+        """Where ``st_ctime`` is no change time: the file's sample digest when it matches the
+        row's (or the row has none yet), ``""`` when it differs or cannot be read (re-read
+        the file). None where the change time already decided."""
+        if scanner.CTIME_IS_CHANGE_TIME:
+            return None
+        try:
+            sample = sample_digest(f.path)
+        except OSError:
+            return ""
+        return sample if row.sample in (None, sample) else ""
 
 
 @dataclass
@@ -133,6 +147,7 @@ class _Result:
     vector: np.ndarray | None = None  # an embedding reused from identical content
     fields: dict = field(default_factory=dict)
     error: str | None = None
+    sample: str | None = None  # sample_digest, where scans need it
 
 
 class Indexer:
@@ -387,7 +402,17 @@ class _Run:
                 or bool(row and row.status == OK and row.hash == digest))
 
     def _load(self, job: _Job, skip_known: bool = True) -> _Result:
-        """Runs on a decoding thread: hash, and decode unless the hash is known."""
+        """Runs on a decoding thread: hash, and decode unless the hash is known; the sample
+        digest too where a later scan needs it (:data:`.scanner.CTIME_IS_CHANGE_TIME`)."""
+        result = self._prepare(job, skip_known)
+        if not scanner.CTIME_IS_CHANGE_TIME and result.error is None:
+            try:
+                result.sample = sample_digest(job.file.path)
+            except OSError:
+                pass  # none kept: the next scan takes the file as it finds it, and keeps one
+        return result
+
+    def _prepare(self, job: _Job, skip_known: bool) -> _Result:
         path = Path(job.file.path)
         try:
             digest = file_hash(path)
@@ -410,7 +435,8 @@ class _Run:
         job, report = result.job, self.report
         row_id = job.row.id if job.row else None
         base = {"path": job.file.path, "root": job.file.root, "size": job.file.size,
-                "mtime_ns": job.file.mtime_ns, "changed_ns": job.file.changed_ns}
+                "mtime_ns": job.file.mtime_ns, "changed_ns": job.file.changed_ns,
+                "sample": result.sample}
         if job.row and job.row.status == OK and job.row.hash == result.hash:
             self.others.append((row_id, base))  # touched: same content, new mtime
             report.touched += 1

@@ -12,6 +12,11 @@ from pathlib import Path
 from ..core.paths import is_within
 from ..media.files import is_media_name
 
+CTIME_IS_CHANGE_TIME = os.name != "nt"
+"""Whether ``st_ctime`` is the inode change time (POSIX), which every write or metadata
+change moves on, or the creation time (Windows), which an edit in place keeps: there a scan
+also compares a :func:`.media.files.sample_digest` of each file that looks unchanged."""
+
 
 @dataclass(frozen=True)
 class FileStat:

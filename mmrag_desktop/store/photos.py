@@ -24,8 +24,8 @@ class Photos:
     def rows_in_folder(self, folder: str) -> dict[str, Row]:
         """Bookkeeping rows of the photos directly in *folder* (not in its subfolders),
         whatever root they were found under, keyed by path (an index lookup)."""
-        cursor = self.db.execute("SELECT id, path, size, mtime_ns, hash, status, changed_ns "
-                                 "FROM photos WHERE folder = ?", [path_to_db(folder)])
+        cursor = self.db.execute("SELECT id, path, size, mtime_ns, hash, status, changed_ns, "
+                                 "sample FROM photos WHERE folder = ?", [path_to_db(folder)])
         return {row.path: row for row in (Row(r[0], path_from_db(r[1]), *r[2:]) for r in cursor)}
 
     def folders_under(self, folder: str) -> Iterator[str]:
@@ -180,12 +180,14 @@ class Photos:
                 part))
         return found
 
-    def record_changed(self, stamps: list[tuple[int, int]]) -> None:
-        """Remember each row's file change time, ``(row id, st_ctime_ns)``, for rows read
-        before the library kept it (nothing a cache shows changes: no new sequence)."""
+    def record_changed(self, stamps: list[tuple[int, int, str | None]]) -> None:
+        """Remember each row's file change time and sample, ``(row id, st_ctime_ns,
+        sample digest or None to keep the stored one)``, for rows read before the library kept
+        them (nothing a cache shows changes: no new sequence)."""
         with self.transaction():
-            self.db.conn.executemany("UPDATE photos SET changed_ns = ? WHERE id = ?",
-                                     [(changed, row_id) for row_id, changed in stamps])
+            self.db.conn.executemany(
+                "UPDATE photos SET changed_ns = ?, sample = COALESCE(?, sample) WHERE id = ?",
+                [(changed, sample, row_id) for row_id, changed, sample in stamps])
 
     def write_batch(self, embedded: list[tuple[int | None, dict, np.ndarray]],
                     others: list[tuple[int | None, dict]], deleted: list[int],
@@ -297,6 +299,7 @@ class Row:
     hash: str | None
     status: str
     changed_ns: int | None = None  # st_ctime_ns when last read; None: from an older format
+    sample: str | None = None  # sample_digest when last read, where st_ctime is no change time
 
 
 def meta_fields(meta: PhotoMeta) -> dict:

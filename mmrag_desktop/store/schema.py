@@ -40,7 +40,7 @@ class Schema:
                 "camera_make": str, "camera_model": str, "gps_lat": float,
                 "gps_lon": float, "status": str, "error": str, "vector": bytes,
                 "seq": int, "indexed_at": float, "folder": str, "duration": float,
-                "changed_ns": int,
+                "changed_ns": int, "sample": str,
             },
             pk="id", not_null={"path", "root", "status"}, if_not_exists=True,
         )
@@ -85,6 +85,8 @@ class Schema:
             db.execute("ALTER TABLE photos ADD COLUMN duration REAL")
         if "changed_ns" not in columns:
             db.execute("ALTER TABLE photos ADD COLUMN changed_ns INTEGER")
+        if "sample" not in columns:
+            db.execute("ALTER TABLE photos ADD COLUMN sample TEXT")
         self._create_tables()
         if version == 1:
             marker = "\x00raw:"
@@ -110,7 +112,7 @@ class Schema:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", [str(SCHEMA_VERSION)])
 
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The database layout this code reads and writes. 1: paths with undecodable bytes stored
 as base64 behind a marker; 2: the prefix-preserving path encoding of
 :mod:`mmrag_desktop.core.paths`, the vector checksum, the per-model vector archive, root devices;
@@ -121,7 +123,8 @@ as base64 behind a marker; 2: the prefix-preserving path encoding of
 (:mod:`.domain.concepts`); 6: no stored GPS position outside the Earth's ranges or at (0, 0)
 (:func:`.media.files.position`), and each row's ``changed_ns`` (the file's ``st_ctime_ns``
 when it was last read: an edit that keeps size and mtime still changes it); 7: faces and
-people (:mod:`.store.people`)."""
+people (:mod:`.store.people`); 8: each row's ``sample`` (:func:`.media.files.sample_digest`,
+kept where ``st_ctime`` is the creation time, :data:`.library.scanner.CTIME_IS_CHANGE_TIME`)."""
 
 
 class LibraryVersionError(MmragError, RuntimeError):
