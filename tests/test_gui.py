@@ -143,7 +143,8 @@ def test_user_journey(qtbot, window, dated_photos, tmp_path, monkeypatch, no_net
     window.query.setText("a dog on a beach")
     results = _search(qtbot, window, window.search)
     expected = window.bridge.engine.search.run([Term(text="a dog on a beach")], k=500)
-    floor = window.bridge.engine.config.relevance_cutoff * expected[0].score
+    baseline = expected[0].baseline
+    floor = baseline + window.bridge.engine.config.relevance_cutoff * (expected[0].score - baseline)
     shown = [r.path for r in expected if r.score >= floor]
     assert [r.path for r in results] == shown and 0 < len(shown) < 40
     assert window.model.rowCount() == len(shown) and window.filter_bar.show_all_button.isVisible()
@@ -859,13 +860,29 @@ def test_place_filter_from_a_photo_in_the_window_and_the_cli(qtbot, window, tmp_
     assert "expected LAT,LON" in capsys.readouterr().err
 
 
-def test_relevance_cutoff_is_relative_to_the_best_score():
-    results = [Result(i, f"/p/{i}.jpg", score, {}) for i, score in
-               enumerate([0.30, 0.29, 0.25, 0.241, 0.239, 0.10])]
-    assert [r.id for r in relevant(results, 0.8)] == [0, 1, 2, 3]  # ≥ 0.24
-    assert relevant(results, 0) == results and relevant([], 0.8) == []
-    negative = [Result(0, "/a.jpg", -0.01, {}), Result(1, "/b.jpg", -0.2, {})]
-    assert relevant(negative, 0.8) == negative  # no positive best: nothing to scale
+def test_relevance_cutoff_is_measured_from_the_models_baseline():
+    """The weak-match cut must mean the same for CLIP (unrelated photos near 0.2) and
+    SigLIP (near 0, many negative): a fraction of the best score did not (shifted below 0
+    it hid nothing; shifted up, it hid nothing either)."""
+    scores = [0.32, 0.30, 0.26, 0.252, 0.248, 0.20, 0.15]
+
+    def kept(scale: float, shift: float, cutoff: float = 0.5) -> list[int]:
+        results = [Result(i, f"/p/{i}.jpg", scale * s + shift, {}, baseline=scale * 0.18 + shift)
+                   for i, s in enumerate(scores)]
+        return [r.id for r in relevant(results, cutoff)]
+
+    assert kept(1, 0) == [0, 1, 2, 3]  # ≥ 0.18 + 0.5 × (0.32 − 0.18) = 0.25
+    # SigLIP-like: another scale, shifted below zero; and one shifted up
+    assert kept(0.5, -0.15) == kept(3, 0.4) == kept(1, 0)
+    unmeasured = [Result(i, f"/p/{i}.jpg", s, {}) for i, s in enumerate(scores)]
+    assert [r.id for r in relevant(unmeasured, 0.8)] == [0, 1, 2]  # from 0: ≥ 0.256
+    results = [Result(i, f"/p/{i}.jpg", s, {}, baseline=0.18) for i, s in enumerate(scores)]
+    assert relevant(results, 0) == results and relevant([], 0.5) == []
+    below = [Result(0, "/a.jpg", -0.01, {}, -0.005), Result(1, "/b.jpg", -0.2, {}, -0.005)]
+    assert relevant(below, 0.5) == below  # nothing above the baseline: nothing to scale
+    matched = Result(9, "/t.jpg", 0.0, {"matched": "text"}, baseline=0.18)
+    assert matched in relevant(results + [matched], 0.5)
+
 
 
 def test_ask_panel_renders_markdown_and_loads_nothing_an_answer_names(qtbot, tmp_path):

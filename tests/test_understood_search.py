@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import cli_env, coco_photos, encode_video, with_gps
+from mmrag_desktop.clip.embedder import query_vector
 from mmrag_desktop.core.config import save_config
 from mmrag_desktop.domain.analyses import OCR_VERSION
 from mmrag_desktop.domain.query import Term
@@ -79,3 +81,15 @@ def test_explain_prints_what_was_understood(library, home):
                                  "before": "2019-12-31", "place": "Paris", "people": [],
                                  "camera": [], "media": "video", "says": "", "not": ["cats"]}
     assert out["results"] == []  # the one video was not taken in Paris in 2019
+
+
+def test_a_searchs_baseline_is_the_querys_mean_cosine_over_the_library(engine, photos):
+    """The relevance cut's zero point (:func:`.domain.query.relevant`): measured per query on this
+    library's own vectors, so each model is cut on its own scale."""
+    engine.folders.add(photos)
+    engine.updates.index()
+    results = engine.search.run([Term(text="a dog on a beach")], k=40)
+    query = query_vector(engine.embedder, [Term(text="a dog on a beach")])
+    every = engine.search.vectors_of(np.array(sorted(r.id for r in results)))
+    assert len(every) == 40 and len({r.baseline for r in results}) == 1
+    assert results[0].baseline == pytest.approx(float(np.mean(every @ query)), abs=1e-5)

@@ -74,8 +74,9 @@ class Config:
         hnsw_m, hnsw_ef_construction, hnsw_ef: HNSW graph parameters (Malkov & Yashunin,
             2018, arXiv:1603.09320): links per node, build-time and query-time beam width.
         thumbnail_size: thumbnail edge in pixels (GUI).
-        relevance_cutoff: the GUI hides results scoring below this fraction of the best
-            result's cosine similarity ("Show all" shows them); 0 hides none.
+        relevance_cutoff: the GUI hides results scoring below this fraction of the way from
+            the query's typical score in the library (the model's baseline) to the best
+            result's (:func:`.domain.query.relevant`; "Show all" shows them); 0 hides none.
         rescan_interval: seconds between periodic rescans while watching; 0 disables.
         vlm_model: the vision-language model, a GGUF file (llama.cpp); empty: none set.
         vlm_mmproj: its vision projector (mmproj GGUF); empty: text only (no photos seen).
@@ -113,7 +114,7 @@ class Config:
     # A guess, not a measurement (no pretrained CLIP weights were reachable to calibrate it):
     # scaling by the best score, not subtracting from it, suits both text queries (best
     # ≈ 0.3) and photo queries (best ≈ 1.0).
-    relevance_cutoff: float = 0.8
+    relevance_cutoff: float = 0.5
     rescan_interval: int = 600
     vlm_model: str = ""
     vlm_mmproj: str = ""

@@ -118,22 +118,31 @@ class Filters:
 @dataclass
 class Result:
     """A photo: row id, path, cosine similarity to the query in [-1, 1] (None when browsing
-    without one), and the photo's metadata."""
+    without one), and the photo's metadata. ``baseline`` is the query's typical cosine in
+    this library under this model (the mean over a sample of its photos, see
+    :meth:`.library.search.Search.baseline`; None where not measured): a model's scale, the
+    point that a score means nothing above."""
 
     id: int
     path: str
     score: float | None
     meta: dict
+    baseline: float | None = None
 
 
 def relevant(results: list[Result], cutoff: float) -> list[Result]:
     """The *results*, in their order, that matched by keyword (``meta["matched"]``) or
-    score at least *cutoff* × the best score; all of them when no score is positive or
-    *cutoff* is 0."""
+    score at least ``baseline + cutoff × (best − baseline)``: *cutoff* of the way from the
+    query's typical score in the library to the best result's. Measured from the model's
+    own baseline, the cut is the same for any model whose scores are an increasing affine
+    map of another's (CLIP's cosines around 0.2, SigLIP's around 0 and negative: its
+    sigmoid's bias shifts them); a baseline of 0 where none was measured. All *results*
+    when none scores above the baseline or *cutoff* is 0."""
     scores = [r.score for r in results if r.score is not None]
-    if not scores or cutoff <= 0 or max(scores) <= 0:
+    baseline = next((r.baseline for r in results if r.baseline is not None), 0.0)
+    if not scores or cutoff <= 0 or max(scores) <= baseline:
         return results
-    floor = cutoff * max(scores)
+    floor = baseline + cutoff * (max(scores) - baseline)
     return [r for r in results if "matched" in r.meta or (r.score is not None
                                                           and r.score >= floor)]
 
