@@ -172,6 +172,40 @@ def _search_latencies(engine: Library, stop: threading.Event, count: int) -> lis
     return latencies
 
 
+DETECTION_SETTINGS = (("min", 640, 1), ("max", 960, 1), ("max", 640, 1), ("max", 512, 1),
+                      ("max", 640, 2))
+"""(rapidocr ``limit_type``, detection side in pixels, ONNX Runtime threads) compared by
+:func:`detection_table`; ("min", 640) was the app's setting before, ("max", 640, 1) is now."""
+
+
+def read_verbatim(lines: list, phrase: str) -> bool:
+    """Whether the recognised *lines* hold *phrase*, case and line breaks aside."""
+    return phrase.lower() in " ".join(line.text for line in lines).lower()
+
+
+def detection_table(made: list[tuple[Path, str]], plain: list[Path]) -> None:
+    """Print, for each of :data:`DETECTION_SETTINGS`, OCR ms per photo (decode, detection,
+    recognition; in this process, one photo at a time) over the phrase photos *made* and the
+    *plain* ones, and how many phrases were read verbatim."""
+    from ..understanding.ocr import TextReader
+
+    print(f"OCR settings over {len(made)} phrase photos + {len(plain)} others (ms per photo):")
+    print(f"  {'detect on':>22} {'threads':>7} {'all':>6} {'text':>6} {'others':>6}  read verbatim")
+    for limit, side, threads in DETECTION_SETTINGS:
+        reader = TextReader(threads, side, limit)
+        reader.read(made[0][0])  # the models load outside the timing
+        times, read, phrases = [], 0, dict(made)
+        for path in [p for p, _ in made] + plain:
+            started = time.perf_counter()
+            lines = reader.read(path)
+            times.append((time.perf_counter() - started) * 1000)
+            read += path in phrases and read_verbatim(lines, phrases[path])
+        where = "longest" if limit == "max" else "shortest"
+        print(f"  {f'{where} side {side} px':>22} {threads:>7} {statistics.mean(times):>6.0f} "
+              f"{statistics.mean(times[:len(made)]):>6.0f} {statistics.mean(times[len(made):]):>6.0f}"
+              f"  {read}/{len(made)}")
+
+
 def run_text_bench(photos_dir: Path, count: int = len(PHRASES),
                    random_weights: bool = False) -> None:
     """Index *photos_dir* plus *count* phrase photos made from its first photos, run the
@@ -181,6 +215,7 @@ def run_text_bench(photos_dir: Path, count: int = len(PHRASES),
         library, home = Path(scratch) / "photos", Path(scratch) / "home"
         made = render_phrases(photos, library / "phrases", count)
         shutil.copytree(photos_dir, library / "plain")
+        detection_table(made, photos[count:count + 60])
         config: Config = load_config(home_dir())
         config.roots, config.understand = [], ["text"]
         engine = Library(home=home, config=config, random_weights=random_weights)

@@ -72,6 +72,16 @@ def decode(source: Path | bytes, min_side: int = 0,
         return _decode(f, min_side)
 
 
+def fit_within(image: Image.Image, side: int) -> Image.Image:
+    """*image* scaled down (bilinear) to at most *side* pixels on its longest side; itself
+    when it is that small already (never enlarged)."""
+    scale = side / max(image.size)
+    if scale >= 1:
+        return image
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                        Image.Resampling.BILINEAR)
+
+
 def _decode(stream: BinaryIO, min_side: int) -> tuple[Image.Image, PhotoMeta]:
     try:
         img = Image.open(stream)

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.errors import MmragError
-from ..media.photos import decode
+from ..media.photos import decode, fit_within
 
 DETECT_SIDE = 640
 """Longest side (pixels) of the copy the detector scans."""
@@ -113,8 +113,8 @@ class FaceReader:
         return faces[:MAX_FACES], len(faces)
 
     def _faces(self, image: Image.Image, width: int, height: int, at: float) -> list[Face]:
-        image = _fit(image, DESCRIBE_SIDE)
-        small = _fit(image, DETECT_SIDE)
+        image = fit_within(image, DESCRIBE_SIDE)
+        small = fit_within(image, DETECT_SIDE)
         scale = image.width / small.width
         pixels = np.asarray(image)
         boxes, scores, _ = self._detector.run(np.asarray(small), DETECT_UPSAMPLE, MIN_SCORE)
@@ -133,12 +133,3 @@ class FaceReader:
                                bottom / image.height), float(score),
                               (right - left) * width / image.width, at, descriptor))
         return found
-
-
-def _fit(image: Image.Image, side: int) -> Image.Image:
-    """*image* scaled down to at most *side* pixels on its longest side."""
-    scale = side / max(image.size)
-    if scale >= 1:
-        return image
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                        Image.Resampling.BILINEAR)
