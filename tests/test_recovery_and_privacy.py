@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import zlib
 
 import pytest
 
@@ -56,6 +57,30 @@ def test_damaged_hnsw_file_is_rebuilt_with_identical_results(home, config, how):
     again = Library(home=home, config=config, on_notice=(again_repairs := Repairs()))
     again.vector_index()  # the rebuilt file is sound: no second repair
     assert again_repairs == []
+
+
+def test_an_index_saved_with_the_old_blake2b_sidecar_opens_without_a_rebuild(home, config, photos):
+    """Sidecars written before the CRC-32 named a BLAKE2b hash: a library from then opens
+    as it is (a million photos' rebuild takes a quarter of an hour), and damage is still
+    found."""
+    import hashlib
+    import json
+
+    engine = Library(home=home, config=config)
+    engine.updates.index([str(photos)])
+    vectors = engine.vector_index()
+    engine.close()
+    info = json.loads(vectors.sidecar.read_text())
+    assert info["crc32"] == zlib.crc32(vectors.data_file.read_bytes())
+    del info["crc32"]
+    info["hash"] = hashlib.blake2b(vectors.data_file.read_bytes(), digest_size=16).hexdigest()
+    vectors.sidecar.write_text(json.dumps(info))
+    reopened = Library(home=home, config=config, on_notice=(repairs := Repairs()))
+    assert reopened.vector_index().count() == 40 and repairs == []
+    reopened.close()
+    _damage(vectors, "random bytes")
+    damaged = Library(home=home, config=config, on_notice=(repairs := Repairs()))
+    assert damaged.vector_index().count() == 40 and "checksum mismatch" in repairs[0]
 
 
 def test_stale_hnsw_file_catches_up_from_the_database(home, config, photos, monkeypatch):

@@ -11,7 +11,7 @@ in step with the database's (:func:`~mmrag_desktop.store.database.vector_checksu
 disagreement after catching up, on open or later, means a rebuild from SQLite.
 
 On disk: a JSON sidecar ``<name>.json`` naming the data file (``<name>.<seq>.<token>.hnsw``)
-with its size and BLAKE2b hash, the model id, the ``seq`` it reflects, its deleted labels
+with its size and CRC-32 (a BLAKE2b hash before), the model id, the ``seq`` it reflects, its deleted labels
 and its vector checksum. A save writes a new data file and then replaces the sidecar: that
 rename is the one commit point, so a crash at any moment leaves the old pair or the new one.
 """
@@ -23,6 +23,7 @@ import json
 import logging
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +43,20 @@ ORPHAN_SECONDS = 3600.0
 crashed (a live save, even of a 2 GB index, writes its files within minutes)."""
 
 
-def _file_hash(path: Path) -> str:
+def file_crc32(path: Path) -> int:
+    """CRC-32 (zlib's) of a file's bytes, read in 4 MiB chunks: what a save records and an
+    open checks. A CRC detects the accidental damage a cache file can suffer (a torn or
+    flipped sector) at about 4 GB/s here, against 0.8 GB/s for BLAKE2b: 0.6 s instead of
+    2.7 s for the 2.1 GiB index of a million photos."""
+    crc = 0
+    with path.open("rb") as f:
+        while chunk := f.read(4 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _blake2b(path: Path) -> str:
+    """The BLAKE2b-128 (hex) sidecars before version 2 of the format recorded."""
     with path.open("rb") as f:
         return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
@@ -105,6 +119,16 @@ class VectorIndex:
             self._start_empty(_MIN_CAPACITY)
             self._catch_up(store)
             return None
+        return self._read_saved() or self._catch_up(store)
+
+    def read_saved(self) -> str | None:
+        """Load the saved index file alone, without catching up with a store: the part of
+        :meth:`open` that grows with the library (``mmrag bench --sizes`` times it in a
+        fresh process). Returns None when it loaded, else what is wrong with it."""
+        with self._lock.gen_wlock():
+            return self._read_saved()
+
+    def _read_saved(self) -> str | None:
         try:
             info = json.loads(self.sidecar.read_text())
             expected = (info["model_id"], info["dim"], info["size"])
@@ -116,7 +140,8 @@ class VectorIndex:
             return "missing"
         if expected != (self.model_id, self.dim, data.stat().st_size):
             return "was made by another model or is truncated"
-        if info.get("hash") != _file_hash(data):
+        if ("crc32" in info and info["crc32"] != file_crc32(data)) or (
+                "crc32" not in info and info.get("hash") != _blake2b(data)):
             return "is corrupt (checksum mismatch)"
         index = hnswlib.Index(space="ip", dim=self.dim)
         try:
@@ -127,9 +152,9 @@ class VectorIndex:
         self._index, self.applied_seq, self.saved_seq = index, seq, seq
         self.data_file = data
         self._dead = {int(i) for i in info.get("deleted", [])}
-        self._live = {int(i) for i in index.get_ids_list()} - self._dead
+        self._live = set(index.get_ids_list()) - self._dead
         self._checksum = checksum
-        return self._catch_up(store)
+        return None
 
     def _start_empty(self, capacity: int) -> None:
         index = hnswlib.Index(space="ip", dim=self.dim)
@@ -257,7 +282,7 @@ class VectorIndex:
                 with replacing(data, durable=True) as temp:
                     index.save_index(str(temp))
                     info |= {"file": data.name, "size": temp.stat().st_size,
-                             "hash": _file_hash(temp)}
+                             "crc32": file_crc32(temp)}
                 try:
                     write_atomically(self.sidecar, lambda f: f.write(json.dumps(info).encode()),
                                      durable=True)
@@ -297,6 +322,16 @@ class VectorIndex:
         """Labels (row ids) of the live vectors."""
         with self._lock.gen_rlock():
             return set(self._live)
+
+    def items(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The live ones of *ids*, in their order, and their vectors: ((m,) int64,
+        (m, d) float32, L2-normalised), copied from the index's memory."""
+        with self._lock.gen_rlock():
+            live = [i for i in ids if i in self._live]
+            if not live:
+                return np.empty(0, np.int64), np.empty((0, self.dim), np.float32)
+            vectors = self._require().get_items(live, return_type="numpy")
+            return np.asarray(live, np.int64), np.asarray(vectors, np.float32)
 
     def search(self, query: np.ndarray, k: int,
                allowed: Callable[[int], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
