@@ -15,7 +15,8 @@ KNOWN = Vocabulary(
     places=["Lisbon", "Portugal", "Paris", "France", "New York", "Nice", "Porto", "Jordan"],
     people=["Anna", "Ben", "Grandma Rose"],
     cameras=[("iPhone 12 Pro", "Apple"), ("iPhone SE", "Apple"), ("EOS 5D Mark IV", "Canon"),
-             ("Pixel 7", "Google")])
+             ("Pixel 7", "Google")],
+    albums=["Summer trip", "Paris weekend"])
 
 # query → the parts expected (those not named are empty / None)
 TABLE = [
@@ -25,7 +26,16 @@ TABLE = [
     ("the sign that says exit in Lisbon", dict(text="the sign", says="exit", place="Lisbon")),
     ("videos of the dog from 2019",
      dict(text="the dog", media="video", after="2019-01-01", before="2019-12-31")),
-    ("my favourite sunsets", dict(text="my favourite sunsets")),
+    ("my favourite sunsets", dict(text="sunsets", favourites=True)),
+    ("favorite dogs from 2019", dict(text="dogs", favourites=True, after="2019-01-01",
+                                     before="2019-12-31")),
+    ("5 star sunsets in Paris", dict(text="sunsets", rating=5, place="Paris")),
+    ("beaches rated 4 or more", dict(text="beaches", rating=4)),
+    ("three-star dinners", dict(text="dinners", rating=3)),
+    ("a star in the sky", dict(text="a star in the sky")),
+    ("Anna in the Summer trip album", dict(people=["Anna"], albums=["Summer trip"])),
+    ("boats from the album Paris weekend", dict(text="boats", albums=["Paris weekend"])),
+    ("summer trip", dict(text="summer trip")),
     ("dog in the snow yesterday", dict(text="dog in the snow", after="2026-12-03",
                                        before="2026-12-03")),
     ("cake two years ago", dict(text="cake", after="2024-01-01", before="2024-12-31")),
@@ -102,7 +112,8 @@ TABLE = [
 
 def expected(parts: dict) -> dict:
     full = {"text": "", "after": None, "before": None, "place": "", "people": [],
-            "camera": [], "media": None, "says": "", "not": []}
+            "camera": [], "media": None, "says": "", "not": [], "albums": [], "favourites": False,
+            "rating": 0}
     return full | {("not" if k == "not_" else k): v for k, v in parts.items()}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import __version__
 from ..core.errors import MmragError
 from ..store.database import describe_db_error
-from . import ask, index, library, models, people, search, tools
+from . import albums, ask, index, library, models, people, search, tools
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="use the model architecture with random weights (testing, benchmarks)")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     for add in (index.add_index, index.add_understand, index.add_watch, search.add_search,
-                search.add_concepts, people.add_people, library.add_folders, library.add_duplicates,
+                search.add_concepts, people.add_people, albums.add_albums, albums.add_favourite,
+                albums.add_rate, library.add_folders, library.add_duplicates,
                 library.add_status, models.add_models, library.add_config, tools.add_eval,
                 ask.add_ask, ask.add_extract, ask.add_vlm, tools.add_gui, tools.add_bench):
         add(sub)  # in this order in --help

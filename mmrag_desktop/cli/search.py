@@ -42,6 +42,14 @@ def add_search(sub) -> None:
                    help="only photos showing this person (a name or id from `mmrag people`; "
                         "repeatable: photos with all of them). A person's name in the query "
                         "text does the same")
+    s.add_argument("--album", action="append", default=[], metavar="NAME",
+                   help="only photos in this album (`mmrag albums`; repeatable: in all of "
+                        "them). \"in the NAME album\" in the query does the same")
+    s.add_argument("--favourites", action="store_true",
+                   help="only favourites (`mmrag favourite`); \"favourite\" in the query too")
+    s.add_argument("--rating", type=int, choices=range(1, 6), default=0, metavar="STARS",
+                   help="only photos rated at least STARS (1–5, `mmrag rate`); \"4 stars\" "
+                        "in the query too")
     s.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
                    help="semantic: by the embeddings; keyword: BM25 over file and folder "
                         "names, camera, month and year, text in the photo and place "
@@ -96,6 +104,8 @@ def cmd_search(args) -> int:
                       args.concept)
     engine = open_library(args, read_only=True)
     filters.people = [i for name in args.person for i in engine.people.ids(name)]
+    filters.albums = [engine.albums.get(name).id for name in args.album]
+    filters.favourites, filters.min_rating = args.favourites, args.rating
     results = engine.search.run(terms, args.top_k, args.min_score, filters, args.mode, args.field,
                                 understand=not args.literal)
     understood = (engine.search.understand(" ".join(args.query)).as_dict()
@@ -125,7 +135,9 @@ def cmd_search(args) -> int:
             gone = "  (not there now: its folder is offline or the file was moved)" \
                 if r.meta.get("missing") else ""
             who = f"  <{', '.join(r.meta['people'])}>" if r.meta.get("people") else ""
-            print(f"{score}{taken}  {display_path(r.path)}{at}{gone}{where}{who}{tags}{why}")
+            marked = ("  ♥" if r.meta.get("favourite") else "") + (
+                f"  {'★' * r.meta['rating']}" if r.meta.get("rating") else "")
+            print(f"{score}{taken}  {display_path(r.path)}{at}{gone}{where}{who}{marked}{tags}{why}")
         if not results:
             print("no results", file=sys.stderr)
     return 0

@@ -94,7 +94,8 @@ class Filters:
     showing each of ``people`` (person ids, :mod:`.library.people`: photos with all of them)
     and none of ``not_people``, of one ``media`` kind (``"photo"`` or ``"video"``), and/or
     whose recognised text holds each word of ``says`` (any case; OCR's "Midnight-Bakery"
-    holds "Midnight Bakery")."""
+    holds "Midnight Bakery"), and/or in each of ``albums`` (album ids, :mod:`.store.albums`),
+    only ``favourites``, rated at least ``min_rating`` stars (1–5; 0: any)."""
 
     folders: list[str] = field(default_factory=list)
     taken_after: str | None = None
@@ -108,11 +109,15 @@ class Filters:
     not_people: list[int] = field(default_factory=list)
     media: str | None = None
     says: str = ""
+    albums: list[int] = field(default_factory=list)
+    favourites: bool = False
+    min_rating: int = 0
 
     def is_empty(self) -> bool:
         return not (self.folders or self.taken_after or self.taken_before or self.cameras
                     or self.near or self.place or self.concepts or self.ids is not None
-                    or self.people or self.not_people or self.media or self.says.strip())
+                    or self.people or self.not_people or self.media or self.says.strip()
+                    or self.albums or self.favourites or self.min_rating)
 
 
 @dataclass

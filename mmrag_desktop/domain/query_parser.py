@@ -69,6 +69,13 @@ _CAMERA = re.compile(r"(?<!\w)(?:(?:taken|shot) )?(?:with|on|using|by) (?:my |th
                      r"([\w-]+(?: [\w-]+){0,2})", re.IGNORECASE)
 _PLACE = re.compile(r"(?<!\w)(?:in|at|near|from|around|to) ((?:[\w'.-]+ ){0,3}[\w'.-]+)",
                     re.IGNORECASE)
+_FAVOURITES = re.compile(r"(?<![\w-])(?:my |our |the )?(?:favou?rites?|faves?)(?![\w-])",
+                         re.IGNORECASE)
+_STARS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_RATING = re.compile(r"(?<![\w-])(?:(?:rated|with) )?([1-5]|one|two|three|four|five)[ -]?stars?"
+                     r"(\+| or (?:more|better|above|higher))?(?![\w-])"
+                     r"|(?<![\w-])rated ([1-5])(\+| or (?:more|better|above|higher))?(?![\w-])",
+                     re.IGNORECASE)
 _DANGLING = {"in", "at", "on", "from", "of", "with", "and", "by", "during", "taken", "shot",
              "near", "since", "before", "after", "until", "the", "a", "an", "that", "which",
              "but", "&", ","}
@@ -77,11 +84,12 @@ _DANGLING = {"in", "at", "on", "from", "of", "with", "and", "by", "during", "tak
 @dataclass
 class Vocabulary:
     """What the library knows by name: place names (towns, cities, counties, regions,
-    countries), named people, and cameras as (model, make)."""
+    countries), named people, cameras as (model, make), and albums."""
 
     places: list[str] = field(default_factory=list)
     people: list[str] = field(default_factory=list)
     cameras: list[tuple[str, str]] = field(default_factory=list)
+    albums: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -89,7 +97,8 @@ class Understood:
     """What a query asks: ``text`` (the semantic rest), a date range (``after``, ``before``:
     ISO dates, inclusive; either may be None), a ``place`` name, ``people`` (names), the
     ``camera`` models meant, ``media`` (``"photo"``, ``"video"`` or None), ``says`` (words the
-    photo's text must hold), and ``not_`` (people's names or words that must not be in it)."""
+    photo's text must hold), ``not_`` (people's names or words that must not be in it),
+    ``albums`` (names), only ``favourites``, and a ``min_rating`` in stars (0: any)."""
 
     text: str = ""
     after: str | None = None
@@ -100,15 +109,20 @@ class Understood:
     media: str | None = None
     says: str = ""
     not_: list[str] = field(default_factory=list)
+    albums: list[str] = field(default_factory=list)
+    favourites: bool = False
+    min_rating: int = 0
     phrases: list[tuple[str, str]] = field(default_factory=list)
     """(what a person reads: "Since 2020-01-01", the words typed: "since 2020") per part."""
 
     def as_dict(self) -> dict:
         """The JSON form (``mmrag search --explain --json``): ``{"text", "after",
-        "before", "place", "people", "camera", "media", "says", "not"}``."""
+        "before", "place", "people", "camera", "media", "says", "not", "albums",
+        "favourites", "rating"}``."""
         return {"text": self.text, "after": self.after, "before": self.before,
                 "place": self.place, "people": self.people, "camera": self.camera,
-                "media": self.media, "says": self.says, "not": self.not_}
+                "media": self.media, "says": self.says, "not": self.not_,
+                "albums": self.albums, "favourites": self.favourites, "rating": self.min_rating}
 
 
 def understand(query: str, vocabulary: Vocabulary, today: date | None = None) -> Understood:
@@ -156,6 +170,26 @@ def understand(query: str, vocabulary: Vocabulary, today: date | None = None) ->
             out.people.append(name)
             out.phrases.append((name, found.group(0)))
             rest = pattern.sub(" ", rest)
+
+    for name in sorted(vocabulary.albums, key=len, reverse=True):
+        found = re.search(rf"(?<![\w-])(?:(?:in|from) )?(?:(?:the|my|our) )?(?:album (?:called |named )?"
+                          rf"{re.escape(name)}|{re.escape(name)} album)(?![\w-])", rest, re.IGNORECASE)
+        if found:
+            out.albums.append(name)
+            out.phrases.append((f"Album: {name}", found.group(0).strip()))
+            rest = rest[:found.start()] + " " + rest[found.end():]
+    favourite = _FAVOURITES.search(rest)
+    if favourite:
+        out.favourites = True
+        out.phrases.append(("Favourites", favourite.group(0)))
+        rest = rest[:favourite.start()] + " " + rest[favourite.end():]
+    rating = _RATING.search(rest)
+    if rating:
+        stars = (rating.group(1) or rating.group(3)).lower()
+        out.min_rating = _STARS.get(stars) or int(stars)
+        out.phrases.append((f"{'★' * out.min_rating}" + (" or more" if out.min_rating < 5 else ""),
+                            rating.group(0)))
+        rest = rest[:rating.start()] + " " + rest[rating.end():]
 
     for match in list(_DATE.finditer(rest)):
         preposition = (match.group(1) or match.group(3) or "").lower()

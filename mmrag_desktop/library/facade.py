@@ -5,7 +5,7 @@ it (HNSW, keywords, captions, keyframes), and the model, loaded lazily on first 
 status query or the GUI's first paint never waits for it). What a caller does with it goes
 through its services, each a small module holding the library (Anki's ``Collection`` and its
 managers, ``pylib/anki/collection.py``): ``folders``, ``updates``, ``search``, ``concepts``,
-``people``, ``analyses`` and ``model_files``.
+``people``, ``albums``, ``analyses`` and ``model_files``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..index.keywords import KeywordIndex
 from ..index.vectors import VectorIndex
 from ..store.database import Store
 from ..store.writer_lock import WriterLock
+from .albums import Albums
 from .analyses import Analyses
 from .concepts import Concepts
 from .folders import Folders
@@ -99,6 +100,7 @@ class Library:
         self.search = Search(self)
         self.concepts = Concepts(self)
         self.people = People(self)
+        self.albums = Albums(self)
         self.analyses = Analyses(self)
         self.model_files = ModelFiles(self)
 

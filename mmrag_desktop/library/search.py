@@ -56,7 +56,7 @@ class Search:
 
     def __init__(self, lib: Library):
         self.lib = lib
-        self._vocabulary: tuple[int, Vocabulary] | None = None  # (store seq, names known)
+        self._vocabulary: tuple[tuple, Vocabulary] | None = None  # ((seq, albums), names known)
         self._sample: tuple[tuple, np.ndarray] | None = None  # ((seq, model), (n, d) vectors)
 
     def run(self, terms: list[Term], k: int = 20, min_score: float | None = None,
@@ -274,20 +274,20 @@ class Search:
 
     def understand(self, text: str) -> Understood:
         """What *text* asks besides its looks (:func:`.domain.query_parser.understand`),
-        with the names this library knows: its places, named people and cameras."""
-        seq = self.lib.store.seq()
-        if self._vocabulary is None or self._vocabulary[0] != seq:
+        with the names this library knows: its places, named people, cameras and albums."""
+        state = (self.lib.store.seq(), tuple(a.name for a in self.lib.store.albums()))
+        if self._vocabulary is None or self._vocabulary[0] != state:
             cameras = [(model, make) for model, make, _ in self.lib.store.cameras()]
-            self._vocabulary = (seq, Vocabulary(sorted(self.lib.store.place_names()),
-                                                sorted(self.lib.store.person_names().values()),
-                                                cameras))
+            self._vocabulary = (state, Vocabulary(sorted(self.lib.store.place_names()),
+                                                  sorted(self.lib.store.person_names().values()),
+                                                  cameras, list(state[1])))
         return understand(text, self._vocabulary[1])
 
     def with_understanding(self, terms: list[Term],
                            filters: Filters) -> tuple[Filters, list[Term]]:
         """The filters and terms of a query once each positive text is understood
-        (:meth:`understand`): dates, place, people, cameras, media, text shown and
-        exclusions join *filters* (those set explicitly win); words to exclude become
+        (:meth:`understand`): dates, place, people, cameras, media, text shown, albums,
+        favourites, ratings and exclusions join *filters* (those set explicitly win); words to exclude become
         subtracted terms; the rest of each text stays a term."""
         rest: list[Term] = []
         for term in terms:
@@ -307,7 +307,11 @@ class Search:
                 people=filters.people + [i for name in found.people
                                          for i in people.get(name, [])[:1]],
                 not_people=filters.not_people + [i for name in found.not_
-                                                 for i in people.get(name, [])[:1]])
+                                                 for i in people.get(name, [])[:1]],
+                albums=filters.albums + [album.id for name in found.albums
+                                         if (album := self.lib.store.album_named(name))],
+                favourites=filters.favourites or found.favourites,
+                min_rating=filters.min_rating or found.min_rating)
             rest += [Term(text=word, weight=-abs(term.weight)) for word in found.not_
                      if word not in people]
             if found.text:
@@ -388,7 +392,8 @@ class Search:
 
     def details(self, ids: list[int]) -> dict[int, dict]:
         """:meth:`Store.details` with what the understanding pass learned of each photo
-        (:func:`.understanding.passes.summary`: ``text``, ``place``); ``missing: True``
+        (:func:`.understanding.passes.summary`: ``text``, ``place``), its named ``people``,
+        its ``rating`` (1–5) and ``favourite`` where set, its ``albums``; ``missing: True``
         marks a photo whose file is not there now (its folder offline, or the file gone
         since the last index run): shown, never passed off as there."""
         details = self.lib.store.details(ids)
@@ -401,11 +406,18 @@ class Search:
         names = self.lib.store.concept_names()
         if names and details:
             self.lib.concepts.tag(details, names)
-        faces = self.lib.people.in_photos([d["hash"] for d in details.values() if d["hash"]])
+        digests = [d["hash"] for d in details.values() if d["hash"]]
+        faces = self.lib.people.in_photos(digests)
+        marks, albums = self.lib.store.marks_of(digests), self.lib.store.albums_of(digests)
         for item in details.values():
             named = [name for _, name in faces.get(item["hash"], []) if name]
             if named:
                 item["people"] = named
+            if item["hash"] in marks:
+                item["rating"] = marks[item["hash"]].rating
+                item["favourite"] = marks[item["hash"]].favourite
+            if item["hash"] in albums:
+                item["albums"] = albums[item["hash"]]
         return details
 
     def understood(self, digest: str) -> dict[str, str]:

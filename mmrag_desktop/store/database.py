@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .albums import Albums
 from .concepts import Concepts
 from .frames import Frames
 from .people import People
@@ -49,7 +50,7 @@ def describe_db_error(exc: sqlite3.Error) -> str:
     return f"the library database failed: {text}"
 
 
-class Store(Schema, Photos, Roots, Vectors, Understanding, Concepts, Frames, People):
+class Store(Schema, Photos, Roots, Vectors, Understanding, Concepts, Frames, People, Albums):
     """The library database. Each thread gets its own connection (SQLite in WAL mode lets
     readers run while one writer commits). A new database file is created private (0600;
     SQLite gives its WAL the same mode); the engine keeps existing ones private.

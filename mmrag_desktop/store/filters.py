@@ -63,6 +63,14 @@ def filter_sql(filters: Filters | None) -> tuple[str, list]:
         parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'text' "
                      "AND text LIKE ? ESCAPE '\\')")
         params.append(f"%{word.replace('_', chr(92) + '_')}%")
+    for album in filters.albums:  # each of them
+        parts.append("hash IN (SELECT hash FROM album_photos WHERE album = ?)")
+        params.append(album)
+    if filters.favourites:
+        parts.append("hash IN (SELECT hash FROM marks WHERE favourite = 1)")
+    if filters.min_rating:
+        parts.append("hash IN (SELECT hash FROM marks WHERE rating >= ?)")
+        params.append(filters.min_rating)
     if filters.ids is not None:
         # One JSON parameter, however many: SQLite's limit on variables never applies.
         parts.append("id IN (SELECT value FROM json_each(?))")

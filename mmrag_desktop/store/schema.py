@@ -70,6 +70,7 @@ class Schema:
                    "NOCASE, hash TEXT NOT NULL, yes INTEGER NOT NULL, added REAL, "
                    "PRIMARY KEY (concept, hash))")
         self._create_people_tables()
+        self._create_album_tables()
         db["photos"].create_index(["path"], unique=True, if_not_exists=True)
         for column in ("hash", "seq", "root", "taken_at", "status", "folder"):
             db["photos"].create_index([column], if_not_exists=True)
@@ -124,7 +125,8 @@ as base64 behind a marker; 2: the prefix-preserving path encoding of
 (:func:`.media.files.position`), and each row's ``changed_ns`` (the file's ``st_ctime_ns``
 when it was last read: an edit that keeps size and mtime still changes it); 7: faces and
 people (:mod:`.store.people`); 8: each row's ``sample`` (:func:`.media.files.sample_digest`,
-kept where ``st_ctime`` is the creation time, :data:`.library.scanner.CTIME_IS_CHANGE_TIME`)."""
+kept where ``st_ctime`` is the creation time, :data:`.library.scanner.CTIME_IS_CHANGE_TIME`);
+favourites, star ratings and albums (:mod:`.store.albums`)."""
 
 
 class LibraryVersionError(MmragError, RuntimeError):
