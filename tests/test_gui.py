@@ -210,13 +210,64 @@ def test_context_menu_actions(qtbot, window, photos):
     menu = window.context_menu(target)
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert list(actions) == ["Open", "Show in folder", "Copy path", "Find similar",
-                             "Ask about this photo…", "Preview", "Add to a concept…",
-                             "Move to trash…"]
+                             "Ask about this photo…", "Preview", "♥ Favourite", "Rating",
+                             "Add to album", "Add to a concept…", "Move to trash…"]
     actions["Copy path"].trigger()
     assert QGuiApplication.clipboard().text() == target.path
     results = _search(qtbot, window, actions["Find similar"].trigger)
     assert window.query.text() == "" and window.query_photo == target.path
     assert results[0].path == target.path and results[0].score > 0.99
+
+
+def test_favourites_ratings_and_albums_from_the_grid(qtbot, window, photos):
+    """Keys 1–5 / 0 rate and "." makes a favourite while the grid has the focus (not while
+    typing in the search field); the thumbnail says so; the filter bar's rating and album
+    menus filter; the context menu puts photos in an album and takes them out."""
+    from mmrag_desktop.gui.widgets.results import marks_label
+
+    window.show()
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    window.query.setText("a dog")
+    results = _search(qtbot, window, window.search)
+    engine = window.bridge.engine
+    _select(window, [0, 1])
+    qtbot.keyClick(window.view, Qt.Key.Key_4)
+    qtbot.waitUntil(lambda: results[0].meta.get("rating") == 4, timeout=10_000)
+    qtbot.keyClick(window.view, Qt.Key.Key_Period)
+    qtbot.waitUntil(lambda: results[1].meta.get("favourite") is True, timeout=10_000)
+    marks = engine.albums.marks([results[0].path, results[1].path, results[2].path])
+    assert [(m.rating, m.favourite) for m in marks.values()] == [(4, True), (4, True), (0, False)]
+    assert marks_label(results[0].meta) == "♥ ★★★★"
+    window.query.setFocus()
+    qtbot.keyClick(window.query, Qt.Key.Key_5)
+    assert window.query.text() == "a dog5"
+    assert engine.albums.marks([results[0].path])[results[0].path].rating == 4
+    window.query.setText("a dog")
+
+    # the filter bar: favourites, then at least 5 stars
+    marks_menu = window.filter_bar.marks_filter
+    shown = _search(qtbot, window, lambda: marks_menu.setCurrentIndex(marks_menu.findData("favourites")))
+    assert {r.path for r in shown} == {results[0].path, results[1].path}
+    shown = _search(qtbot, window, lambda: marks_menu.setCurrentIndex(marks_menu.findData(4)))
+    assert {r.path for r in shown} == {results[0].path, results[1].path}
+    assert _search(qtbot, window, lambda: marks_menu.setCurrentIndex(marks_menu.findData(5))) == []
+    _search(qtbot, window, lambda: marks_menu.setCurrentIndex(0))
+
+    # an album from the context menu, then its menu in the filter bar
+    paths = [results[2].path, results[3].path]
+    window.add_to_album(paths, "Dogs")
+    qtbot.waitUntil(lambda: window.filter_bar.album_filter.count() == 2, timeout=10_000)
+    assert window.filter_bar.album_filter.isVisible()
+    shown = _search(qtbot, window, lambda: window.filter_bar.album_filter.setCurrentIndex(1))
+    assert {r.path for r in shown} == set(paths)
+    menu = window.context_menu(shown[0])
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert "Remove from Dogs" in actions
+    _search(qtbot, window, actions["Remove from Dogs"].trigger)
+    qtbot.waitUntil(lambda: len(window.results) == 1, timeout=10_000)
+    assert engine.albums.photos("Dogs") == [p for p in paths if p != shown[0].path]
 
 
 def test_pause_holds_indexing_until_resumed(qtbot, window, photos):

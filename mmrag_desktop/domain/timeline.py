@@ -31,12 +31,14 @@ class Month:
 class Timeline(Sequence[Result]):
     """Photos, newest first, as parallel lists (a 100,000-photo library costs a few tens of
     MB, not a dict per photo); ``timeline[i]`` is a :class:`Result` with ``score`` None and
-    ``meta`` holding ``hash``, ``date`` and, where known, ``gps_lat`` and ``gps_lon``.
+    ``meta`` holding ``hash``, ``date`` and, where known, ``gps_lat`` and ``gps_lon``,
+    ``rating`` and ``favourite``.
 
     Args:
-        rows: (row id, path, content hash, date, GPS latitude, longitude) sorted newest
-            first; the date is ISO 8601, the EXIF time taken, else the file's modification
-            time; the coordinates may be None.
+        rows: (row id, path, content hash, date, GPS latitude, longitude[, marks]) sorted
+            newest first; the date is ISO 8601, the EXIF time taken, else the file's
+            modification time; the coordinates may be None; marks, where set, are
+            ``2 × stars + favourite`` (:meth:`.store.database.Store.timeline`).
     """
 
     def __init__(self, rows: list[tuple]):
@@ -45,6 +47,7 @@ class Timeline(Sequence[Result]):
         self.hashes = [row[2] for row in rows]
         self.dates = [row[3] for row in rows]
         self._places = {i: (row[4], row[5]) for i, row in enumerate(rows) if row[4] is not None}
+        self._marks = {i: row[6] for i, row in enumerate(rows) if len(row) > 6 and row[6]}
         self.months: list[Month] = []
         self._positions: dict[str, int] | None = None
         for i, day in enumerate(self.dates):
@@ -64,6 +67,8 @@ class Timeline(Sequence[Result]):
         meta = {"hash": self.hashes[i], "date": self.dates[i]}
         if i in self._places:
             meta["gps_lat"], meta["gps_lon"] = self._places[i]
+        if i in self._marks:
+            meta["rating"], meta["favourite"] = self._marks[i] // 2, bool(self._marks[i] % 2)
         return Result(self.ids[i], self.paths[i], None, meta)
 
     def __iter__(self) -> Iterator[Result]:

@@ -91,14 +91,16 @@ class Photos:
         return out
 
     def timeline(self, filters: Filters | None = None) -> list[tuple]:
-        """(id, path, content hash, date, GPS latitude, longitude) of the embedded, online
-        photos that pass *filters*, newest first. The date is the
+        """(id, path, content hash, date, GPS latitude, longitude, marks) of the embedded,
+        online photos that pass *filters*, newest first. The date is the
         EXIF time taken, else the file's modification time in local time (ISO 8601, to the
-        second); the coordinates are None without EXIF GPS."""
+        second); the coordinates are None without EXIF GPS; marks are ``2 × stars +
+        favourite`` (:mod:`.store.albums`), None where none were set."""
         where, params = filter_sql(filters)
         cursor = self.db.execute(
             "SELECT id, path, hash, COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', "
-            "mtime_ns / 1000000000, 'unixepoch', 'localtime')) AS day, gps_lat, gps_lon "
+            "mtime_ns / 1000000000, 'unixepoch', 'localtime')) AS day, gps_lat, gps_lon, "
+            "(SELECT rating * 2 + favourite FROM marks WHERE marks.hash = photos.hash) "
             f"FROM photos WHERE vector IS NOT NULL AND status = ? AND ({where}) "
             "ORDER BY day DESC, path", [OK] + params)
         return [(i, path_from_db(p), *rest) for i, p, *rest in cursor]

@@ -66,6 +66,7 @@ class LibraryBridge(QObject):
     folder_tree = Signal(list)       # list[timeline.FolderNode], one per root
     cameras = Signal(list)           # [(camera model, make, photos)], most used first
     concepts = Signal(list)          # personal concepts' names
+    albums = Signal(list)            # list[store.albums.AlbumRow], by name
     status = Signal(dict)            # Library.status()
     errors = Signal(str, list)       # root, [(path, reason)]
     paused_changed = Signal(bool)
@@ -154,6 +155,38 @@ class LibraryBridge(QObject):
         (:meth:`Library.label`, on the jobs lane: it writes the library); the op's result
         is the concept's new probe."""
         return self.op(lambda engine: engine.concepts.label(name, paths, yes), lane="jobs")
+
+    def refresh_albums(self) -> None:
+        """Emit ``albums`` again (an album was made, changed or removed)."""
+        self._submit(lambda: self.albums.emit(self.engine.albums.all()))
+
+    def mark(self, paths: list[str], rating: int | None = None,
+             favourite: bool | None = None) -> Op:
+        """Set the star *rating* (0–5) and/or *favourite* of the photos *paths* (None
+        leaves it; :class:`.library.albums.Albums`), on the jobs lane."""
+        def mark(engine: Library) -> None:
+            if rating is not None:
+                engine.albums.rate(paths, rating)
+            if favourite is not None:
+                engine.albums.favourite(paths, favourite)
+        return self.op(mark, lane="jobs")
+
+    def album_add(self, name: str, paths: list[str]) -> Op:
+        """Put *paths* in album *name* (made when new), then emit ``albums``; the op's
+        result is how many were new to it."""
+        def add(engine: Library) -> int:
+            added = engine.albums.add(name, paths, create=True)
+            self.albums.emit(engine.albums.all())
+            return added
+        return self.op(add, lane="jobs")
+
+    def album_remove(self, name: str, paths: list[str]) -> Op:
+        """Take *paths* out of album *name*, then emit ``albums``."""
+        def remove(engine: Library) -> int:
+            removed = engine.albums.remove(name, paths)
+            self.albums.emit(engine.albums.all())
+            return removed
+        return self.op(remove, lane="jobs")
 
     def extract(self, path: str, schema: str) -> Op:
         """Structured extraction from *path* by *schema* (:meth:`Library.extract`) on Ask's
@@ -398,6 +431,7 @@ class LibraryBridge(QObject):
         self.status.emit(self.engine.status())
         self.cameras.emit(self.engine.folders.cameras())
         self.concepts.emit(self.engine.concepts.names())
+        self.albums.emit(self.engine.albums.all())
 
     def list_errors(self, root: str) -> None:
         """Emit ``errors(root, [(path, reason)])``."""

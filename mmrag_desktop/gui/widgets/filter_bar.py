@@ -1,5 +1,6 @@
-"""The row under the search field: chips for the folder, the people and the place chosen, the camera and
-concept menus, the date range, and what is shown (a count, and "Show all" for weak matches)."""
+"""The row under the search field: chips for the folder, the people and the place chosen, the camera,
+concept and album menus, favourites, a minimum rating, the date range, and what is shown (a
+count, and "Show all" for weak matches)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class FilterBar(QWidget):
         self.folder = ""  # the folder chosen in the folders panel ("" for all)
         self.place: tuple[float, float, float] | None = None  # (lat, lon, km): "near here"
         self.concept_names: list[str] = []
+        self.album_names: dict[int, str] = {}  # album id → name
         self.folder_chip = QToolButton()
         self.folder_chip.setToolTip("Browsing one folder — click to see the whole library")
         self.folder_chip.clicked.connect(self.folder_cleared)
@@ -65,8 +67,21 @@ class FilterBar(QWidget):
         self.concept_filter.addItem("Any concept", None)
         self.concept_filter.currentIndexChanged.connect(self.changed)
         self.concept_filter.hide()
-        self.after_check, self.after = QCheckBox("Taken after"), QDateEdit(calendarPopup=True)
-        self.before_check, self.before = QCheckBox("before"), QDateEdit(calendarPopup=True)
+        self.album_filter = QComboBox()
+        self.album_filter.setToolTip("Only photos in one of your albums")
+        self.album_filter.addItem("Any album", None)
+        self.album_filter.currentIndexChanged.connect(self.changed)
+        self.album_filter.hide()
+        self.marks_filter = QComboBox()
+        self.marks_filter.setToolTip("Only favourites (mark a photo: . or its menu), or photos "
+                                     "rated at least this many stars (rate: keys 1–5)")
+        self.marks_filter.addItem("Any rating", None)
+        self.marks_filter.addItem("♥ Favourites", "favourites")
+        for stars in range(1, 6):
+            self.marks_filter.addItem("★" * stars + (" or more" if stars < 5 else ""), stars)
+        self.marks_filter.currentIndexChanged.connect(self.changed)
+        self.after_check, self.after = QCheckBox("Taken from"), QDateEdit(calendarPopup=True)
+        self.before_check, self.before = QCheckBox("to"), QDateEdit(calendarPopup=True)
         today = QDate.currentDate()
         self.after.setDate(today.addYears(-1))
         self.before.setDate(today)
@@ -107,8 +122,10 @@ class FilterBar(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         rows.addLayout(row)
         rows.addWidget(self.chips)
-        for widget in (self.camera_filter, self.concept_filter):
+        for widget in (self.camera_filter, self.concept_filter, self.album_filter,
+                       self.marks_filter):
             row.addWidget(widget)
+            widget.setMinimumWidth(72)  # as wide as its text where there is room, else elided
         for widget in (self.after_check, self.after, self.before_check, self.before):
             row.addWidget(widget)
         row.addStretch(1)
@@ -126,11 +143,14 @@ class FilterBar(QWidget):
     def filters(self) -> Filters:
         """What the bar's settings let through."""
         camera, concept = self.camera_filter.currentData(), self.concept_filter.currentData()
+        album, marks = self.album_filter.currentData(), self.marks_filter.currentData()
         day = "yyyy-MM-dd"
         return Filters(
             folders=[self.folder] if self.folder else [],
             cameras=[camera] if camera else [], near=self.place,
             concepts=[concept] if concept else [], people=list(self.people),
+            albums=[album] if album else [], favourites=marks == "favourites",
+            min_rating=marks if isinstance(marks, int) else 0,
             taken_after=self.after.date().toString(day) if self.after_check.isChecked() else None,
             taken_before=(self.before.date().toString(day) if self.before_check.isChecked()
                           else None))
@@ -190,6 +210,16 @@ class FilterBar(QWidget):
         """The concept menu: the library's personal concepts."""
         self.concept_names = names
         self._refill(self.concept_filter, "Any concept", [(name, name) for name in names])
+
+    def set_albums(self, albums: list) -> None:
+        """The album menu: the library's albums (:class:`.store.albums.AlbumRow`)."""
+        self.album_names = {a.id: a.name for a in albums}
+        self._refill(self.album_filter, "Any album",
+                     [(f"{a.name} ({a.photos:,})", a.id) for a in albums])
+
+    def album(self) -> str:
+        """The name of the album chosen in the menu ("" for any)."""
+        return self.album_names.get(self.album_filter.currentData(), "")
 
     def _refill(self, menu: QComboBox, anything: str, items: list[tuple[str, str]]) -> None:
         """A filter's menu with *anything* (no filter) and *items* ((text, value)), keeping

@@ -60,13 +60,23 @@ MISSING_TIP = ("Not there now: its folder is offline (a drive unplugged?) or the
                "moved or deleted since the last index run")
 
 
-def _badge(painter: QPainter, image: QRect, text: str, top: bool = False) -> None:
-    """*text* on a dark badge in a thumbnail's bottom left corner (top left with *top*):
-    a video's ▶ and moment shown (else its length), or that the file is not there."""
+def marks_label(meta: dict) -> str:
+    """``♥ ★★★★`` for a favourite rated 4 stars; empty for a photo without marks."""
+    return " ".join(filter(None, ["♥" if meta.get("favourite") else "",
+                                  "★" * int(meta.get("rating") or 0)]))
+
+
+def _badge(painter: QPainter, image: QRect, text: str, top: bool = False,
+           right: bool = False) -> None:
+    """*text* on a dark badge in a thumbnail's bottom left corner (top left with *top*,
+    bottom right with *right*): a video's ▶ and moment shown (else its length), that the
+    file is not there, or its favourite heart and stars."""
     metrics = painter.fontMetrics()
     badge = QRect(0, 0, metrics.horizontalAdvance(text) + 8, metrics.height() + 2)
     if top:
         badge.moveTopLeft(image.topLeft() + QPoint(3, 3))
+    elif right:
+        badge.moveBottomRight(image.bottomRight() + QPoint(-3, -3))
     else:
         badge.moveBottomLeft(image.bottomLeft() + QPoint(3, -3))
     painter.fillRect(badge, QColor(0, 0, 0, 170))
@@ -116,6 +126,8 @@ class ResultsModel(QAbstractListModel):
                 lines.append(why)
             if result.meta.get("place"):
                 lines.append(f"Place: {result.meta['place']}")
+            if result.meta.get("albums"):
+                lines.append(f"Albums: {', '.join(result.meta['albums'])}")
             if result.meta.get("caption") and "caption_score" not in result.meta:
                 lines.append(f"Caption: {elide(result.meta['caption'], 80)}")
             return plain.tooltip("\n".join(lines))
@@ -182,6 +194,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
                 _badge(painter, target, f"▶ {clock(result.meta.get('moment', result.meta['duration']))}")
             if result is not None and result.meta.get("missing"):
                 _badge(painter, target, "not there", top=True)
+            if result is not None and marks_label(result.meta):
+                _badge(painter, target, marks_label(result.meta), right=True)
         if option.state & QStyle.StateFlag.State_HasFocus:
             painter.setPen(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRect(cell.adjusted(0, 0, -1, -1))

@@ -164,6 +164,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         bridge.browsed.connect(self._browsed)
         bridge.cameras.connect(self.filter_bar.set_cameras)
         bridge.concepts.connect(self.filter_bar.set_concepts)
+        bridge.albums.connect(self.filter_bar.set_albums)
         bridge.status.connect(lambda status: self.indexing.library(status, self.device))
         bridge.errors.connect(self._errors)
         bridge.paused_changed.connect(self.indexing.paused)
@@ -530,6 +531,20 @@ class MainWindow(PhotoDrops, QMainWindow):
         menu.addAction("Preview", lambda: self.preview_in_grid(result))
         menu.addSeparator()
         paths = [r.path for r in selected]
+        favourite = not all(r.meta.get("favourite") for r in selected)
+        menu.addAction("♥ Favourite" if favourite else "Not a favourite",
+                       lambda: self.mark(selected, favourite=favourite))
+        rating = menu.addMenu("Rating")
+        for stars in range(6):
+            rating.addAction(f"{'★' * stars or 'No rating'}\t{stars}",
+                             lambda _=False, s=stars: self.mark(selected, rating=s))
+        albums = menu.addMenu("Add to album")
+        for name in self.filter_bar.album_names.values():
+            albums.addAction(name, lambda _=False, n=name: self.add_to_album(paths, n))
+        albums.addAction("New album…", lambda: self.add_to_album(paths))
+        if self.filter_bar.album():
+            name = self.filter_bar.album()
+            menu.addAction(f"Remove from {name}", lambda: self.remove_from_album(paths, name))
         menu.addAction("Add to a concept…", lambda: self.add_to_concept(paths))
         for name in mentioned(self.query.text(), self.filter_bar.concept_names)[0]:
             menu.addAction(f"Yes, this is {name}", lambda n=name: self.label(n, paths, True))
@@ -570,6 +585,59 @@ class MainWindow(PhotoDrops, QMainWindow):
             self.bridge.resume()
         else:
             self.bridge.pause()
+
+    def mark(self, results: list[Result], rating: int | None = None,
+             favourite: bool | None = None) -> None:
+        """Rate *results* (0–5 stars) and/or make them favourites (or not): shown on their
+        thumbnails at once; a filter on either is applied again."""
+        def marked(_) -> None:
+            for result in results:
+                if rating is not None:
+                    result.meta["rating"] = rating
+                if favourite is not None:
+                    result.meta["favourite"] = favourite
+            self.view.viewport().update()
+            filters = self.filter_bar.filters()
+            if self.browsing():
+                self.browse()
+            elif filters.favourites or filters.min_rating:
+                self.search()
+
+        if results:
+            self.bridge.mark([r.path for r in results], rating, favourite) \
+                .success(marked).failure(self.show_message).run()
+
+    def add_to_album(self, paths: list[str], name: str | None = None) -> QInputDialog | None:
+        """Put *paths* in album *name*; without one, ask for a name (a new album)."""
+        def add(album: str) -> None:
+            album = " ".join(album.split())
+            if album and paths:
+                self.bridge.album_add(album, paths).success(
+                    lambda n: self.show_message(f"Added {n} photo(s) to “{album}”.")
+                ).failure(self.show_message).run()
+
+        if name is not None:
+            add(name)
+            return None
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("New album")
+        dialog.setLabelText(f"Put {'these photos' if len(paths) > 1 else 'this photo'} in a "
+                            "new album called:")
+        dialog.textValueSelected.connect(add)
+        dialog.open()
+        return dialog
+
+    def remove_from_album(self, paths: list[str], name: str) -> None:
+        """Take *paths* out of album *name* (they stay in the library), then show the album
+        again."""
+        def removed(n: int) -> None:
+            self.show_message(f"Took {n} photo(s) out of “{name}”.")
+            if self.browsing():
+                self.browse()
+            else:
+                self.search()
+
+        self.bridge.album_remove(name, paths).success(removed).failure(self.show_message).run()
 
     def add_to_concept(self, paths: list[str]) -> QInputDialog:
         """Ask which concept *paths* show (a new name makes one), then learn it."""

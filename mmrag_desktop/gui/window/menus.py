@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 
 def add_menus(window: MainWindow) -> None:
-    """File and View, and on each grid Ctrl+C (copy the selected photos' paths) and Delete
-    (move them to the trash)."""
+    """File, View and Photos (favourite: ., ratings: 0–5, add to album), and on each grid
+    Ctrl+C (copy the selected photos' paths) and Delete (move them to the trash)."""
     file_menu = window.menuBar().addMenu("&File")
     for text, slot, shortcut in (
             ("Add folder…", window.folders_panel.choose_folder, None),
@@ -41,6 +41,24 @@ def add_menus(window: MainWindow) -> None:
     clear = QAction("Clear search", window, shortcut=QKeySequence(Qt.Key.Key_Escape))
     clear.triggered.connect(window.clear_search)
     view_menu.addAction(clear)
+    # The Photos menu acts on the selection; its keys work while a grid has the focus (typed
+    # in the search field, "4" is a 4).
+    photos_menu = window.menuBar().addMenu("&Photos")
+    marks = [("♥ Favourite / not", ".", lambda: window.mark(
+        window.selected_results(), favourite=not all(r.meta.get("favourite")
+                                                      for r in window.selected_results())))]
+    marks += [(f"Rate {'★' * stars or 'no stars'}", str(stars),
+               lambda _=False, s=stars: window.mark(window.selected_results(), rating=s))
+              for stars in range(6)]
+    marks.append(("Add to album…", "Ctrl+Shift+A",
+                  lambda: window.add_to_album([r.path for r in window.selected_results()])))
+    for text, keys, slot in marks:
+        action = QAction(text, window, shortcut=QKeySequence(keys),
+                         shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        action.triggered.connect(slot)
+        photos_menu.addAction(action)
+        for view in (window.view, window.timeline_view):
+            view.addAction(action)
     # Ctrl+C on a grid copies the selected photos' paths (in a text field, its text).
     for view in (window.view, window.timeline_view):
         copy = QAction("Copy paths", view, shortcut=QKeySequence.StandardKey.Copy,
