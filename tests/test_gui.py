@@ -1400,6 +1400,10 @@ def test_no_chip_label_or_progress_widens_the_window(qtbot, window, photos):
     window.indexing.understanding(UnderstandProgress("text", 12, 400, paused=True))
     window.indexing.library({"photos": 470, "model": "XLM-Roberta-Base-ViT-B-32 "
                              "(laion5b_s13b_b90k)"}, " · cpu: images bf16, text fp32")
+    from mmrag_desktop.store.albums import AlbumRow
+    window.filter_bar.set_albums([AlbumRow(1, "Grandma's 90th birthday party in Lisbon", 1234)])
+    window.filter_bar.set_cameras([("Canon EOS 5D Mark IV with a long lens", "Canon", 4567)])
+    window.filter_bar.result_count.setText("500 results · 12,345+ weak matches hidden")
     QApplication.processEvents()
     assert window.minimumSizeHint().width() <= 1280, window.minimumSizeHint()
     assert window.width() <= 1280

@@ -91,7 +91,7 @@ class FilterBar(QWidget):
             check.toggled.connect(edit.setEnabled)
             check.toggled.connect(self.changed)
             edit.dateChanged.connect(self.changed)
-        self.result_count = QLabel()
+        self.result_count = plain.ElidedLabel()  # never widens the window: elided
         self.show_all_button = QPushButton("Show all", checkable=True)
         self.show_all_button.setToolTip("Show the weak matches too (results scoring well "
                                         "below the best one)")
