@@ -79,7 +79,8 @@ def test_explain_prints_what_was_understood(library, home):
     out = json.loads(run.stdout)
     assert out["understood"] == {"text": "a street", "after": "2019-01-01",
                                  "before": "2019-12-31", "place": "Paris", "people": [],
-                                 "camera": [], "media": "video", "says": "", "not": ["cats"]}
+                                 "camera": [], "media": "video", "says": "", "not": ["cats"],
+                                 "albums": [], "favourites": False, "rating": 0}
     assert out["results"] == []  # the one video was not taken in Paris in 2019
 
 

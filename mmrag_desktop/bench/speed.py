@@ -27,8 +27,9 @@ from ..clip.identity import ModelMissingError
 from ..clip.model_files import find_weights
 from ..core.config import Config, home_dir, load_config, save_config
 from ..domain.query import Term
-from ..index.vectors import VectorIndex
+from ..index.vectors import VectorIndex, ef_for
 from ..library.facade import Library
+from ..library.search import EXACT_SEARCH_LIMIT
 from ..media.files import is_image_name
 from ..media.photos import decode
 
@@ -231,9 +232,10 @@ def open_in_fresh_process(index: VectorIndex) -> dict:
 
 def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: int,
               scratch: Path) -> None:
-    """HNSW build time, then search latency and recall@10 vs exact on *n* synthetic
-    vectors for a range of query-time ``ef`` around the configured one (the recall /
-    latency curve)."""
+    """HNSW build time, library open time and memory (a fresh process), then search latency
+    and recall@10 vs exact on *n* synthetic vectors for a range of query-time ``ef`` with
+    the one chosen for *n* (:func:`.index.vectors.ef_for`; the recall / latency curve), and
+    filtered searches that pass 10 % and 3 % of the vectors."""
     data = synthetic_embeddings(n, dim, seed=1)
     probe = synthetic_embeddings(queries, dim, seed=2)
     index = VectorIndex(scratch / f"ann-{n}.hnsw", dim, "bench", m, ef_construction, ef)
@@ -254,18 +256,36 @@ def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: 
          f"the file, of which {opened['baseline_mb']:,.0f} MiB before the load (Python, numpy, "
          f"hnswlib): the load itself {(opened['peak_mb'] - opened['baseline_mb']) / opened['file_mb']:.2f}×")
     truth = exact_top_k(data, probe, 10)
-    for ef_value in sorted({16, 32, 64, 128, ef, 2 * ef}):
-        index.set_ef(ef_value)
-        index.search(probe[0], 10)
+    chosen = ef_for(n, ef)
+
+    def measure(allowed_ids: np.ndarray | None, expected: np.ndarray) -> tuple[float, list[float]]:
+        allowed = None if allowed_ids is None else set(allowed_ids.tolist())
+        index.search(probe[0], 10, allowed)
         latencies, found = [], []
-        for q in probe:
+        for q in probe[:len(expected)]:
             t = time.perf_counter()
-            ids, _ = index.search(q, 10)
+            ids, _ = index.search(q, 10, allowed)
             latencies.append(time.perf_counter() - t)
             found.append(ids)
-        recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / 10
-                          for f, t in zip(found, truth)])
-        _say(f"[ANN n={n:,} ef={ef_value}{' (configured)' if ef_value == ef else ''}] "
+        return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / 10
+                              for f, t in zip(found, expected)])), latencies
+
+    for ef_value in sorted({32, 64, 96, 128, 160, 200, 240, chosen}):
+        index.set_ef(ef_value)
+        recall, latencies = measure(None, truth)
+        _say(f"[ANN n={n:,} ef={ef_value}{' (chosen)' if ef_value == chosen else ''}] "
+             f"recall@10 vs exact {recall:.4f}, search {_percentiles(latencies)}")
+    # A filter that leaves too many photos for an exact search: the index walks past the
+    # refused ones (at ef_for's filtered ef), the app's own filtered path.
+    index.set_ef(ef)
+    rng = np.random.default_rng(3)
+    for share in (0.1, 0.03):
+        if n * share <= EXACT_SEARCH_LIMIT:
+            continue  # searched exactly by the app
+        allowed_ids = np.sort(rng.choice(n, int(n * share), replace=False))
+        expected = allowed_ids[exact_top_k(data[allowed_ids], probe[:300], 10)]
+        recall, latencies = measure(allowed_ids, expected)
+        _say(f"[ANN n={n:,} filter passing {share:.0%}, ef={ef_for(n, ef, share)}] "
              f"recall@10 vs exact {recall:.4f}, search {_percentiles(latencies)}")
 
 

@@ -72,7 +72,8 @@ class Config:
         batch_size: images per forward pass.
         decode_workers: decoding threads; 0 means one per CPU core.
         hnsw_m, hnsw_ef_construction, hnsw_ef: HNSW graph parameters (Malkov & Yashunin,
-            2018, arXiv:1603.09320): links per node, build-time and query-time beam width.
+            2018, arXiv:1603.09320): links per node, build-time and query-time beam width
+            (0: by the library's size, :func:`.index.vectors.ef_for`).
         thumbnail_size: thumbnail edge in pixels (GUI).
         relevance_cutoff: the GUI hides results scoring below this fraction of the way from
             the query's typical score in the library (the model's baseline) to the best
@@ -104,12 +105,12 @@ class Config:
     backend: str = "auto"
     batch_size: int = 32
     decode_workers: int = 0
-    # Recall@10 ≥ 0.98 vs exact at p50 ≤ 2 ms on 1M 512-d vectors (`mmrag bench --sizes
-    # 1000000`, 2-core EPYC): M 16 reaches 0.980 only at ef ≈ 390 (1.9 ms); M 24 reaches
-    # 0.985 at ef 240 (p50 1.68 ms), building 1.3x slower.
-    hnsw_m: int = 24
+    # Recall@10 ≥ 0.98 vs exact on 1M 512-d vectors (`mmrag bench --sizes 1000000`, 2-core
+    # EPYC, quiet): M 24 needs ef ≈ 240 (2.7 ms p50); M 32 ef 160 (0.982 at 2.34 ms), the
+    # graph 3 % larger and built ~1.3x slower. ef 0: by the library's size (index.vectors.ef_for).
+    hnsw_m: int = 32
     hnsw_ef_construction: int = 200
-    hnsw_ef: int = 240
+    hnsw_ef: int = 0
     thumbnail_size: int = 256
     # Halfway from the query's baseline to the best score: on CLIP's usual text-query range
     # (baseline ≈ 0.18, best ≈ 0.32) the cut the old "0.8 × the best" made; not fitted on
@@ -137,8 +138,9 @@ class Config:
             raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
         if self.decode_workers < 0:
             raise ConfigError(f"decode_workers must be ≥ 0, got {self.decode_workers}")
-        if self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef < 1:
-            raise ConfigError("hnsw_m must be ≥ 2 and hnsw_ef_construction, hnsw_ef ≥ 1")
+        if self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef < 0:
+            raise ConfigError("hnsw_m must be ≥ 2, hnsw_ef_construction ≥ 1 and hnsw_ef ≥ 0 "
+                              "(0: chosen by the library's size)")
         if not 0 <= self.relevance_cutoff < 1:
             raise ConfigError("relevance_cutoff must be in [0, 1)")
         if self.vlm_context < 512 or self.vlm_max_tokens < 1 or self.ask_photos < 1:

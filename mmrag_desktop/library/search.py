@@ -233,7 +233,7 @@ class Search:
             if len(allowed) <= EXACT_SEARCH_LIMIT:
                 ids, scores = self.exact(query, allowed, k)
             else:
-                ids, scores = vectors.search(query, k, allowed.__contains__)
+                ids, scores = vectors.search(query, k, allowed)
         details = self.details([int(i) for i in ids])
         results = [Result(int(i), details[int(i)]["path"], float(s), details[int(i)])
                    for i, s in zip(ids, scores) if int(i) in details]
@@ -426,20 +426,21 @@ class Search:
         return summary(self.lib.store.understood([digest]).get(digest, {}))
 
     def exact(self, query: np.ndarray, ids: set[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k by cosine similarity among the photos *ids*: one matrix product over
-        their vectors, copied from the HNSW cache's memory (20,000 in about 10 ms; reading
-        them from SQLite took ten times that). *query*: (d,) float32, L2-normalised.
+        """Exact top-k by cosine similarity among the photos *ids*: their stored vectors, read
+        in chunks, scored by matrix products. *query*: (d,) float32, L2-normalised.
 
         Returns:
             ((k',) int64 ids, (k',) float32 cosine similarities), best first.
         """
-        found, vectors = self.lib.sync().items(sorted(ids))
-        scores = vectors @ query
-        if len(found) > k:
-            keep = np.argpartition(-scores, k)[:k]
-            found, scores = found[keep], scores[keep]
-        order = np.argsort(-scores)
-        return found[order], scores[order]
+        best_ids, best_scores = np.empty(0, np.int64), np.empty(0, np.float32)
+        for chunk_ids, chunk in self.lib.store.vectors(ids=sorted(ids)):
+            best_ids = np.concatenate([best_ids, chunk_ids])
+            best_scores = np.concatenate([best_scores, chunk @ query])
+            if len(best_ids) > k:
+                keep = np.argpartition(-best_scores, k)[:k]
+                best_ids, best_scores = best_ids[keep], best_scores[keep]
+        order = np.argsort(-best_scores)
+        return best_ids[order], best_scores[order]
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         """The stored embeddings of *ids*, ``(n, d) float32``, in their order."""

@@ -72,6 +72,9 @@ class Schema:
         self._create_people_tables()
         self._create_album_tables()
         db["photos"].create_index(["path"], unique=True, if_not_exists=True)
+        for column in ("taken_at", "path", "hash"):  # what filters use, without the rows
+            db.execute(f"CREATE INDEX IF NOT EXISTS photos_embedded_{column} ON photos({column}, "
+                       "status) WHERE vector IS NOT NULL")
         for column in ("hash", "seq", "root", "taken_at", "status", "folder"):
             db["photos"].create_index([column], if_not_exists=True)
 

@@ -1,0 +1,46 @@
+"""The HNSW index's query-time ``ef``: chosen by the library's size, narrowed for a filtered
+search by the share the filter lets through, and put back after it; filtered searches keep
+their recall against exact search."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmrag_desktop.bench.speed import exact_top_k, synthetic_embeddings
+from mmrag_desktop.index.vectors import EF_BY_SIZE, MIN_FILTERED_EF, VectorIndex, ef_for
+
+
+def test_ef_grows_with_the_library_and_narrows_with_a_filter():
+    small, middle, large = (ef for _, ef in EF_BY_SIZE)
+    assert (ef_for(500), ef_for(20_000), ef_for(20_001), ef_for(100_000), ef_for(2_000_000)) == (
+        small, small, middle, middle, large)
+    assert small < middle < large
+    assert ef_for(1_000_000, share=0.03) == round(large * 0.03 ** 0.5) < large
+    assert ef_for(1_000_000, share=1e-6) == MIN_FILTERED_EF
+    assert ef_for(1_000_000, configured=300, share=0.03) == 300  # a setting is kept
+
+
+def test_the_index_follows_its_size_and_a_filtered_search_puts_ef_back(tmp_path):
+    n = EF_BY_SIZE[0][0] + 5_000  # past the first size step
+    data = synthetic_embeddings(n, 16, seed=1)
+    index = VectorIndex(tmp_path / "v.hnsw", 16, "test", 16, 64, 0)
+    index.start_empty(1024)
+    index.add(np.arange(1_000), data[:1_000])
+    assert index._require().ef == EF_BY_SIZE[0][1]
+    index.add(np.arange(1_000, n), data[1_000:])
+    assert index._require().ef == EF_BY_SIZE[1][1]
+
+    queries = synthetic_embeddings(50, 16, seed=2)
+    allowed = np.sort(np.random.default_rng(3).choice(n, n // 20, replace=False))
+    truth = allowed[exact_top_k(data[allowed], queries, 10)]
+    found = [index.search(q, 10, set(allowed.tolist()))[0] for q in queries]
+    assert all(set(f.tolist()) <= set(allowed.tolist()) for f in found)
+    recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / 10 for f, t in zip(found, truth)])
+    assert recall >= 0.95
+    assert index._require().ef == EF_BY_SIZE[1][1]  # the unfiltered ef is back
+
+    index.save()
+    reopened = VectorIndex(tmp_path / "v.hnsw", 16, "test", 16, 64, 0)
+    assert reopened.read_saved() is None and reopened._require().ef == EF_BY_SIZE[1][1]
+    reopened.set_ef(200)
+    assert reopened._require().ef == 200
