@@ -138,3 +138,22 @@ def test_the_cli_lists_albums_and_filters_searches(engine, photos, home, capsys)
     assert main(["--home", str(home), "albums", "delete", "Seaside"]) == 0
     assert main(["--home", str(home), "albums", "show", "Seaside"]) == 2
     assert "no album called 'Seaside'" in capsys.readouterr().err
+
+
+def test_a_photo_edited_in_place_keeps_its_marks_and_albums(engine, photos):
+    """Marks are kept by content: an edit (a crop, a filter) makes new content, which must
+    not drop the photo out of its albums or lose its heart and stars."""
+    from PIL import Image
+
+    engine.folders.add(photos)
+    engine.updates.index()
+    photo = sorted(photos.iterdir())[0]
+    engine.albums.favourite([str(photo)])
+    engine.albums.rate([str(photo)], 3)
+    engine.albums.add("Kids", [str(photo)], create=True)
+    with Image.open(photo) as image:
+        image.crop((0, 0, image.width // 2, image.height // 2)).save(photo)
+    assert engine.updates.index().embedded == 1
+    assert engine.albums.photos("Kids") == [str(photo)]
+    marks = engine.albums.marks([str(photo)])[str(photo)]
+    assert (marks.rating, marks.favourite) == (3, True)

@@ -22,11 +22,13 @@ from pathlib import Path
 from ..core.text import elide
 from ..store.database import Store
 
-FIELDS = ("name", "folder", "camera", "date", "text", "place", "caption", "extracted")
-LAYOUT = 3  # what the fields hold; an index of another layout is rebuilt
-UNDERSTOOD = ("text", "place", "caption", "extracted")
+FIELDS = ("name", "folder", "camera", "date", "text", "place", "caption", "extracted",
+          "keywords")
+LAYOUT = 4  # what the fields hold; an index of another layout is rebuilt
+UNDERSTOOD = ("text", "place", "caption", "extracted", "keywords")
 """The fields filled from the understanding table: each by the kinds named ``FIELD`` or
-``FIELD:…`` (the extractions, one kind per schema)."""
+``FIELD:…`` (the extractions, one kind per schema); ``keywords`` are the XMP keywords and
+description other apps wrote (:mod:`.media.xmp`)."""
 SNIPPET_TOKENS = 12  # the most words of a field a match's snippet shows
 FUZZY_SNIPPET_CHARS = 60
 FUZZY_MIN_LETTERS = 5  # shorter words ("what", "the") share trigrams with too much

@@ -31,6 +31,7 @@ from ..index.vectors import VectorIndex
 from ..media.files import BadImage, file_hash, sample_digest
 from ..media.photos import decode
 from ..media.video import is_video, keyframe_pixels, mean_direction
+from ..media.xmp import Xmp, sidecar_xmp
 from ..store.database import Store
 from ..store.photos import Row, meta_fields
 from . import scanner
@@ -148,6 +149,12 @@ class _Result:
     fields: dict = field(default_factory=dict)
     error: str | None = None
     sample: str | None = None  # sample_digest, where scans need it
+    xmp: Xmp = Xmp()  # what other apps wrote: embedded, and a sidecar's over it
+
+
+def _xmp(path: Path, embedded: Xmp) -> Xmp:
+    sidecar = sidecar_xmp(path)
+    return embedded if sidecar is None else sidecar.over(embedded)
 
 
 class Indexer:
@@ -421,9 +428,11 @@ class _Run:
             side, to_pixels = self.embedder.image_size, self.embedder.to_pixels
             if is_video(path):
                 pixels, times, meta = keyframe_pixels(path, to_pixels, side)
-                return _Result(job, digest, pixels, times, fields=meta_fields(meta))
+                return _Result(job, digest, pixels, times, fields=meta_fields(meta),
+                               xmp=_xmp(path, meta.xmp))
             image, meta = decode(path, min_side=side)
-            return _Result(job, digest, to_pixels(image)[None], fields=meta_fields(meta))
+            return _Result(job, digest, to_pixels(image)[None], fields=meta_fields(meta),
+                           xmp=_xmp(path, meta.xmp))
         except BadImage as exc:
             return _Result(job, error=str(exc))
         except (ModelMissingError, ModelFileError):
@@ -512,7 +521,10 @@ class _Run:
         embedded = [(r.job.row.id if r.job.row else None, r.fields, r.vector) for r in self.batch]
         if not (embedded or self.others or self.deleted):
             return
-        ids = self.ix.store.write_batch(embedded, self.others, self.deleted, frames)
+        xmp = {r.hash: r.xmp for r in images if r.xmp}
+        edited = [(r.job.row.hash, r.hash) for r in self.batch
+                  if r.job.row and r.job.row.hash and r.job.row.hash != r.hash]
+        ids = self.ix.store.write_batch(embedded, self.others, self.deleted, frames, xmp, edited)
         self.report.embedded += len(images)
         for r, row_id in zip(self.batch, ids):
             self.by_hash.add(r.hash, row_id)

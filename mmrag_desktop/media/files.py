@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import MmragError
+from .xmp import Xmp
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -38,6 +39,7 @@ class PhotoMeta:
     camera_model: str | None = None
     gps_lat: float | None = None
     gps_lon: float | None = None
+    xmp: Xmp = Xmp()  # what other apps wrote in the file's XMP (:mod:`.media.xmp`)
 
 
 MAX_PIXELS = 180_000_000

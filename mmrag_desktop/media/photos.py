@@ -21,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .files import MAX_PIXELS, BadImage, PhotoMeta, check_pixels, is_video_name, position, reading
 from .video import still
+from .xmp import embedded_xmp
 
 pi_heif.register_heif_opener()
 
@@ -147,6 +148,7 @@ def _eight_bit(img: Image.Image) -> Image.Image:
 
 def _metadata(img: Image.Image) -> PhotoMeta:
     width, height = img.size
+    xmp = embedded_xmp(img)
     try:
         exif = img.getexif()
         orientation = exif.get(0x0112, 1)
@@ -155,7 +157,7 @@ def _metadata(img: Image.Image) -> PhotoMeta:
         sub = exif.get_ifd(_EXIF_IFD)
         gps = exif.get_ifd(_GPS_IFD)
     except Exception:  # noqa: BLE001 - malformed EXIF must not cost the photo itself
-        return PhotoMeta(width, height)
+        return PhotoMeta(width, height, xmp=xmp)
     lat, lon = position(_gps_degrees(gps.get(2), gps.get(1), "S"),
                         _gps_degrees(gps.get(4), gps.get(3), "W"))
     return PhotoMeta(
@@ -166,6 +168,7 @@ def _metadata(img: Image.Image) -> PhotoMeta:
         camera_model=_clean_text(exif.get(_TAG_MODEL)),
         gps_lat=lat,
         gps_lon=lon,
+        xmp=xmp,
     )
 
 

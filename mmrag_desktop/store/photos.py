@@ -3,6 +3,8 @@ indexer writes."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from ..core.paths import db_parent, folder_range, path_from_db, path_to_db
 from ..domain.folders import ERROR, OK
 from ..domain.query import Filters
 from ..media.files import PhotoMeta
+from ..media.xmp import Xmp
 from .filters import filter_sql
 from .sql import VARIABLES, chunks, marks
 from .vectors import vector_checksum
@@ -200,8 +203,9 @@ class Photos:
 
     def write_batch(self, embedded: list[tuple[int | None, dict, np.ndarray]],
                     others: list[tuple[int | None, dict]], deleted: list[int],
-                    frames: dict[str, list[tuple[float, np.ndarray]]] | None = None
-                    ) -> list[int]:
+                    frames: dict[str, list[tuple[float, np.ndarray]]] | None = None,
+                    xmp: dict[str, Xmp] | None = None,
+                    edited: list[tuple[str, str]] | None = None) -> list[int]:
         """Commit one batch of changes in one transaction, under one new ``seq``.
 
         A row given as new (id None) whose path the library already holds updates that
@@ -214,6 +218,11 @@ class Photos:
             deleted: ids of rows to delete.
             frames: videos' keyframes, content hash → [(time in s, (d,) float32
                 embedding)], stored under the library's model (replacing its earlier ones).
+            xmp: content hash → what other apps wrote in its XMP (:mod:`.media.xmp`): its
+                keywords and description become the searchable ``keywords`` record, its
+                rating the content's stars unless the user rated it here.
+            edited: (old content hash, new) of photos changed in place: what the user said
+                of the old content (favourite, stars, albums) goes to the new one.
 
         Returns:
             The ids of *embedded* rows, in order (new rows get theirs here).
@@ -257,6 +266,19 @@ class Photos:
                         "INSERT INTO frames(model, hash, time, vector, seq) VALUES (?, ?, ?, ?, ?)",
                         [(model, digest, float(at), np.asarray(vector, np.float32).tobytes(), seq)
                          for at, vector in stills])
+            for old, new in edited or []:
+                db.execute("INSERT OR IGNORE INTO marks(hash, rating, favourite, changed) "
+                           "SELECT ?, rating, favourite, changed FROM marks WHERE hash = ?",
+                           [new, old])
+                db.execute("INSERT OR IGNORE INTO album_photos(album, hash, added) "
+                           "SELECT album, ?, added FROM album_photos WHERE hash = ?", [new, old])
+            for digest, facts in (xmp or {}).items():
+                db.execute("INSERT OR REPLACE INTO understanding(hash, kind, version, data, text, "
+                           "seq) VALUES (?, 'keywords', 1, ?, ?, ?)",
+                           [digest, json.dumps(dataclasses.asdict(facts)), facts.text(), seq])
+                if facts.rating:
+                    db.execute("INSERT OR IGNORE INTO marks(hash, rating, changed) VALUES (?, ?, ?)",
+                               [digest, facts.rating, now])
             if total != before:
                 self._set_checksum(total)
         return ids

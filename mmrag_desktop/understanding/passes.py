@@ -125,7 +125,8 @@ def text_record(lines: list[dict]) -> tuple[str, str]:
 def summary(understood: dict[str, tuple[str, str]]) -> dict[str, str]:
     """What a person reads about a photo from its stored results ({kind: (JSON data,
     text)}): ``text`` (recognised lines, one per line), ``caption`` and ``tags``,
-    ``extracted`` (each schema's values on a line) and ``place``
+    ``extracted`` (each schema's values on a line), ``keywords`` (the XMP keywords and
+    description other apps wrote) and ``place``
     (:meth:`.understanding.places.Place.label`), each only where known."""
     out = {}
     if understood.get("text", ("", ""))[1]:
@@ -141,6 +142,8 @@ def summary(understood: dict[str, tuple[str, str]]) -> dict[str, str]:
                  if kind.startswith("extracted:") and text]
     if extracted:
         out["extracted"] = "\n".join(" · ".join(e.splitlines()) for e in extracted)
+    if understood.get("keywords", ("", ""))[1]:
+        out["keywords"] = understood["keywords"][1]
     if "place" in understood:
         place = json.loads(understood["place"][0])
         if place.get("locality"):

@@ -31,7 +31,7 @@ PADDING = 6  # pixels around each thumbnail
 
 FIELD_NAMES = {"name": "file name", "folder": "folder", "camera": "camera", "date": "date",
                "text": "text in the photo", "place": "place", "caption": "caption",
-               "extracted": "extracted fields"}
+               "extracted": "extracted fields", "keywords": "keywords"}
 
 
 def why_matched(meta: dict) -> str:
