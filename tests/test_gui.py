@@ -211,7 +211,7 @@ def test_context_menu_actions(qtbot, window, photos):
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert list(actions) == ["Open", "Show in folder", "Copy path", "Find similar",
                              "Ask about this photo…", "Preview", "♥ Favourite", "Rating",
-                             "Add to album", "Add to a concept…", "Move to trash…"]
+                             "Add to album", "Export…", "Add to a concept…", "Move to trash…"]
     actions["Copy path"].trigger()
     assert QGuiApplication.clipboard().text() == target.path
     results = _search(qtbot, window, actions["Find similar"].trigger)
@@ -268,6 +268,16 @@ def test_favourites_ratings_and_albums_from_the_grid(qtbot, window, photos):
     _search(qtbot, window, actions["Remove from Dogs"].trigger)
     qtbot.waitUntil(lambda: len(window.results) == 1, timeout=10_000)
     assert engine.albums.photos("Dogs") == [p for p in paths if p != shown[0].path]
+
+    # export from the context menu's action; a drag out of the grid carries the files
+    out = photos.parent / "exported"
+    out.mkdir()
+    window.export([results[0].path, results[1].path], str(out))
+    qtbot.waitUntil(lambda: "Exported 2 photo(s)" in window.statusBar().currentMessage(),
+                    timeout=10_000)
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(r.path) for r in results[:2])
+    mime = window.model.mimeData([window.model.index(0), window.model.index(1)])
+    assert [u.toLocalFile() for u in mime.urls()] == [r.path for r in window.results[:2]]
 
 
 def test_pause_holds_indexing_until_resumed(qtbot, window, photos):

@@ -1,8 +1,12 @@
-"""Albums, favourites and ratings: ``mmrag albums``, ``mmrag favourite``, ``mmrag rate``."""
+"""Albums, favourites and ratings: ``mmrag albums``, ``mmrag favourite``, ``mmrag rate``, and
+``mmrag export`` (copies of photos, an album or the favourites in a folder)."""
 
 from __future__ import annotations
 
 import json
+import sys
+
+from tqdm import tqdm
 
 from ..core.paths import display_path
 from .output import CommandError, open_library
@@ -85,3 +89,37 @@ def cmd_rate(args) -> int:
     open_library(args).albums.rate(args.photos, args.stars)
     print(f"rated {len(args.photos)} photo(s) {'★' * args.stars or 'with no stars'}")
     return 0
+
+
+def add_export(sub) -> None:
+    s = sub.add_parser("export", help="copy photos (or an album, or your favourites) to a folder, "
+                       "optionally made smaller")
+    s.add_argument("folder", help="the folder to copy into (it must exist)")
+    s.add_argument("photos", nargs="*", help="photo files of the library")
+    s.add_argument("--album", default="", metavar="NAME", help="every photo of this album")
+    s.add_argument("--favourites", action="store_true", help="every favourite")
+    s.add_argument("--max-side", type=int, metavar="PX",
+                   help="write photos longer than PX pixels as JPEGs PX long (videos are copied)")
+    s.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from ..library.export import export_photos
+
+    paths = list(args.photos)
+    if args.album or args.favourites:
+        engine = open_library(args, read_only=True)
+        if args.album:
+            paths += engine.albums.photos(args.album)
+        if args.favourites:
+            paths += engine.albums.favourites()
+    if not paths:
+        raise CommandError("nothing to export: name photos, --album NAME or --favourites")
+    paths = list(dict.fromkeys(paths))
+    with tqdm(total=len(paths), unit="photo", file=sys.stderr) as bar:
+        report = export_photos(paths, args.folder, args.max_side,
+                               on_progress=lambda done, _total: bar.update(done - bar.n))
+    for path, why in report.skipped:
+        print(f"skipped {display_path(path)}: {why}", file=sys.stderr)
+    print(f"exported {len(report.written)} photo(s) to {display_path(args.folder)}")
+    return 0 if not report.skipped else 1

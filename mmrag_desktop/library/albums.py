@@ -94,6 +94,10 @@ class Albums:
         album = self.get(name)
         return [row[1] for row in self.lib.store.timeline(Filters(albums=[album.id]))]
 
+    def favourites(self) -> list[str]:
+        """The paths of the library's favourite photos, newest first."""
+        return [row[1] for row in self.lib.store.timeline(Filters(favourites=True))]
+
     def create(self, name: str) -> AlbumRow:
         """A new, empty album.
 

@@ -188,6 +188,14 @@ class LibraryBridge(QObject):
             return removed
         return self.op(remove, lane="jobs")
 
+    def export(self, paths: list[str], folder: str, max_side: int | None = None) -> Op:
+        """Copy *paths* into *folder* (:func:`.library.export.export_photos`, made at most
+        *max_side* pixels long where given) on the jobs lane; the op's result is the
+        :class:`.library.export.ExportReport`."""
+        from ...library.export import export_photos
+
+        return self.op(lambda _engine: export_photos(paths, folder, max_side), lane="jobs")
+
     def extract(self, path: str, schema: str) -> Op:
         """Structured extraction from *path* by *schema* (:meth:`Library.extract`) on Ask's
         lane, so that one model answers one thing at a time; the op's result is an

@@ -7,16 +7,24 @@ import os
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QMimeData,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
     QRect,
     QSize,
     Qt,
+    QUrl,
     Signal,
 )
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPalette
-from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
 
 from ...core.paths import display_path
 from ...core.text import clock, elide
@@ -84,6 +92,22 @@ def _badge(painter: QPainter, image: QRect, text: str, top: bool = False,
     painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
 
+def file_drag(indexes) -> QMimeData:
+    """The photos at *indexes* (:data:`RESULT_ROLE`) as files dragged to another app (a file
+    manager, a mail, an editor): their ``file://`` URLs."""
+    mime = QMimeData()
+    results = [index.data(RESULT_ROLE) for index in indexes]
+    mime.setUrls([QUrl.fromLocalFile(r.path) for r in results if r is not None])
+    return mime
+
+
+def allow_file_drags(view) -> None:
+    """Let *view*'s selected photos be dragged out as files (copied, never moved)."""
+    view.setDragEnabled(True)
+    view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+    view.setDefaultDropAction(Qt.DropAction.CopyAction)
+
+
 class ResultsModel(QAbstractListModel):
     """Search results, best first. DecorationRole is the thumbnail (a QImage; None while it
     loads; a null QImage when the photo cannot be read); ToolTipRole the score, path, why it
@@ -136,6 +160,18 @@ class ResultsModel(QAbstractListModel):
         if role == RESULT_ROLE:
             return result
         return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        return super().flags(index) | Qt.ItemFlag.ItemIsDragEnabled
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt's name
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes) -> QMimeData:  # noqa: N802 - Qt's name
+        return file_drag(indexes)
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt's name
+        return Qt.DropAction.CopyAction
 
     def _on_loaded(self, key: str) -> None:
         for row in self._rows.get(key, ()):
@@ -220,6 +256,7 @@ class ResultsView(QListView):
         self.delegate = ThumbnailDelegate(size, self)
         self.setItemDelegate(self.delegate)
         self.doubleClicked.connect(lambda index: self.opened.emit(index.row()))
+        allow_file_drags(self)
 
     def set_thumbnail_size(self, size: int) -> None:
         self.delegate.size = size

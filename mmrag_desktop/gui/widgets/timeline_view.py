@@ -12,6 +12,7 @@ from bisect import bisect_right
 from PySide6.QtCore import (
     QAbstractTableModel,
     QItemSelectionModel,
+    QMimeData,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -25,7 +26,14 @@ from ...domain.query import Result
 from ...domain.timeline import Timeline
 from ..adapters.thumbnail_loader import ThumbnailLoader
 from . import plain
-from .results import HEADER_ROLE, PADDING, RESULT_ROLE, ThumbnailDelegate
+from .results import (
+    HEADER_ROLE,
+    PADDING,
+    RESULT_ROLE,
+    ThumbnailDelegate,
+    allow_file_drags,
+    file_drag,
+)
 
 HEADER_HEIGHT = 40  # pixels of a month's header row
 
@@ -96,7 +104,16 @@ class TimelineModel(QAbstractTableModel):
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         if self.photo_at(index.row(), index.column()) is None:
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt's name
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes) -> QMimeData:  # noqa: N802 - Qt's name
+        return file_drag(indexes)
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt's name
+        return Qt.DropAction.CopyAction
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole):
@@ -151,6 +168,7 @@ class TimelineView(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.doubleClicked.connect(self._open)
+        allow_file_drags(self)
         self._cell = 0
         self.set_thumbnail_size(size)
 

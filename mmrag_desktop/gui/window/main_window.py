@@ -13,6 +13,7 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFileDialog,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
 NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
+EXPORT_SIDE = 2048  # pixels on the longest side of a photo exported "smaller": a screen's worth
 BROWSE_EVERY = 2.0  # seconds between showing the photos an index run has added so far
 
 
@@ -545,6 +547,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         if self.filter_bar.album():
             name = self.filter_bar.album()
             menu.addAction(f"Remove from {name}", lambda: self.remove_from_album(paths, name))
+        menu.addAction("Export…" if len(paths) == 1 else f"Export {len(paths)} photos…",
+                       lambda: self.export(paths))
         menu.addAction("Add to a concept…", lambda: self.add_to_concept(paths))
         for name in mentioned(self.query.text(), self.filter_bar.concept_names)[0]:
             menu.addAction(f"Yes, this is {name}", lambda n=name: self.label(n, paths, True))
@@ -606,6 +610,28 @@ class MainWindow(PhotoDrops, QMainWindow):
         if results:
             self.bridge.mark([r.path for r in results], rating, favourite) \
                 .success(marked).failure(self.show_message).run()
+
+    def export(self, paths: list[str], folder: str | None = None,
+               max_side: int | None = None) -> None:
+        """Copy *paths* into a folder (asked for when not given) as they are, or, when the
+        user asks, made at most :data:`EXPORT_SIDE` pixels long; says what was done."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, f"Export {len(paths)} photo(s) to")
+            if not folder:
+                return
+            smaller = QMessageBox.question(
+                self, "Export", f"Make the photos smaller ({EXPORT_SIDE} pixels long) for "
+                "sharing? No copies them as they are.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            max_side = EXPORT_SIDE if smaller == QMessageBox.StandardButton.Yes else None
+
+        def done(report) -> None:
+            skipped = f"; {len(report.skipped)} could not be read" if report.skipped else ""
+            self.show_message(f"Exported {len(report.written)} photo(s) to {folder}{skipped}.")
+
+        self.show_message(f"Exporting {len(paths)} photo(s)…")
+        self.bridge.export(paths, folder, max_side).success(done).failure(self.show_message).run()
 
     def add_to_album(self, paths: list[str], name: str | None = None) -> QInputDialog | None:
         """Put *paths* in album *name*; without one, ask for a name (a new album)."""
