@@ -18,7 +18,7 @@ pytest.importorskip("pytestqt")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication,  # noqa: E402
+from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence,  # noqa: E402
                            QTextDocument)
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolButton  # noqa: E402
 
@@ -278,6 +278,47 @@ def test_favourites_ratings_and_albums_from_the_grid(qtbot, window, photos):
     assert sorted(os.listdir(out)) == sorted(os.path.basename(r.path) for r in results[:2])
     mime = window.model.mimeData([window.model.index(0), window.model.index(1)])
     assert [u.toLocalFile() for u in mime.urls()] == [r.path for r in window.results[:2]]
+
+
+def test_thumbnail_size_select_all_and_the_shortcuts_list(qtbot, window, photos, home, config):
+    """Ctrl+wheel and the View menu's Ctrl++ / Ctrl+− resize the thumbnails (remembered at
+    the next start); Ctrl+A selects every result; Help lists every menu shortcut."""
+    from PySide6.QtGui import QWheelEvent
+
+    from mmrag_desktop.gui.dialogs.help import shortcut_rows
+
+    window.show()
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    window.query.setText("a dog")
+    _search(qtbot, window, window.search)
+    before = window.view.delegate.size
+    wheel = QWheelEvent(QPointF(20, 20), QPointF(20, 20), QPoint(0, 0), QPoint(0, 240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(window.view.viewport(), wheel)
+    assert window.view.delegate.size == before + 64 == window.zoom.value()
+    assert window.timeline_view.delegate.size == before + 64
+    smaller = next(a for a in window.menuBar().actions()[1].menu().actions()
+                   if a.text() == "Smaller thumbnails")
+    smaller.trigger()
+    assert window.view.delegate.size == before + 32
+    window.set_cell_size(10_000)
+    assert window.view.delegate.size == 512  # the largest
+
+    window.view.setFocus()
+    qtbot.keySequence(window.view, QKeySequence.StandardKey.SelectAll)
+    assert len(window.selected_results()) == len(window.results) > 1
+
+    rows = shortcut_rows(window)
+    keys = {(what, keys) for _, keys, what in rows}
+    assert ("Rate ★★★", "3") in keys and ("Add to album…", "Ctrl+Shift+A") in keys
+    assert any(what == "Larger thumbnails" for what, _ in keys)
+    window.close()
+    again = _window(qtbot, home, config)
+    assert again.view.delegate.size == 512
+    again.close()
 
 
 def test_pause_holds_indexing_until_resumed(qtbot, window, photos):

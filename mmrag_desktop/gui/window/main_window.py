@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QEvent, QPoint, QSettings, Qt
 from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSlider,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
 TOP_K = 500  # results per search: a few screens of thumbnails, still instant from HNSW
 NEAR_KM = 10.0  # "taken near here": a town, or a day's outing
+CELL_SIZES = (96, 512)  # the thumbnail cells' smallest and largest width, pixels
+CELL_STEP = 32
 EXPORT_SIDE = 2048  # pixels on the longest side of a photo exported "smaller": a screen's worth
 BROWSE_EVERY = 2.0  # seconds between showing the photos an index run has added so far
 
@@ -146,6 +149,16 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.undo_button.hide()
         self.undo_button.clicked.connect(self.undo_trash)
         status.addPermanentWidget(self.undo_button)  # a temporary message hides others
+        self.zoom = QSlider(Qt.Orientation.Horizontal)
+        self.zoom.setRange(CELL_SIZES[0], CELL_SIZES[-1])
+        self.zoom.setSingleStep(CELL_STEP)
+        self.zoom.setPageStep(CELL_STEP)
+        self.zoom.setFixedWidth(90)
+        self.zoom.setToolTip("Thumbnail size (Ctrl+wheel, Ctrl++ / Ctrl+−)")
+        self.zoom.valueChanged.connect(self.set_cell_size)
+        status.addPermanentWidget(self.zoom)
+        for view in (self.view, self.timeline_view):
+            view.viewport().installEventFilter(self)
         self._trashed: list[str] = []
         bridge.trashed.connect(self._trashed_photos)
         bridge.restored.connect(self._restored_photos)
@@ -190,6 +203,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
             self.restoreState(self.layout_settings.value("state") or b"")
+        self.zoom.setValue(int(self.layout_settings.value("cell_size") or size))
         self.preview: PreviewDialog | None = None
         self.errors_dialog: ErrorsDialog | None = None
 
@@ -560,7 +574,7 @@ class MainWindow(PhotoDrops, QMainWindow):
         return menu
 
     def _context_menu(self, point: QPoint) -> None:
-        view = self.timeline_view if self.browsing() else self.view
+        view = self.current_grid()
         index = view.indexAt(point)
         if index.isValid() and index.data(RESULT_ROLE) is not None:
             if not view.selectionModel().isSelected(index):  # as in file managers
@@ -777,6 +791,32 @@ class MainWindow(PhotoDrops, QMainWindow):
         return dialog
 
     # --- window -----------------------------------------------------------------------------
+
+    def set_cell_size(self, size: int) -> None:
+        """Show thumbnails in cells *size* pixels wide (the slider, Ctrl+wheel, Ctrl++ and
+        Ctrl+−): the grid and the timeline reflow; remembered for the next start."""
+        size = min(max(size, CELL_SIZES[0]), CELL_SIZES[-1])
+        if self.zoom.value() != size:
+            self.zoom.setValue(size)  # comes back here through valueChanged
+            return
+        self.view.set_thumbnail_size(size)
+        self.timeline_view.set_thumbnail_size(size)
+        self.layout_settings.setValue("cell_size", size)
+
+    def zoom_by(self, steps: int) -> None:
+        """Thumbnails *steps* × :data:`CELL_STEP` pixels larger (negative: smaller)."""
+        self.set_cell_size(self.zoom.value() + steps * CELL_STEP)
+
+    def current_grid(self) -> ResultsView | TimelineView:
+        """The grid on show: the timeline while browsing, else the results."""
+        return self.timeline_view if self.browsing() else self.view
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Wheel and \
+                event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(event.angleDelta().y() // 120 or (1 if event.angleDelta().y() > 0 else -1))
+            return True
+        return super().eventFilter(watched, event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.layout_settings.setValue("geometry", self.saveGeometry())

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from ..dialogs.help import about_dialog, shortcuts_dialog
 from ..widgets import desktop
 
 if TYPE_CHECKING:
@@ -14,8 +15,9 @@ if TYPE_CHECKING:
 
 
 def add_menus(window: MainWindow) -> None:
-    """File, View and Photos (favourite: ., ratings: 0–5, add to album), and on each grid
-    Ctrl+C (copy the selected photos' paths) and Delete (move them to the trash)."""
+    """File, View (with thumbnail size), Photos (favourite: ., ratings: 0–5, add to album,
+    select all) and Help (keyboard shortcuts, about), and on each grid Ctrl+C (copy the
+    selected photos' paths) and Delete (move them to the trash)."""
     file_menu = window.menuBar().addMenu("&File")
     for text, slot, shortcut in (
             ("Add folder…", window.folders_panel.choose_folder, None),
@@ -41,6 +43,12 @@ def add_menus(window: MainWindow) -> None:
     clear = QAction("Clear search", window, shortcut=QKeySequence(Qt.Key.Key_Escape))
     clear.triggered.connect(window.clear_search)
     view_menu.addAction(clear)
+    view_menu.addSeparator()
+    for text, keys, step in (("Larger thumbnails", QKeySequence.StandardKey.ZoomIn, 1),
+                             ("Smaller thumbnails", QKeySequence.StandardKey.ZoomOut, -1)):
+        zoom = QAction(text, window, shortcut=keys)
+        zoom.triggered.connect(lambda _=False, s=step: window.zoom_by(s))
+        view_menu.addAction(zoom)
     # The Photos menu acts on the selection; its keys work while a grid has the focus (typed
     # in the search field, "4" is a 4).
     photos_menu = window.menuBar().addMenu("&Photos")
@@ -59,6 +67,16 @@ def add_menus(window: MainWindow) -> None:
         photos_menu.addAction(action)
         for view in (window.view, window.timeline_view):
             view.addAction(action)
+    select_all = QAction("Select all", window, shortcut=QKeySequence.StandardKey.SelectAll,
+                         shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+    select_all.triggered.connect(lambda: window.current_grid().selectAll())
+    photos_menu.addSeparator()
+    photos_menu.addAction(select_all)
+    for view in (window.view, window.timeline_view):
+        view.addAction(select_all)
+    help_menu = window.menuBar().addMenu("&Help")
+    help_menu.addAction("Keyboard shortcuts", lambda: shortcuts_dialog(window).open())
+    help_menu.addAction("About mmrag-desktop", lambda: about_dialog(window).open())
     # Ctrl+C on a grid copies the selected photos' paths (in a text field, its text).
     for view in (window.view, window.timeline_view):
         copy = QAction("Copy paths", view, shortcut=QKeySequence.StandardKey.Copy,
