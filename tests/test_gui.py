@@ -321,6 +321,31 @@ def test_thumbnail_size_select_all_and_the_shortcuts_list(qtbot, window, photos,
     again.close()
 
 
+def test_places_dialog_lists_countries_and_towns_and_searches_one(qtbot, home, config, tmp_path):
+    config.understand = ["places"]
+    window = _window(qtbot, home, config)
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    photos = coco_photos()
+    with_gps(photos[0], folder / "a.jpg", 48.8584, 2.2945)     # Paris
+    with_gps(photos[1], folder / "b.jpg", 35.6586, 139.7454)   # Tokyo
+    with_gps(photos[2], folder / "c.jpg", 35.6600, 139.7400)   # Tokyo
+    window.bridge.add_folder(str(folder))
+    window.start()
+    engine = window.bridge.engine
+    qtbot.waitUntil(lambda: len(engine.search.places()) == 2, timeout=60_000)
+    dialog = window.open_places()
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 2, timeout=10_000)
+    japan = dialog.tree.topLevelItem(0)  # most photos first
+    assert (japan.text(0), japan.text(1)) == ("Japan", "2")
+    tokyo = japan.child(0)
+    assert (tokyo.text(0), tokyo.text(1)) == ("Tokyo", "2")
+    results = _search(qtbot, window, lambda: dialog.tree.itemActivated.emit(tokyo, 0))
+    assert window.query.text() == "in Tokyo"
+    assert {r.path for r in results} == {str(folder / "b.jpg"), str(folder / "c.jpg")}
+    window.close()
+
+
 def test_pause_holds_indexing_until_resumed(qtbot, window, photos):
     window.bridge.start()  # the library has no folder yet: skip the first-run assistant
     qtbot.waitUntil(lambda: window.device != "", timeout=30_000)

@@ -129,7 +129,8 @@ def test_gps_positions_off_the_earth_are_not_positions(engine, tmp_path):
     folder.mkdir()
     for i, (name, lat, lon) in enumerate((("lat95.jpg", 95.0, 10.0), ("lon200.jpg", 45.0, 200.0),
                                           ("lon500.jpg", -10.0, -500.0), ("null.jpg", 0.0, 0.0),
-                                          ("lisbon.jpg", 38.7223, -9.1393))):
+                                          ("lisbon.jpg", 38.7223, -9.1393),
+                                          ("porto.jpg", 41.15, -8.61))):  # 41°8'60" when rounded
         with_gps(photos[i], folder / name, lat, lon)
     engine.folders.add(folder)
     engine.updates.index()
@@ -137,7 +138,7 @@ def test_gps_positions_off_the_earth_are_not_positions(engine, tmp_path):
         "SELECT path, gps_lat IS NOT NULL FROM photos").fetchall())
     assert {Path(p).name: bool(v) for p, v in rows.items()} == {
         "lat95.jpg": False, "lon200.jpg": False, "lon500.jpg": False, "null.jpg": False,
-        "lisbon.jpg": True}
+        "lisbon.jpg": True, "porto.jpg": True}
 
 
 def test_a_library_with_impossible_positions_is_cleaned_when_opened(engine, tmp_path):
@@ -198,6 +199,11 @@ def test_places_are_named_offline_found_and_filtered_by_name(engine, tmp_path, n
                            filters=Filters(place="japan"))
     assert [r.path for r in inside] == [str(folder / "b.jpg")]
     assert engine.search.run([Term("a photo")], k=10, filters=Filters(place="Pari")) == []
+    # browsed by country and town, with counts (a copy counts: it is a photo of the library)
+    shutil.copyfile(folder / "b.jpg", folder / "b copy.jpg")
+    engine.updates.index()
+    assert engine.search.places() == {"Austria": [("Bad Goisern", 1)], "France": [("Paris", 1)],
+                                      "Japan": [("Tokyo", 2)]}
     assert no_network == []
 
 

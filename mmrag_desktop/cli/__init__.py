@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="use the model architecture with random weights (testing, benchmarks)")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     for add in (index.add_index, index.add_understand, index.add_watch, search.add_search,
-                search.add_concepts, people.add_people, albums.add_albums, albums.add_favourite,
+                search.add_concepts, search.add_places, people.add_people, albums.add_albums, albums.add_favourite,
                 albums.add_rate, albums.add_export, library.add_folders, library.add_duplicates,
                 library.add_status, models.add_models, library.add_config, tools.add_eval,
                 ask.add_ask, ask.add_extract, ask.add_vlm, tools.add_gui, tools.add_bench):

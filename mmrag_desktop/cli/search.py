@@ -170,3 +170,26 @@ def cmd_concepts(args) -> int:
         if not concepts:
             print("no concepts yet: mmrag concepts add NAME PHOTO…")
     return 0
+
+
+def add_places(sub) -> None:
+    s = sub.add_parser("places", help="where your photos were taken: countries and towns, "
+                       "with how many photos each")
+    s.add_argument("--json", action="store_true",
+                   help="print JSON: {country: [{\"town\", \"photos\"}]}")
+    s.set_defaults(func=cmd_places)
+
+
+def cmd_places(args) -> int:
+    places = open_library(args, read_only=True).search.places()
+    if args.json:
+        print(json.dumps({country: [{"town": t, "photos": n} for t, n in towns]
+                          for country, towns in places.items()}, indent=1, ensure_ascii=False))
+        return 0
+    for country, towns in sorted(places.items(), key=lambda item: -sum(n for _, n in item[1])):
+        print(f"{country or 'Elsewhere'}: {sum(n for _, n in towns):,} photos")
+        for town, photos in towns:
+            print(f"  {town}: {photos:,}")
+    if not places:
+        print("no places yet: they are named from the photos' EXIF GPS by `mmrag understand`")
+    return 0

@@ -450,6 +450,15 @@ class Search:
         return np.stack([found[i] for i in ids.tolist()]) if len(ids) else \
             np.empty((0, self.lib.vector_index().dim), np.float32)
 
+    def places(self) -> dict[str, list[tuple[str, int]]]:
+        """Country → [(town, photos)], most photos first: where the library's photos were
+        taken, from the offline place names of their EXIF GPS (:mod:`.understanding.places`).
+        Countries in alphabetical order; "" for a place with no country."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        for country, town, photos in self.lib.store.place_counts():
+            out.setdefault(country, []).append((town, photos))
+        return out
+
     def browse(self, filters: Filters | None = None) -> Timeline:
         """The photos that pass *filters*, newest first, by month: what the GUI shows
         without a query."""

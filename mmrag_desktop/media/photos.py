@@ -194,12 +194,13 @@ def _exif_datetime(value: object) -> str | None:
 
 def _gps_degrees(dms: object, ref: object, negative_ref: str) -> float | None:
     """EXIF's (degrees, minutes, seconds) and reference as signed degrees; None unless each
-    part is in its range (degrees ≥ 0, minutes and seconds in [0, 60))."""
+    part is in its range (degrees ≥ 0, minutes and seconds in [0, 60], 60 allowed: writers
+    that round 59.99996 seconds write 41°8'60" for 41.15°, which is still that place)."""
     try:
         d, m, s = (float(x) for x in dms)  # type: ignore[union-attr]
     except (TypeError, ValueError, ZeroDivisionError):
         return None
-    if not (d >= 0 and 0 <= m < 60 and 0 <= s < 60):
+    if not (d >= 0 and 0 <= m <= 60 and 0 <= s <= 60):
         return None
     degrees = d + m / 60 + s / 3600
     if not math.isfinite(degrees):

@@ -66,6 +66,18 @@ class Understanding:
             names.update(name for name in row if name)
         return names
 
+    def place_counts(self) -> list[tuple[str, str, int]]:
+        """(country, town, photos) for the places the library's embedded, online photos were
+        taken in (the town: the city around the locality, else the locality), by country,
+        then most photos first."""
+        return self.db.execute(
+            "SELECT COALESCE(json_extract(u.data, '$.country'), '') AS country, "
+            "COALESCE(NULLIF(json_extract(u.data, '$.city'), ''), json_extract(u.data, "
+            "'$.locality'), '') AS town, COUNT(*) AS photos FROM photos p JOIN understanding u "
+            "ON u.hash = p.hash AND u.kind = 'place' WHERE p.vector IS NOT NULL AND "
+            "+p.status = 'ok' GROUP BY country, town ORDER BY country, photos DESC, town"
+        ).fetchall()
+
     def understood(self, digests: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
         """Content hash → {kind: (JSON data, searchable text)} for the given contents."""
         out: dict[str, dict[str, tuple[str, str]]] = {}

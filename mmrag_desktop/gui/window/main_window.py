@@ -36,6 +36,7 @@ from ..dialogs.duplicates import DuplicatesDialog
 from ..dialogs.first_run import FirstRunWizard
 from ..dialogs.map import MapDialog
 from ..dialogs.people import PeopleDialog
+from ..dialogs.places import PlacesDialog
 from ..dialogs.preview import PreviewDialog
 from ..dialogs.removal import ask_move, ask_removal
 from ..dialogs.settings import SettingsDialog
@@ -704,6 +705,23 @@ class MainWindow(PhotoDrops, QMainWindow):
                 self.search()
 
         self.bridge.label(name, paths, yes).success(learned).failure(self.show_message).run()
+
+    def open_places(self) -> PlacesDialog:
+        """View → Places: where the photos were taken; choosing one searches them."""
+        dialog = PlacesDialog(self)
+        dialog.chosen.connect(lambda name: (self.search_place(name), dialog.accept()))
+        self.bridge.op(lambda engine: engine.search.places()).success(dialog.set_places) \
+            .failure(self.show_message).run()
+        dialog.open()
+        return dialog
+
+    def search_place(self, name: str) -> None:
+        """Photos taken in the place *name* (a country or town the library knows), with
+        what the search field asks: "in NAME" is added to it, understood as the place."""
+        if name:
+            text = self.query.text().strip()
+            self.query.setText(f"{text} in {name}".strip())
+            self.search()
 
     def open_people(self) -> PeopleDialog:
         """The people in the library; *Show photos* adds a person to the filters."""

@@ -36,6 +36,7 @@ def add_menus(window: MainWindow) -> None:
     view_menu.addAction(window.ask_dock.toggleViewAction())
     view_menu.addAction("Map of the library…", window.open_map)
     view_menu.addAction("People…", window.open_people)
+    view_menu.addAction("Places…", window.open_places)
     view_menu.addAction("Personal concepts…", window.open_concepts)
     find = QAction("Search field", window, shortcut=QKeySequence.StandardKey.Find)
     find.triggered.connect(lambda: (window.query.setFocus(), window.query.selectAll()))
