@@ -17,7 +17,7 @@ pytest.importorskip("pytestqt")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import (QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence,  # noqa: E402
                            QTextDocument)
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolButton  # noqa: E402
@@ -1513,6 +1513,55 @@ def test_the_preview_keys_step_and_close_whatever_has_the_focus(qtbot, window, p
     assert preview.row == 0
     qtbot.keyClick(opened, Qt.Key.Key_Space)
     assert not preview.isVisible() and asked == []
+
+
+def test_the_viewer_zooms_pans_shows_1_to_1_and_fills_the_screen(qtbot, window, tmp_path):
+    """The wheel and + / − zoom, a drag pans, 1 shows the photo's own pixels (decoded at full
+    size: the preview is 1600 px), 0 fits it again, F fills the screen and back."""
+    from PySide6.QtGui import QMouseEvent, QWheelEvent
+
+    from mmrag_desktop.gui.dialogs.preview import PreviewDialog
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    with Image.open(coco_photos()[0]) as image:
+        image.resize((3200, 2400)).save(folder / "big.jpg")
+    window.bridge.add_folder(str(folder))
+    window.start()
+    _wait_indexed(qtbot, window, 1)
+    qtbot.waitUntil(lambda: len(window.timeline_view.timeline) == 1, timeout=30_000)
+    preview = PreviewDialog(list(window.timeline_view.timeline), 0, window.bridge, window)
+    qtbot.addWidget(preview)
+    preview.show()
+    qtbot.waitUntil(lambda: not preview._image.isNull(), timeout=10_000)
+    assert preview._image.width() == 1600 and preview._zoom is None
+    label = preview.image_label
+    wheel = QWheelEvent(QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(label, wheel)
+    assert preview._zoom is not None and preview._zoom > preview.fitted_scale()
+    qtbot.keyClick(label, Qt.Key.Key_1)
+    qtbot.waitUntil(lambda: preview._image.width() == 3200, timeout=10_000)
+    assert preview._zoom == 1.0
+    assert label.pixmap().size() == label.size()  # a part of the photo, pixel for pixel
+    centre = QPointF(preview._centre)
+    for kind, x in ((QEvent.Type.MouseButtonPress, 200), (QEvent.Type.MouseMove, 100),
+                    (QEvent.Type.MouseButtonRelease, 100)):
+        QApplication.sendEvent(label, QMouseEvent(kind, QPointF(x, 100), QPointF(x, 100),
+                                                  Qt.MouseButton.LeftButton,
+                                                  Qt.MouseButton.LeftButton,
+                                                  Qt.KeyboardModifier.NoModifier))
+    assert preview._centre.x() == pytest.approx(centre.x() + 100)  # dragged left: further right
+    qtbot.keyClick(label, Qt.Key.Key_Minus)
+    assert preview._zoom == pytest.approx(0.8)
+    qtbot.keyClick(label, Qt.Key.Key_0)
+    assert preview._zoom is None
+    qtbot.keyClick(label, Qt.Key.Key_F)
+    qtbot.waitUntil(preview.isFullScreen, timeout=5_000)
+    qtbot.keyClick(label, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: not preview.isFullScreen(), timeout=5_000)
+    preview.close()
 
 
 def test_timeline_rows_keep_their_height_after_photos_arrive_or_the_size_changes(

@@ -47,6 +47,17 @@ def preview_image(path: str, at: float = 0.0) -> QImage:
     return to_qimage(image)
 
 
+def full_image(path: str, at: float = 0.0) -> QImage:
+    """The photo at *path* (a video's frame *at* seconds) at full size, upright, for a worker
+    thread: the viewer's 1:1.
+
+    Raises:
+        BadImage: the photo cannot be decoded.
+    """
+    image, _ = decode(Path(path), at=at)
+    return to_qimage(image)
+
+
 def small_icon(path: str, side: int) -> QIcon:
     """An icon of the photo at *path*, at most *side* pixels; JPEGs are scaled while decoding,
     so this is quick enough for the GUI thread even for 12 MP photos."""

@@ -1,4 +1,5 @@
-"""The large preview of one result, with its metadata; ← / → step through the results."""
+"""The viewer: one result large, with its metadata; ← / → step through the results, F fills
+the screen, the wheel, + / −, 1 (1:1) and 0 (fit) zoom, dragging pans."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPen, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -28,10 +29,13 @@ from ...core.text import clock, size_text
 from ...domain.concepts import TAGGED
 from ...domain.query import Result
 from ..adapters.bridge import LibraryBridge
-from ..adapters.thumbnail_loader import preview_image
+from ..adapters.thumbnail_loader import full_image, preview_image
 from ..widgets import desktop, plain
 from ..widgets.results import why_matched
 from .extraction import ExtractionDialog
+
+ZOOM_STEP = 1.25  # a wheel notch or + / −
+MAX_ZOOM = 8.0  # screen pixels per pixel of the photo
 
 
 def metadata_rows(result: Result) -> list[tuple[str, str]]:
@@ -128,6 +132,11 @@ class PreviewDialog(QDialog):
         layout.addWidget(self.image_label, 1)
         layout.addWidget(panel)
         self._image = QImage()
+        self._zoom: float | None = None  # screen pixels per image pixel; None: fit the view
+        self._centre = QPointF()  # the image point at the middle of the view, when zoomed
+        self._full = False  # the full-size decode is shown (1:1 needs it)
+        self._drag: QPointF | None = None
+        self.image_label.setMouseTracking(False)
         self._faces: list = []  # (FaceRow, name) of the photo shown
         # ← → step through the results and Space closes (a quick look, closed as it was
         # opened) whichever widget has the focus: its buttons never see those keys.
@@ -151,7 +160,7 @@ class PreviewDialog(QDialog):
             # a photo of the timeline: what the understanding pass knows is read now
             self.bridge.op(lambda engine: engine.search.understood(digest)) \
                 .success(lambda known: self._understood(row, known)).run()
-        self._image = QImage()
+        self._image, self._zoom, self._full = QImage(), None, False
         self._show_faces(row, [])
         if digest:
             self.bridge.op(lambda engine: engine.people.in_photos([digest]).get(digest, [])) \
@@ -251,13 +260,69 @@ class PreviewDialog(QDialog):
         self.bridge.refresh()
 
     def _fit(self) -> None:
-        if not self._image.isNull():
-            image = self._image.copy()
-            if self._faces:
-                self._draw_faces(image)
+        """Draw the photo: fitted to the view, or at :attr:`_zoom` around :attr:`_centre`."""
+        if self._image.isNull():
+            return
+        image = self._image.copy()
+        if self._faces:
+            self._draw_faces(image)
+        view = self.image_label.size()
+        if self._zoom is None:
             self.image_label.setPixmap(QPixmap.fromImage(image).scaled(
-                self.image_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation))
+                view, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            return
+        width, height = view.width() / self._zoom, view.height() / self._zoom
+        x = min(max(self._centre.x() - width / 2, 0), max(0.0, image.width() - width))
+        y = min(max(self._centre.y() - height / 2, 0), max(0.0, image.height() - height))
+        self._centre = QPointF(x + width / 2, y + height / 2)
+        part = image.copy(QRect(int(x), int(y), round(width), round(height)))
+        self.image_label.setPixmap(QPixmap.fromImage(part).scaled(
+            int(part.width() * self._zoom), int(part.height() * self._zoom),
+            Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+    def fitted_scale(self) -> float:
+        """Screen pixels per image pixel when the photo fits the view."""
+        if self._image.isNull():
+            return 1.0
+        view = self.image_label.size()
+        return min(view.width() / self._image.width(), view.height() / self._image.height())
+
+    def zoom_to(self, zoom: float | None) -> None:
+        """Show the photo at *zoom* screen pixels per pixel of the photo (None: fitted),
+        from fitted up to 8×; 1.0 is 1:1, the photo's own pixels (decoded at full size
+        first, off the GUI thread)."""
+        if self._image.isNull():
+            return
+        if zoom is not None and zoom <= self.fitted_scale():
+            zoom = None
+        if zoom is not None and not self._full:
+            scale = self._image.width()  # the preview's; the full decode is larger
+            path, at, row = self.result.path, self.result.meta.get("moment", 0.0), self.row
+            self._full = True
+
+            def decoded(full: QImage) -> None:
+                if row == self.row and not full.isNull():
+                    factor = full.width() / scale
+                    self._image = full
+                    self._centre = QPointF(self._centre.x() * factor, self._centre.y() * factor)
+                    if self._zoom is not None:  # as large on screen; 1:1 is the photo's pixels
+                        self._zoom = 1.0 if self._zoom == 1.0 else self._zoom / factor
+                    self._fit()
+            self.bridge.op(lambda _engine: full_image(path, at)).success(decoded).run()
+        if self._zoom is None and zoom is not None:
+            self._centre = QPointF(self._image.width() / 2, self._image.height() / 2)
+        self._zoom = None if zoom is None else min(zoom, MAX_ZOOM)
+        self._fit()
+
+    def _zoom_by(self, factor: float) -> None:
+        self.zoom_to((self._zoom or self.fitted_scale()) * factor)
+
+    def toggle_full_screen(self) -> None:
+        """F: the preview fills the screen (again: back to a window)."""
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
 
     def _draw_faces(self, image: QImage) -> None:
         """Each face's box (fractions of the displayed photo) and number and name."""
@@ -292,6 +357,24 @@ class PreviewDialog(QDialog):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
         if event.type() == QEvent.Type.KeyPress and self._key(event.key()):
             return True
+        if watched is self.image_label:
+            if event.type() == QEvent.Type.Wheel:
+                self._zoom_by(ZOOM_STEP if event.angleDelta().y() > 0 else 1 / ZOOM_STEP)
+                return True
+            if event.type() == QEvent.Type.MouseButtonPress and self._zoom is not None:
+                self._drag = event.position()
+                return True
+            if event.type() == QEvent.Type.MouseMove and self._drag is not None:
+                moved = event.position() - self._drag
+                self._drag = event.position()
+                self._centre -= moved / self._zoom
+                self._fit()
+                return True
+            if event.type() == QEvent.Type.MouseButtonRelease:
+                self._drag = None
+            if event.type() == QEvent.Type.MouseButtonDblClick:
+                self.zoom_to(None if self._zoom is not None else 1.0)
+                return True
         return super().eventFilter(watched, event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
@@ -299,13 +382,24 @@ class PreviewDialog(QDialog):
             super().keyPressEvent(event)
 
     def _key(self, key: int) -> bool:
-        """Handle ← → (step) and Space (close); False for any other key."""
+        """Handle ← → (step), Space (close), F (full screen), + / − (zoom), 1 (the photo's
+        own pixels, 1:1) and 0 (fit); False for any other key."""
         if key == Qt.Key.Key_Right:
             self._step(1)
         elif key == Qt.Key.Key_Left:
             self._step(-1)
         elif key == Qt.Key.Key_Space:
             self.accept()
+        elif key == Qt.Key.Key_F:
+            self.toggle_full_screen()
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self._zoom_by(ZOOM_STEP)
+        elif key == Qt.Key.Key_Minus:
+            self._zoom_by(1 / ZOOM_STEP)
+        elif key == Qt.Key.Key_1:
+            self.zoom_to(1.0)
+        elif key == Qt.Key.Key_0:
+            self.zoom_to(None)
         else:
             return False
         return True
