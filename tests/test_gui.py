@@ -1564,6 +1564,34 @@ def test_the_viewer_zooms_pans_shows_1_to_1_and_fills_the_screen(qtbot, window, 
     preview.close()
 
 
+def test_a_months_title_selects_it_and_the_scrubber_jumps_through_the_years(
+        qtbot, window, dated_photos):
+    window.bridge.add_folder(str(dated_photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    view = window.timeline_view
+    qtbot.waitUntil(lambda: len(view.timeline) == 40, timeout=30_000)
+    window.resize(1280, 800)
+    QApplication.processEvents()
+    newest, oldest = view.timeline.months  # March 2023 (28 photos), July 2019 (12)
+    second = view.timeline_model.header_rows()[1]
+    view.scrollTo(view.timeline_model.index(second, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(20, view.rowViewportPosition(second) + 10))
+    picked = window.selected_results()
+    assert len(picked) == oldest.count == 12
+    assert all(r.meta["date"].startswith("2019-07") for r in picked)
+
+    scrubber = view.scrubber
+    assert scrubber.isVisible() and scrubber.month_at(0) == 0
+    assert scrubber.month_at(scrubber.height() - 1) == 1
+    view.scrollToTop()
+    qtbot.mouseClick(scrubber, Qt.MouseButton.LeftButton, pos=QPoint(10, scrubber.height() - 2))
+    assert view.top_photo() in set(view.timeline.paths[oldest.start:])
+    qtbot.mouseClick(scrubber, Qt.MouseButton.LeftButton, pos=QPoint(10, 1))
+    assert view.verticalScrollBar().value() == 0
+
+
 def test_timeline_rows_keep_their_height_after_photos_arrive_or_the_size_changes(
         qtbot, window, dated_photos, tmp_path):
     window.bridge.add_folder(str(dated_photos))

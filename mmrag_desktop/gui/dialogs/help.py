@@ -22,7 +22,12 @@ FIXED_KEYS = [
     ("Grid", "Arrow keys, Shift+arrows", "Move, select more"),
     ("Grid", "Right-click", "Everything you can do with the selected photos"),
     ("Grid", "Ctrl+wheel", "Larger or smaller thumbnails"),
+    ("Grid", "Click a month's title", "Select that month's photos"),
     ("Preview", "← →", "Previous or next photo"),
+    ("Preview", "F", "Fill the screen (again: back)"),
+    ("Preview", "Wheel, + −, double-click", "Zoom in or out"),
+    ("Preview", "Drag", "Move around a zoomed photo"),
+    ("Preview", "1 / 0", "The photo's own pixels (1:1) / fit"),
     ("Preview", "Space or Esc", "Close the preview"),
     ("Search field", "Enter", "Search"),
 ]

@@ -11,15 +11,24 @@ from bisect import bisect_right
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QItemSelection,
     QItemSelectionModel,
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
+    QRect,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QKeyEvent, QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHeaderView,
+    QTableView,
+    QToolTip,
+    QWidget,
+)
 
 from ...core.paths import display_path
 from ...domain.query import Result
@@ -78,6 +87,11 @@ class TimelineModel(QAbstractTableModel):
 
     def header_rows(self) -> list[int]:
         return list(self._month_rows)
+
+    def month_of_header(self, row: int) -> int | None:
+        """The month (index into ``timeline.months``) whose header is table *row*, else None."""
+        m = bisect_right(self._month_rows, row) - 1
+        return m if m >= 0 and self._month_rows[m] == row else None
 
     def photo_at(self, row: int, column: int) -> int | None:
         """The timeline position shown in a cell; None for a header or an empty cell."""
@@ -143,6 +157,62 @@ class TimelineModel(QAbstractTableModel):
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
+SCRUBBER_WIDTH = 40  # pixels of the date scrubber over the timeline's right edge
+
+
+class DateScrubber(QWidget):
+    """The years of a :class:`TimelineView` down its right edge (over the photos, on dark
+    labels), each where its photos are;
+    clicking or dragging along it jumps to the month there (its name follows the mouse)."""
+
+    def __init__(self, view: TimelineView):
+        super().__init__(view)
+        self.view = view
+        self.setMouseTracking(False)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Drag to jump through the years")
+
+    def month_at(self, y: float) -> int | None:
+        """The month whose photos are at *y* pixels down the scrubber."""
+        model, header = getattr(self.view, "timeline_model", None), self.view.verticalHeader()
+        rows = model.header_rows() if model is not None else []
+        if not rows or self.height() <= 0:
+            return None
+        target = y / self.height() * max(header.length(), 1)
+        return max(0, bisect_right([header.sectionPosition(r) for r in rows], target) - 1)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.setPen(QColor(255, 255, 255))
+        model, header = getattr(self.view, "timeline_model", None), self.view.verticalHeader()
+        if model is None:
+            return
+        length, last_y, last_year = max(header.length(), 1), -100, None
+        height = painter.fontMetrics().height()
+        for month, row in zip(self.view.timeline.months, model.header_rows()):
+            year = month.key[:4]
+            y = header.sectionPosition(row) / length * self.height()
+            if year != last_year and y - last_y >= height:
+                label = QRect(2, int(y), self.width() - 4, height)
+                painter.fillRect(label, QColor(0, 0, 0, 150))  # readable over any photo
+                painter.drawText(label, Qt.AlignmentFlag.AlignCenter, year)
+                last_y = y
+            last_year = year
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        self._jump(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        self._jump(event)
+
+    def _jump(self, event: QMouseEvent) -> None:
+        month = self.month_at(event.position().y())
+        if month is not None:
+            chosen = self.view.timeline.months[month]
+            self.view.scroll_to_month(chosen.key)
+            QToolTip.showText(event.globalPosition().toPoint(), chosen.title, self)
+
+
 class TimelineView(QTableView):
     """The timeline grid; as many columns as fit. Enter, Space or a double-click emits
     ``opened(position)``; a relayout (a resize, a new timeline) keeps the photo at the top
@@ -152,6 +222,7 @@ class TimelineView(QTableView):
 
     def __init__(self, loader: ThumbnailLoader, size: int, parent=None):
         super().__init__(parent)
+        self.scrubber = DateScrubber(self)
         self.timeline_model = TimelineModel(loader, self)
         self.setModel(self.timeline_model)
         self.delegate = ThumbnailDelegate(size, self)
@@ -189,6 +260,7 @@ class TimelineView(QTableView):
         self.timeline_model.set_timeline(timeline)
         self._spans()
         self._scroll_back(top)
+        self.scrubber.update()
 
     def columns_that_fit(self) -> int:
         return max(1, self.viewport().width() // max(self._cell, 1))
@@ -231,6 +303,7 @@ class TimelineView(QTableView):
                 self.selectionModel().select(model.index_of(position),
                                              QItemSelectionModel.SelectionFlag.Select)
         self._scroll_back(top)
+        self.scrubber.update()
 
     def _spans(self) -> None:
         """Month headers span their row and are :data:`HEADER_HEIGHT` tall; every other
@@ -250,12 +323,51 @@ class TimelineView(QTableView):
         width = self.viewport().width() // self.timeline_model.columns
         self.horizontalHeader().setDefaultSectionSize(max(width, self._cell))
 
+    def updateGeometries(self) -> None:  # noqa: N802 - Qt's name
+        super().updateGeometries()
+        # over the grid's right edge, as in Google Photos: the layout keeps its width
+        area = self.viewport().geometry()
+        self.scrubber.setGeometry(area.right() + 1 - SCRUBBER_WIDTH, area.top(), SCRUBBER_WIDTH,
+                                  area.height())
+        self.scrubber.raise_()
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self.columns_that_fit() != self.timeline_model.columns:
             self._relayout(self.columns_that_fit())
         else:
             self._fit_width()
+
+    def select_month(self, month: int) -> None:
+        """Select the photos of ``timeline.months[month]`` (clicking its title; with Ctrl,
+        added to what is selected)."""
+        chosen = self.timeline.months[month]
+        first, last = (self.timeline_model.index_of(chosen.start),
+                       self.timeline_model.index_of(chosen.start + chosen.count - 1))
+        selection = QItemSelection(self.timeline_model.index(first.row(), 0),
+                                   self.timeline_model.index(last.row(),
+                                                             self.timeline_model.columns - 1))
+        flags = QItemSelectionModel.SelectionFlag.Select
+        if not QApplication.keyboardModifiers() & Qt.KeyboardModifier.ControlModifier:
+            flags |= QItemSelectionModel.SelectionFlag.Clear
+        self.selectionModel().select(selection, flags)
+        self.setFocus()
+
+    def scroll_to_month(self, key: str) -> None:
+        """Bring the month *key* (``YYYY-MM``), or the newest before it, to the top (the date
+        scrubber)."""
+        months = self.timeline.months
+        m = next((i for i, month in enumerate(months) if month.key <= key), len(months) - 1)
+        if m >= 0:
+            row = self.timeline_model.header_rows()[m]
+            self.scrollTo(self.timeline_model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        month = self.timeline_model.month_of_header(self.rowAt(int(event.position().y())))
+        if month is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.select_month(month)
+            return
+        super().mousePressEvent(event)
 
     def selected_results(self) -> list[Result]:
         """The selected photos, in timeline order."""
