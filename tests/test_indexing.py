@@ -264,22 +264,29 @@ def test_a_file_moved_just_now_keeps_its_embedding(engine, photos):
     assert engine.search.run([Term(photo=str(moved))], k=1)[0].path == str(moved)
 
 
-def test_an_edit_that_keeps_size_and_mtime_is_still_read_again(engine, photos, tmp_path):
-    """Editors that keep the modification time (``touch -r``, ``exiftool -P``) left a stale
-    embedding for ever when the size stayed too; the inode's change time cannot be kept."""
+def _edit_keeping_size_and_mtime(photos):
+    """Put another picture into the first photo of *photos* in the same number of bytes (a
+    JPEG decoder ignores what follows its end marker), with the old modification time put
+    back, as ``touch -r`` or ``exiftool -P`` would; (the photo, the picture it now holds)."""
     import os
 
-    engine.folders.add(photos)
-    assert engine.updates.index().embedded == 40
     target = sorted(photos.iterdir())[0]
     other = min((p for p in coco_photos()[60:] if p.stat().st_size < target.stat().st_size),
                 key=lambda p: p.stat().st_size)
     st = target.stat()
-    # another picture in the same number of bytes (a JPEG decoder ignores what follows its
-    # end marker), with the old modification time put back
     target.write_bytes(other.read_bytes().ljust(st.st_size, b"\0"))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert (target.stat().st_size, target.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    return target, other
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_still_read_again(engine, photos, tmp_path):
+    """Editors that keep the modification time (``touch -r``, ``exiftool -P``) left a stale
+    embedding for ever when the size stayed too; the inode's change time cannot be kept."""
+
+    engine.folders.add(photos)
+    assert engine.updates.index().embedded == 40
+    target, other = _edit_keeping_size_and_mtime(photos)
     report = engine.updates.index()
     assert report.embedded == 1 and report.unchanged == 39
     assert engine.search.run([Term(photo=str(other))], k=1)[0].path == str(target)
@@ -296,7 +303,6 @@ def test_where_ctime_is_the_creation_time_a_sample_of_the_bytes_finds_the_edit(
         engine, photos, monkeypatch):
     """On Windows ``st_ctime`` is the creation time, which an edit in place keeps: with size
     and mtime kept too, only the sample digest of the bytes can tell the photo changed."""
-    import os
 
     from mmrag_desktop.library import scanner
 
@@ -305,12 +311,7 @@ def test_where_ctime_is_the_creation_time_a_sample_of_the_bytes_finds_the_edit(
     assert engine.updates.index().embedded == 40
     assert engine.store.db.execute(
         "SELECT COUNT(*) FROM photos WHERE sample IS NULL").fetchone()[0] == 0
-    target = sorted(photos.iterdir())[0]
-    other = min((p for p in coco_photos()[60:] if p.stat().st_size < target.stat().st_size),
-                key=lambda p: p.stat().st_size)
-    st = target.stat()
-    target.write_bytes(other.read_bytes().ljust(st.st_size, b"\0"))
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    target, other = _edit_keeping_size_and_mtime(photos)
     with engine.store.transaction():  # as on Windows: the "change" time is the creation time
         engine.store.db.execute("UPDATE photos SET changed_ns = ? WHERE path = ?",
                                 [target.stat().st_ctime_ns, str(target)])

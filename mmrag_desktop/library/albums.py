@@ -27,14 +27,7 @@ class Albums:
         self.lib = lib
 
     def _digests(self, paths: list[str]) -> list[str]:
-        digests = []
-        for path in paths:
-            digest = self.lib.store.hash_of(os.path.abspath(path))
-            if digest is None:
-                raise AlbumError(f"{path} is not an indexed photo of this library "
-                                 "(add its folder and index it first)")
-            digests.append(digest)
-        return digests
+        return self.lib.indexed_hashes(paths, AlbumError)
 
     # --- favourites and ratings -------------------------------------------------------------
 

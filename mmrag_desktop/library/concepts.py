@@ -39,13 +39,7 @@ class Concepts:
         name = " ".join(name.split())
         if not name:
             raise ConceptError("a concept needs a name")
-        digests = []
-        for path in paths:
-            digest = self.lib.store.hash_of(os.path.abspath(path))
-            if digest is None:
-                raise ConceptError(f"{path} is not an indexed photo of this library "
-                                   "(add its folder and index it first)")
-            digests.append(digest)
+        digests = self.lib.indexed_hashes(paths, ConceptError)
         with self.lib.writing("learning a concept"):
             self.lib.store.label_examples(name, digests, yes)
         return self.probe(name)

@@ -10,6 +10,7 @@ managers, ``pylib/anki/collection.py``): ``folders``, ``updates``, ``search``, `
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -103,6 +104,21 @@ class Library:
         self.albums = Albums(self)
         self.analyses = Analyses(self)
         self.model_files = ModelFiles(self)
+
+    def indexed_hashes(self, paths: list[str], error: type[Exception]) -> list[str]:
+        """The content hash of the indexed photo at each of *paths*, in order.
+
+        Raises:
+            error: a path the library has no indexed photo at (the message says so).
+        """
+        digests = []
+        for path in paths:
+            digest = self.store.hash_of(os.path.abspath(path))
+            if digest is None:
+                raise error(f"{path} is not an indexed photo of this library "
+                            "(add its folder and index it first)")
+            digests.append(digest)
+        return digests
 
     def notice(self, kind: str, text: str) -> None:
         """Tell :attr:`on_notice` (see :data:`Notice`), if set."""

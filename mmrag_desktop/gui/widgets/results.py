@@ -108,7 +108,20 @@ def allow_file_drags(view) -> None:
     view.setDefaultDropAction(Qt.DropAction.CopyAction)
 
 
-class ResultsModel(QAbstractListModel):
+class FileDrags:
+    """A model whose photos (:data:`RESULT_ROLE`) are dragged out as files, copied."""
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt's name
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes) -> QMimeData:  # noqa: N802 - Qt's name
+        return file_drag(indexes)
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt's name
+        return Qt.DropAction.CopyAction
+
+
+class ResultsModel(FileDrags, QAbstractListModel):
     """Search results, best first. DecorationRole is the thumbnail (a QImage; None while it
     loads; a null QImage when the photo cannot be read); ToolTipRole the score, path, why it
     matched and where it was taken."""
@@ -163,15 +176,6 @@ class ResultsModel(QAbstractListModel):
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         return super().flags(index) | Qt.ItemFlag.ItemIsDragEnabled
-
-    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt's name
-        return ["text/uri-list"]
-
-    def mimeData(self, indexes) -> QMimeData:  # noqa: N802 - Qt's name
-        return file_drag(indexes)
-
-    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt's name
-        return Qt.DropAction.CopyAction
 
     def _on_loaded(self, key: str) -> None:
         for row in self._rows.get(key, ()):

@@ -13,7 +13,6 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QItemSelection,
     QItemSelectionModel,
-    QMimeData,
     QModelIndex,
     QPersistentModelIndex,
     QRect,
@@ -39,15 +38,15 @@ from .results import (
     HEADER_ROLE,
     PADDING,
     RESULT_ROLE,
+    FileDrags,
     ThumbnailDelegate,
     allow_file_drags,
-    file_drag,
 )
 
 HEADER_HEIGHT = 40  # pixels of a month's header row
 
 
-class TimelineModel(QAbstractTableModel):
+class TimelineModel(FileDrags, QAbstractTableModel):
     """A :class:`.domain.timeline.Timeline` laid out *columns* photos wide: each month starts a
     new row with its header."""
 
@@ -119,15 +118,6 @@ class TimelineModel(QAbstractTableModel):
         if self.photo_at(index.row(), index.column()) is None:
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
-
-    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt's name
-        return ["text/uri-list"]
-
-    def mimeData(self, indexes) -> QMimeData:  # noqa: N802 - Qt's name
-        return file_drag(indexes)
-
-    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt's name
-        return Qt.DropAction.CopyAction
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole):
