@@ -346,6 +346,35 @@ def test_places_dialog_lists_countries_and_towns_and_searches_one(qtbot, home, c
     window.close()
 
 
+def test_the_albums_dialog_shows_renames_removes_and_undoes(qtbot, window, photos, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    window.bridge.add_folder(str(photos))
+    window.start()
+    _wait_indexed(qtbot, window, 40)
+    engine = window.bridge.engine
+    paths = sorted(str(p) for p in photos.iterdir())[:4]
+    engine.albums.add("Trip", paths, create=True)
+    dialog = window.open_albums()
+    qtbot.waitUntil(lambda: dialog.list.count() == 1, timeout=10_000)
+    assert dialog.list.item(0).text() == "Trip  (4 photos)"
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Lisbon trip", True))
+    dialog.list.setCurrentRow(0)
+    dialog.rename("Trip")
+    qtbot.waitUntil(lambda: dialog.list.count() == 1 and "Lisbon trip" in dialog.list.item(0).text(),
+                    timeout=10_000)
+    dialog.remove("Lisbon trip")
+    qtbot.waitUntil(lambda: dialog.list.count() == 0, timeout=10_000)
+    assert dialog.undo_button.isVisible() and engine.store.vector_count() == 40
+    dialog.undo()
+    qtbot.waitUntil(lambda: dialog.list.count() == 1, timeout=10_000)
+    assert set(engine.albums.photos("Lisbon trip")) == set(paths)
+    qtbot.waitUntil(lambda: window.filter_bar.album_filter.count() == 2, timeout=10_000)
+    dialog.shown.emit("Lisbon trip")
+    qtbot.waitUntil(lambda: {r.path for r in window.timeline_view.timeline} == set(paths),
+                    timeout=10_000)
+
+
 def test_pause_holds_indexing_until_resumed(qtbot, window, photos):
     window.bridge.start()  # the library has no folder yet: skip the first-run assistant
     qtbot.waitUntil(lambda: window.device != "", timeout=30_000)

@@ -31,6 +31,7 @@ from ...domain.query import Filters, Result, Term, parse_query, relevant
 from ..adapters.bridge import LibraryBridge
 from ..adapters.instance import InstanceServer
 from ..adapters.thumbnail_loader import ThumbnailLoader
+from ..dialogs.albums import AlbumsDialog
 from ..dialogs.concepts import ConceptsDialog
 from ..dialogs.duplicates import DuplicatesDialog
 from ..dialogs.first_run import FirstRunWizard
@@ -705,6 +706,21 @@ class MainWindow(PhotoDrops, QMainWindow):
                 self.search()
 
         self.bridge.label(name, paths, yes).success(learned).failure(self.show_message).run()
+
+    def open_albums(self) -> AlbumsDialog:
+        """View → Albums: show, rename or remove (with undo) an album."""
+        dialog = AlbumsDialog(self.bridge, self)
+        dialog.shown.connect(self.show_album)
+        dialog.open()
+        return dialog
+
+    def show_album(self, name: str) -> None:
+        """Show the photos of album *name* (the filter bar's album menu set to it)."""
+        menu = self.filter_bar.album_filter
+        found = next((i for i in range(menu.count())
+                      if self.filter_bar.album_names.get(menu.itemData(i)) == name), -1)
+        if found >= 0:
+            menu.setCurrentIndex(found)
 
     def open_places(self) -> PlacesDialog:
         """View → Places: where the photos were taken; choosing one searches them."""

@@ -37,6 +37,7 @@ def add_menus(window: MainWindow) -> None:
     view_menu.addAction("Map of the library…", window.open_map)
     view_menu.addAction("People…", window.open_people)
     view_menu.addAction("Places…", window.open_places)
+    view_menu.addAction("Albums…", window.open_albums)
     view_menu.addAction("Personal concepts…", window.open_concepts)
     find = QAction("Search field", window, shortcut=QKeySequence.StandardKey.Find)
     find.triggered.connect(lambda: (window.query.setFocus(), window.query.selectAll()))
