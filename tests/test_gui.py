@@ -1211,9 +1211,11 @@ def test_the_map_of_the_library_zooms_hovers_and_turns_a_lasso_into_a_query(qtbo
     window.start()
     _wait_indexed(qtbot, window, 40)
     dialog = window.open_map()
+    assert dialog.status.text().startswith("Laying out the library… 0 s")  # from the first second
     qtbot.waitUntil(lambda: dialog.view is not None, timeout=60_000)
     canvas = dialog.canvas
     assert len(canvas.xy) == 40 and "40 photos" in dialog.status.text()
+    assert not dialog._clock.isActive()
     # hovering a dot shows that photo's name (its thumbnail as it loads)
     screen = canvas._screen()
     row = 7
@@ -1241,6 +1243,7 @@ def test_the_map_of_the_library_zooms_hovers_and_turns_a_lasso_into_a_query(qtbo
     assert dialog.chosen == inside and row in inside and dialog.query_button.isEnabled()
     results = _search(qtbot, window, dialog.query_button.click)
     assert results and results[0].path in {dialog.view.paths[r] for r in inside}
+    assert f"photos like the {len(inside)} chosen on the map" in window.statusBar().currentMessage()
     # or what a question is about: the Ask panel takes the chosen photos' ids
     dialog.ask_button.click()
     assert window.ask_panel.photo == tuple(int(dialog.view.ids[r]) for r in inside)

@@ -6,10 +6,11 @@ what a question to the vision-language model is about."""
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QMouseEvent,
@@ -198,6 +199,9 @@ class MapDialog(QDialog):
         self.canvas.selected.connect(self._selected)
         self.status = plain.label("Laying out the library…")
         self.status.setWordWrap(True)
+        self._started = time.monotonic()
+        self._clock = QTimer(self, interval=1000)
+        self._clock.timeout.connect(self._tick)
         self.chosen_label = plain.label("")
         self.photo = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.photo.setFixedSize(240, 240)
@@ -233,12 +237,25 @@ class MapDialog(QDialog):
         self.resize(1100, 760)
 
     def load(self) -> None:
-        """Compute (or update) the map in the background, then show it."""
-        self.status.setText("Laying out the library…")
-        self.bridge.library_map().success(self._show).failure(
-            lambda message: self.status.setText(f"Cannot draw the map: {message}")).run()
+        """Compute (or update) the map in the background, then show it; meanwhile the
+        status says how long it has been laying out, every second."""
+        self._started = time.monotonic()
+        self._tick()
+        self._clock.start()
+        self.bridge.library_map().success(self._show).failure(self._failed).run()
+
+    def _tick(self) -> None:
+        seconds = int(time.monotonic() - self._started)
+        self.status.setText(f"Laying out the library… {seconds} s. The first map of a large "
+                            "library takes up to a minute (UMAP prepares itself once); "
+                            "after that, new photos are placed in a moment.")
+
+    def _failed(self, message: str) -> None:
+        self._clock.stop()
+        self.status.setText(f"Cannot draw the map: {message}")
 
     def _show(self, view: MapView) -> None:
+        self._clock.stop()
         self.view = view
         self.canvas.set_points(view.xy)
         method = "UMAP" if view.method == "umap" else "principal components"

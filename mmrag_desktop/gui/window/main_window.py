@@ -365,6 +365,8 @@ class MainWindow(PhotoDrops, QMainWindow):
         self.query.clear()
         self.set_query_photo(None)  # clears the results
         self.filter_bar.result_count.setText("Searching…")
+        self.show_message(f"Showing photos like the {len(paths)} chosen on the map, all of "
+                          "them together.")
         self.generation = self.bridge.search([Term(photo=p) for p in paths], self.filters(),
                                              TOP_K)
 
