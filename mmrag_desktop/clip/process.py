@@ -126,12 +126,12 @@ class RemoteEmbedder:
             raise value
         return value
 
-    def _stop(self, process: BaseProcess) -> None:
+    def _stop(self, process: BaseProcess, patience: float = helpers.STOP_SECONDS) -> None:
         with self._life:
             if self._process is not process:  # another thread restarted it already
                 return
             self._process, conns = None, self._conns
-        helpers.stop(process, conns)
+        helpers.stop(process, conns, patience)
 
     def _fixed(self, name: str):
         """A property that does not change while the model is the same."""
@@ -140,10 +140,11 @@ class RemoteEmbedder:
         return self._cache[name]
 
     def close(self) -> None:
-        """End the helper (it ends by itself when this process does)."""
+        """End the helper at once (it only reads the model: nothing to save; it would also
+        end by itself when this process does)."""
         process = self._process
         if process is not None:
-            self._stop(process)
+            self._stop(process, patience=0)
 
     def load(self, *towers: str) -> None:
         """Load *towers* (``image``, ``text``; default both) in the helper, at once."""

@@ -58,11 +58,14 @@ def call_apart(function: Callable, *args):
         return pool.submit(function, *args).result()
 
 
-def stop(process: BaseProcess, connections: dict[str, Connection]) -> None:
-    """Close the pipes (the helper ends), wait :data:`STOP_SECONDS`, then kill it."""
+def stop(process: BaseProcess, connections: dict[str, Connection],
+         patience: float = STOP_SECONDS) -> None:
+    """Close the pipes (the helper ends), wait *patience* seconds, then kill it. A helper
+    that holds nothing to save (the model's: it only reads its files) is given 0: a torch
+    process takes 1–2 s to tear itself down, which quitting the app would wait for."""
     for conn in connections.values():
         conn.close()
-    process.join(STOP_SECONDS)
+    process.join(patience)
     if process.is_alive():
         process.kill()
         process.join()
