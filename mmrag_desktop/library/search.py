@@ -275,7 +275,7 @@ class Search:
     def understand(self, text: str) -> Understood:
         """What *text* asks besides its looks (:func:`.domain.query_parser.understand`),
         with the names this library knows: its places, named people, cameras and albums."""
-        state = (self.lib.store.seq(), tuple(a.name for a in self.lib.store.albums()))
+        state = (self.lib.store.seq(), tuple(self.lib.store.album_names()))
         if self._vocabulary is None or self._vocabulary[0] != state:
             cameras = [(model, make) for model, make, _ in self.lib.store.cameras()]
             self._vocabulary = (state, Vocabulary(sorted(self.lib.store.place_names()),

@@ -77,16 +77,21 @@ class Albums:
 
     # --- albums ------------------------------------------------------------------------------
 
-    def albums(self) -> list[AlbumRow]:
-        """Every album, by name, with its photo count."""
+    def albums(self, name: str | None = None) -> list[AlbumRow]:
+        """Every album (or the one called *name*, case aside), by name, with its photo count."""
+        where, params = ("WHERE a.name = ?", [name.strip()]) if name is not None else ("", [])
         return [AlbumRow(*row) for row in self.db.execute(
             "SELECT a.id, a.name, (SELECT COUNT(DISTINCT p.hash) FROM album_photos ap JOIN photos p "
-            "ON p.hash = ap.hash WHERE ap.album = a.id) FROM albums a ORDER BY a.name")]
+            f"ON p.hash = ap.hash WHERE ap.album = a.id) FROM albums a {where} ORDER BY a.name",
+            params)]
+
+    def album_names(self) -> list[str]:
+        """The albums' names, alphabetically (no counts: what query understanding needs)."""
+        return [r[0] for r in self.db.execute("SELECT name FROM albums ORDER BY name")]
 
     def album_named(self, name: str) -> AlbumRow | None:
-        """The album called *name* (without case), if there is one."""
-        return next((a for a in self.albums() if a.name.casefold() == name.strip().casefold()),
-                    None)
+        """The album called *name* (without case: the column's collation), if there is one."""
+        return next(iter(self.albums(name)), None)
 
     def create_album(self, name: str) -> int:
         """A new album called *name*; its id.
