@@ -412,11 +412,11 @@ def test_a_text_only_model_is_given_the_text_read_in_the_photos_and_their_places
     engine.updates.understand()
     engine.config.ask_photos = 2
     conversation = Conversation(engine, _vlm(engine.config, gemma))
-    answer = conversation.ask("What did the receipt from the hardware store say?")
-    assert answer.candidates[0].path == str(made[0][0])  # found by its text
+    answer = conversation.ask("What did the sign of the Midnight Bakery say?")
+    assert answer.candidates[0].path == str(made[1][0])  # found by its text
     prompt = [p["text"] for p in conversation.history[0]["content"]]
-    read = answer.candidates[0].meta["text"]  # as the OCR read it: "eRec\nSt9\nHardwate"
-    assert "Hardwa" in read and f"text in the photo {quoted(read, TEXT_CHARS)}" in prompt[1]
+    read = answer.candidates[0].meta["text"]  # as the OCR read it ("Midnight Bakery", or near)
+    assert "midnight" in read.lower() and f"text in the photo {quoted(read, TEXT_CHARS)}" in prompt[1]
     conversation = Conversation(engine, _vlm(engine.config, gemma))
     conversation.ask("Which photos did I take in Tokyo?")
     prompt = "\n".join(p["text"] for p in conversation.history[0]["content"])
