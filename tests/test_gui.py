@@ -568,6 +568,42 @@ def test_grid_of_100k_results_asks_only_for_visible_thumbnails(qtbot, tmp_path):
     lanes.close()
 
 
+def test_a_thumbnail_asked_for_while_the_size_changes_still_arrives(qtbot, tmp_path,
+                                                                     monkeypatch):
+    """A thumbnail in the works when the size changed was dropped without a word, so the
+    grid, told "in the works" meanwhile, never asked again: the photo stayed blank."""
+    import threading
+
+    from mmrag_desktop.gui.adapters import thumbnail_loader
+
+    photo = coco_photos()[0]
+    digest = file_hash(photo)
+    release, started = threading.Event(), threading.Event()
+    make = thumbnail_loader.thumbnail_image
+
+    def slow(*args, **kwargs):
+        started.set()
+        release.wait(10)
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(thumbnail_loader, "thumbnail_image", slow)
+    lanes = Lanes(workers={"thumbnails": 2})
+    loader = ThumbnailLoader(tmp_path / "thumbnails", 128, lanes)
+    said = []
+    loader.loaded.connect(said.append)
+    assert loader.image(str(photo), digest) is None
+    assert started.wait(10)
+    loader.set_size(64)
+    assert loader.image(str(photo), digest) is None  # in the works, at the old size
+    release.set()
+    qtbot.waitUntil(lambda: bool(said), timeout=10_000)
+    qtbot.waitUntil(lambda: loader.image(str(photo), digest) is not None, timeout=10_000)
+    image = loader.image(str(photo), digest)
+    assert not image.isNull() and max(image.width(), image.height()) == 64
+    loader.close()
+    lanes.close()
+
+
 def test_thumbnails_are_cached_by_content(tmp_path):
     photo = coco_photos()[0]
     folder = tmp_path / "thumbnails"

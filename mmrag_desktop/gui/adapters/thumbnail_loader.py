@@ -132,11 +132,13 @@ class ThumbnailLoader(QObject):
             result = BROKEN
         with self._wake:
             self._busy.discard(key)
-            if size != self.size:
-                return
-            self._images[key] = result
-            while len(self._images) > MEMORY_ITEMS:
-                self._images.popitem(last=False)
+            stale = size != self.size
+            if not stale:
+                self._images[key] = result
+                while len(self._images) > MEMORY_ITEMS:
+                    self._images.popitem(last=False)
+        # Said even when made at a size no longer wanted: a view that asked for it meanwhile
+        # (and was told it was in the works) asks again, at the new size.
         self.loaded.emit(key)
 
 
