@@ -1340,7 +1340,9 @@ def test_a_video_is_found_at_its_moment_shown_there_and_played_from_there(
     assert rows["Video"].startswith("0:12 long; this moment is 0:0")
     open_button = next(b for b in preview.findChildren(QPushButton) if b.text() == "Open")
     open_button.click()
-    qtbot.waitUntil(launched.exists, timeout=10_000)
+    # the shell makes the file before it writes to it: wait for what it writes
+    qtbot.waitUntil(lambda: launched.exists() and launched.read_text().endswith("\n"),
+                    timeout=10_000)
     assert launched.read_text().split() == [f"--start={video.meta['moment']:.2f}", video.path]
     preview.close()
 
