@@ -186,7 +186,7 @@ def cmd_places(args) -> int:
         print(json.dumps({country: [{"town": t, "photos": n} for t, n in towns]
                           for country, towns in places.items()}, indent=1, ensure_ascii=False))
         return 0
-    for country, towns in sorted(places.items(), key=lambda item: -sum(n for _, n in item[1])):
+    for country, towns in places.items():
         print(f"{country or 'Elsewhere'}: {sum(n for _, n in towns):,} photos")
         for town, photos in towns:
             print(f"  {town}: {photos:,}")

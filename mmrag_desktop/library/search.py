@@ -451,13 +451,13 @@ class Search:
             np.empty((0, self.lib.vector_index().dim), np.float32)
 
     def places(self) -> dict[str, list[tuple[str, int]]]:
-        """Country → [(town, photos)], most photos first: where the library's photos were
-        taken, from the offline place names of their EXIF GPS (:mod:`.understanding.places`).
-        Countries in alphabetical order; "" for a place with no country."""
+        """Country → [(town, photos)]: where the library's photos were taken, from the
+        offline place names of their EXIF GPS (:mod:`.understanding.places`); countries with
+        the most photos first, and towns likewise; "" for a place with no country."""
         out: dict[str, list[tuple[str, int]]] = {}
         for country, town, photos in self.lib.store.place_counts():
             out.setdefault(country, []).append((town, photos))
-        return out
+        return dict(sorted(out.items(), key=lambda item: -sum(n for _, n in item[1])))
 
     def browse(self, filters: Filters | None = None) -> Timeline:
         """The photos that pass *filters*, newest first, by month: what the GUI shows

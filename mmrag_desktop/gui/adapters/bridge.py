@@ -21,6 +21,7 @@ from ...domain.analyses import ANALYSES
 from ...domain.folders import Activity
 from ...domain.query import Filters, Term
 from ...library.ask import Conversation
+from ...library.export import export_photos
 from ...library.facade import Library
 from ...library.folders import FolderError
 from ...library.indexer import IndexReport, Progress
@@ -192,8 +193,6 @@ class LibraryBridge(QObject):
         """Copy *paths* into *folder* (:func:`.library.export.export_photos`, made at most
         *max_side* pixels long where given) on the jobs lane; the op's result is the
         :class:`.library.export.ExportReport`."""
-        from ...library.export import export_photos
-
         return self.op(lambda _engine: export_photos(paths, folder, max_side), lane="jobs")
 
     def extract(self, path: str, schema: str) -> Op:

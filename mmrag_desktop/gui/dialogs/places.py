@@ -44,10 +44,10 @@ class PlacesDialog(QDialog):
         self.resize(420, 520)
 
     def set_places(self, places: dict[str, list[tuple[str, int]]]) -> None:
-        """Show *places* (country → [(town, photos)], :meth:`.library.search.Search.places`)."""
+        """Show *places* (country → [(town, photos)], most first:
+        :meth:`.library.search.Search.places`)."""
         self.tree.clear()
-        countries = sorted(places.items(), key=lambda item: -sum(n for _, n in item[1]))
-        for country, towns in countries:
+        for country, towns in places.items():
             top = QTreeWidgetItem([country or "Elsewhere", f"{sum(n for _, n in towns):,}"])
             top.setData(0, Qt.ItemDataRole.UserRole, country)
             for town, photos in towns:

@@ -132,6 +132,7 @@ class PreviewDialog(QDialog):
         layout.addWidget(self.image_label, 1)
         layout.addWidget(panel)
         self._image = QImage()
+        self._drawn: tuple[tuple, QImage] | None = None  # (photo and faces, drawn), see _with_faces
         self._zoom: float | None = None  # screen pixels per image pixel; None: fit the view
         self._centre = QPointF()  # the image point at the middle of the view, when zoomed
         self._full = False  # the full-size decode is shown (1:1 needs it)
@@ -263,9 +264,7 @@ class PreviewDialog(QDialog):
         """Draw the photo: fitted to the view, or at :attr:`_zoom` around :attr:`_centre`."""
         if self._image.isNull():
             return
-        image = self._image.copy()
-        if self._faces:
-            self._draw_faces(image)
+        image = self._with_faces()
         view = self.image_label.size()
         if self._zoom is None:
             self.image_label.setPixmap(QPixmap.fromImage(image).scaled(
@@ -279,6 +278,18 @@ class PreviewDialog(QDialog):
         self.image_label.setPixmap(QPixmap.fromImage(part).scaled(
             int(part.width() * self._zoom), int(part.height() * self._zoom),
             Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+    def _with_faces(self) -> QImage:
+        """The photo with its faces' boxes drawn, made once per photo and faces (a pan redraws
+        many times a second: a full-size copy each time would stall the window)."""
+        key = (self._image.cacheKey(), tuple((face.id, name) for face, name in self._faces))
+        if self._drawn is None or self._drawn[0] != key:
+            image = self._image
+            if self._faces:
+                image = image.copy()
+                self._draw_faces(image)
+            self._drawn = (key, image)
+        return self._drawn[1]
 
     def fitted_scale(self) -> float:
         """Screen pixels per image pixel when the photo fits the view."""

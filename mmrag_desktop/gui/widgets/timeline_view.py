@@ -164,8 +164,8 @@ class DateScrubber(QWidget):
 
     def month_at(self, y: float) -> int | None:
         """The month whose photos are at *y* pixels down the scrubber."""
-        model, header = getattr(self.view, "timeline_model", None), self.view.verticalHeader()
-        rows = model.header_rows() if model is not None else []
+        model, header = self.view.timeline_model, self.view.verticalHeader()
+        rows = model.header_rows()
         if not rows or self.height() <= 0:
             return None
         target = y / self.height() * max(header.length(), 1)
@@ -174,9 +174,7 @@ class DateScrubber(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         painter = QPainter(self)
         painter.setPen(QColor(255, 255, 255))
-        model, header = getattr(self.view, "timeline_model", None), self.view.verticalHeader()
-        if model is None:
-            return
+        model, header = self.view.timeline_model, self.view.verticalHeader()
         length, last_y, last_year = max(header.length(), 1), -100, None
         height = painter.fontMetrics().height()
         for month, row in zip(self.view.timeline.months, model.header_rows()):
