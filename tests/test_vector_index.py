@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from mmrag_desktop.bench.speed import exact_top_k, synthetic_embeddings
-from mmrag_desktop.index.vectors import EF_BY_SIZE, MIN_FILTERED_EF, VectorIndex, ef_for
+from mmrag_desktop.index.vectors import EF_BY_SIZE, EXACT_UP_TO, MIN_FILTERED_EF, VectorIndex, ef_for
 
 
 def test_ef_grows_with_the_library_and_narrows_with_a_filter():
     small, middle, large = (ef for _, ef in EF_BY_SIZE)
-    assert (ef_for(500), ef_for(20_000), ef_for(20_001), ef_for(100_000), ef_for(2_000_000)) == (
+    assert (ef_for(EXACT_UP_TO + 1), ef_for(20_000), ef_for(20_001), ef_for(100_000), ef_for(2_000_000)) == (
         small, small, middle, middle, large)
+    assert (ef_for(5), ef_for(500), ef_for(500, share=0.1)) == (MIN_FILTERED_EF, 500, 500)
     assert small < middle < large
     assert ef_for(1_000_000, share=0.03) == round(large * 0.03 ** 0.5) < large
     assert ef_for(1_000_000, share=1e-6) == MIN_FILTERED_EF
@@ -26,7 +27,7 @@ def test_the_index_follows_its_size_and_a_filtered_search_puts_ef_back(tmp_path)
     index = VectorIndex(tmp_path / "v.hnsw", 16, "test", 16, 64, 0)
     index.start_empty(1024)
     index.add(np.arange(1_000), data[:1_000])
-    assert index._require().ef == EF_BY_SIZE[0][1]
+    assert index._require().ef == 1_000  # small: exact
     index.add(np.arange(1_000, n), data[1_000:])
     assert index._require().ef == EF_BY_SIZE[1][1]
 
@@ -44,3 +45,16 @@ def test_the_index_follows_its_size_and_a_filtered_search_puts_ef_back(tmp_path)
     assert reopened.read_saved() is None and reopened._require().ef == EF_BY_SIZE[1][1]
     reopened.set_ef(200)
     assert reopened._require().ef == 200
+
+
+def test_a_small_library_is_searched_exactly(tmp_path):
+    """Guards against a narrow beam on a small library: with ``ef`` 64 this graph (``M`` 8,
+    random 32-d vectors, where HNSW does worst) misses true top-10 results."""
+    n = EXACT_UP_TO
+    data = synthetic_embeddings(n, 32, seed=4)
+    index = VectorIndex(tmp_path / "v.hnsw", 32, "test", 8, 32, 0)
+    index.start_empty(n)
+    index.add(np.arange(n), data)
+    queries = synthetic_embeddings(100, 32, seed=5)
+    truth = exact_top_k(data, queries, 10)
+    assert all(set(index.search(q, 10)[0].tolist()) == set(t.tolist()) for q, t in zip(queries, truth))

@@ -51,6 +51,11 @@ wider beam for the same recall; a small one answers as well with a narrower, fas
 
 MIN_FILTERED_EF = 16
 
+EXACT_UP_TO = 2_000
+"""Up to this many vectors ``ef`` is at least their count, so the beam holds every vector
+and a search is exact (the table's ``ef`` 64 on a 230-photo library missed a true top-10
+result now and then); at 2,000 vectors of 512-d such a search takes 0.5 ms (2-core EPYC)."""
+
 
 def ef_for(count: int, configured: int = 0, share: float = 1.0) -> int:
     """The query-time ``ef`` for an index of *count* vectors: *configured* when it is set
@@ -60,9 +65,12 @@ def ef_for(count: int, configured: int = 0, share: float = 1.0) -> int:
     for the same recall, and every refused vector costs a call into Python. Measured on 1M
     vectors, recall@10 / p50: 50 % pass, ef 113: 0.986 / 3.6 ms (ef 48: 0.908); 10 %, ef 51:
     0.993 / 7.3 ms; 3 %, ef 28: 0.996 / 12.4 ms (ef 160: 1.000 / 52 ms); 2.1 %, ef 23: 0.992 /
-    14 ms (fewer pass: the search is exact)."""
+    14 ms (fewer pass: the search is exact). A library of up to :data:`EXACT_UP_TO` vectors
+    is searched exactly."""
     if configured > 0:
         return configured
+    if count <= EXACT_UP_TO:
+        return max(count, MIN_FILTERED_EF)
     ef = next(ef for limit, ef in EF_BY_SIZE if limit is None or count <= limit)
     return ef if share >= 1 else max(MIN_FILTERED_EF, round(ef * share ** 0.5))
 
