@@ -7,7 +7,8 @@
 # in a build venv without torch (build/bundle-venv; BUNDLE_VENV overrides). Needs python3
 # (3.11+), zstd, mksquashfs, and the X11/Wayland client libraries Qt's platform plugins link
 # (bundled from the build machine, so that the app finds them on any desktop):
-#   apt-get install zstd squashfs-tools libxcb-icccm4 libxcb-keysyms1 libwayland-cursor0 libwayland-egl1
+#   apt-get install zstd squashfs-tools libxcb-icccm4 libxcb-keysyms1 libwayland-cursor0 libwayland-egl1 libpulse0
+# (libpulse: Qt Multimedia's, for videos in the viewer)
 # llama-cpp-python compiles unless pip's cache has its wheel; CMAKE_ARGS as in the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ done
 # SIGPIPE when grep stops at the first match of an output longer than the pipe's buffer, and a
 # library that is there reads as missing.
 linker_cache=$("$(command -v ldconfig || echo /sbin/ldconfig)" -p)
-for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libwayland-cursor.so.0 libwayland-egl.so.1; do
+for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libwayland-cursor.so.0 libwayland-egl.so.1 libpulse.so.0; do
     [[ $linker_cache == *"$lib "* ]] || { echo "build.sh: $lib is missing (see the top of $0)" >&2; exit 1; }
 done
 started=$(date +%s)

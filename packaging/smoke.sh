@@ -44,6 +44,8 @@ seconds() { echo "$1 $2" | awk '{printf "%.2f", $2 - $1}'; }
 echo "smoke: $app"
 [ -z "$(find "$app" -iname '*torch*' -o -iname 'libcudnn*' -o -iname 'libnvrtc*' \
         -o -iname 'transformers' -o -iname 'triton')" ] || fail "torch or CUDA libraries inside"
+[ -n "$(find "$app" -iname '*ffmpegmediaplugin*')" ] \
+    || fail "no Qt Multimedia FFmpeg plugin inside: videos would not play in the viewer"
 
 # An export imported (into a home of its own: the tiny model's architecture)...
 mkdir -p "$work/imported"

@@ -1320,13 +1320,15 @@ def test_a_video_is_found_at_its_moment_shown_there_and_played_from_there(
                                     cache))
     from PySide6.QtGui import QImage
 
-    rgb = shown.convertToFormat(QImage.Format.Format_RGB888)
-    assert (rgb.width(), rgb.height()) == at_moment.size
-    pixels = np.frombuffer(rgb.constBits(), np.uint8).reshape(
-        rgb.height(), rgb.bytesPerLine())[:, :3 * rgb.width()].reshape(
-        rgb.height(), rgb.width(), 3).astype(np.float32)
-    assert np.abs(pixels - np.asarray(at_moment, np.float32)).mean() < 2
-    assert np.abs(pixels - np.asarray(at_start, np.float32)).mean() > 10
+    def pixels(image: QImage) -> np.ndarray:
+        rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+        return np.frombuffer(rgb.constBits(), np.uint8).reshape(
+            rgb.height(), rgb.bytesPerLine())[:, :3 * rgb.width()].reshape(
+            rgb.height(), rgb.width(), 3).astype(np.float32)
+
+    assert (shown.width(), shown.height()) == at_moment.size
+    assert np.abs(pixels(shown) - np.asarray(at_moment, np.float32)).mean() < 2
+    assert np.abs(pixels(shown) - np.asarray(at_start, np.float32)).mean() > 10
     # the preview says where in the video this is; Open plays from there
     launched = tmp_path / "launched.txt"
     player = tmp_path / "bin" / "mpv"
@@ -1344,7 +1346,26 @@ def test_a_video_is_found_at_its_moment_shown_there_and_played_from_there(
     qtbot.waitUntil(lambda: launched.exists() and launched.read_text().endswith("\n"),
                     timeout=10_000)
     assert launched.read_text().split() == [f"--start={video.meta['moment']:.2f}", video.path]
+    # it plays here too (K), from that moment: the first position is the moment's, and the
+    # frame shown is the scene playing, not the moment's still
+    bar = preview.video
+    assert bar.isVisible() and bar.time.text().startswith(f"0:0{int(video.meta['moment'])} / 0:12")
+    positions: list[int] = []
+    bar.player.positionChanged.connect(positions.append)
+    qtbot.keyClick(preview.image_label, Qt.Key.Key_K)
+    qtbot.waitUntil(lambda: preview._playing and positions and positions[-1] > positions[0] + 500,
+                    timeout=30_000)
+    qtbot.keyClick(preview.image_label, Qt.Key.Key_K)  # pause
+    qtbot.waitUntil(lambda: not bar.playing)
+    assert video.meta["moment"] * 1000 - 1000 <= positions[0] < video.meta["moment"] * 1000 + 1000
+    scene = min(bar.player.position() // 3000, 3)
+    frame = pixels(preview._image)
+    sizes = [np.asarray(Image.open(p).convert("RGB").resize((160, 120)), np.float32) for p in scenes]
+    errors = [np.abs(frame - s).mean() for s in sizes]
+    assert int(np.argmin(errors)) == scene, errors
+    assert bar.button.text().endswith("Play") and bar.slider.value() == bar.player.position()
     preview.close()
+    assert bar.player.source().isEmpty()  # closed: stopped, the file let go
 
 
 def test_personal_concepts_are_made_taught_filtered_and_removed_in_the_window(

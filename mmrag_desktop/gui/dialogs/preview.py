@@ -1,5 +1,6 @@
 """The viewer: one result large, with its metadata; ← / → step through the results, F fills
-the screen, the wheel, + / −, 1 (1:1) and 0 (fit) zoom, dragging pans."""
+the screen, the wheel, + / −, 1 (1:1) and 0 (fit) zoom, dragging pans; a video plays here
+from the moment found (K, or its Play button)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from ...domain.query import Result
 from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import full_image, preview_image
 from ..widgets import desktop, plain
+from ..widgets.player import PLAYBACK_MISSING, VideoBar
 from ..widgets.results import why_matched
 from .extraction import ExtractionDialog
 
@@ -54,7 +56,7 @@ def metadata_rows(result: Result) -> list[tuple[str, str]]:
                              f"{size_text(meta.get('size'))}"))
     if meta.get("duration") is not None:
         rows.append(("Video", f"{clock(meta['duration'])} long" + (
-            f"; this moment is {clock(meta['moment'])} in (Open plays from there)"
+            f"; this moment is {clock(meta['moment'])} in (Play and Open start there)"
             if "moment" in meta else "")))
     if meta.get("mtime_ns"):
         modified = datetime.fromtimestamp(meta["mtime_ns"] / 1e9)
@@ -128,14 +130,23 @@ class PreviewDialog(QDialog):
         panel = QWidget()
         panel.setLayout(side)
         panel.setFixedWidth(400)
+        view = QVBoxLayout()
+        view.addWidget(self.image_label, 1)
+        self.video = VideoBar() if PLAYBACK_MISSING is None else None
+        if self.video is not None:
+            self.video.frame.connect(self._on_frame)
+            self.video.failed.connect(lambda error: self.bridge.message.emit(
+                f"Cannot play {os.path.basename(self.video.path)} here: {error}; Open plays it"))
+            view.addWidget(self.video)
         layout = QHBoxLayout(self)
-        layout.addWidget(self.image_label, 1)
+        layout.addLayout(view, 1)
         layout.addWidget(panel)
         self._image = QImage()
         self._drawn: tuple[tuple, QImage] | None = None  # (photo and faces, drawn), see _with_faces
         self._zoom: float | None = None  # screen pixels per image pixel; None: fit the view
         self._centre = QPointF()  # the image point at the middle of the view, when zoomed
         self._full = False  # the full-size decode is shown (1:1 needs it)
+        self._playing = False  # the image is a frame of the video playing, not the moment
         self._drag: QPointF | None = None
         self.image_label.setMouseTracking(False)
         self._faces: list = []  # (FaceRow, name) of the photo shown
@@ -161,7 +172,14 @@ class PreviewDialog(QDialog):
             # a photo of the timeline: what the understanding pass knows is read now
             self.bridge.op(lambda engine: engine.search.understood(digest)) \
                 .success(lambda known: self._understood(row, known)).run()
-        self._image, self._zoom, self._full = QImage(), None, False
+        self._image, self._zoom, self._full, self._playing = QImage(), None, False, False
+        if self.video is not None:
+            duration = self.result.meta.get("duration")
+            if duration is not None:
+                self.video.load(self.result.path, duration, self.result.meta.get("moment", 0.0))
+            else:
+                self.video.stop()
+            self.video.setVisible(duration is not None)
         self._show_faces(row, [])
         if digest:
             self.bridge.op(lambda engine: engine.people.in_photos([digest]).get(digest, [])) \
@@ -189,6 +207,13 @@ class PreviewDialog(QDialog):
     def _on_decoded(self, path: str, image: QImage) -> None:
         if path == self.result.path:  # else the user moved on
             self._image = image
+            self._fit()
+
+    def _on_frame(self, image: QImage) -> None:
+        """A frame of the video playing replaces the moment's (full size: no second decode
+        to zoom; its faces were found at the moment only, so none are drawn)."""
+        if not image.isNull():
+            self._image, self._full, self._playing = image, True, True
             self._fit()
 
     def _on_failed(self, path: str, error: str) -> None:
@@ -282,6 +307,8 @@ class PreviewDialog(QDialog):
     def _with_faces(self) -> QImage:
         """The photo with its faces' boxes drawn, made once per photo and faces (a pan redraws
         many times a second: a full-size copy each time would stall the window)."""
+        if self._playing:
+            return self._image
         key = (self._image.cacheKey(), tuple((face.id, name) for face, name in self._faces))
         if self._drawn is None or self._drawn[0] != key:
             image = self._image
@@ -394,7 +421,7 @@ class PreviewDialog(QDialog):
 
     def _key(self, key: int) -> bool:
         """Handle ← → (step), Space (close), F (full screen), + / − (zoom), 1 (the photo's
-        own pixels, 1:1) and 0 (fit); False for any other key."""
+        own pixels, 1:1), 0 (fit) and K (play / pause a video); False for any other key."""
         if key == Qt.Key.Key_Right:
             self._step(1)
         elif key == Qt.Key.Key_Left:
@@ -411,9 +438,16 @@ class PreviewDialog(QDialog):
             self.zoom_to(1.0)
         elif key == Qt.Key.Key_0:
             self.zoom_to(None)
+        elif key == Qt.Key.Key_K and self.video is not None and self.video.isVisible():
+            self.video.toggle()
         else:
             return False
         return True
+
+    def done(self, result: int) -> None:
+        if self.video is not None:
+            self.video.stop()  # a closed viewer must not go on playing, nor hold the file
+        super().done(result)
 
     def _ask_about(self) -> None:
         self.ask_about.emit(self.result.path)
