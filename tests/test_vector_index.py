@@ -58,3 +58,12 @@ def test_a_small_library_is_searched_exactly(tmp_path):
     queries = synthetic_embeddings(100, 32, seed=5)
     truth = exact_top_k(data, queries, 10)
     assert all(set(index.search(q, 10)[0].tolist()) == set(t.tolist()) for q, t in zip(queries, truth))
+
+
+def test_a_filter_is_searched_exactly_only_where_that_is_faster():
+    """The crossings measured (EXACT_SEARCH_SCALE): at 100,000 photos exact wins at 1,000
+    allowed and the walk at 10,000; at 1,000,000, exact at 5,000 and the walk at 10,000."""
+    from mmrag_desktop.library.search import searched_exactly
+
+    assert searched_exactly(1_000, 100_000) and not searched_exactly(10_000, 100_000)
+    assert searched_exactly(5_000, 1_000_000) and not searched_exactly(10_000, 1_000_000)

@@ -29,7 +29,7 @@ from ..core.config import Config, home_dir, load_config, save_config
 from ..domain.query import Term
 from ..index.vectors import VectorIndex, ef_for
 from ..library.facade import Library
-from ..library.search import EXACT_SEARCH_LIMIT
+from ..library.search import EXACT_SEARCH_SCALE, searched_exactly
 from ..media.files import is_image_name
 from ..media.photos import decode
 
@@ -275,17 +275,19 @@ def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: 
         recall, latencies = measure(None, truth)
         _say(f"[ANN n={n:,} ef={ef_value}{' (chosen)' if ef_value == chosen else ''}] "
              f"recall@10 vs exact {recall:.4f}, search {_percentiles(latencies)}")
-    # A filter that leaves too many photos for an exact search: the index walks past the
-    # refused ones (at ef_for's filtered ef), the app's own filtered path.
+    # Filters: the index walks past the refused photos (at ef_for's filtered ef); the app
+    # searches the smallest sets exactly instead (searched_exactly), which is said.
     index.set_ef(ef)
     rng = np.random.default_rng(3)
-    for share in (0.1, 0.03):
-        if n * share <= EXACT_SEARCH_LIMIT:
-            continue  # searched exactly by the app
-        allowed_ids = np.sort(rng.choice(n, int(n * share), replace=False))
+    limit = int(EXACT_SEARCH_SCALE * n ** 0.5)
+    for allowed in sorted({limit // 2, limit, 2 * limit, n * 3 // 100, n // 10}):
+        if not 10 < allowed < n:
+            continue
+        allowed_ids = np.sort(rng.choice(n, allowed, replace=False))
         expected = allowed_ids[exact_top_k(data[allowed_ids], probe[:300], 10)]
         recall, latencies = measure(allowed_ids, expected)
-        _say(f"[ANN n={n:,} filter passing {share:.0%}, ef={ef_for(n, ef, share)}] "
+        _say(f"[ANN n={n:,} filter passing {allowed:,} ({allowed / n:.1%}), "
+             f"ef={ef_for(n, ef, allowed / n)}{'; the app searches these exactly' if searched_exactly(allowed, n) else ''}] "
              f"recall@10 vs exact {recall:.4f}, search {_percentiles(latencies)}")
 
 

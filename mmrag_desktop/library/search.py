@@ -5,6 +5,7 @@ photos by id with what is known of them."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sqlite3
 from typing import TYPE_CHECKING
@@ -25,10 +26,20 @@ if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
     from .facade import Library
 
 
-EXACT_SEARCH_LIMIT = 20_000
-"""With a filter that leaves at most this many photos, search them exactly (one matrix
-product) instead of walking the HNSW graph with a filter, which slows down and loses recall
-when most nodes are filtered out."""
+EXACT_SEARCH_SCALE = 6.0
+"""A filter that leaves at most this × √(library size) photos is searched exactly (their
+vectors read from SQLite, one matrix product), more by walking the HNSW graph past the
+photos it refuses. The exact search costs about 5 µs a photo; the walk visits about
+``ef`` × size / allowed nodes, so the two cross near √(``ef`` × size). Measured p50 (synthetic
+512-d, 2 cores, busy), exact vs walk: 100,000 photos, 1,000 allowed: 4 vs 12 ms; 2,000: 8 vs
+8 ms; 10,000: 57 vs 3.2 ms. 1,000,000 photos, 2,000: 8 vs 71 ms; 5,000: 25 vs 41 ms; 10,000:
+57 vs 24 ms; 20,000: 115 vs 19 ms. The crossings, ~2,000 and ~7,000, are 6.3 and 7 × √size."""
+
+
+def searched_exactly(allowed: int, size: int) -> bool:
+    """Whether a filter that lets *allowed* of *size* embedded photos through is searched
+    exactly rather than in the HNSW graph (:data:`EXACT_SEARCH_SCALE`)."""
+    return allowed <= EXACT_SEARCH_SCALE * math.sqrt(size)
 
 
 FEW_OFFLINE = 1000
@@ -230,7 +241,7 @@ class Search:
             ids, scores = ids[keep][:k], scores[keep][:k]
         else:
             allowed = self.lib.store.ids_matching(filters)
-            if len(allowed) <= EXACT_SEARCH_LIMIT:
+            if searched_exactly(len(allowed), vectors.count()):
                 ids, scores = self.exact(query, allowed, k)
             else:
                 ids, scores = vectors.search(query, k, allowed)

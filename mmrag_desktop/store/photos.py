@@ -169,9 +169,13 @@ class Photos:
         """Ids of embedded, online rows that pass *filters*; with *among*, only those of
         these ids (an index lookup, not a scan of the library)."""
         where, params = filter_sql(filters)
-        sql = f"SELECT id FROM photos WHERE {EMBEDDED} AND ({where})"
         if among is None:
-            return {r[0] for r in self.db.execute(sql, params)}
+            # One row of text parsed by numpy, not a Python row per id: 100,000 ids (a year
+            # of a 1M-photo library) in 30 ms instead of 44.
+            joined = self.db.execute(f"SELECT group_concat(id) FROM photos WHERE {EMBEDDED} "
+                                     f"AND ({where})", params).fetchone()[0]
+            return set(np.fromstring(joined, np.int64, sep=",").tolist()) if joined else set()
+        sql = f"SELECT id FROM photos WHERE {EMBEDDED} AND ({where})"
         found: set[int] = set()
         for part in chunks(among):
             found.update(r[0] for r in self.db.execute(

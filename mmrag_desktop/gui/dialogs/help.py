@@ -28,6 +28,7 @@ FIXED_KEYS = [
     ("Preview", "Wheel, + −, double-click", "Zoom in or out"),
     ("Preview", "Drag", "Move around a zoomed photo"),
     ("Preview", "1 / 0", "The photo's own pixels (1:1) / fit"),
+    ("Preview", "K", "Play or pause a video (from the moment found)"),
     ("Preview", "Space or Esc", "Close the preview"),
     ("Search field", "Enter", "Search"),
 ]
