@@ -1,6 +1,7 @@
 """The HNSW index's query-time ``ef``: chosen by the library's size, narrowed for a filtered
 search by the share the filter lets through, and put back after it; filtered searches keep
-their recall against exact search."""
+their recall against exact search, whichever way they are answered (post-filtered
+candidates, a filtered walk, or exactly)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,34 @@ def test_a_filter_is_searched_exactly_only_where_that_is_faster():
 
     assert searched_exactly(1_000, 100_000) and not searched_exactly(10_000, 100_000)
     assert searched_exactly(5_000, 1_000_000) and not searched_exactly(10_000, 1_000_000)
+
+
+def test_a_filtered_search_answers_as_exact_search_does_on_each_path(engine, tmp_path, monkeypatch):
+    """A broad filter is answered from unfiltered candidates without reading its ids; a
+    narrow one, of which too few are among the candidates, falls back to its ids. Both give
+    the exact filtered top-k."""
+    import shutil
+
+    from conftest import coco_photos
+    from mmrag_desktop.domain.query import Filters
+    from mmrag_desktop.library import search
+
+    for n, photo in enumerate(coco_photos()[:60]):
+        folder = tmp_path / ("few" if n < 6 else "many")
+        folder.mkdir(exist_ok=True)
+        shutil.copy2(photo, folder / photo.name)
+    engine.updates.index([str(tmp_path / "few"), str(tmp_path / "many")])
+    monkeypatch.setattr(search, "POST_FILTER_CANDIDATES", 20)  # of 60 photos
+    reads = []
+    real = engine.store.ids_matching
+    monkeypatch.setattr(engine.store, "ids_matching", lambda filters, among=None: (
+        reads.append(among is None), real(filters, among))[1])
+    query = engine.embedder.encode_texts(["a dog on a beach"])[0]
+    for name, k, whole in (("many", 5, False), ("few", 5, True), ("many", 40, True)):
+        filters = Filters(folders=[str(tmp_path / name)])
+        reads.clear()
+        got = engine.search.by_vector(query, k, filters=filters)
+        ids, scores = engine.search.exact(query, real(filters), k)
+        assert [r.id for r in got] == ids.tolist()
+        assert np.allclose([r.score for r in got], scores, atol=1e-5)
+        assert reads[-1] is whole  # the filter's ids were read whole only where needed

@@ -23,6 +23,7 @@ from ..index.keywords import MIN_COVERAGE, coverage, fuse
 from ..understanding.passes import summary
 
 if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
+    from ..index.vectors import VectorIndex
     from .facade import Library
 
 
@@ -34,6 +35,18 @@ photos it refuses. The exact search costs about 5 µs a photo; the walk visits a
 512-d, 2 cores, busy), exact vs walk: 100,000 photos, 1,000 allowed: 4 vs 12 ms; 2,000: 8 vs
 8 ms; 10,000: 57 vs 3.2 ms. 1,000,000 photos, 2,000: 8 vs 71 ms; 5,000: 25 vs 41 ms; 10,000:
 57 vs 24 ms; 20,000: 115 vs 19 ms. The crossings, ~2,000 and ~7,000, are 6.3 and 7 × √size."""
+
+
+POST_FILTER_CANDIDATES = 300
+"""A filtered search for up to :data:`POST_FILTER_MAX_K` results first asks the graph,
+unfiltered, for this many candidates and keeps those the filter lets through (post-filtering):
+when k of them pass, they are the filter's top-k, since every photo left out scores below all
+candidates. A broad filter (a year of a ten-year library) is so answered without reading its
+ids: 1,000,000 photos, a year: ~5 ms (300 candidates from the graph ~4 ms, their SQL check
+0.8 ms) instead of ~33 (100,000 ids read, 26 ms, then a filtered walk). A narrow filter lets
+fewer than k through and is searched as before, ~5 ms later."""
+
+POST_FILTER_MAX_K = 30
 
 
 def searched_exactly(allowed: int, size: int) -> bool:
@@ -239,6 +252,8 @@ class Search:
             ids, scores = vectors.search(query, k + len(offline))
             keep = ~np.isin(ids, np.asarray(offline, dtype=np.int64))
             ids, scores = ids[keep][:k], scores[keep][:k]
+        elif (post_filtered := self._post_filtered(vectors, query, k, filters)) is not None:
+            ids, scores = post_filtered
         else:
             allowed = self.lib.store.ids_matching(filters)
             if searched_exactly(len(allowed), vectors.count()):
@@ -252,6 +267,21 @@ class Search:
         if min_score is not None:
             results = [r for r in results if r.score >= min_score]
         return results
+
+    def _post_filtered(self, vectors: VectorIndex, query: np.ndarray, k: int,
+                       filters: Filters) -> tuple[np.ndarray, np.ndarray] | None:
+        """The filter's top-k among the graph's unfiltered top :data:`POST_FILTER_CANDIDATES`
+        (ids, cosine similarities; best first), or None when *k* is above
+        :data:`POST_FILTER_MAX_K` or fewer than *k* candidates pass (and there were more
+        photos than candidates)."""
+        if k > POST_FILTER_MAX_K:
+            return None
+        ids, scores = vectors.search(query, POST_FILTER_CANDIDATES)
+        passing = self.lib.store.ids_matching(filters, among=ids.tolist())
+        keep = np.fromiter((int(i) in passing for i in ids), bool, len(ids))
+        if keep.sum() < k and len(ids) < vectors.count():
+            return None
+        return ids[keep][:k], scores[keep][:k]
 
     def _moments(self, query: np.ndarray, results: list[Result], k: int,
                  filters: Filters) -> list[Result]:

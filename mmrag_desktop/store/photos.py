@@ -175,7 +175,9 @@ class Photos:
             joined = self.db.execute(f"SELECT group_concat(id) FROM photos WHERE {EMBEDDED} "
                                      f"AND ({where})", params).fetchone()[0]
             return set(np.fromstring(joined, np.int64, sep=",").tolist()) if joined else set()
-        sql = f"SELECT id FROM photos WHERE {EMBEDDED} AND ({where})"
+        # NOT INDEXED: each of *among* looked up by its row id, never a range of a filter's
+        # index (a year's 100,000 rows scanned to check 300 ids: 50 ms instead of 1).
+        sql = f"SELECT id FROM photos NOT INDEXED WHERE {EMBEDDED} AND ({where})"
         found: set[int] = set()
         for part in chunks(among):
             found.update(r[0] for r in self.db.execute(
