@@ -1576,6 +1576,32 @@ def test_no_chip_label_or_progress_widens_the_window(qtbot, window, photos):
     assert window.width() <= 1280
 
 
+def test_folder_names_keep_their_width_beside_a_long_state(qtbot, window):
+    """At 1280 × 800 and the dock's first width, a folder's state ("offline (the disk is not
+    connected)", "up to date, 1,234 missing (kept)", errors) no longer squeezes the names
+    beside it ("Lisbo…y two"): it shows its first words, the rest in its tooltip."""
+    from mmrag_desktop.domain.folders import FolderState
+    from mmrag_desktop.domain.timeline import FolderNode
+
+    window.resize(1280, 800)
+    root = "/home/anna/Pictures"
+    trip = FolderNode(f"{root}/Trip", 101, [FolderNode(f"{root}/Trip/Lisbon day two", 40)])
+    panel = window.folders_panel
+    for state in ("up to date, 1,234 missing (kept)", "offline (the disk is not connected)"):
+        panel.set_folders([FolderState(root, 12_345, 17, state)])
+        panel.set_tree([FolderNode(root, 12_345, [FolderNode(f"{root}/Downloads", 100), trip])])
+        for item in panel._items():
+            item.setExpanded(True)
+        QApplication.processEvents()
+        top = panel.tree.topLevelItem(0)
+        assert top.text(2) == f"{state.split(',')[0].split(' (')[0]} ⚠ 17"
+        assert state in top.toolTip(2) and "17 errors" in top.toolTip(2)
+        metrics, indent = panel.tree.fontMetrics(), panel.tree.indentation()
+        for item, depth in ((top.child(0), 1), (top.child(1).child(0), 2)):
+            needed = (depth + 1) * indent + metrics.horizontalAdvance(item.text(0)) + 8
+            assert panel.tree.header().sectionSize(0) >= needed, (item.text(0), needed)
+
+
 def test_the_preview_keys_step_and_close_whatever_has_the_focus(qtbot, window, photos):
     from PySide6.QtWidgets import QPushButton
 

@@ -27,6 +27,13 @@ from ...domain.timeline import FolderNode
 from . import plain
 
 
+def short_state(state: str) -> str:
+    """A folder's state in a word or two for its column ("offline (the disk is not
+    connected)" → "offline", "up to date, 3 missing (kept)" → "up to date"): the folder
+    names beside it keep their width (a long state squeezed them to "2019 Va…ortugal")."""
+    return state.split(",")[0].split(" (")[0].split(":")[0]
+
+
 class FoldersPanel(QWidget):
     """The watched folders (:meth:`set_folders`, the bridge's states) as a tree of the
     folders below them that hold photos (:meth:`set_tree`). Selecting a folder browses it:
@@ -47,6 +54,7 @@ class FoldersPanel(QWidget):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.tree.header()
+        header.setStretchLastSection(False)  # else State shares the free width with the names
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
@@ -88,10 +96,11 @@ class FoldersPanel(QWidget):
         self.tree.clear()
         below = {node.path: node for node in self.nodes}
         for state in self.states:
-            errors = f"{state.errors} error{'s' if state.errors > 1 else ''}"
-            text = state.state + (f", {errors}" if state.errors else "")
-            item = self._item(state.path, display_path(state.path), state.photos, text)
-            item.setToolTip(2, plain.tooltip(text))  # the whole state, when the column is narrow
+            errors = f"{state.errors:,} error{'s' if state.errors > 1 else ''}"
+            text = state.state + (f", {errors} (double-click to see them)" if state.errors else "")
+            item = self._item(state.path, display_path(state.path), state.photos,
+                              short_state(state.state) + (f" ⚠ {state.errors:,}" if state.errors else ""))
+            item.setToolTip(2, plain.tooltip(text))  # the column holds its first words
             self.tree.addTopLevelItem(item)
             if state.path in below:
                 self._add_children(item, below[state.path])
