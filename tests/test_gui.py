@@ -1366,6 +1366,15 @@ def test_a_video_is_found_at_its_moment_shown_there_and_played_from_there(
     errors = [np.abs(frame - s).mean() for s in sizes]
     assert int(np.argmin(errors)) == scene, errors
     assert bar.button.text().endswith("Play") and bar.slider.value() == bar.player.position()
+    # stepping on while it plays stops it: the next photo shows no frame of it
+    qtbot.keyClick(preview.image_label, Qt.Key.Key_K)
+    qtbot.waitUntil(lambda: bar.playing)
+    qtbot.keyClick(preview.image_label, Qt.Key.Key_Right)
+    assert bar.player.source().isEmpty() and not bar.isVisible()
+    qtbot.waitUntil(lambda: not preview._image.isNull(), timeout=10_000)  # the photo, decoded
+    qtbot.wait(300)
+    assert not preview._playing
+    qtbot.keyClick(preview.image_label, Qt.Key.Key_Left)
     preview.close()
     assert bar.player.source().isEmpty()  # closed: stopped, the file let go
 

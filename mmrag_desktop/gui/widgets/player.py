@@ -96,7 +96,8 @@ class VideoBar(QWidget):
         self.button.setText("❚❚ Pause" if self.playing else "▶ Play")
 
     def _on_frame(self, frame: QVideoFrame) -> None:
-        if frame.isValid():
+        # a frame decoded before stop() can arrive after it: not on the next photo shown
+        if frame.isValid() and not self.player.source().isEmpty():
             self.frame.emit(frame.toImage())
 
     def _on_duration(self, ms: int) -> None:
