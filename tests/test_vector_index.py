@@ -62,12 +62,14 @@ def test_a_small_library_is_searched_exactly(tmp_path):
 
 
 def test_a_filter_is_searched_exactly_only_where_that_is_faster():
-    """The crossings measured (EXACT_SEARCH_SCALE): at 100,000 photos exact wins at 1,000
-    allowed and the walk at 10,000; at 1,000,000, exact at 5,000 and the walk at 10,000."""
+    """The crossings measured (EXACT_SEARCH_SCALE): top 10 of 100,000 photos, exact wins at
+    1,000 allowed and the walk at 10,000; of 1,000,000, exact at 5,000 and the walk at 10,000;
+    the window's top 500 of 100,000, exact at 4,000 and the walk at 8,000."""
     from mmrag_desktop.library.search import searched_exactly
 
-    assert searched_exactly(1_000, 100_000) and not searched_exactly(10_000, 100_000)
-    assert searched_exactly(5_000, 1_000_000) and not searched_exactly(10_000, 1_000_000)
+    assert searched_exactly(1_000, 100_000, 10) and not searched_exactly(10_000, 100_000, 10)
+    assert searched_exactly(5_000, 1_000_000, 10) and not searched_exactly(10_000, 1_000_000, 10)
+    assert searched_exactly(4_000, 100_000, 500) and not searched_exactly(8_000, 100_000, 500)
 
 
 def test_a_filtered_search_answers_as_exact_search_does_on_each_path(engine, tmp_path, monkeypatch):

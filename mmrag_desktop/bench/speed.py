@@ -287,7 +287,7 @@ def bench_ann(dim: int, n: int, queries: int, m: int, ef_construction: int, ef: 
         expected = allowed_ids[exact_top_k(data[allowed_ids], probe[:300], 10)]
         recall, latencies = measure(allowed_ids, expected)
         _say(f"[ANN n={n:,} filter passing {allowed:,} ({allowed / n:.1%}), "
-             f"ef={ef_for(n, ef, allowed / n)}{'; the app searches these exactly' if searched_exactly(allowed, n) else ''}] "
+             f"ef={ef_for(n, ef, allowed / n)}{'; the app searches these exactly' if searched_exactly(allowed, n, 10) else ''}] "
              f"recall@10 vs exact {recall:.4f}, search {_percentiles(latencies)}")
     # Broad filters: the app first post-filters the unfiltered top candidates (library/search.py)
     for share in (0.5, 0.1, 0.03):

@@ -28,13 +28,22 @@ if TYPE_CHECKING:  # the model and torch load on first use (a fast GUI launch)
 
 
 EXACT_SEARCH_SCALE = 6.0
-"""A filter that leaves at most this × √(library size) photos is searched exactly (their
-vectors read from SQLite, one matrix product), more by walking the HNSW graph past the
-photos it refuses. The exact search costs about 5 µs a photo; the walk visits about
-``ef`` × size / allowed nodes, so the two cross near √(``ef`` × size). Measured p50 (synthetic
-512-d, 2 cores, busy), exact vs walk: 100,000 photos, 1,000 allowed: 4 vs 12 ms; 2,000: 8 vs
-8 ms; 10,000: 57 vs 3.2 ms. 1,000,000 photos, 2,000: 8 vs 71 ms; 5,000: 25 vs 41 ms; 10,000:
-57 vs 24 ms; 20,000: 115 vs 19 ms. The crossings, ~2,000 and ~7,000, are 6.3 and 7 × √size."""
+"""A filter that leaves at most this × √(library size) × (k / 10)^0.3 photos is searched
+exactly (their vectors read from SQLite, one matrix product), more by walking the HNSW graph
+past the photos it refuses. The exact search costs about 5 µs a photo whatever k; the walk
+visits about max(``ef``, k) × size / allowed nodes, so the two cross near √(``ef`` × size),
+later for a larger k. Measured p50 (synthetic 512-d, 2 cores, busy), exact vs walk, k = 10:
+100,000 photos, 1,000 allowed: 4 vs 12 ms; 2,000: 8 vs 8 ms; 10,000: 57 vs 3.2 ms. 1,000,000
+photos, 2,000: 8 vs 71 ms; 5,000: 25 vs 41 ms; 10,000: 57 vs 24 ms; 20,000: 115 vs 19 ms.
+100,000 photos, k = 100: 2,000: 19 vs 41 ms; 4,000: 31 vs 20 ms; k = 500 (the window's):
+4,000: 30 vs 49 ms; 6,000: 47 vs 45 ms; 8,000: 51 vs 45 ms. The crossings, ~2,000 and
+~7,000 for k = 10, ~3,000 for k = 100 and ~6,500 for k = 500, are fitted by this rule."""
+
+
+def searched_exactly(allowed: int, size: int, k: int) -> bool:
+    """Whether a filter that lets *allowed* of *size* embedded photos through is searched
+    exactly for the top *k* rather than in the HNSW graph (:data:`EXACT_SEARCH_SCALE`)."""
+    return allowed <= EXACT_SEARCH_SCALE * math.sqrt(size) * (max(k, 10) / 10) ** 0.3
 
 
 POST_FILTER_CANDIDATES = 300
@@ -44,15 +53,9 @@ when k of them pass, they are the filter's top-k, since every photo left out sco
 candidates. A broad filter (a year of a ten-year library) is so answered without reading its
 ids: 1,000,000 photos, a year: ~5 ms (300 candidates from the graph ~4 ms, their SQL check
 0.8 ms) instead of ~33 (100,000 ids read, 26 ms, then a filtered walk). A narrow filter lets
-fewer than k through and is searched as before, ~5 ms later."""
+fewer than k through and is searched as below, ~5 ms later (:func:`searched_exactly`)."""
 
 POST_FILTER_MAX_K = 30
-
-
-def searched_exactly(allowed: int, size: int) -> bool:
-    """Whether a filter that lets *allowed* of *size* embedded photos through is searched
-    exactly rather than in the HNSW graph (:data:`EXACT_SEARCH_SCALE`)."""
-    return allowed <= EXACT_SEARCH_SCALE * math.sqrt(size)
 
 
 FEW_OFFLINE = 1000
@@ -256,7 +259,7 @@ class Search:
             ids, scores = post_filtered
         else:
             allowed = self.lib.store.ids_matching(filters)
-            if searched_exactly(len(allowed), vectors.count()):
+            if searched_exactly(len(allowed), vectors.count(), k):
                 ids, scores = self.exact(query, allowed, k)
             else:
                 ids, scores = vectors.search(query, k, allowed)
