@@ -29,6 +29,7 @@ from ...domain.duplicates import NEAR_COSINE, DuplicateGroup
 from ...domain.query import Result
 from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import ThumbnailLoader
+from ..widgets.layouts import Retired
 
 CARD_SIZE = 160  # pixels
 
@@ -58,6 +59,7 @@ class DuplicatesDialog(QDialog):
         top.addWidget(self.summary, 1)
         self.groups_box = QWidget()
         self.groups_layout = QVBoxLayout(self.groups_box)
+        self._retired = Retired()
         self.groups_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -84,9 +86,7 @@ class DuplicatesDialog(QDialog):
             self.show_groups(groups)
 
     def show_groups(self, groups: list[DuplicateGroup]) -> None:
-        while self.groups_layout.count() > 1:
-            item = self.groups_layout.takeAt(0)
-            item.widget().deleteLater()
+        self._retired.empty(self.groups_layout, keep_last=1)  # the stretch below the groups
         self.groups, self._pictures = [], {}
         for found in groups:
             self.groups_layout.insertWidget(self.groups_layout.count() - 1, self._box(found))

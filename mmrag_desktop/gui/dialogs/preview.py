@@ -32,6 +32,7 @@ from ...domain.query import Result
 from ..adapters.bridge import LibraryBridge
 from ..adapters.thumbnail_loader import full_image, preview_image
 from ..widgets import desktop, plain
+from ..widgets.layouts import Retired
 from ..widgets.player import PLAYBACK_MISSING, VideoBar
 from ..widgets.results import why_matched
 from .extraction import ExtractionDialog
@@ -109,6 +110,7 @@ class PreviewDialog(QDialog):
         side = QVBoxLayout()
         side.addLayout(self.details)
         self.faces_row = QHBoxLayout()  # a button per face: name it, or correct it
+        self._retired = Retired()
         side.addLayout(self.faces_row)
         side.addStretch(1)
         actions = QGridLayout()  # two rows: five buttons do not fit the panel's width
@@ -227,8 +229,7 @@ class PreviewDialog(QDialog):
         at = self.result.meta.get("moment", 0.0)
         self._faces = [(face, name) for face, name in faces if abs(face.time - at) < 1e-6
                        or self.result.meta.get("duration") is None]
-        while self.faces_row.count():
-            self.faces_row.takeAt(0).widget().deleteLater()
+        self._retired.empty(self.faces_row)
         for number, (face, name) in enumerate(self._faces, 1):
             button = QToolButton()
             button.setText(f"{number}. {name or 'Who?'}")

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ...domain.query import Filters
 from . import plain
+from .layouts import Retired
 
 
 class FilterBar(QWidget):
@@ -101,6 +102,7 @@ class FilterBar(QWidget):
         # to ask — on a row of their own that scrolls and never widens the window.
         self.understood = QWidget()  # "Understood:" and a chip per part of the query
         self.understood_row = QHBoxLayout(self.understood)
+        self._retired = Retired()
         self.understood_row.setContentsMargins(0, 0, 0, 0)
         self.understood.hide()
         chips = QWidget()
@@ -177,10 +179,7 @@ class FilterBar(QWidget):
     def set_understood(self, phrases: list[tuple[str, str]]) -> None:
         """Chips for what the query was understood to ask: (what a person reads, the words
         typed) each; clicking one emits ``understood_removed(words)``."""
-        while self.understood_row.count():
-            item = self.understood_row.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+        self._retired.empty(self.understood_row)
         self.understood_row.addWidget(QLabel("Understood:"))
         for label, words in phrases:
             chip = QToolButton()
