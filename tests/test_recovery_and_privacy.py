@@ -59,21 +59,27 @@ def test_damaged_hnsw_file_is_rebuilt_with_identical_results(home, config, how):
     assert again_repairs == []
 
 
-def test_an_index_saved_with_the_old_blake2b_sidecar_opens_without_a_rebuild(home, config, photos):
-    """Sidecars written before the CRC-32 named a BLAKE2b hash: a library from then opens
-    as it is (a million photos' rebuild takes a quarter of an hour), and damage is still
-    found."""
+@pytest.mark.parametrize("digest", ["crc32", "hash"])
+def test_an_index_saved_with_an_older_checksum_opens_without_a_rebuild(home, config, photos,
+                                                                        digest):
+    """Sidecars written before the XXH3 checksum named a CRC-32, and before that a BLAKE2b
+    hash: a library from then opens as it is (a million photos' rebuild takes half an
+    hour), and damage is still found."""
     import hashlib
     import json
+
+    import xxhash
 
     engine = Library(home=home, config=config)
     engine.updates.index([str(photos)])
     vectors = engine.vector_index()
     engine.close()
     info = json.loads(vectors.sidecar.read_text())
-    assert info["crc32"] == zlib.crc32(vectors.data_file.read_bytes())
-    del info["crc32"]
-    info["hash"] = hashlib.blake2b(vectors.data_file.read_bytes(), digest_size=16).hexdigest()
+    data = vectors.data_file.read_bytes()
+    assert info["xxh3"] == xxhash.xxh3_128_hexdigest(data)
+    del info["xxh3"]
+    info[digest] = zlib.crc32(data) if digest == "crc32" else \
+        hashlib.blake2b(data, digest_size=16).hexdigest()
     vectors.sidecar.write_text(json.dumps(info))
     reopened = Library(home=home, config=config, on_notice=(repairs := Repairs()))
     assert reopened.vector_index().count() == 40 and repairs == []

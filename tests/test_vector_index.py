@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from mmrag_desktop.bench.speed import exact_top_k, synthetic_embeddings
-from mmrag_desktop.index.vectors import EF_BY_SIZE, EXACT_UP_TO, MIN_FILTERED_EF, VectorIndex, ef_for
+from mmrag_desktop.index.vectors import (EF_BY_SIZE, EXACT_UP_TO, FILTERED_EF_SCALE, MIN_FILTERED_EF,
+                                         VectorIndex, ef_for)
 
 
 def test_ef_grows_with_the_library_and_narrows_with_a_filter():
@@ -19,7 +20,7 @@ def test_ef_grows_with_the_library_and_narrows_with_a_filter():
         small, small, middle, middle, large)
     assert (ef_for(5), ef_for(500), ef_for(500, share=0.1)) == (MIN_FILTERED_EF, 500, 500)
     assert small < middle < large
-    assert ef_for(1_000_000, share=0.03) == round(large * 0.03 ** 0.5) < large
+    assert ef_for(1_000_000, share=0.03) == round(FILTERED_EF_SCALE * large * 0.03 ** 0.5) < large
     assert ef_for(1_000_000, share=1e-6) == MIN_FILTERED_EF
     assert ef_for(1_000_000, configured=300, share=0.03) == 300  # a setting is kept
 
@@ -118,7 +119,7 @@ def test_the_saved_file_gives_the_vectors_it_holds_until_they_change(tmp_path):
     come with the checksum's read, its rows equal what was added, and a vector replaced,
     added or deleted since the file was written is not given from it (the caller reads the
     database's) until the next save."""
-    import zlib
+    import xxhash
 
     from mmrag_desktop.index.hnsw_file import scan
 
@@ -128,8 +129,8 @@ def test_the_saved_file_gives_the_vectors_it_holds_until_they_change(tmp_path):
     index.start_empty(1024)
     index.add(labels, data[:3_000])
     assert index.save()
-    crc, found = scan(index.data_file, 16)
-    assert crc == zlib.crc32(index.data_file.read_bytes())
+    digest, found = scan(index.data_file, 16)
+    assert digest == xxhash.xxh3_128_hexdigest(index.data_file.read_bytes())
     assert sorted(found.tolist()) == labels.tolist()
     assert scan(index.data_file, 17)[1] is None  # another layout: checksummed only
 

@@ -202,19 +202,26 @@ _OPEN_SCRIPT = """
 import json, resource, sys, time
 from pathlib import Path
 from mmrag_desktop.index.vectors import VectorIndex
+def peak_kb():
+    # VmHWM is this process's own (reset by exec); ru_maxrss starts from the parent's size
+    # at the fork
+    try:
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 index = VectorIndex(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], 2, 1, 1)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 started = time.perf_counter()
 problem = index.read_saved()
 print(json.dumps({"seconds": time.perf_counter() - started, "problem": problem,
-                  "baseline_kb": before,
-                  "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "baseline_kb": before, "peak_kb": peak_kb()}))
 """
 
 
 def open_in_fresh_process(index: VectorIndex) -> dict:
     """Load *index*'s saved file (:meth:`.VectorIndex.read_saved`) in a new Python process:
-    ``seconds`` it took, the process's ``peak_mb`` (ru_maxrss) and ``baseline_mb`` before the
+    ``seconds`` it took, the process's ``peak_mb`` (VmHWM where there is /proc) and ``baseline_mb`` before the
     load, and the file's ``file_mb``.
 
     Raises:
