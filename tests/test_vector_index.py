@@ -164,25 +164,94 @@ def test_the_graph_of_a_large_index_is_backed_by_huge_pages(tmp_path):
     if not enabled.exists() or "[never]" in enabled.read_text():
         pytest.skip("no transparent huge pages here")
 
-    def advised_blocks() -> int:
-        blocks, size = 0, 0
+    def advised_bytes() -> int:
+        """Bytes of this process's mappings advised MADV_HUGEPAGE (the kernel merges
+        neighbouring ones: counting them would not do)."""
+        total, size = 0, 0
         for line in Path("/proc/self/smaps").read_text().splitlines():
             if line.startswith("Size:"):
                 size = int(line.split()[1]) << 10
-            elif line.startswith("VmFlags:") and " hg" in line and size >= hugepages.MIN_BYTES:
-                blocks += 1
-        return blocks
+            elif line.startswith("VmFlags:") and " hg" in line:
+                total += size
+        return total
 
-    capacity = 40_000  # 40,000 × (2·16·4 + 4 + 4·512 + 8) bytes = 87 MB
-    before = advised_blocks()
+    capacity = 40_000
+    block = capacity * (2 * 16 * 4 + 4 + 4 * 512 + 8)  # 87 MB: hnswlib's level-0 block
+    assert block > hugepages.MIN_BYTES
+    before = advised_bytes()
     index = VectorIndex(tmp_path / "v.hnsw", 512, "test", 16, 32, 0)
     index.start_empty(capacity)
-    assert advised_blocks() == before + 1
+    assert advised_bytes() >= before + block - hugepages.HUGE_PAGE
     index.add(np.arange(100), synthetic_embeddings(100, 512, seed=7))
     assert index.save()
     del index
+    before = advised_bytes()
     reopened = VectorIndex(tmp_path / "v.hnsw", 512, "test", 16, 32, 0)
     assert reopened.read_saved() is None
     assert reopened.collapsing is not None
     reopened.collapsing.join()
-    assert advised_blocks() >= before + 1
+    assert advised_bytes() >= before + block - hugepages.HUGE_PAGE
+
+
+def test_a_filters_ids_are_kept_until_anything_is_committed(engine, tmp_path):
+    """Query after query under one filter reads its ids once; a commit by this connection or
+    by any other (another process's) is seen at once."""
+    import shutil
+
+    from conftest import coco_photos
+    from mmrag_desktop.domain.folders import OFFLINE, OK
+    from mmrag_desktop.domain.query import Filters
+    from mmrag_desktop.store.database import Store
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    for photo in coco_photos()[:6]:
+        shutil.copy2(photo, folder / photo.name)
+    engine.updates.index([str(folder)])
+    filters = Filters(folders=[str(folder)])
+    first = engine.store.ids_matching(filters)
+    assert len(first) == 6 and engine.store.ids_matching(filters) is first
+    other = Store(engine.store.path)  # another connection, as another process has
+    other.set_status(str(folder), OFFLINE)
+    assert engine.store.ids_matching(filters) == set()
+    other.set_status(str(folder), OK)
+    assert engine.store.ids_matching(filters) == first
+    engine.store.set_status(str(folder), OFFLINE)  # this connection's own write
+    assert engine.store.ids_matching(filters) == set()
+    other.close()
+
+
+def test_checking_candidates_against_a_filter_agrees_with_listing_it(engine, tmp_path):
+    """The post-filter checks candidates photo by photo (filter_sql per_row: correlated
+    EXISTS by content hash); listing a filter's photos uses IN over the other table. Both
+    say the same for every filter that looks at another table."""
+    import shutil
+
+    from conftest import coco_photos
+    from mmrag_desktop.domain.query import Filters
+
+    for photo in coco_photos()[:12]:
+        shutil.copy2(photo, tmp_path / photo.name)
+    engine.updates.index([str(tmp_path)])
+    store = engine.store
+    rows = store.db.execute("SELECT id, hash FROM photos ORDER BY id").fetchall()
+    ids, hashes = [r[0] for r in rows], [r[1] for r in rows]
+    with store.transaction():
+        for n, digest in enumerate(hashes):
+            if n % 3 == 0:
+                store.db.execute("INSERT INTO faces(hash, descriptor, person) VALUES (?, ?, 7)",
+                                 [digest, b"\0"])
+            if n % 4 == 0:
+                store.db.execute("INSERT INTO album_photos(album, hash) VALUES (5, ?)", [digest])
+            store.db.execute("INSERT OR REPLACE INTO marks(hash, rating, favourite) VALUES (?, ?, ?)",
+                             [digest, n % 6, int(n % 5 == 0)])
+            store.db.execute("INSERT OR REPLACE INTO understanding(hash, kind, version, data, text, seq) "
+                             "VALUES (?, 'place', 1, '{}', ?, 1)",
+                             [digest, "Lisbon Portugal" if n % 2 else "Porto Portugal"])
+    for filters in (Filters(people=[7]), Filters(not_people=[7]), Filters(albums=[5]),
+                    Filters(favourites=True), Filters(min_rating=4), Filters(place="Lisbon"),
+                    Filters(people=[7], place="Porto")):
+        listed = store.ids_matching(filters)
+        assert 0 < len(listed) < len(ids), filters
+        assert store.ids_matching(filters, among=ids) == listed, filters
+        assert store.ids_matching(filters, among=ids[:5]) == listed & set(ids[:5]), filters

@@ -51,6 +51,24 @@ def anonymous_mappings() -> set[tuple[int, int]]:
     return found
 
 
+def _uncovered(after: set[tuple[int, int]],
+               before: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The address ranges of the mappings *after* that no mapping *before* covered."""
+    old = sorted(before)
+    found, i = [], 0
+    for start, end in sorted(after):
+        while i < len(old) and old[i][1] <= start:
+            i += 1
+        cursor, j = start, i
+        while j < len(old) and old[j][0] < end:
+            if old[j][0] > cursor:
+                found.append((cursor, old[j][0]))
+            cursor, j = max(cursor, old[j][1]), j + 1
+        if cursor < end:
+            found.append((cursor, end))
+    return found
+
+
 def _madvise() -> ctypes._CFuncPtr | None:
     name = ctypes.util.find_library("c")
     if name is None or not hasattr(os, "sched_getaffinity"):  # not Linux
@@ -71,10 +89,11 @@ def back_with_huge_pages(before: set[tuple[int, int]], size: int,
 
     Args:
         before: the anonymous mappings before the native call that allocated the block.
-        size: the bytes it asked for. The block is the one new mapping of at least that
-            size and at most a quarter more (the kernel merges neighbouring anonymous
-            mappings: hnswlib's smaller arrays allocated with it join it); none or several:
-            nothing is done.
+        size: the bytes it asked for. The block is the one range of addresses mapped since
+            *before* of at least that size and at most a quarter more (the kernel merges
+            neighbouring anonymous mappings, so a mapping's bounds say little: hnswlib's
+            smaller arrays allocated with it join the range); none or several: nothing is
+            done.
         filled: True when the block has been written already (an index loaded from its
             file): its pages are collapsed in a background thread. False: only advised,
             so the pages it is about to write come huge.
@@ -85,7 +104,7 @@ def back_with_huge_pages(before: set[tuple[int, int]], size: int,
     if size < MIN_BYTES:
         return None
     madvise = _madvise()
-    blocks = [(start, end) for start, end in anonymous_mappings() - before
+    blocks = [(start, end) for start, end in _uncovered(anonymous_mappings(), before)
               if size <= end - start <= size * 1.25 + 2 * HUGE_PAGE]
     if madvise is None or len(blocks) != 1:
         return None

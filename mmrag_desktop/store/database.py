@@ -77,6 +77,7 @@ class Store(Schema, Photos, Roots, Vectors, Understanding, Concepts, Frames, Peo
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = sqlite_utils.Database(self._connect())
+            self._local.matching = {}  # Photos.ids_matching's, keyed by this connection's counters
         return db
 
     def _connect(self) -> sqlite3.Connection:

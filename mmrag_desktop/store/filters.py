@@ -12,9 +12,25 @@ from ..domain.query import KM_PER_DEGREE, Filters
 from .sql import marks
 
 
-def filter_sql(filters: Filters | None) -> tuple[str, list]:
+def _has(table: str, where: str, per_row: bool, negated: bool = False) -> str:
+    """The condition that a photo's content hash has a row of *table* meeting *where* (its
+    columns written ``{c}name``). For all the photos that pass: an ``IN`` over the table's
+    matching hashes, found by its index on those columns. *per_row*, for checking a few
+    photos: a correlated ``EXISTS`` looked up by the table's hash, the columns' indexes kept
+    out by SQLite's unary ``+`` (300 candidates against a person in 30,000 of a million
+    photos: 0.9 ms instead of 25, which the ``IN`` spends listing the person's hashes)."""
+    if per_row:
+        found = f"EXISTS (SELECT 1 FROM {table} AS t WHERE t.hash = photos.hash AND " \
+                f"{where.format(c='+')})"
+        return f"NOT {found}" if negated else found
+    return f"hash {'NOT IN' if negated else 'IN'} (SELECT hash FROM {table} WHERE " \
+           f"{where.format(c='')})"
+
+
+def filter_sql(filters: Filters | None, per_row: bool = False) -> tuple[str, list]:
     """An SQL condition on the ``photos`` table for *filters* (``"1"`` for none), and its
-    parameters."""
+    parameters. *per_row*: written to check a few photos by row id, not to list all that
+    pass (:func:`_has`)."""
     if filters is None:
         return "1", []
     parts, params = [], []
@@ -48,28 +64,27 @@ def filter_sql(filters: Filters | None) -> tuple[str, list]:
     if filters.place.strip():
         # Padded with spaces: "Paris" matches the word, not "Parisot". (LIKE ignores
         # case for ASCII letters only.)
-        parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'place' "
-                     "AND ' ' || text || ' ' LIKE ?)")
+        parts.append(_has("understanding", "{c}kind = 'place' AND ' ' || text || ' ' LIKE ?",
+                          per_row))
         params.append(f"% {filters.place.strip()} %")
     for person in filters.people:  # each of them: photos with all the people asked for
-        parts.append("hash IN (SELECT hash FROM faces WHERE person = ? AND not_face = 0)")
+        parts.append(_has("faces", "{c}person = ? AND not_face = 0", per_row))
         params.append(person)
     for person in filters.not_people:
-        parts.append("hash NOT IN (SELECT hash FROM faces WHERE person = ? AND not_face = 0)")
+        parts.append(_has("faces", "{c}person = ? AND not_face = 0", per_row, negated=True))
         params.append(person)
     if filters.media in ("photo", "video"):
         parts.append("duration IS NULL" if filters.media == "photo" else "duration IS NOT NULL")
     for word in re.findall(r"\w+", filters.says):
-        parts.append("hash IN (SELECT hash FROM understanding WHERE kind = 'text' "
-                     "AND text LIKE ? ESCAPE '\\')")
+        parts.append(_has("understanding", "{c}kind = 'text' AND text LIKE ? ESCAPE '\\'", per_row))
         params.append(f"%{word.replace('_', chr(92) + '_')}%")
     for album in filters.albums:  # each of them
-        parts.append("hash IN (SELECT hash FROM album_photos WHERE album = ?)")
+        parts.append(_has("album_photos", "{c}album = ?", per_row))
         params.append(album)
     if filters.favourites:
-        parts.append("hash IN (SELECT hash FROM marks WHERE favourite = 1)")
+        parts.append(_has("marks", "favourite = 1", per_row))
     if filters.min_rating:
-        parts.append("hash IN (SELECT hash FROM marks WHERE rating >= ?)")
+        parts.append(_has("marks", "{c}rating >= ?", per_row))
         params.append(filters.min_rating)
     if filters.ids is not None:
         # One JSON parameter, however many: SQLite's limit on variables never applies.
