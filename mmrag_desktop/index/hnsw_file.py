@@ -4,8 +4,9 @@ A filtered search that lets a few thousand photos through scores them exactly. h
 their vectors but hands them out only as Python lists (``get_items``: 35 µs a vector), and
 SQLite reads them at about 4.4 µs each; the saved file holds them at fixed offsets, so a
 read-only memory map gives them to numpy directly: 8,368 rows (a month of a 1M-photo
-library) in 6 ms once their pages are mapped, 45 ms the first time (2-core EPYC). The map
-adds no memory of its own: its pages are the page cache's, which the open just filled.
+library) in ~9 ms once their pages are mapped, 40–45 ms the first time (2-core EPYC). The map
+copies nothing: the pages it touches count in the process's resident size, but they are the
+page cache's (which the open just filled), shared and dropped under memory pressure.
 
 Layout (hnswlib 0.8.0, ``hnswlib/hnswalg.h``, ``HierarchicalNSW::saveIndex``): a 96-byte
 header of ``offsetLevel0_, max_elements_, cur_element_count, size_data_per_element_,
