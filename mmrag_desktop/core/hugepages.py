@@ -90,10 +90,10 @@ def back_with_huge_pages(before: set[tuple[int, int]], size: int,
     Args:
         before: the anonymous mappings before the native call that allocated the block.
         size: the bytes it asked for. The block is the one range of addresses mapped since
-            *before* of at least that size and at most a quarter more (the kernel merges
-            neighbouring anonymous mappings, so a mapping's bounds say little: hnswlib's
-            smaller arrays allocated with it join the range); none or several: nothing is
-            done.
+            *before*, of at least that size and at most a quarter more (the kernel merges
+            neighbouring anonymous mappings: hnswlib's smaller arrays allocated with it join
+            it), else the one new mapping of such a size (it may lie where another thread's
+            memory was freed meanwhile). None or several: nothing is done.
         filled: True when the block has been written already (an index loaded from its
             file): its pages are collapsed in a background thread. False: only advised,
             so the pages it is about to write come huge.
@@ -104,11 +104,17 @@ def back_with_huge_pages(before: set[tuple[int, int]], size: int,
     if size < MIN_BYTES:
         return None
     madvise = _madvise()
-    blocks = [(start, end) for start, end in _uncovered(anonymous_mappings(), before)
-              if size <= end - start <= size * 1.25 + 2 * HUGE_PAGE]
-    if madvise is None or len(blocks) != 1:
+    after = anonymous_mappings()
+    found = None
+    for ranges in (_uncovered(after, before), after - before):
+        blocks = [(start, end) for start, end in ranges
+                  if size <= end - start <= size * 1.25 + 2 * HUGE_PAGE]
+        if len(blocks) == 1:
+            found = blocks[0]
+            break
+    if madvise is None or found is None:
         return None
-    start, end = blocks[0]
+    start, end = found
     start = -(-start // HUGE_PAGE) * HUGE_PAGE  # whole huge pages inside the block
     end = end // HUGE_PAGE * HUGE_PAGE
     if end <= start or madvise(start, end - start, MADV_HUGEPAGE) != 0:
