@@ -99,6 +99,17 @@ def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return best_ids
 
 
+def high_water_mb(pid: int | str = "self") -> float | None:
+    """A process's own peak resident memory (``VmHWM``, MiB), or None where there is no
+    /proc or it has exited. Unlike ``ru_maxrss``, exec resets it: a child's ru_maxrss starts
+    from its parent's size at the fork."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        return int(next(line.split()[1] for line in status if line.startswith("VmHWM:"))) / 1024
+    except (OSError, StopIteration):
+        return None
+
+
 def _percentiles(seconds: list[float]) -> str:
     ms = sorted(s * 1000 for s in seconds)
     p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
@@ -165,16 +176,9 @@ def bench_cold(config: Config, photos_dir: Path, random_weights: bool, scratch: 
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "mmrag_desktop", *flags, *command],
                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # The child's own high-water mark (VmHWM, reset by exec); its ru_maxrss would start
-        # from this process's size at the fork.
         peak = None
         while process.poll() is None:
-            try:
-                status = Path(f"/proc/{process.pid}/status").read_text()
-                peak = int(next(line.split()[1] for line in status.splitlines()
-                                if line.startswith("VmHWM:"))) / 1024
-            except (OSError, StopIteration):
-                pass
+            peak = high_water_mb(process.pid) or peak
             time.sleep(0.005)
         if process.returncode != 0:
             raise SystemExit(f"mmrag {' '.join(command)} failed (exit {process.returncode})")
@@ -202,20 +206,15 @@ _OPEN_SCRIPT = """
 import json, resource, sys, time
 from pathlib import Path
 from mmrag_desktop.index.vectors import VectorIndex
-def peak_kb():
-    # VmHWM is this process's own (reset by exec); ru_maxrss starts from the parent's size
-    # at the fork
-    try:
-        status = Path("/proc/self/status").read_text().splitlines()
-        return int(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from mmrag_desktop.bench.speed import high_water_mb
+def peak_mb():
+    return high_water_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 index = VectorIndex(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], 2, 1, 1)
-before = peak_kb()
+before = peak_mb()
 started = time.perf_counter()
 problem = index.read_saved()
 print(json.dumps({"seconds": time.perf_counter() - started, "problem": problem,
-                  "baseline_kb": before, "peak_kb": peak_kb()}))
+                  "baseline_mb": before, "peak_mb": peak_mb()}))
 """
 
 
@@ -232,8 +231,8 @@ def open_in_fresh_process(index: VectorIndex) -> dict:
     found = json.loads(done.stdout.strip().splitlines()[-1])
     if found["problem"]:
         raise RuntimeError(f"the saved index did not load: {found['problem']}")
-    return {"seconds": found["seconds"], "peak_mb": found["peak_kb"] / 1024,
-            "baseline_mb": found["baseline_kb"] / 1024,
+    return {"seconds": found["seconds"], "peak_mb": found["peak_mb"],
+            "baseline_mb": found["baseline_mb"],
             "file_mb": index.data_file.stat().st_size / 2**20}
 
 

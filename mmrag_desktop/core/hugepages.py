@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -69,6 +70,7 @@ def _uncovered(after: set[tuple[int, int]],
     return found
 
 
+@functools.cache
 def _madvise() -> ctypes._CFuncPtr | None:
     name = ctypes.util.find_library("c")
     if name is None or not hasattr(os, "sched_getaffinity"):  # not Linux

@@ -52,6 +52,8 @@ EF_BY_SIZE = ((20_000, 64), (100_000, 96), (None, 160))
 wider beam for the same recall; a small one answers as well with a narrower, faster one."""
 
 MIN_FILTERED_EF = 10
+"""The narrowest filtered ``ef``: a filter passing 1.2 % of 1M photos walks at ef 13 (recall@10
+~0.985); below that share the search is exact (:func:`.library.search.searched_exactly`)."""
 
 FILTERED_EF_SCALE = 0.75
 """The filtered ``ef``'s share of the unfiltered one at a share of 1 (see :func:`ef_for`):

@@ -8,6 +8,7 @@ import dataclasses
 import math
 import os
 import sqlite3
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -491,19 +492,27 @@ class Search:
         Returns:
             ((k',) int64 ids, (k',) float32 cosine similarities), best first.
         """
-        wanted = np.sort(np.fromiter(ids, np.int64, len(ids)))  # read in file order
-        held, vectors = self.lib.vector_index().saved_vectors(wanted)
-        best_ids, best_scores = _best(wanted[held], vectors @ query, k)
-        for chunk_ids, chunk in self.lib.store.vectors(ids=sorted(wanted[~held].tolist())):
+        best_ids, best_scores = np.empty(0, np.int64), np.empty(0, np.float32)
+        for chunk_ids, chunk in self._stored_vectors(np.fromiter(ids, np.int64, len(ids))):
             best_ids, best_scores = _best(np.concatenate([best_ids, chunk_ids]),
                                           np.concatenate([best_scores, chunk @ query]), k)
         order = np.argsort(-best_scores)
         return best_ids[order], best_scores[order]
 
+    def _stored_vectors(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The embeddings of *ids* ((n,) int64) in chunks of ((m,) int64 ids, (m, d) float32
+        vectors): first those the saved index file holds unchanged
+        (:meth:`.VectorIndex.saved_vectors`, ~1 µs a vector), then the rest from the
+        database (~4.4 µs)."""
+        wanted = np.sort(ids)  # read in file order
+        held, vectors = self.lib.vector_index().saved_vectors(wanted)
+        yield wanted[held], vectors
+        yield from self.lib.store.vectors(ids=wanted[~held].tolist())
+
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         """The stored embeddings of *ids*, ``(n, d) float32``, in their order."""
         found = {}
-        for chunk_ids, chunk in self.lib.store.vectors(ids=ids.tolist()):
+        for chunk_ids, chunk in self._stored_vectors(ids):
             found.update(zip(chunk_ids.tolist(), chunk))
         return np.stack([found[i] for i in ids.tolist()]) if len(ids) else \
             np.empty((0, self.lib.vector_index().dim), np.float32)
